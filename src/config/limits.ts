@@ -1,0 +1,78 @@
+// Every limit and default of Sluice in one place (DESIGN.md §10). Bounds end in `Max`; units come last in names.
+// Relationships between limits are asserted at load so a bad edit fails at start-up, not under load.
+import { assert } from '../util/assert.js'
+
+export const KiB = 1024
+export const MiB = 1024 * KiB
+export const GiB = 1024 * MiB
+
+/** RecordBatch v2 header bytes before the first record. */
+export const BATCH_HEADER_BYTES = 61
+
+export const LIMITS = Object.freeze({
+  /** Largest record batch (and so largest record) a producer may send. */
+  recordBytesMax: 1 * MiB,
+  /** Largest wire frame; checked before any allocation. */
+  frameBytesMax: 64 * MiB,
+  /** Records in one batch. */
+  batchRecordsMax: 1_000_000,
+  /** Headers on one record. */
+  recordHeadersMax: 1_000,
+  /** Partitions of one topic. */
+  partitionsMax: 10_000,
+  /** Topic name length (Kafka's rule). */
+  topicNameLengthMax: 249,
+  /** Group id length. */
+  groupIdLengthMax: 255,
+  /** In-flight requests per connection. */
+  inFlightRequestsMax: 64,
+  /** Connections one server accepts at once. */
+  connectionsMax: 1_024,
+  /** Bytes one fetch may return. */
+  fetchBytesMax: 64 * MiB,
+  /** Long-poll wait of one fetch. */
+  fetchWaitMsMax: 30_000,
+  /** Members of one group. */
+  groupMembersMax: 1_000,
+  /** Segments one partition may hold open as file handles. */
+  segmentsOpenMax: 10_000,
+  /** Pending sends a producer buffers before `send` waits. */
+  producerBufferBytesMax: 64 * MiB,
+  /** Metadata string on an offset commit. */
+  commitMetadataBytesMax: 4 * KiB,
+})
+
+export const DEFAULTS = Object.freeze({
+  host: '127.0.0.1',
+  port: 7171,
+  dataDir: './data',
+  segmentBytes: 128 * MiB,
+  segmentMs: 7 * 24 * 3600 * 1000,
+  indexIntervalBytes: 4096,
+  /** Index file size cap; a full index rolls the segment. */
+  indexBytesMax: 10 * MiB,
+  retentionMs: 7 * 24 * 3600 * 1000,
+  retentionBytes: -1,
+  retentionCheckIntervalMs: 60_000,
+  flush: 'sync' as const,
+  flushIntervalMs: 1_000,
+  partitions: 1,
+  sessionTimeoutMs: 10_000,
+  heartbeatIntervalMs: 1_000,
+  maxPollIntervalMs: 300_000,
+  autoCommitIntervalMs: 5_000,
+  lingerMs: 5,
+  batchBytes: 1 * MiB,
+  requestTimeoutMs: 30_000,
+  fetchMaxBytes: 1 * MiB,
+  fetchMaxWaitMs: 500,
+  idleTimeoutMs: 10 * 60_000,
+  handshakeTimeoutMs: 10_000,
+})
+
+assert(DEFAULTS.batchBytes <= LIMITS.recordBytesMax, 'default batchBytes must fit recordBytesMax')
+assert(LIMITS.recordBytesMax < LIMITS.frameBytesMax, 'a batch must fit in one frame')
+assert(DEFAULTS.fetchMaxBytes <= LIMITS.fetchBytesMax, 'default fetch size must fit the fetch limit')
+assert(LIMITS.fetchBytesMax < LIMITS.frameBytesMax, 'a fetch response must fit in one frame')
+assert(DEFAULTS.heartbeatIntervalMs < DEFAULTS.sessionTimeoutMs, 'heartbeats must come faster than the session timeout')
+assert(DEFAULTS.indexIntervalBytes > 0 && DEFAULTS.segmentBytes > BATCH_HEADER_BYTES, 'segment limits are sane')

@@ -1,0 +1,316 @@
+// Every error class Sluice raises, in one catalogue. Operating errors are typed and carry a stable `code` (the wire
+// carries the code; the client rebuilds the same class with `errorFromWire`). Programmer errors are assertions
+// (util/assert.ts) and are never sent over the wire. `retriable` tells a caller whether the same request may succeed
+// later without any change on its side.
+
+export type ErrorCode =
+  | 'INVALID_ARGUMENT'
+  | 'INVALID_CONFIG'
+  | 'UNKNOWN_TOPIC'
+  | 'TOPIC_EXISTS'
+  | 'UNKNOWN_PARTITION'
+  | 'OFFSET_OUT_OF_RANGE'
+  | 'CORRUPT_RECORD'
+  | 'RECORD_TOO_LARGE'
+  | 'STORAGE'
+  | 'PARTITION_OFFLINE'
+  | 'DATA_DIR_LOCKED'
+  | 'CLOSED'
+  | 'TIMEOUT'
+  | 'FRAME_TOO_LARGE'
+  | 'PROTOCOL'
+  | 'CONNECTION'
+  | 'UNKNOWN_GROUP'
+  | 'UNKNOWN_MEMBER'
+  | 'FENCED_MEMBER_EPOCH'
+  | 'NOT_OWNER'
+  | 'REBALANCE_IN_PROGRESS'
+  | 'GROUP_NOT_EMPTY'
+  | 'DUPLICATE_SEQUENCE'
+  | 'OUT_OF_ORDER_SEQUENCE'
+  | 'INVALID_PRODUCER_EPOCH'
+  | 'AUTHENTICATION'
+  | 'NOT_AUTHENTICATED'
+  | 'UNSUPPORTED_VERSION'
+  | 'INTERNAL'
+
+export abstract class SluiceError extends Error {
+  abstract readonly code: ErrorCode
+  abstract readonly retriable: boolean
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options)
+    this.name = new.target.name
+  }
+}
+
+// ---- caller mistakes -------------------------------------------------------------------------------------------
+
+export class InvalidArgumentError extends SluiceError {
+  readonly code = 'INVALID_ARGUMENT'
+  readonly retriable = false
+}
+
+/** Lists every problem found in a config object at once, not just the first. */
+export class InvalidConfigError extends SluiceError {
+  readonly code = 'INVALID_CONFIG'
+  readonly retriable = false
+  constructor(
+    readonly problems: readonly string[],
+    what = 'config',
+  ) {
+    super(`invalid ${what}: ${problems.join('; ')}`)
+  }
+}
+
+export class RecordTooLargeError extends SluiceError {
+  readonly code = 'RECORD_TOO_LARGE'
+  readonly retriable = false
+}
+
+export class UnsupportedVersionError extends SluiceError {
+  readonly code = 'UNSUPPORTED_VERSION'
+  readonly retriable = false
+}
+
+// ---- expected conditions ---------------------------------------------------------------------------------------
+
+export class UnknownTopicError extends SluiceError {
+  readonly code = 'UNKNOWN_TOPIC'
+  readonly retriable = false
+  constructor(readonly topic: string) {
+    super(`unknown topic "${topic}"`)
+  }
+}
+
+export class TopicExistsError extends SluiceError {
+  readonly code = 'TOPIC_EXISTS'
+  readonly retriable = false
+  constructor(readonly topic: string) {
+    super(`topic "${topic}" already exists`)
+  }
+}
+
+export class UnknownPartitionError extends SluiceError {
+  readonly code = 'UNKNOWN_PARTITION'
+  readonly retriable = false
+  constructor(
+    readonly topic: string,
+    readonly partition: number,
+    readonly partitionCount: number,
+  ) {
+    super(`topic "${topic}" has no partition ${partition} (it has ${partitionCount})`)
+  }
+}
+
+export class OffsetOutOfRangeError extends SluiceError {
+  readonly code = 'OFFSET_OUT_OF_RANGE'
+  readonly retriable = false
+  constructor(
+    readonly offset: number,
+    readonly logStartOffset: number,
+    readonly logEndOffset: number,
+    where = 'log',
+  ) {
+    super(`offset ${offset} is outside ${where} [${logStartOffset}, ${logEndOffset}]`)
+  }
+}
+
+export class ClosedError extends SluiceError {
+  readonly code = 'CLOSED'
+  readonly retriable = false
+  constructor(what: string) {
+    super(`${what} is closed`)
+  }
+}
+
+export class TimeoutError extends SluiceError {
+  readonly code = 'TIMEOUT'
+  readonly retriable = true
+}
+
+export class UnknownGroupError extends SluiceError {
+  readonly code = 'UNKNOWN_GROUP'
+  readonly retriable = false
+  constructor(readonly groupId: string) {
+    super(`unknown group "${groupId}"`)
+  }
+}
+
+export class UnknownMemberError extends SluiceError {
+  readonly code = 'UNKNOWN_MEMBER'
+  readonly retriable = false
+}
+
+/** A request from a member epoch older than the coordinator's: the member must rejoin. */
+export class FencedMemberEpochError extends SluiceError {
+  readonly code = 'FENCED_MEMBER_EPOCH'
+  readonly retriable = false
+}
+
+/** A commit or fetch for a partition the member does not own (anymore). */
+export class NotOwnerError extends SluiceError {
+  readonly code = 'NOT_OWNER'
+  readonly retriable = false
+}
+
+export class RebalanceInProgressError extends SluiceError {
+  readonly code = 'REBALANCE_IN_PROGRESS'
+  readonly retriable = true
+}
+
+export class GroupNotEmptyError extends SluiceError {
+  readonly code = 'GROUP_NOT_EMPTY'
+  readonly retriable = false
+}
+
+export class DuplicateSequenceError extends SluiceError {
+  readonly code = 'DUPLICATE_SEQUENCE'
+  readonly retriable = false
+}
+
+export class OutOfOrderSequenceError extends SluiceError {
+  readonly code = 'OUT_OF_ORDER_SEQUENCE'
+  readonly retriable = false
+}
+
+export class InvalidProducerEpochError extends SluiceError {
+  readonly code = 'INVALID_PRODUCER_EPOCH'
+  readonly retriable = false
+}
+
+export class AuthenticationError extends SluiceError {
+  readonly code = 'AUTHENTICATION'
+  readonly retriable = false
+}
+
+export class NotAuthenticatedError extends SluiceError {
+  readonly code = 'NOT_AUTHENTICATED'
+  readonly retriable = false
+}
+
+// ---- environment -----------------------------------------------------------------------------------------------
+
+/** A file-system failure; the fs error is the `cause`. */
+export class StorageError extends SluiceError {
+  readonly code = 'STORAGE'
+  readonly retriable: boolean
+  constructor(message: string, options?: ErrorOptions & { retriable?: boolean }) {
+    super(message, options)
+    this.retriable = options?.retriable ?? false
+  }
+}
+
+/** Bytes that fail a CRC or structure check. `file` and `position` say where, when known. */
+export class CorruptRecordError extends SluiceError {
+  readonly code = 'CORRUPT_RECORD'
+  readonly retriable = false
+  constructor(
+    message: string,
+    readonly file?: string,
+    readonly position?: number,
+    options?: ErrorOptions,
+  ) {
+    super(file === undefined ? message : `${message} (${file} at byte ${position ?? '?'})`, options)
+  }
+}
+
+/** The partition refuses service until an operator repairs it (corruption below the synced length, failed fsync). */
+export class PartitionOfflineError extends SluiceError {
+  readonly code = 'PARTITION_OFFLINE'
+  readonly retriable = false
+}
+
+export class DataDirLockedError extends SluiceError {
+  readonly code = 'DATA_DIR_LOCKED'
+  readonly retriable = false
+  constructor(
+    readonly dataDir: string,
+    readonly holderPid: number,
+  ) {
+    super(
+      `data directory ${dataDir} is in use by process ${holderPid}; ` +
+        `if a broker is running there, connect to it with --broker host:port instead`,
+    )
+  }
+}
+
+export class FrameTooLargeError extends SluiceError {
+  readonly code = 'FRAME_TOO_LARGE'
+  readonly retriable = false
+  constructor(
+    readonly frameBytes: number,
+    readonly frameBytesMax: number,
+  ) {
+    super(`frame of ${frameBytes} bytes exceeds frameBytesMax ${frameBytesMax}`)
+  }
+}
+
+export class ProtocolError extends SluiceError {
+  readonly code = 'PROTOCOL'
+  readonly retriable = false
+}
+
+export class ConnectionError extends SluiceError {
+  readonly code = 'CONNECTION'
+  readonly retriable = true
+}
+
+export class InternalError extends SluiceError {
+  readonly code = 'INTERNAL'
+  readonly retriable = false
+}
+
+// ---- wire ------------------------------------------------------------------------------------------------------
+
+export interface WireError {
+  code: ErrorCode
+  message: string
+}
+
+export function errorToWire(err: unknown): WireError {
+  if (err instanceof SluiceError) return { code: err.code, message: err.message }
+  return { code: 'INTERNAL', message: err instanceof Error ? err.message : String(err) }
+}
+
+/** Rebuilds the typed class for a wire error. Fields beyond code and message are not carried. */
+export function errorFromWire(wire: WireError): SluiceError {
+  const make = WIRE_CLASSES[wire.code] ?? WIRE_CLASSES.INTERNAL
+  return make(wire.message)
+}
+
+function withMessage<T extends SluiceError>(err: T, message: string): T {
+  err.message = message
+  return err
+}
+
+const WIRE_CLASSES: Record<ErrorCode, (message: string) => SluiceError> = {
+  INVALID_ARGUMENT: (m) => new InvalidArgumentError(m),
+  INVALID_CONFIG: (m) => withMessage(new InvalidConfigError([m]), m),
+  UNKNOWN_TOPIC: (m) => withMessage(new UnknownTopicError(''), m),
+  TOPIC_EXISTS: (m) => withMessage(new TopicExistsError(''), m),
+  UNKNOWN_PARTITION: (m) => withMessage(new UnknownPartitionError('', -1, 0), m),
+  OFFSET_OUT_OF_RANGE: (m) => withMessage(new OffsetOutOfRangeError(-1, -1, -1), m),
+  CORRUPT_RECORD: (m) => new CorruptRecordError(m),
+  RECORD_TOO_LARGE: (m) => new RecordTooLargeError(m),
+  STORAGE: (m) => new StorageError(m),
+  PARTITION_OFFLINE: (m) => new PartitionOfflineError(m),
+  DATA_DIR_LOCKED: (m) => withMessage(new DataDirLockedError('', -1), m),
+  CLOSED: (m) => withMessage(new ClosedError(''), m),
+  TIMEOUT: (m) => new TimeoutError(m),
+  FRAME_TOO_LARGE: (m) => withMessage(new FrameTooLargeError(0, 0), m),
+  PROTOCOL: (m) => new ProtocolError(m),
+  CONNECTION: (m) => new ConnectionError(m),
+  UNKNOWN_GROUP: (m) => withMessage(new UnknownGroupError(''), m),
+  UNKNOWN_MEMBER: (m) => new UnknownMemberError(m),
+  FENCED_MEMBER_EPOCH: (m) => new FencedMemberEpochError(m),
+  NOT_OWNER: (m) => new NotOwnerError(m),
+  REBALANCE_IN_PROGRESS: (m) => new RebalanceInProgressError(m),
+  GROUP_NOT_EMPTY: (m) => new GroupNotEmptyError(m),
+  DUPLICATE_SEQUENCE: (m) => new DuplicateSequenceError(m),
+  OUT_OF_ORDER_SEQUENCE: (m) => new OutOfOrderSequenceError(m),
+  INVALID_PRODUCER_EPOCH: (m) => new InvalidProducerEpochError(m),
+  AUTHENTICATION: (m) => new AuthenticationError(m),
+  NOT_AUTHENTICATED: (m) => new NotAuthenticatedError(m),
+  UNSUPPORTED_VERSION: (m) => new UnsupportedVersionError(m),
+  INTERNAL: (m) => new InternalError(m),
+}
