@@ -29,17 +29,33 @@ export const LIMITS = Object.freeze({
   /** Connections one server accepts at once. */
   connectionsMax: 1_024,
   /** Bytes one fetch may return. */
-  fetchBytesMax: 64 * MiB,
+  fetchBytesMax: 32 * MiB,
   /** Long-poll wait of one fetch. */
   fetchWaitMsMax: 30_000,
   /** Members of one group. */
   groupMembersMax: 1_000,
   /** Segments one partition may hold open as file handles. */
   segmentsOpenMax: 10_000,
+  /** onAppend listeners (long-polls) one partition log holds at once. */
+  appendListenersMax: 10_000,
+  /** waitDurable() calls one partition log holds pending at once. */
+  durableWaitersMax: 1_000_000,
   /** Pending sends a producer buffers before `send` waits. */
   producerBufferBytesMax: 64 * MiB,
+  /** send()/sendBatch() calls one producer holds waiting for buffer space or topic metadata; more fail fast. */
+  producerBlockedSendsMax: 100_000,
   /** Metadata string on an offset commit. */
   commitMetadataBytesMax: 4 * KiB,
+  /** Topics one broker holds (internal ones included). */
+  topicsMax: 10_000,
+  /** Partitions one fetch request names. */
+  fetchPartitionsMax: 10_000,
+  /** Fetches long-polling at once on one broker; past it a fetch at the log end answers empty at once. */
+  fetchWaitersMax: 10_000,
+  /** Idempotent producers whose sequence state one partition keeps (least recently used forgotten first). */
+  producerStatesMax: 10_000,
+  /** Log bytes per partition scanned at open to rebuild idempotent-producer state. */
+  producerStateScanBytesMax: 32 * MiB,
 })
 
 export const DEFAULTS = Object.freeze({

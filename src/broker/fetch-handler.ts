@@ -1,0 +1,134 @@
+// The fetch path: read whole batches from each requested partition, within one byte budget shared by all of them
+// (the first non-empty partition may overshoot it by one batch, so a large batch is never stuck). Problems with one
+// partition (unknown, out of range, offline, not owned) become that partition's `error`; the others are still served.
+// When nothing was found and nothing failed, the fetch long-polls until an append, its wait, or close.
+import type { FetchPartitionResponse, FetchRequest, FetchResponse, GroupFence } from './api.js'
+import { BATCH_HEADER_BYTES, LIMITS } from '../config/limits.js'
+import { errorToWire, InvalidArgumentError, OffsetOutOfRangeError, SluiceError } from '../errors.js'
+import type { PartitionLogApi } from '../storage/api.js'
+import { readBatchHeader } from '../storage/record-batch.js'
+import type { TopicRegistry } from '../topics/topic-registry.js'
+import type { LongPolls } from './long-poll.js'
+
+/** A long-poll woken without new data for its partitions re-reads at most this many times. */
+const WAKES_MAX = 1_000
+
+export interface FetchContext {
+  registry: TopicRegistry
+  longPolls: LongPolls
+  /** Throws NotOwnerError / FencedMemberEpochError when the member may not read this partition. */
+  checkFence: (fence: GroupFence, topic: string, partition: number) => void
+  isClosed: () => boolean
+}
+
+interface CheckedFetch {
+  req: FetchRequest
+  maxBytes: number
+  maxWaitMs: number
+}
+
+function checkFetchRequest(req: FetchRequest): CheckedFetch {
+  if (req === null || typeof req !== 'object' || !Array.isArray(req.partitions))
+    throw new InvalidArgumentError('fetch request needs a partitions array')
+  if (req.partitions.length > LIMITS.fetchPartitionsMax)
+    throw new InvalidArgumentError(
+      `fetch names ${req.partitions.length} partitions; at most ${LIMITS.fetchPartitionsMax} are allowed`,
+    )
+  for (const p of req.partitions) {
+    if (p === null || typeof p !== 'object' || typeof p.topic !== 'string')
+      throw new InvalidArgumentError('each fetched partition needs a topic name')
+    if (!Number.isInteger(p.partition) || !Number.isSafeInteger(p.offset))
+      throw new InvalidArgumentError(`fetch of ${p.topic} needs an integer partition and offset`)
+    if (p.maxBytes !== undefined && (!Number.isInteger(p.maxBytes) || p.maxBytes < 1))
+      throw new InvalidArgumentError(`maxBytes of ${p.topic}/${p.partition} must be an integer >= 1`)
+  }
+  if (!Number.isInteger(req.maxBytes) || req.maxBytes < 1)
+    throw new InvalidArgumentError(`fetch maxBytes must be an integer >= 1, got ${String(req.maxBytes)}`)
+  if (!Number.isInteger(req.maxWaitMs) || req.maxWaitMs < 0)
+    throw new InvalidArgumentError(`fetch maxWaitMs must be an integer >= 0, got ${String(req.maxWaitMs)}`)
+  return {
+    req,
+    maxBytes: Math.min(req.maxBytes, LIMITS.fetchBytesMax),
+    maxWaitMs: Math.min(req.maxWaitMs, LIMITS.fetchWaitMsMax),
+  }
+}
+
+/** The longest prefix of whole batches in `records` that fits `budget` bytes. */
+function wholeBatchesWithin(records: Buffer, budget: number): Buffer {
+  let pos = 0
+  while (records.length - pos >= BATCH_HEADER_BYTES) {
+    const size = readBatchHeader(records, pos).batchBytes
+    if (size <= 0 || pos + size > budget) break
+    pos += size
+  }
+  return records.subarray(0, pos)
+}
+
+interface Pass {
+  response: FetchResponse
+  bytes: number
+  errors: number
+  logs: PartitionLogApi[]
+}
+
+function readOnce(ctx: FetchContext, checked: CheckedFetch): Pass {
+  const { req } = checked
+  let remaining = checked.maxBytes
+  let bytes = 0
+  let errors = 0
+  const logs: PartitionLogApi[] = []
+  const partitions: FetchPartitionResponse[] = req.partitions.map((p) => {
+    const out: FetchPartitionResponse = {
+      topic: p.topic,
+      partition: p.partition,
+      records: EMPTY,
+      logStartOffset: -1,
+      logEndOffset: -1,
+      error: null,
+    }
+    try {
+      if (req.fence !== undefined) ctx.checkFence(req.fence, p.topic, p.partition)
+      const log = ctx.registry.log(p.topic, p.partition)
+      const start = log.logStartOffset
+      const end = log.logEndOffset
+      out.logStartOffset = start
+      out.logEndOffset = end
+      if (p.offset < start || p.offset > end)
+        throw new OffsetOutOfRangeError(p.offset, start, end, `${p.topic}/${p.partition}`)
+      logs.push(log)
+      const budget = Math.min(p.maxBytes ?? checked.maxBytes, remaining)
+      if (p.offset < end && budget > 0) {
+        const read = log.read(p.offset, budget)
+        let records = read.records
+        if (records.length > budget && bytes > 0) records = wholeBatchesWithin(records, budget)
+        out.records = records
+        out.logStartOffset = read.logStartOffset
+        out.logEndOffset = read.logEndOffset
+        bytes += records.length
+        remaining -= records.length
+      }
+    } catch (err) {
+      if (!(err instanceof SluiceError)) throw err
+      out.error = errorToWire(err)
+      errors++
+    }
+    return out
+  })
+  return { response: { partitions }, bytes, errors, logs }
+}
+const EMPTY = Buffer.alloc(0)
+
+export async function fetchPartitions(ctx: FetchContext, req: FetchRequest): Promise<FetchResponse> {
+  const checked = checkFetchRequest(req)
+  const deadline = Date.now() + checked.maxWaitMs
+  let pass = readOnce(ctx, checked)
+  for (let wakes = 0; wakes < WAKES_MAX; wakes++) {
+    if (pass.bytes > 0 || pass.errors > 0 || pass.logs.length === 0 || ctx.isClosed()) return pass.response
+    const waitMs = deadline - Date.now()
+    if (waitMs <= 0) return pass.response
+    const reason = await ctx.longPolls.wait(pass.logs, waitMs)
+    if (reason !== 'append') return pass.response
+    pass = readOnce(ctx, checked)
+  }
+  return pass.response
+}

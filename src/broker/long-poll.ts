@@ -1,0 +1,52 @@
+// Parks fetches that found nothing new until one of their partitions gets an append, their wait runs out, or the
+// broker closes. The number of parked fetches is bounded (LIMITS.fetchWaitersMax): past it a fetch is not parked and
+// answers empty at once. Every wait removes its onAppend listeners and clears its timer on every way out.
+import { LIMITS } from '../config/limits.js'
+import type { PartitionLogApi } from '../storage/api.js'
+
+export type WakeReason = 'append' | 'timeout' | 'closed' | 'full'
+
+export class LongPolls {
+  readonly #wakers = new Set<(reason: WakeReason) => void>()
+  #closed = false
+
+  constructor(readonly waitersMax: number = LIMITS.fetchWaitersMax) {}
+
+  get waiterCount(): number {
+    return this.#wakers.size
+  }
+
+  /** Resolves on the first append to any of `logs`, after `waitMs`, or at close. Never rejects. */
+  wait(logs: readonly PartitionLogApi[], waitMs: number): Promise<WakeReason> {
+    if (this.#closed) return Promise.resolve('closed')
+    if (this.#wakers.size >= this.waitersMax) return Promise.resolve('full')
+    if (waitMs <= 0) return Promise.resolve('timeout')
+    return new Promise<WakeReason>((resolve) => {
+      const unsubscribes: Array<() => void> = []
+      let done = false
+      const finish = (reason: WakeReason): void => {
+        if (done) return
+        done = true
+        clearTimeout(timer)
+        for (const unsubscribe of unsubscribes) unsubscribe()
+        this.#wakers.delete(finish)
+        resolve(reason)
+      }
+      const timer = setTimeout(() => finish('timeout'), waitMs)
+      this.#wakers.add(finish)
+      for (const log of logs) {
+        try {
+          unsubscribes.push(log.onAppend(() => finish('append')))
+        } catch {
+          // An offline log cannot be watched; the others still can, and the timer still runs.
+        }
+      }
+    })
+  }
+
+  /** Wakes every parked fetch and refuses new waits. */
+  close(): void {
+    this.#closed = true
+    for (const finish of [...this.#wakers]) finish('closed')
+  }
+}

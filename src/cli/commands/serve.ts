@@ -1,0 +1,98 @@
+// `sluice serve`: opens the broker on a data dir and serves it over TCP (or TLS), with structured JSON-lines logs on
+// stderr and the listening address on stdout. SIGTERM/SIGINT shut down gracefully: stop accepting, let in-flight
+// requests finish (bounded), then close the broker (flush, checkpoint, clean-shutdown marker) and exit 0. A second
+// signal during shutdown exits at once with code 1.
+import { readFileSync } from 'node:fs'
+import path from 'node:path'
+import type { Command } from 'commander'
+import { DEFAULTS, openBroker, startServer, type ServerOptions } from '../../index.js'
+import { createJsonLogger } from '../../broker/logger.js'
+import { parseInteger, UsageError } from '../context.js'
+import { printLine } from '../output.js'
+
+interface ServeOptions {
+  dataDir: string
+  host: string
+  port: number
+  autoCreateTopics?: boolean
+  partitions?: number
+  usersFile?: string
+  token?: string
+  tlsCert?: string
+  tlsKey?: string
+  logLevel: string
+}
+
+const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const
+
+export function registerServe(program: Command): void {
+  program
+    .command('serve')
+    .description('run a broker on a data directory and serve it over TCP')
+    .option('--data-dir <dir>', 'the data directory', DEFAULTS.dataDir)
+    .option('--host <host>', 'address to bind', DEFAULTS.host)
+    .option('--port <port>', 'port to bind (0 = any free port)', parseInteger('--port', 0, 65535), DEFAULTS.port)
+    .option('--auto-create-topics', 'create a missing topic on first produce')
+    .option('--partitions <n>', 'partitions of auto-created topics', parseInteger('--partitions', 1))
+    .option('--users-file <file>', 'require authentication against this users file (see `sluice user add`)')
+    .option('--token <token>', 'require authentication with this token (or SLUICE_SERVER_TOKEN)')
+    .option('--tls-cert <file>', 'serve TLS with this certificate (PEM); needs --tls-key')
+    .option('--tls-key <file>', 'the TLS private key (PEM)')
+    .option('--log-level <level>', 'debug | info | warn | error', 'info')
+    .action(async (opts: ServeOptions) => {
+      if (!(LOG_LEVELS as readonly string[]).includes(opts.logLevel)) {
+        throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}`)
+      }
+      const token = opts.token ?? process.env.SLUICE_SERVER_TOKEN
+      if (opts.usersFile !== undefined && token !== undefined)
+        throw new UsageError('give --users-file or --token, not both')
+      if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined)) {
+        throw new UsageError('--tls-cert and --tls-key go together')
+      }
+      const logger = createJsonLogger({ level: opts.logLevel as (typeof LOG_LEVELS)[number] })
+      const serverOptions: ServerOptions = { host: opts.host, port: opts.port, logger }
+      if (opts.usersFile !== undefined) serverOptions.auth = { usersFile: opts.usersFile }
+      else if (token !== undefined) serverOptions.auth = { token }
+      if (opts.tlsCert !== undefined && opts.tlsKey !== undefined) {
+        serverOptions.tls = { cert: readFileSync(opts.tlsCert), key: readFileSync(opts.tlsKey) }
+      }
+      const broker = await openBroker(
+        {
+          dataDir: path.resolve(opts.dataDir),
+          autoCreateTopics: opts.autoCreateTopics === true,
+          ...(opts.partitions === undefined ? {} : { partitions: opts.partitions }),
+        },
+        { logger },
+      )
+      let server
+      try {
+        server = await startServer(broker, serverOptions)
+      } catch (err) {
+        await broker.close()
+        throw err
+      }
+      printLine(`sluice listening on ${server.host}:${server.port}`)
+      await new Promise<void>((resolve) => {
+        let stopping = false
+        const stop = (signal: string) => {
+          if (stopping) {
+            logger.error('second signal during shutdown: exiting now', { signal })
+            process.exit(1)
+          }
+          stopping = true
+          logger.info('shutting down', { signal })
+          void (async () => {
+            try {
+              await server.close()
+            } finally {
+              await broker.close()
+            }
+            logger.info('shutdown complete')
+            resolve()
+          })()
+        }
+        process.on('SIGTERM', () => stop('SIGTERM'))
+        process.on('SIGINT', () => stop('SIGINT'))
+      })
+    })
+}

@@ -1,0 +1,31 @@
+// `sluice user add <name> --users-file F`: adds (or replaces) a user whose secret is read from stdin (its first line),
+// stored as a salted scrypt hash. The secret never appears on the command line, in the file or in the output.
+import { createInterface } from 'node:readline'
+import type { Command } from 'commander'
+import { addUser } from '../../server/auth.js'
+import { UsageError } from '../context.js'
+import { printLine } from '../output.js'
+
+async function readSecret(): Promise<string> {
+  if (process.stdin.isTTY === true) process.stderr.write('secret: ')
+  const lines = createInterface({ input: process.stdin, crlfDelay: Infinity })
+  for await (const line of lines) {
+    lines.close()
+    return line
+  }
+  return ''
+}
+
+export function registerUser(program: Command): void {
+  const user = program.command('user').description('manage the users file of `sluice serve --users-file`')
+  user
+    .command('add <name>')
+    .description('add or replace a user; the secret is read from stdin')
+    .requiredOption('--users-file <file>', 'the users file (created when absent)')
+    .action(async (name: string, opts: { usersFile: string }) => {
+      const secret = await readSecret()
+      if (secret.length === 0) throw new UsageError('no secret on stdin')
+      await addUser(opts.usersFile, name, secret)
+      printLine(`user ${name} written to ${opts.usersFile}`)
+    })
+}

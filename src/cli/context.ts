@@ -1,0 +1,91 @@
+// What every CLI command shares: the --data-dir / --broker target (embedded or remote) and the client it opens, the
+// usage error type (exit 2) and the number parsers that produce it. Commands reach Sluice only through the public SDK
+// (src/index.ts); opening a data dir that a running broker holds fails with DataDirLockedError, whose message says to
+// use --broker.
+import { readFileSync } from 'node:fs'
+import type { Command } from 'commander'
+import { DEFAULTS, Sluice, type SluiceConnectOptions } from '../index.js'
+
+/** A mistake in how the command was called: exit code 2. */
+export class UsageError extends Error {
+  override name = 'UsageError'
+}
+
+export interface TargetOptions {
+  dataDir?: string
+  broker?: string
+  token?: string
+  user?: string
+  tls?: boolean
+  tlsCa?: string
+}
+
+/** Adds the target options every client command takes. */
+export function withTarget(cmd: Command): Command {
+  return cmd
+    .option('--data-dir <dir>', `embedded: open this data directory (default ${DEFAULTS.dataDir})`)
+    .option('--broker <host:port>', 'remote: connect to a running broker')
+    .option('--token <token>', 'remote: authenticate with a token (or SLUICE_TOKEN)')
+    .option('--user <name>', 'remote: authenticate as this user; the password comes from SLUICE_PASSWORD')
+    .option('--tls', 'remote: connect with TLS')
+    .option('--tls-ca <file>', 'remote: trust this CA certificate (PEM) for TLS')
+}
+
+/** Opens the SDK on the chosen target; the caller closes it. */
+export async function openClient(opts: TargetOptions): Promise<Sluice> {
+  if (opts.dataDir !== undefined && opts.broker !== undefined) {
+    throw new UsageError('give either --data-dir (embedded) or --broker (remote), not both')
+  }
+  if (opts.broker === undefined) {
+    for (const [flag, set] of [
+      ['--token', opts.token],
+      ['--user', opts.user],
+      ['--tls', opts.tls],
+      ['--tls-ca', opts.tlsCa],
+    ] as const) {
+      if (set !== undefined) throw new UsageError(`${flag} needs --broker`)
+    }
+    return Sluice.open({ dataDir: opts.dataDir ?? DEFAULTS.dataDir })
+  }
+  const options: SluiceConnectOptions = { brokers: opts.broker.split(',').map((b) => b.trim()), clientId: 'sluice-cli' }
+  const token = opts.token ?? process.env.SLUICE_TOKEN
+  if (opts.user !== undefined) {
+    const password = process.env.SLUICE_PASSWORD
+    if (password === undefined)
+      throw new UsageError('--user needs the password in the SLUICE_PASSWORD environment variable')
+    options.auth = { username: opts.user, password }
+  } else if (token !== undefined) {
+    options.auth = { token }
+  }
+  if (opts.tlsCa !== undefined) options.tls = { ca: readFileSync(opts.tlsCa) }
+  else if (opts.tls === true) options.tls = true
+  return Sluice.connect(options)
+}
+
+/** Runs `fn` with an open client and always closes it. */
+export async function withClient<T>(opts: TargetOptions, fn: (sluice: Sluice) => Promise<T>): Promise<T> {
+  const sluice = await openClient(opts)
+  try {
+    return await fn(sluice)
+  } finally {
+    await sluice.close()
+  }
+}
+
+export function parseInteger(name: string, min = Number.MIN_SAFE_INTEGER, max = Number.MAX_SAFE_INTEGER) {
+  return (text: string): number => {
+    if (!/^-?\d+$/.test(text.trim())) throw new UsageError(`${name} must be an integer, got "${text}"`)
+    const n = Number(text)
+    if (!Number.isSafeInteger(n) || n < min || n > max) {
+      throw new UsageError(`${name} must be an integer in [${min}, ${max}], got ${text}`)
+    }
+    return n
+  }
+}
+
+export function parseDate(name: string, text: string): number {
+  const ms = Date.parse(text)
+  if (Number.isNaN(ms))
+    throw new UsageError(`${name} must be an ISO date-time (e.g. 2024-05-01T12:00:00Z), got "${text}"`)
+  return ms
+}

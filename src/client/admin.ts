@@ -1,0 +1,146 @@
+// Topic and group administration, thin over the transport: each method checks its arguments (so a bad call fails
+// with an InvalidArgumentError naming the problem before any request), shapes the request and returns the broker's
+// answer. Nothing is cached here.
+import type { GroupDescription, GroupState, ResetTarget, TopicConfig, TopicDescription } from '../broker/api.js'
+import { LIMITS } from '../config/limits.js'
+import { InvalidArgumentError } from '../errors.js'
+import type { FlushPolicy } from '../storage/api.js'
+import type { Transport } from './transport.js'
+import { checkPartition, checkTopicName, toTimestamp } from './validate.js'
+
+export interface CreateTopicOptions {
+  /** @default 1 */
+  partitions?: number
+  /** @default the broker's (7 days) */
+  retentionMs?: number
+  /** @default the broker's (-1, no limit) */
+  retentionBytes?: number
+  /** @default the broker's (128 MiB) */
+  segmentBytes?: number
+  /** @default the broker's (7 days) */
+  segmentMs?: number
+  /** @default the broker's ('sync') */
+  flush?: FlushPolicy
+  /** @default the broker's (1000) */
+  flushIntervalMs?: number
+}
+
+export interface ResetOffsetsOptions {
+  topic: string
+  /** @default every partition of the topic */
+  partitions?: number[]
+  to: ResetTarget
+  /** Only compute the plan. @default true */
+  dryRun?: boolean
+}
+
+export interface ResetPlanEntry {
+  topic: string
+  partition: number
+  from: number
+  to: number
+}
+
+const TOPIC_CONFIG_KEYS = ['retentionMs', 'retentionBytes', 'segmentBytes', 'segmentMs', 'flush', 'flushIntervalMs'] as const
+
+export class Admin {
+  constructor(private readonly transport: Transport) {}
+
+  async createTopic(name: string, options: CreateTopicOptions = {}): Promise<TopicDescription> {
+    checkTopicName(name)
+    if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('createTopic options must be an object')
+    const partitions = options.partitions ?? 1
+    if (!Number.isSafeInteger(partitions) || partitions < 1 || partitions > LIMITS.partitionsMax)
+      throw new InvalidArgumentError(
+        `partitions must be an integer in [1, ${LIMITS.partitionsMax}], got ${String(options.partitions)}`,
+      )
+    const config: Partial<TopicConfig> = {}
+    for (const key of Object.keys(options)) {
+      if (key === 'partitions') continue
+      if (!(TOPIC_CONFIG_KEYS as readonly string[]).includes(key))
+        throw new InvalidArgumentError(`unknown topic option "${key}" (known: partitions, ${TOPIC_CONFIG_KEYS.join(', ')})`)
+      const value = options[key as keyof CreateTopicOptions]
+      if (value !== undefined) (config as Record<string, unknown>)[key] = value
+    }
+    return this.transport.createTopic({ name, partitions, config })
+  }
+
+  async deleteTopic(name: string): Promise<void> {
+    checkTopicName(name)
+    await this.transport.deleteTopic(name)
+  }
+
+  /** Topic names, internal ones (`__consumer_offsets`) only when asked. */
+  async listTopics(options: { includeInternal?: boolean } = {}): Promise<string[]> {
+    return this.transport.listTopics(options.includeInternal === true)
+  }
+
+  async describeTopic(name: string): Promise<TopicDescription> {
+    checkTopicName(name)
+    return this.transport.describeTopic(name)
+  }
+
+  /** Per partition, the first offset whose timestamp is ≥ `timestamp` (the log end when none is). */
+  async offsetsForTimes(
+    topic: string,
+    timestamp: number | Date,
+    partitions?: number[],
+  ): Promise<Array<{ partition: number; offset: number }>> {
+    checkTopicName(topic)
+    const ts = toTimestamp(timestamp, 'timestamp')
+    if (partitions !== undefined) for (const p of partitions) checkPartition(p)
+    const req = partitions === undefined ? { topic, timestamp: ts } : { topic, partitions, timestamp: ts }
+    return (await this.transport.listOffsets(req)).offsets
+  }
+
+  async listGroups(): Promise<Array<{ groupId: string; state: GroupState; memberCount: number }>> {
+    return this.transport.listGroups()
+  }
+
+  async describeGroup(groupId: string): Promise<GroupDescription> {
+    checkGroupId(groupId)
+    return this.transport.describeGroup(groupId)
+  }
+
+  async deleteGroup(groupId: string): Promise<void> {
+    checkGroupId(groupId)
+    await this.transport.deleteGroup(groupId)
+  }
+
+  /** Moves a group's committed offsets; a dry run (the default) only returns the plan. */
+  async resetOffsets(groupId: string, options: ResetOffsetsOptions): Promise<ResetPlanEntry[]> {
+    checkGroupId(groupId)
+    if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('resetOffsets needs { topic, to }')
+    checkTopicName(options.topic)
+    if (options.partitions !== undefined) for (const p of options.partitions) checkPartition(p)
+    checkResetTarget(options.to)
+    const req = {
+      groupId,
+      topic: options.topic,
+      to: options.to,
+      dryRun: options.dryRun ?? true,
+      ...(options.partitions === undefined ? {} : { partitions: options.partitions }),
+    }
+    return (await this.transport.resetOffsets(req)).plan
+  }
+}
+
+function checkGroupId(groupId: unknown): asserts groupId is string {
+  if (typeof groupId !== 'string' || groupId.length === 0 || groupId.length > LIMITS.groupIdLengthMax)
+    throw new InvalidArgumentError(`group id must be a string of 1 to ${LIMITS.groupIdLengthMax} chars, got ${JSON.stringify(groupId)}`)
+}
+
+function checkResetTarget(to: unknown): void {
+  if (to === 'earliest' || to === 'latest') return
+  if (typeof to === 'object' && to !== null) {
+    const keys = Object.keys(to)
+    const value = (to as Record<string, unknown>)[keys[0] ?? '']
+    if (keys.length === 1 && Number.isSafeInteger(value)) {
+      if (keys[0] === 'shiftBy') return
+      if ((keys[0] === 'offset' || keys[0] === 'timestamp') && (value as number) >= 0) return
+    }
+  }
+  throw new InvalidArgumentError(
+    `reset target must be 'earliest', 'latest', { offset }, { timestamp } or { shiftBy }, got ${JSON.stringify(to)}`,
+  )
+}

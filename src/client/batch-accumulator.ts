@@ -1,0 +1,147 @@
+// Per-partition batching for the producer. Records are appended to the open batch of their partition; a batch closes
+// when the next record would take it past `batchBytes`, when `lingerMs` has passed since it opened, or on flush, and
+// moves to that partition's ready queue. The accumulator only groups records and runs the linger timers: the producer
+// decides when a ready batch is sent (at most one in flight per partition, so batches of a partition land in order).
+// Byte counts are upper-bound estimates of the encoded size, so a closed batch never encodes past `batchBytes`.
+import type { RecordInput } from '../storage/record-batch.js'
+import { BATCH_HEADER_BYTES } from '../config/limits.js'
+
+export interface RecordMetadata {
+  topic: string
+  partition: number
+  /** -1 with acks 0. */
+  offset: number
+  /** The record's timestamp, or the broker's log-append time when the topic uses it. */
+  timestamp: number
+}
+
+/** One send() or sendBatch() call: settled once, when its last record is acknowledged or on the first failure. */
+export interface PendingRequest {
+  resolve(value: RecordMetadata | RecordMetadata[]): void
+  reject(err: Error): void
+  /** null for send(); one slot per message for sendBatch(). */
+  results: RecordMetadata[] | null
+  remaining: number
+  settled: boolean
+}
+
+export class OpenBatch {
+  readonly records: RecordInput[] = []
+  readonly requests: PendingRequest[] = []
+  /** Index of each record in its request's `results`. */
+  readonly slots: number[] = []
+  /** Estimated encoded size (an upper bound). */
+  bytes = BATCH_HEADER_BYTES
+}
+
+export class PartitionQueue {
+  current: OpenBatch | null = null
+  readonly ready: OpenBatch[] = []
+  inFlight = false
+  /** Idempotent producers: the baseSequence of the next batch sent. */
+  nextSequence = 0
+  timer: NodeJS.Timeout | null = null
+  immediate: NodeJS.Immediate | null = null
+
+  constructor(
+    readonly topic: string,
+    readonly partition: number,
+  ) {}
+}
+
+/** Called each time a batch of the queue closes (full, linger passed, or flush). */
+export type BatchClosedListener = (queue: PartitionQueue) => void
+
+export class BatchAccumulator {
+  readonly #queues = new Map<string, PartitionQueue[]>()
+  /** While > 0, batches close on the next turn of the event loop instead of lingering. */
+  #flushing = 0
+
+  constructor(
+    private readonly batchBytes: number,
+    private readonly lingerMs: number,
+    private readonly onClosed: BatchClosedListener,
+  ) {}
+
+  queue(topic: string, partition: number): PartitionQueue {
+    let byPartition = this.#queues.get(topic)
+    if (byPartition === undefined) {
+      byPartition = []
+      this.#queues.set(topic, byPartition)
+    }
+    let q = byPartition[partition]
+    if (q === undefined) {
+      q = new PartitionQueue(topic, partition)
+      byPartition[partition] = q
+    }
+    return q
+  }
+
+  /** Adds one record of `recordBytes` (estimated) to the open batch of `q`, closing a full one first. */
+  append(q: PartitionQueue, record: RecordInput, recordBytes: number, request: PendingRequest, slot: number): void {
+    let batch = q.current
+    if (batch !== null && batch.bytes + recordBytes > this.batchBytes) {
+      this.close(q)
+      batch = null
+    }
+    if (batch === null) {
+      batch = new OpenBatch()
+      q.current = batch
+      this.#arm(q)
+    }
+    batch.records.push(record)
+    batch.requests.push(request)
+    batch.slots.push(slot)
+    batch.bytes += recordBytes
+  }
+
+  /** Moves the open batch of `q` (if any) to its ready queue and tells the listener. */
+  close(q: PartitionQueue): void {
+    stopTimer(q)
+    const batch = q.current
+    if (batch === null) return
+    q.current = null
+    q.ready.push(batch)
+    this.onClosed(q)
+  }
+
+  /** Closes every open batch now; while `beginFlush` is in effect new batches close on the next tick. */
+  closeAll(): void {
+    for (const byPartition of this.#queues.values()) for (const q of byPartition) if (q !== undefined) this.close(q)
+  }
+
+  beginFlush(): void {
+    this.#flushing++
+    this.closeAll()
+  }
+
+  endFlush(): void {
+    this.#flushing--
+  }
+
+  *all(): Generator<PartitionQueue> {
+    for (const byPartition of this.#queues.values()) for (const q of byPartition) if (q !== undefined) yield q
+  }
+
+  /** Stops every linger timer (close of the producer; batches are flushed first). */
+  stopTimers(): void {
+    for (const q of this.all()) stopTimer(q)
+  }
+
+  #arm(q: PartitionQueue): void {
+    const fire = (): void => {
+      q.timer = null
+      q.immediate = null
+      this.close(q)
+    }
+    if (this.lingerMs === 0 || this.#flushing > 0) q.immediate = setImmediate(fire)
+    else q.timer = setTimeout(fire, this.lingerMs)
+  }
+}
+
+function stopTimer(q: PartitionQueue): void {
+  if (q.timer !== null) clearTimeout(q.timer)
+  if (q.immediate !== null) clearImmediate(q.immediate)
+  q.timer = null
+  q.immediate = null
+}

@@ -1,0 +1,649 @@
+// The consumer: manual assignment (assign/seek/pause/resume) or a group subscription driven by a GroupMembership, with
+// messages delivered through run({ eachMessage | eachBatch }) or `for await`. A partition's `position` is the next
+// offset to deliver; it advances only after a handler returns (or, when iterating, when the next message is asked
+// for), and commits store it, so a commit never passes a record that was not processed.
+//
+// Handler failure: when eachMessage/eachBatch throws, that partition stops at the failed record (its position stays
+// on it, nothing past it is committed), the other partitions go on, and the error is emitted as an 'error' event
+// `(err, { topic, partition, offset })` (a process warning when nobody listens). seek() or resume() on the partition
+// restarts it, redelivering the failed record. When iterating, fetch-side failures (corrupt data, unknown partition)
+// make the iterator throw; breaking out of the loop leaves the message in hand uncommitted (at-least-once).
+import { EventEmitter } from 'node:events'
+import type { GroupFence } from '../broker/api.js'
+import { ClosedError, InvalidArgumentError, UnknownPartitionError } from '../errors.js'
+import type { DecodedRecord } from '../storage/record-batch.js'
+import type { ConsumerConfig, TopicPartition } from './client-config.js'
+import { type FetchedChunk, Fetcher, PartitionState } from './fetcher.js'
+import { type MembershipFactory, type MembershipHandle, resolveStartOffsets } from './consumer-group.js'
+import type { Transport } from './transport.js'
+import { checkOffset, checkPartition, checkTopicName, toTimestamp, tpKey } from './validate.js'
+
+export interface Message {
+  topic: string
+  partition: number
+  offset: number
+  timestamp: number
+  /** Decoded by `keyCodec` (a Buffer by default), or null. */
+  key: unknown
+  /** Decoded by `valueCodec` (a Buffer by default), or null. */
+  value: unknown
+  headers: Record<string, Buffer | null>
+}
+
+export interface EachMessagePayload {
+  topic: string
+  partition: number
+  message: Message
+}
+
+export interface Batch {
+  topic: string
+  partition: number
+  messages: Message[]
+  /** The partition's log end offset when the batch was fetched (lag = logEndOffset - last offset - 1). */
+  logEndOffset: number
+}
+
+export interface EachBatchPayload {
+  batch: Batch
+}
+
+export interface RunOptions {
+  eachMessage?: (payload: EachMessagePayload) => void | Promise<void>
+  eachBatch?: (payload: EachBatchPayload) => void | Promise<void>
+}
+
+export interface AssignPartition {
+  topic: string
+  partition: number
+  /** Start here; else the group's committed offset (with a groupId), else autoOffsetReset. */
+  offset?: number
+}
+
+/** A partition selector for pause/resume: `partition` omitted = every assigned partition of the topic. */
+export interface PartitionSelector {
+  topic: string
+  partition?: number
+}
+
+export interface ErrorContext {
+  topic: string
+  partition: number
+  /** The offset the partition stopped at (the failed record), or -1 when not tied to one. */
+  offset: number
+}
+
+type Mode = 'idle' | 'assigned' | 'subscribed'
+
+export class Consumer extends EventEmitter {
+  readonly #transport: Transport
+  readonly #config: ConsumerConfig
+  readonly #fetcher: Fetcher
+  readonly #membershipFactory: MembershipFactory | null
+  readonly #onClose: ((c: Consumer) => void) | null
+  #mode: Mode = 'idle'
+  #subscription: { topics: string[] } | { regex: RegExp } | null = null
+  #membership: MembershipHandle | null = null
+  #started: Promise<void> | null = null
+  #consuming: 'run' | 'iterator' | null = null
+  #processing: Promise<void> | null = null
+  /** The partition whose handler runs now and the promise of that work, for revocation to wait on. */
+  #activeState: PartitionState | null = null
+  #activeWork: Promise<void> | null = null
+  #closing: Promise<void> | null = null
+  #closed = false
+  #autoCommitTimer: NodeJS.Timeout | null = null
+  /** Poll bookkeeping for maxPollIntervalMs: a counter bumped per delivery, sampled by lastPollMsAgo(). */
+  #polls = 0
+  #polledSeen = -1
+  #polledAt = Date.now()
+  #idle = true
+  /** Errors for the iterator to throw. */
+  readonly #iteratorErrors: Error[] = []
+
+  constructor(
+    transport: Transport,
+    config: ConsumerConfig,
+    membershipFactory: MembershipFactory | null,
+    onClose?: (c: Consumer) => void,
+  ) {
+    super()
+    this.#transport = transport
+    this.#config = config
+    this.#membershipFactory = membershipFactory
+    this.#onClose = onClose ?? null
+    this.#fetcher = new Fetcher(transport, config, {
+      fence: (): GroupFence | null => this.#membership?.fence() ?? null,
+      onPartitionError: (s, err) => this.#reportError(err, { topic: s.topic, partition: s.partition, offset: s.position }),
+      onFetchError: (err) => this.#reportError(err, null),
+      onOffsetOutOfRange: (s) => this.#resetToDefault([s]),
+    })
+  }
+
+  get config(): ConsumerConfig {
+    return this.#config
+  }
+
+  // ---- assignment ---------------------------------------------------------------------------------------------------
+
+  /** Joins `groupId` with this subscription when run() or iteration starts. A RegExp also matches later topics. */
+  async subscribe(topics: string[] | RegExp): Promise<void> {
+    this.#checkOpen()
+    if (this.#config.groupId === null) throw new InvalidArgumentError('subscribe() needs a groupId; use assign() without one')
+    if (this.#mode === 'assigned') throw new InvalidArgumentError('subscribe() cannot follow assign() on one consumer')
+    if (this.#started !== null) throw new InvalidArgumentError('subscribe() must come before run() or iteration')
+    if (topics instanceof RegExp) this.#subscription = { regex: topics }
+    else {
+      if (!Array.isArray(topics) || topics.length === 0)
+        throw new InvalidArgumentError('subscribe() takes a non-empty array of topic names or a RegExp')
+      for (const t of topics) checkTopicName(t)
+      this.#subscription = { topics: [...new Set(topics)] }
+    }
+    this.#mode = 'subscribed'
+  }
+
+  /** Replaces the manual assignment. Resolves once every start position is known. */
+  async assign(partitions: readonly AssignPartition[]): Promise<void> {
+    this.#checkOpen()
+    if (this.#mode === 'subscribed') throw new InvalidArgumentError('assign() cannot follow subscribe() on one consumer')
+    if (!Array.isArray(partitions)) throw new InvalidArgumentError('assign() takes an array of { topic, partition, offset? }')
+    const counts = new Map<string, number>()
+    for (const p of partitions) {
+      checkTopicName(p?.topic)
+      checkPartition(p.partition)
+      if (p.offset !== undefined) checkOffset(p.offset)
+      if (!counts.has(p.topic)) counts.set(p.topic, (await this.#transport.describeTopic(p.topic)).partitions.length)
+      const count = counts.get(p.topic)!
+      if (p.partition >= count) throw new UnknownPartitionError(p.topic, p.partition, count)
+    }
+    const wanted = new Set(partitions.map((p) => tpKey(p.topic, p.partition)))
+    for (const s of [...this.#fetcher.states.values()]) if (!wanted.has(s.key)) this.#remove(s)
+    const fresh: PartitionState[] = []
+    for (const p of partitions) {
+      let s = this.#fetcher.states.get(tpKey(p.topic, p.partition))
+      if (s === undefined) {
+        s = new PartitionState(p.topic, p.partition)
+        this.#fetcher.states.set(s.key, s)
+      }
+      if (p.offset !== undefined) s.seek(p.offset)
+      else if (s.position < 0) fresh.push(s)
+    }
+    await this.#resolveStart(fresh, (tps) =>
+      this.#transport.fetchOffsets({ groupId: this.#config.groupId!, partitions: groupByTopic(tps) }),
+    )
+    this.#mode = 'assigned'
+    this.#fetcher.wake()
+  }
+
+  /** The partitions this consumer reads now. */
+  assignment(): TopicPartition[] {
+    return [...this.#fetcher.states.values()].map((s) => ({ topic: s.topic, partition: s.partition }))
+  }
+
+  /** Next read of the partition starts at `offset`; anything already fetched is dropped. Restarts a stopped partition. */
+  seek(target: { topic: string; partition: number; offset: number }): void {
+    this.#checkOpen()
+    checkOffset(target?.offset)
+    this.#state(target.topic, target.partition).seek(target.offset)
+    this.#fetcher.wake()
+  }
+
+  /** Seeks each assigned partition of `topic` (or those listed) to the first offset with a timestamp ≥ `timestamp`;
+   *  the log end when there is none. */
+  async seekToTimestamp(topic: string, timestamp: number | Date, partitions?: number[]): Promise<void> {
+    this.#checkOpen()
+    checkTopicName(topic)
+    const ts = toTimestamp(timestamp, 'timestamp')
+    const states =
+      partitions === undefined
+        ? [...this.#fetcher.states.values()].filter((s) => s.topic === topic)
+        : partitions.map((p) => this.#state(topic, p))
+    if (states.length === 0) return
+    const { offsets } = await this.#transport.listOffsets({ topic, partitions: states.map((s) => s.partition), timestamp: ts })
+    for (const s of states) {
+      const found = offsets.find((o) => o.partition === s.partition)
+      if (found !== undefined && !s.removed) s.seek(found.offset)
+    }
+    this.#fetcher.wake()
+  }
+
+  /** Stops fetching the partitions (fetched records are dropped and read again after resume). */
+  pause(selectors: readonly PartitionSelector[]): void {
+    for (const s of this.#select(selectors)) {
+      s.paused = true
+      s.rewind()
+    }
+  }
+
+  /** Fetches the partitions again; also restarts a partition stopped by a handler error, from the failed record. */
+  resume(selectors: readonly PartitionSelector[]): void {
+    for (const s of this.#select(selectors)) {
+      s.paused = false
+      if (s.stopped !== null) {
+        s.stopped = null
+        s.rewind()
+      }
+    }
+    this.#fetcher.wake()
+  }
+
+  paused(): TopicPartition[] {
+    return [...this.#fetcher.states.values()].filter((s) => s.paused).map((s) => ({ topic: s.topic, partition: s.partition }))
+  }
+
+  /** The next offset this consumer delivers for the partition. */
+  position(tp: TopicPartition): number {
+    return this.#state(tp?.topic, tp?.partition).position
+  }
+
+  // ---- consuming ----------------------------------------------------------------------------------------------------
+
+  /** Starts consumption (joining the group first when subscribed); resolves once started. Runs until close(). */
+  async run(options: RunOptions): Promise<void> {
+    this.#checkOpen()
+    const eachMessage = options?.eachMessage
+    const eachBatch = options?.eachBatch
+    if ((eachMessage === undefined) === (eachBatch === undefined))
+      throw new InvalidArgumentError('run() takes exactly one of eachMessage and eachBatch')
+    if (typeof (eachMessage ?? eachBatch) !== 'function') throw new InvalidArgumentError('the run() handler must be a function')
+    if (this.#consuming !== null) throw new InvalidArgumentError(`this consumer is already consuming (${this.#consuming})`)
+    this.#consuming = 'run'
+    await this.#start()
+    this.#processing = this.#runLoop(eachMessage, eachBatch)
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<Message> {
+    if (this.#consuming !== null) throw new InvalidArgumentError(`this consumer is already consuming (${this.#consuming})`)
+    this.#consuming = 'iterator'
+    return new MessageIterator(this, {
+      start: () => this.#start(),
+      take: () => this.#take(),
+      deliver: (s, r) => this.#toMessage(s, r),
+      errors: this.#iteratorErrors,
+    })
+  }
+
+  /** Commits every partition's position (the next offset to read). Needs a groupId. */
+  async commit(): Promise<void> {
+    if (this.#config.groupId === null) throw new InvalidArgumentError('commit() needs a groupId')
+    await this.#commit([...this.#fetcher.states.values()])
+  }
+
+  async close(): Promise<void> {
+    if (this.#closing === null) this.#closing = this.#close()
+    return this.#closing
+  }
+
+  get closed(): boolean {
+    return this.#closed
+  }
+
+  // ---- MembershipTarget (called by GroupMembership) -----------------------------------------------------------------
+
+  async onPartitionsAssigned(partitions: TopicPartition[]): Promise<void> {
+    const fresh: PartitionState[] = []
+    for (const tp of partitions) {
+      if (this.#fetcher.states.has(tpKey(tp.topic, tp.partition))) continue
+      const s = new PartitionState(tp.topic, tp.partition)
+      this.#fetcher.states.set(s.key, s)
+      fresh.push(s)
+    }
+    const membership = this.#membership
+    await this.#resolveStart(fresh, (tps) => (membership === null ? Promise.resolve([]) : membership.fetchCommitted(tps)))
+    this.#fetcher.wake()
+    if (this.#config.onAssign !== null && partitions.length > 0) await this.#config.onAssign(partitions)
+  }
+
+  async onPartitionsRevoked(partitions: TopicPartition[]): Promise<void> {
+    const states = this.#statesOf(partitions)
+    for (const s of states) {
+      s.removed = true
+      s.generation++
+    }
+    const active = this.#activeState
+    if (active !== null && states.includes(active)) await this.#activeWork?.catch(() => undefined)
+    if (this.#config.autoCommit) {
+      try {
+        await this.#commit(states, true)
+      } catch (err) {
+        this.#reportError(err instanceof Error ? err : new Error(String(err)), null)
+      }
+    }
+    for (const s of states) this.#fetcher.states.delete(s.key)
+    if (this.#config.onRevoke !== null && partitions.length > 0) await this.#config.onRevoke(partitions)
+  }
+
+  async onPartitionsLost(partitions: TopicPartition[]): Promise<void> {
+    for (const s of this.#statesOf(partitions)) this.#remove(s)
+  }
+
+  onReset(resets: Array<{ topic: string; partition: number; offset: number }>): void {
+    for (const r of resets) this.#fetcher.states.get(tpKey(r.topic, r.partition))?.seek(r.offset)
+    this.#fetcher.wake()
+  }
+
+  lastPollMsAgo(): number {
+    if (this.#idle) return 0
+    const now = Date.now()
+    if (this.#polls !== this.#polledSeen) {
+      this.#polledSeen = this.#polls
+      this.#polledAt = now
+    }
+    return now - this.#polledAt
+  }
+
+  // ---- internals ----------------------------------------------------------------------------------------------------
+
+  #checkOpen(): void {
+    if (this.#closing !== null) throw new ClosedError('consumer')
+  }
+
+  #start(): Promise<void> {
+    if (this.#started === null) this.#started = this.#doStart()
+    return this.#started
+  }
+
+  async #doStart(): Promise<void> {
+    this.#checkOpen()
+    if (this.#mode === 'idle') throw new InvalidArgumentError('call subscribe() or assign() before consuming')
+    if (this.#mode === 'subscribed') {
+      if (this.#membershipFactory === null) throw new InvalidArgumentError('group consumption is not available here')
+      const c = this.#config
+      this.#membership = this.#membershipFactory(
+        this.#transport,
+        {
+          groupId: c.groupId!,
+          groupInstanceId: c.groupInstanceId,
+          sessionTimeoutMs: c.sessionTimeoutMs,
+          heartbeatIntervalMs: c.heartbeatIntervalMs,
+          maxPollIntervalMs: c.maxPollIntervalMs,
+          assignor: c.assignor,
+          subscription: this.#subscription!,
+          onError: (err) => this.#reportError(err instanceof Error ? err : new Error(String(err)), null),
+        },
+        this,
+      )
+      this.#fetcher.start()
+      await this.#membership.start()
+    } else this.#fetcher.start()
+    if (this.#config.autoCommit && this.#config.groupId !== null) {
+      this.#autoCommitTimer = setInterval(() => {
+        this.#commit([...this.#fetcher.states.values()]).catch((err: unknown) =>
+          this.#reportError(err instanceof Error ? err : new Error(String(err)), null),
+        )
+      }, this.#config.autoCommitIntervalMs)
+      this.#autoCommitTimer.unref()
+    }
+  }
+
+  async #take(): Promise<FetchedChunk[] | null> {
+    this.#idle = true
+    try {
+      return await this.#fetcher.take()
+    } finally {
+      this.#idle = false
+    }
+  }
+
+  async #runLoop(
+    eachMessage: RunOptions['eachMessage'],
+    eachBatch: RunOptions['eachBatch'],
+  ): Promise<void> {
+    for (;;) {
+      const chunks = await this.#take()
+      if (chunks === null) return
+      for (const chunk of chunks) {
+        if (this.#fetcher.stopped) return
+        if (isStale(chunk)) continue
+        this.#activeState = chunk.state
+        this.#activeWork = eachBatch !== undefined ? this.#deliverBatch(chunk, eachBatch) : this.#deliverEach(chunk, eachMessage!)
+        await this.#activeWork
+        this.#activeState = null
+        this.#activeWork = null
+      }
+    }
+  }
+
+  async #deliverEach(chunk: FetchedChunk, handler: NonNullable<RunOptions['eachMessage']>): Promise<void> {
+    const s = chunk.state
+    const { topic, partition } = s
+    for (const r of chunk.records) {
+      if (isStale(chunk) || this.#fetcher.stopped) return
+      if (r.offset < s.position) continue
+      this.#polls++
+      try {
+        await handler({ topic, partition, message: this.#toMessage(s, r) })
+      } catch (err) {
+        this.#handlerFailed(chunk, r.offset, err)
+        return
+      }
+      if (chunk.generation === s.generation) s.position = r.offset + 1
+    }
+  }
+
+  async #deliverBatch(chunk: FetchedChunk, handler: NonNullable<RunOptions['eachBatch']>): Promise<void> {
+    const s = chunk.state
+    const messages: Message[] = []
+    try {
+      for (const r of chunk.records) if (r.offset >= s.position) messages.push(this.#toMessage(s, r))
+    } catch (err) {
+      this.#handlerFailed(chunk, s.position, err)
+      return
+    }
+    if (messages.length === 0) return
+    this.#polls++
+    try {
+      await handler({ batch: { topic: s.topic, partition: s.partition, messages, logEndOffset: chunk.logEndOffset } })
+    } catch (err) {
+      this.#handlerFailed(chunk, messages[0]!.offset, err)
+      return
+    }
+    if (chunk.generation === s.generation) s.position = messages[messages.length - 1]!.offset + 1
+  }
+
+  #handlerFailed(chunk: FetchedChunk, offset: number, err: unknown): void {
+    const s = chunk.state
+    const error = err instanceof Error ? err : new Error(String(err))
+    if (chunk.generation === s.generation && !s.removed) {
+      s.stopped = error
+      s.rewind()
+    }
+    this.#reportError(error, { topic: s.topic, partition: s.partition, offset })
+  }
+
+  #toMessage(s: PartitionState, r: DecodedRecord): Message {
+    const headers: Record<string, Buffer | null> = {}
+    for (const h of r.headers) headers[h.key] = h.value
+    return {
+      topic: s.topic,
+      partition: s.partition,
+      offset: r.offset,
+      timestamp: r.timestamp,
+      key: r.key === null ? null : this.#config.keyCodec.decode(r.key),
+      value: r.value === null ? null : this.#config.valueCodec.decode(r.value),
+      headers,
+    }
+  }
+
+  #reportError(err: Error, context: ErrorContext | null): void {
+    if (this.#consuming === 'iterator') this.#iteratorErrors.push(err)
+    if (this.listenerCount('error') > 0) this.emit('error', err, context)
+    else if (this.#consuming !== 'iterator')
+      process.emitWarning(
+        `sluice consumer: ${err.message}${context === null ? '' : ` (${context.topic}/${context.partition} at ${context.offset})`}`,
+      )
+  }
+
+  async #commit(states: PartitionState[], includeRemoved = false): Promise<void> {
+    const groupId = this.#config.groupId
+    if (groupId === null) return
+    const todo = states.filter((s) => (includeRemoved || !s.removed) && s.position >= 0 && s.position !== s.committed)
+    if (todo.length === 0) return
+    const offsets = todo.map((s) => ({ topic: s.topic, partition: s.partition, offset: s.position }))
+    if (this.#membership !== null) await this.#membership.commit(offsets)
+    else await this.#transport.commitOffsets({ groupId, memberId: '', memberEpoch: -1, offsets })
+    for (let i = 0; i < todo.length; i++) todo[i]!.committed = offsets[i]!.offset
+  }
+
+  /** Start positions of new partitions: committed offsets first, then autoOffsetReset. */
+  async #resolveStart(
+    states: PartitionState[],
+    fetchCommitted: (tps: TopicPartition[]) => Promise<Array<{ topic: string; partition: number; offset: number }>>,
+  ): Promise<void> {
+    if (states.length === 0) return
+    const committed = this.#config.groupId === null ? [] : await fetchCommitted(states.map(toTp))
+    const missing: PartitionState[] = []
+    for (const s of states) {
+      const c = committed.find((o) => o.topic === s.topic && o.partition === s.partition)
+      if (c !== undefined && c.offset >= 0) {
+        s.seek(c.offset)
+        s.committed = c.offset
+      } else missing.push(s)
+    }
+    await this.#resetToDefault(missing)
+  }
+
+  async #resetToDefault(states: PartitionState[]): Promise<void> {
+    const timestamp = this.#config.autoOffsetReset === 'earliest' ? -2 : -1
+    const offsets = await resolveStartOffsets(this.#transport, states.map(toTp), timestamp)
+    for (const s of states) {
+      const offset = offsets.get(s.key)
+      if (offset !== undefined && !s.removed) s.seek(offset)
+    }
+    this.#fetcher.wake()
+  }
+
+  #remove(s: PartitionState): void {
+    s.removed = true
+    s.generation++
+    this.#fetcher.states.delete(s.key)
+  }
+
+  #state(topic: unknown, partition: unknown): PartitionState {
+    const s = this.#fetcher.states.get(tpKey(String(topic), Number(partition)))
+    if (s === undefined) throw new InvalidArgumentError(`partition ${String(topic)}/${String(partition)} is not assigned to this consumer`)
+    return s
+  }
+
+  #statesOf(partitions: TopicPartition[]): PartitionState[] {
+    const out: PartitionState[] = []
+    for (const tp of partitions) {
+      const s = this.#fetcher.states.get(tpKey(tp.topic, tp.partition))
+      if (s !== undefined) out.push(s)
+    }
+    return out
+  }
+
+  #select(selectors: readonly PartitionSelector[]): PartitionState[] {
+    if (!Array.isArray(selectors)) throw new InvalidArgumentError('pause()/resume() take an array of { topic, partition? }')
+    const out: PartitionState[] = []
+    for (const sel of selectors) {
+      if (sel?.partition === undefined) {
+        checkTopicName(sel?.topic)
+        for (const s of this.#fetcher.states.values()) if (s.topic === sel.topic) out.push(s)
+      } else out.push(this.#state(sel.topic, sel.partition))
+    }
+    return out
+  }
+
+  async #close(): Promise<void> {
+    if (this.#autoCommitTimer !== null) clearInterval(this.#autoCommitTimer)
+    const fetching = this.#fetcher.stop()
+    await this.#processing?.catch(() => undefined)
+    try {
+      if (this.#membership !== null) await this.#membership.close()
+      else if (this.#config.autoCommit && this.#started !== null) await this.#commit([...this.#fetcher.states.values()])
+    } finally {
+      await fetching.catch(() => undefined)
+      this.#closed = true
+      this.#onClose?.(this)
+    }
+  }
+}
+
+interface IteratorHooks {
+  start(): Promise<void>
+  take(): Promise<FetchedChunk[] | null>
+  deliver(s: PartitionState, r: DecodedRecord): Message
+  errors: Error[]
+}
+
+/** Pull-based delivery: a message counts as processed when the next one is asked for. */
+class MessageIterator implements AsyncIterator<Message> {
+  #chunks: FetchedChunk[] = []
+  #chunkIndex = 0
+  #recordIndex = 0
+  /** The message handed out last, committed (position advanced) on the next call. */
+  #pending: { chunk: FetchedChunk; offset: number } | null = null
+  #done = false
+
+  constructor(
+    private readonly consumer: Consumer,
+    private readonly hooks: IteratorHooks,
+  ) {}
+
+  async next(): Promise<IteratorResult<Message>> {
+    this.#ack()
+    await this.hooks.start()
+    for (;;) {
+      const err = this.hooks.errors.shift()
+      if (err !== undefined) throw err
+      if (this.#done || this.consumer.closed) return { done: true, value: undefined }
+      const chunk = this.#chunks[this.#chunkIndex]
+      if (chunk === undefined) {
+        const next = await this.hooks.take()
+        if (next === null) {
+          this.#done = true
+          continue
+        }
+        this.#chunks = next
+        this.#chunkIndex = 0
+        this.#recordIndex = 0
+        continue
+      }
+      const s = chunk.state
+      const r = chunk.records[this.#recordIndex++]
+      if (r === undefined || isStale(chunk)) {
+        this.#chunkIndex++
+        this.#recordIndex = 0
+        continue
+      }
+      if (r.offset < s.position) continue
+      const message = this.hooks.deliver(s, r)
+      this.#pending = { chunk, offset: r.offset }
+      return { done: false, value: message }
+    }
+  }
+
+  async return(): Promise<IteratorResult<Message>> {
+    this.#pending = null
+    this.#done = true
+    return { done: true, value: undefined }
+  }
+
+  #ack(): void {
+    const p = this.#pending
+    if (p === null) return
+    this.#pending = null
+    if (p.chunk.generation === p.chunk.state.generation) p.chunk.state.position = p.offset + 1
+  }
+}
+
+function isStale(chunk: FetchedChunk): boolean {
+  const s = chunk.state
+  return chunk.generation !== s.generation || s.removed || s.paused || s.stopped !== null
+}
+
+function toTp(s: PartitionState): TopicPartition {
+  return { topic: s.topic, partition: s.partition }
+}
+
+function groupByTopic(tps: TopicPartition[]): Array<{ topic: string; partitions: number[] }> {
+  const byTopic = new Map<string, number[]>()
+  for (const tp of tps) {
+    const list = byTopic.get(tp.topic) ?? []
+    list.push(tp.partition)
+    byTopic.set(tp.topic, list)
+  }
+  return [...byTopic].map(([topic, partitions]) => ({ topic, partitions }))
+}

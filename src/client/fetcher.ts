@@ -1,0 +1,230 @@
+// The consumer's fetch loop. One fetch request covers every fetchable partition (assigned, resolved, not paused, not
+// stopped); the response's batches are CRC-checked (validateBatch, through iterateBatches), decoded, and records below
+// the requested offset are skipped. Fetching runs one response ahead of processing: at most PREFETCH_RESPONSES_MAX
+// decoded responses wait for the processing loop. Each partition carries a `generation`, bumped by seek, pause, stop and
+// revoke; data fetched under an older generation is dropped, so nothing stale is ever delivered.
+import type { FetchPartitionRequest, FetchPartitionResponse, GroupFence } from '../broker/api.js'
+import { LIMITS } from '../config/limits.js'
+import { errorFromWire, SluiceError } from '../errors.js'
+import type { ErrorCode } from '../errors.js'
+import { decodeRecords, type DecodedRecord, iterateBatches } from '../storage/record-batch.js'
+import type { ConsumerConfig } from './client-config.js'
+import type { Transport } from './transport.js'
+import { tpKey } from './validate.js'
+
+/** Decoded fetch responses buffered ahead of processing. */
+export const PREFETCH_RESPONSES_MAX = 1
+
+export class PartitionState {
+  readonly key: string
+  /** The next offset to deliver (what a commit stores); -1 until resolved. */
+  position = -1
+  /** The next offset to fetch; ahead of `position` while fetched records wait. */
+  fetchOffset = -1
+  generation = 0
+  paused = false
+  /** Set when a handler failed or the partition's data is unusable; cleared by seek/resume. */
+  stopped: Error | null = null
+  removed = false
+  /** Last committed position, to skip commits that change nothing. */
+  committed = -1
+  logEndOffset = -1
+
+  constructor(
+    readonly topic: string,
+    readonly partition: number,
+  ) {
+    this.key = tpKey(topic, partition)
+  }
+
+  get fetchable(): boolean {
+    return !this.removed && !this.paused && this.stopped === null && this.fetchOffset >= 0
+  }
+
+  /** Moves both positions and drops whatever was fetched before. */
+  seek(offset: number): void {
+    this.position = offset
+    this.fetchOffset = offset
+    this.stopped = null
+    this.generation++
+  }
+
+  /** Forgets fetched-but-undelivered data: the next fetch starts at `position`. */
+  rewind(): void {
+    this.fetchOffset = this.position
+    this.generation++
+  }
+}
+
+export interface FetchedChunk {
+  state: PartitionState
+  generation: number
+  records: DecodedRecord[]
+  logEndOffset: number
+}
+
+export interface FetcherHooks {
+  /** The group fence for each fetch, or null without a group. */
+  fence(): GroupFence | null
+  /** A partition-level failure: the partition is already stopped. */
+  onPartitionError(state: PartitionState, err: Error): void
+  /** A whole-request failure that is not retriable. */
+  onFetchError(err: Error): void
+  /** The fetch offset is out of range: resolve a new start from autoOffsetReset. */
+  onOffsetOutOfRange(state: PartitionState): Promise<void>
+}
+
+/** A one-shot wake-up for a loop that waits: `wait()` resolves at the next `notify()`. */
+export class Signal {
+  #waiters: Array<() => void> = []
+  wait(): Promise<void> {
+    return new Promise((resolve) => this.#waiters.push(resolve))
+  }
+  notify(): void {
+    if (this.#waiters.length === 0) return
+    for (const resolve of this.#waiters.splice(0)) resolve()
+  }
+}
+
+export class Fetcher {
+  readonly states = new Map<string, PartitionState>()
+  readonly #queue: FetchedChunk[][] = []
+  readonly #wake = new Signal()
+  readonly #data = new Signal()
+  #stopped = false
+  #loop: Promise<void> | null = null
+
+  constructor(
+    private readonly transport: Transport,
+    private readonly config: ConsumerConfig,
+    private readonly hooks: FetcherHooks,
+  ) {}
+
+  start(): void {
+    if (this.#loop === null) this.#loop = this.#run()
+  }
+
+  /** Stops fetching; a pending `take()` resolves null. Resolves once the loop has exited. */
+  async stop(): Promise<void> {
+    this.#stopped = true
+    this.#wake.notify()
+    this.#data.notify()
+    await this.#loop
+  }
+
+  /** Something changed (assignment, seek, resume): fetch again if idle. */
+  wake(): void {
+    this.#wake.notify()
+  }
+
+  get stopped(): boolean {
+    return this.#stopped
+  }
+
+  /** The next decoded response, or null once stopped. */
+  async take(): Promise<FetchedChunk[] | null> {
+    for (;;) {
+      if (this.#stopped) return null
+      const chunks = this.#queue.shift()
+      if (chunks !== undefined) {
+        this.#wake.notify()
+        return chunks
+      }
+      await this.#data.wait()
+    }
+  }
+
+  async #run(): Promise<void> {
+    const backoffMsMax = this.config.retryBackoffMs * 10
+    let backoffMs = this.config.retryBackoffMs
+    while (!this.#stopped) {
+      if (this.#queue.length >= PREFETCH_RESPONSES_MAX) {
+        await this.#wake.wait()
+        continue
+      }
+      const requested: PartitionState[] = []
+      const generations: number[] = []
+      const partitions: FetchPartitionRequest[] = []
+      for (const s of this.states.values()) {
+        if (!s.fetchable) continue
+        if (partitions.length >= LIMITS.fetchPartitionsMax) break
+        requested.push(s)
+        generations.push(s.generation)
+        partitions.push({ topic: s.topic, partition: s.partition, offset: s.fetchOffset })
+      }
+      if (partitions.length === 0) {
+        await this.#wake.wait()
+        continue
+      }
+      try {
+        const fence = this.hooks.fence()
+        const request = { partitions, maxBytes: this.config.maxBytes, maxWaitMs: this.config.maxWaitMs }
+        const response = await this.transport.fetch(fence === null ? request : { ...request, fence })
+        backoffMs = this.config.retryBackoffMs
+        if (this.#stopped) break
+        const chunks: FetchedChunk[] = []
+        const index = new Map<string, number>()
+        for (let i = 0; i < requested.length; i++) index.set(requested[i]!.key, i)
+        for (const pr of response.partitions) {
+          const i = index.get(tpKey(pr.topic, pr.partition))
+          const state = i === undefined ? undefined : requested[i]
+          if (state === undefined || state.removed || state.generation !== generations[i!]) continue
+          const chunk = await this.#accept(state, pr)
+          if (chunk !== null) chunks.push(chunk)
+        }
+        if (chunks.length > 0) {
+          this.#queue.push(chunks)
+          this.#data.notify()
+        }
+      } catch (err) {
+        if (this.#stopped) break
+        const error = err instanceof Error ? err : new Error(String(err))
+        if (!(err instanceof SluiceError && err.retriable)) this.hooks.onFetchError(error)
+        await sleep(backoffMs)
+        backoffMs = Math.min(backoffMs * 2, backoffMsMax)
+      }
+    }
+  }
+
+  /** Validates and decodes one partition's answer; advances its fetch offset. */
+  async #accept(state: PartitionState, pr: FetchPartitionResponse): Promise<FetchedChunk | null> {
+    state.logEndOffset = pr.logEndOffset
+    if (pr.error !== null) {
+      if (pr.error.code === 'OFFSET_OUT_OF_RANGE') await this.hooks.onOffsetOutOfRange(state)
+      else if (pr.error.code === 'NOT_OWNER' || pr.error.code === 'FENCED_MEMBER_EPOCH' || pr.error.code === 'UNKNOWN_MEMBER') {
+        // The group membership reconciles ownership; until then this partition simply yields nothing.
+      } else {
+        const err = errorFromWire({ code: pr.error.code as ErrorCode, message: pr.error.message })
+        if (!err.retriable) this.#stop(state, err)
+      }
+      return null
+    }
+    const records: DecodedRecord[] = []
+    const from = state.fetchOffset
+    let next = from
+    try {
+      for (const { position, header } of iterateBatches(pr.records)) {
+        if (header.lastOffset < from) continue
+        const decoded = decodeRecords(pr.records, position, from, header)
+        for (let i = 0; i < decoded.length; i++) records.push(decoded[i]!)
+        next = header.lastOffset + 1
+      }
+    } catch (err) {
+      this.#stop(state, err instanceof Error ? err : new Error(String(err)))
+      return null
+    }
+    state.fetchOffset = next
+    if (records.length === 0) return null
+    return { state, generation: state.generation, records, logEndOffset: pr.logEndOffset }
+  }
+
+  #stop(state: PartitionState, err: Error): void {
+    state.stopped = err
+    state.rewind()
+    this.hooks.onPartitionError(state, err)
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms))
+}

@@ -1,0 +1,426 @@
+// The producer: encodes keys, values and headers once at send time, picks the partition (explicit, murmur2 of the key,
+// or sticky for null keys), groups records per partition (BatchAccumulator) and sends each closed batch as one
+// RecordBatch v2. Invariants: at most one batch in flight per partition, so a partition's batches (and so the records
+// of one key) land in send order; an idempotent producer writes its producerId/epoch and a per-partition baseSequence
+// into each batch and retries a retriable failure with the very same bytes (the broker drops the duplicate); buffered
+// plus in-flight bytes stay under `bufferBytesMax` (a send waits in a bounded FIFO while it is full). One promise per
+// send()/sendBatch() call, no per-record closures.
+import type { ProduceResponse } from '../broker/api.js'
+import { LIMITS } from '../config/limits.js'
+import { ClosedError, InvalidArgumentError, RecordTooLargeError, SluiceError, TimeoutError, UnknownPartitionError } from '../errors.js'
+import { encodeRecordBatch, type RecordHeader, type RecordInput } from '../storage/record-batch.js'
+import { StickyPartitioner } from '../topics/partitioner.js'
+import { partitionForKey } from '../util/murmur2.js'
+import { sizeOfVarint } from '../util/varint.js'
+import { BatchAccumulator, type OpenBatch, type PartitionQueue, type PendingRequest, type RecordMetadata } from './batch-accumulator.js'
+import { type ProducerConfig } from './client-config.js'
+import { encodeWith } from './codecs.js'
+import { TopicMetadataCache } from './topic-metadata.js'
+import type { Transport } from './transport.js'
+import { checkTopicName, toTimestamp } from './validate.js'
+
+export type { RecordMetadata } from './batch-accumulator.js'
+
+export type HeaderValue = string | Buffer | null
+
+export interface ProducerMessage {
+  /** Encoded by `keyCodec` (Buffer or string with the default codec); null or absent: no key (sticky partition). */
+  key?: unknown
+  /** Encoded by `valueCodec`; null: a record without a value. */
+  value: unknown
+  headers?: Record<string, HeaderValue>
+  /** Explicit partition; wins over the key. */
+  partition?: number
+  /** ms since the epoch or a Date. @default Date.now() */
+  timestamp?: number | Date
+}
+
+/** Per-record upper bound on framing bytes beyond key, value and headers: length, attributes, timestamp and offset
+ *  deltas (varlong ≤ 10, varint ≤ 3 below LIMITS.batchRecordsMax), key/value lengths, header count. */
+const RECORD_OVERHEAD_BYTES = 5 + 1 + 10 + 3 + 5 + 5 + 5
+
+/** Records and their estimated sizes of one call, not yet in the accumulator (metadata loading or buffer full). */
+interface WaitingSend {
+  topic: string
+  records: RecordInput[]
+  bytes: number[]
+  partitions: Array<number | undefined>
+  next: number
+  request: PendingRequest
+}
+
+const SEQUENCE_MAX = 2 ** 31
+
+export class Producer {
+  readonly #transport: Transport
+  readonly #config: ProducerConfig
+  readonly #metadata: TopicMetadataCache
+  readonly #accumulator: BatchAccumulator
+  readonly #sticky = new StickyPartitioner()
+  readonly #waiting: WaitingSend[] = []
+  readonly #idleWaiters: Array<() => void> = []
+  #bufferedBytes = 0
+  #inFlightBatches = 0
+  #closed = false
+  #closing: Promise<void> | null = null
+  #producerId = -1
+  #producerEpoch = -1
+  /** Bumped when the producer id is renewed; batches of an older generation do not advance sequences. */
+  #generation = 0
+  #initializing: Promise<void> | null = null
+  readonly #onClose: ((p: Producer) => void) | null
+
+  constructor(transport: Transport, config: ProducerConfig, onClose?: (p: Producer) => void) {
+    this.#transport = transport
+    this.#config = config
+    this.#metadata = new TopicMetadataCache(transport)
+    this.#accumulator = new BatchAccumulator(config.batchBytes, config.lingerMs, (q) => this.#onBatchClosed(q))
+    this.#onClose = onClose ?? null
+  }
+
+  get config(): ProducerConfig {
+    return this.#config
+  }
+
+  /** Sends one record; resolves with where it landed once acknowledged under `acks`. */
+  send(topic: string, message: ProducerMessage): Promise<RecordMetadata> {
+    return new Promise<RecordMetadata | RecordMetadata[]>((resolve, reject) => {
+      this.#submit(topic, [message], { resolve, reject, results: null, remaining: 1, settled: false })
+    }) as Promise<RecordMetadata>
+  }
+
+  /** Sends many records with one promise; resolves with their metadata in the order given. All or nothing is queued:
+   *  a bad message rejects the call before any record is sent. */
+  sendBatch(topic: string, messages: readonly ProducerMessage[]): Promise<RecordMetadata[]> {
+    if (!Array.isArray(messages))
+      return Promise.reject(new InvalidArgumentError(`sendBatch takes an array of messages, got ${typeof messages}`))
+    if (messages.length === 0) return Promise.resolve([])
+    return new Promise<RecordMetadata | RecordMetadata[]>((resolve, reject) => {
+      const results = new Array<RecordMetadata>(messages.length)
+      this.#submit(topic, messages, { resolve, reject, results, remaining: messages.length, settled: false })
+    }) as Promise<RecordMetadata[]>
+  }
+
+  /** Sends every buffered record now and resolves once all sends made before (and during) the flush are settled. */
+  async flush(): Promise<void> {
+    this.#accumulator.beginFlush()
+    try {
+      await this.#whenIdle()
+    } finally {
+      this.#accumulator.endFlush()
+    }
+  }
+
+  /** Flushes pending sends, then refuses new ones with ClosedError. */
+  close(): Promise<void> {
+    if (this.#closing === null) {
+      this.#closed = true
+      this.#closing = this.flush().finally(() => {
+        this.#accumulator.stopTimers()
+        this.#onClose?.(this)
+      })
+    }
+    return this.#closing
+  }
+
+  // ---- intake -------------------------------------------------------------------------------------------------------
+
+  #submit(topic: string, messages: readonly ProducerMessage[], request: PendingRequest): void {
+    try {
+      if (this.#closed) throw new ClosedError('producer')
+      checkTopicName(topic)
+      const count = messages.length
+      const records = new Array<RecordInput>(count)
+      const bytes = new Array<number>(count)
+      const partitions = new Array<number | undefined>(count)
+      const now = Date.now()
+      let total = 0
+      for (let i = 0; i < count; i++) {
+        const size = this.#prepare(messages[i], i, count, now, records, partitions)
+        bytes[i] = size
+        total += size
+      }
+      const cached = this.#waiting.length === 0 ? this.#metadata.cached(topic) : undefined
+      if (cached !== undefined && this.#bufferedBytes + total <= this.#config.bufferBytesMax) {
+        for (let i = 0; i < count; i++) this.#enqueue(topic, cached, records[i]!, bytes[i]!, partitions[i], request, i)
+        return
+      }
+      if (this.#waiting.length >= LIMITS.producerBlockedSendsMax)
+        throw new TimeoutError(
+          `producer buffer is full: ${this.#bufferedBytes} bytes buffered and ${this.#waiting.length} sends waiting`,
+        )
+      this.#waiting.push({ topic, records, bytes, partitions, next: 0, request })
+      this.#drainWaiting()
+    } catch (err) {
+      settleError(request, err)
+    }
+  }
+
+  /** Encodes message `i` into `records[i]`; returns its estimated batch bytes. Throws a typed error for bad input. */
+  #prepare(
+    message: ProducerMessage | undefined,
+    i: number,
+    count: number,
+    now: number,
+    records: RecordInput[],
+    partitions: Array<number | undefined>,
+  ): number {
+    const where = count === 1 ? 'message' : `message ${i}`
+    if (typeof message !== 'object' || message === null)
+      throw new InvalidArgumentError(`${where} must be an object with a value, got ${message === null ? 'null' : typeof message}`)
+    const key = encodeWith(this.#config.keyCodec, message.key, 'key')
+    const value = encodeWith(this.#config.valueCodec, message.value, 'value')
+    const timestamp = message.timestamp === undefined ? now : toTimestamp(message.timestamp, `${where} timestamp`)
+    let size = RECORD_OVERHEAD_BYTES + (key === null ? 0 : key.length) + (value === null ? 0 : value.length)
+    let headers: RecordHeader[] | undefined
+    if (message.headers !== undefined && message.headers !== null) {
+      headers = toRecordHeaders(message.headers, where)
+      for (const h of headers) {
+        const keyBytes = Buffer.byteLength(h.key)
+        size += sizeOfVarint(keyBytes) + keyBytes + 5 + (h.value === null ? 0 : h.value.length)
+      }
+    }
+    if (message.partition !== undefined && (!Number.isSafeInteger(message.partition) || message.partition < 0))
+      throw new InvalidArgumentError(`${where} partition must be a non-negative integer, got ${String(message.partition)}`)
+    const recordBytesMax = this.#config.recordBytesMax
+    if (size + 61 > recordBytesMax)
+      throw new RecordTooLargeError(
+        `${where} is about ${size} bytes (key ${key?.length ?? 0}, value ${value?.length ?? 0}), ` +
+          `more than recordBytesMax ${recordBytesMax} allows in one batch`,
+      )
+    records[i] = headers === undefined ? { key, value, timestamp } : { key, value, timestamp, headers }
+    partitions[i] = message.partition
+    return size
+  }
+
+  #enqueue(
+    topic: string,
+    partitionCount: number,
+    record: RecordInput,
+    bytes: number,
+    explicit: number | undefined,
+    request: PendingRequest,
+    slot: number,
+  ): void {
+    let partition: number
+    if (explicit !== undefined) {
+      if (explicit >= partitionCount) throw new UnknownPartitionError(topic, explicit, partitionCount)
+      partition = explicit
+    } else if (record.key !== null) partition = partitionForKey(record.key, partitionCount)
+    else partition = this.#sticky.partition(topic, partitionCount)
+    this.#bufferedBytes += bytes
+    this.#accumulator.append(this.#accumulator.queue(topic, partition), record, bytes, request, slot)
+  }
+
+  /** Moves waiting sends into the accumulator, in order, as metadata arrives and buffer space frees. */
+  #drainWaiting(): void {
+    while (this.#waiting.length > 0) {
+      const w = this.#waiting[0]!
+      if (w.request.settled) {
+        this.#waiting.shift()
+        continue
+      }
+      const count = this.#metadata.cached(w.topic)
+      if (count === undefined) {
+        this.#loadMetadata(w.topic)
+        return
+      }
+      try {
+        while (w.next < w.records.length) {
+          const bytes = w.bytes[w.next]!
+          if (this.#bufferedBytes > 0 && this.#bufferedBytes + bytes > this.#config.bufferBytesMax) {
+            // Full: send what is open so completions free space, then continue from here.
+            this.#accumulator.closeAll()
+            return
+          }
+          this.#enqueue(w.topic, count, w.records[w.next]!, bytes, w.partitions[w.next], w.request, w.next)
+          w.next++
+        }
+      } catch (err) {
+        settleError(w.request, err)
+      }
+      this.#waiting.shift()
+    }
+    this.#checkIdle()
+  }
+
+  #loadMetadata(topic: string): void {
+    this.#metadata.load(topic).then(
+      () => this.#drainWaiting(),
+      (err: unknown) => {
+        for (let i = this.#waiting.length - 1; i >= 0; i--) {
+          const w = this.#waiting[i]!
+          if (w.topic !== topic) continue
+          this.#waiting.splice(i, 1)
+          settleError(w.request, err)
+        }
+        this.#drainWaiting()
+      },
+    )
+  }
+
+  // ---- sending -----------------------------------------------------------------------------------------------------
+
+  #onBatchClosed(q: PartitionQueue): void {
+    const count = this.#metadata.cached(q.topic)
+    if (count !== undefined) this.#sticky.onNewBatch(q.topic, count, q.partition)
+    this.#trySend(q)
+  }
+
+  #trySend(q: PartitionQueue): void {
+    if (q.inFlight) return
+    const batch = q.ready.shift()
+    if (batch === undefined) return
+    q.inFlight = true
+    this.#inFlightBatches++
+    void this.#sendBatch(q, batch)
+  }
+
+  async #sendBatch(q: PartitionQueue, batch: OpenBatch): Promise<void> {
+    const config = this.#config
+    let generation = this.#generation
+    try {
+      if (config.idempotent && this.#producerId < 0) {
+        await this.#initProducer()
+        generation = this.#generation
+      }
+      const baseSequence = config.idempotent ? q.nextSequence : -1
+      const bytes = encodeRecordBatch(batch.records, {
+        compression: config.compression,
+        producerId: this.#producerId,
+        producerEpoch: this.#producerEpoch,
+        baseSequence,
+        batchBytesMax: config.recordBytesMax,
+      })
+      const response = await this.#produceWithRetries(q, bytes)
+      if (config.idempotent && generation === this.#generation)
+        q.nextSequence = (baseSequence + batch.records.length) % SEQUENCE_MAX
+      this.#complete(q, batch, response)
+    } catch (err) {
+      if (err instanceof SluiceError && err.code === 'UNKNOWN_TOPIC') this.#metadata.forget(q.topic)
+      if (err instanceof SluiceError && err.code === 'UNKNOWN_PARTITION') this.#metadata.forget(q.topic)
+      // An exhausted retry leaves it unknown whether the batch landed: a new producer id restarts every sequence.
+      if (config.idempotent && generation === this.#generation && isRetriable(err)) this.#renewProducerId()
+      for (const request of batch.requests) settleError(request, err)
+    } finally {
+      this.#bufferedBytes -= batch.bytes
+      this.#inFlightBatches--
+      q.inFlight = false
+      this.#trySend(q)
+      if (this.#waiting.length > 0) this.#drainWaiting()
+      else this.#checkIdle()
+    }
+  }
+
+  async #produceWithRetries(q: PartitionQueue, batch: Buffer): Promise<ProduceResponse | null> {
+    const config = this.#config
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const response = await this.#transport.produce({ topic: q.topic, partition: q.partition, acks: config.acks, batch })
+        return config.acks === 0 ? null : response
+      } catch (err) {
+        if (!isRetriable(err) || attempt >= config.retries) throw err
+        await sleep(config.retryBackoffMs * 2 ** attempt)
+      }
+    }
+  }
+
+  #complete(q: PartitionQueue, batch: OpenBatch, response: ProduceResponse | null): void {
+    const { records, requests, slots } = batch
+    const topic = q.topic
+    const partition = q.partition
+    const baseOffset = response === null ? -1 : response.baseOffset
+    const appendTime = response === null ? -1 : response.logAppendTime
+    for (let i = 0; i < records.length; i++) {
+      const request = requests[i]!
+      if (request.settled) continue
+      const meta: RecordMetadata = {
+        topic,
+        partition,
+        offset: baseOffset < 0 ? -1 : baseOffset + i,
+        timestamp: appendTime >= 0 ? appendTime : records[i]!.timestamp,
+      }
+      const results = request.results
+      if (results === null) {
+        request.settled = true
+        request.resolve(meta)
+      } else {
+        results[slots[i]!] = meta
+        if (--request.remaining === 0) {
+          request.settled = true
+          request.resolve(results)
+        }
+      }
+    }
+  }
+
+  #initProducer(): Promise<void> {
+    if (this.#initializing === null) {
+      this.#initializing = this.#transport.initProducer().then(
+        (r) => {
+          this.#producerId = r.producerId
+          this.#producerEpoch = r.producerEpoch
+          this.#initializing = null
+        },
+        (err: unknown) => {
+          this.#initializing = null
+          throw err
+        },
+      )
+    }
+    return this.#initializing
+  }
+
+  #renewProducerId(): void {
+    this.#producerId = -1
+    this.#producerEpoch = -1
+    this.#generation++
+    for (const q of this.#accumulator.all()) q.nextSequence = 0
+  }
+
+  // ---- idle --------------------------------------------------------------------------------------------------------
+
+  #whenIdle(): Promise<void> {
+    if (this.#isIdle()) return Promise.resolve()
+    return new Promise((resolve) => this.#idleWaiters.push(resolve))
+  }
+
+  #isIdle(): boolean {
+    return this.#bufferedBytes === 0 && this.#waiting.length === 0 && this.#inFlightBatches === 0
+  }
+
+  #checkIdle(): void {
+    if (this.#idleWaiters.length === 0 || !this.#isIdle()) return
+    for (const resolve of this.#idleWaiters.splice(0)) resolve()
+  }
+}
+
+function toRecordHeaders(headers: Record<string, HeaderValue>, where: string): RecordHeader[] {
+  if (typeof headers !== 'object' || Array.isArray(headers))
+    throw new InvalidArgumentError(`${where} headers must be an object of string keys, got ${typeof headers}`)
+  const out: RecordHeader[] = []
+  for (const key of Object.keys(headers)) {
+    const value = headers[key]
+    if (value === null || value === undefined) out.push({ key, value: null })
+    else if (typeof value === 'string') out.push({ key, value: Buffer.from(value, 'utf8') })
+    else if (Buffer.isBuffer(value)) out.push({ key, value })
+    else throw new InvalidArgumentError(`${where} header "${key}" must be a string, Buffer or null, got ${typeof value}`)
+  }
+  if (out.length > LIMITS.recordHeadersMax)
+    throw new InvalidArgumentError(`${where} has ${out.length} headers, more than recordHeadersMax ${LIMITS.recordHeadersMax}`)
+  return out
+}
+
+function settleError(request: PendingRequest, err: unknown): void {
+  if (request.settled) return
+  request.settled = true
+  request.reject(err instanceof Error ? err : new Error(String(err)))
+}
+
+function isRetriable(err: unknown): boolean {
+  return err instanceof SluiceError && err.retriable
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms))
+}

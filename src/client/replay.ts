@@ -1,0 +1,159 @@
+// Bounded reads without a group: `sl.replay({ topic, from, to, partitions })`. Both bounds are resolved per partition
+// when replay() is called (so 'latest' means the log end at the time of the call and records appended later are not
+// read), and the range is [from, to): `to` is exclusive in every form. Partitions are read one after the other, in
+// ascending partition number, each in offset order (not merged by timestamp). Each fetched batch is CRC-checked.
+import { LIMITS } from '../config/limits.js'
+import { errorFromWire, InvalidArgumentError, UnknownPartitionError } from '../errors.js'
+import type { ErrorCode } from '../errors.js'
+import { decodeRecords, iterateBatches } from '../storage/record-batch.js'
+import { type Codec, type CodecOption, resolveCodec } from './codecs.js'
+import type { Message } from './consumer.js'
+import { DEFAULTS } from '../config/limits.js'
+import type { Transport } from './transport.js'
+import { checkPartition, checkTopicName, toTimestamp } from './validate.js'
+
+/** An offset (number), a point in time (Date), or a log bound. */
+export type ReplayBound = number | Date | 'earliest' | 'latest'
+
+export interface ReplayOptions {
+  topic: string
+  /** First record read (inclusive). @default 'earliest' */
+  from?: ReplayBound
+  /** Where reading stops (exclusive); 'latest' = the log end when replay() was called. @default 'latest' */
+  to?: ReplayBound
+  /** @default every partition */
+  partitions?: number[]
+  /** @default 'buffer' */
+  valueCodec?: CodecOption
+  /** @default 'buffer' */
+  keyCodec?: CodecOption
+  /** Bytes per fetch. @default 1 MiB */
+  maxBytes?: number
+}
+
+interface PartitionRange {
+  partition: number
+  from: number
+  to: number
+}
+
+function checkBound(bound: unknown, what: string): void {
+  if (bound === 'earliest' || bound === 'latest') return
+  if (bound instanceof Date) {
+    toTimestamp(bound, what)
+    return
+  }
+  if (typeof bound === 'number' && Number.isSafeInteger(bound) && bound >= 0) return
+  throw new InvalidArgumentError(`${what} must be an offset (integer >= 0), a Date, 'earliest' or 'latest', got ${String(bound)}`)
+}
+
+/** -2 earliest, -1 latest, a timestamp, or null for a plain offset. */
+function boundQuery(bound: ReplayBound): number | null {
+  if (bound === 'earliest') return -2
+  if (bound === 'latest') return -1
+  if (bound instanceof Date) return bound.getTime()
+  return null
+}
+
+export class Replay implements AsyncIterable<Message> {
+  readonly #transport: Transport
+  readonly #topic: string
+  readonly #ranges: Promise<PartitionRange[]>
+  readonly #valueCodec: Codec
+  readonly #keyCodec: Codec
+  readonly #maxBytes: number
+
+  constructor(transport: Transport, options: ReplayOptions) {
+    if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('replay() needs { topic, from?, to? }')
+    checkTopicName(options.topic)
+    const from = options.from ?? 'earliest'
+    const to = options.to ?? 'latest'
+    checkBound(from, 'from')
+    checkBound(to, 'to')
+    if (options.partitions !== undefined) {
+      if (!Array.isArray(options.partitions)) throw new InvalidArgumentError('partitions must be an array of numbers')
+      for (const p of options.partitions) checkPartition(p)
+    }
+    const valueCodec = resolveCodec(options.valueCodec, 'valueCodec')
+    const keyCodec = resolveCodec(options.keyCodec, 'keyCodec')
+    if (typeof valueCodec === 'string') throw new InvalidArgumentError(valueCodec)
+    if (typeof keyCodec === 'string') throw new InvalidArgumentError(keyCodec)
+    const maxBytes = options.maxBytes ?? DEFAULTS.fetchMaxBytes
+    if (!Number.isSafeInteger(maxBytes) || maxBytes < 1 || maxBytes > LIMITS.fetchBytesMax)
+      throw new InvalidArgumentError(`maxBytes must be an integer in [1, ${LIMITS.fetchBytesMax}], got ${String(maxBytes)}`)
+    this.#transport = transport
+    this.#topic = options.topic
+    this.#valueCodec = valueCodec
+    this.#keyCodec = keyCodec
+    this.#maxBytes = maxBytes
+    this.#ranges = this.#resolve(from, to, options.partitions)
+    this.#ranges.catch(() => undefined) // surfaced by the iterator
+  }
+
+  async #resolve(from: ReplayBound, to: ReplayBound, wanted?: number[]): Promise<PartitionRange[]> {
+    const topic = this.#topic
+    const description = await this.#transport.describeTopic(topic)
+    const count = description.partitions.length
+    const partitions = wanted === undefined ? description.partitions.map((p) => p.partition) : [...new Set(wanted)].sort((a, b) => a - b)
+    for (const p of partitions) if (p >= count) throw new UnknownPartitionError(topic, p, count)
+    const lookup = async (bound: ReplayBound): Promise<Map<number, number>> => {
+      const query = boundQuery(bound)
+      if (query === null) return new Map(partitions.map((p) => [p, bound as number]))
+      const { offsets } = await this.#transport.listOffsets({ topic, partitions, timestamp: query })
+      return new Map(offsets.map((o) => [o.partition, o.offset]))
+    }
+    const [starts, ends] = await Promise.all([lookup(from), lookup(to)])
+    return partitions.map((partition) => ({ partition, from: starts.get(partition) ?? 0, to: ends.get(partition) ?? 0 }))
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<Message> {
+    const ranges = await this.#ranges
+    for (const range of ranges) yield* this.#readPartition(range)
+  }
+
+  async *#readPartition(range: PartitionRange): AsyncGenerator<Message> {
+    const topic = this.#topic
+    const { partition, to } = range
+    const keyCodec = this.#keyCodec
+    const valueCodec = this.#valueCodec
+    let offset = range.from
+    while (offset < to) {
+      const response = await this.#transport.fetch({
+        partitions: [{ topic, partition, offset }],
+        maxBytes: this.#maxBytes,
+        maxWaitMs: 0,
+      })
+      const pr = response.partitions[0]
+      if (pr === undefined) return
+      if (pr.error !== null) {
+        // Retention may have moved the log start past a requested offset: continue from the start.
+        if (pr.error.code === 'OFFSET_OUT_OF_RANGE' && offset < pr.logStartOffset) {
+          offset = pr.logStartOffset
+          continue
+        }
+        throw errorFromWire({ code: pr.error.code as ErrorCode, message: pr.error.message })
+      }
+      let next = offset
+      for (const { position, header } of iterateBatches(pr.records)) {
+        if (header.lastOffset < offset) continue
+        for (const r of decodeRecords(pr.records, position, offset, header)) {
+          if (r.offset >= to) return
+          const headers: Record<string, Buffer | null> = {}
+          for (const h of r.headers) headers[h.key] = h.value
+          yield {
+            topic,
+            partition,
+            offset: r.offset,
+            timestamp: r.timestamp,
+            key: r.key === null ? null : keyCodec.decode(r.key),
+            value: r.value === null ? null : valueCodec.decode(r.value),
+            headers,
+          }
+        }
+        next = header.lastOffset + 1
+      }
+      if (next === offset) return // nothing more below `to` (the log was truncated or deleted meanwhile)
+      offset = next
+    }
+  }
+}

@@ -1,0 +1,36 @@
+// Client-side checks of caller input that the SDK can make before any request: topic names (Kafka's rule, DESIGN.md
+// §11, the broker's own validator), partition numbers, offsets and timestamps. Each `check*` helper throws
+// InvalidArgumentError naming the bad value.
+import { LIMITS } from '../config/limits.js'
+import { InvalidArgumentError } from '../errors.js'
+import { validateTopicName } from '../topics/topic-name.js'
+
+/** Throws InvalidArgumentError naming what is wrong with the topic name (Kafka's rule, shared with the broker). */
+export function checkTopicName(name: unknown): asserts name is string {
+  validateTopicName(name)
+}
+
+export function isNonNegativeInt(n: unknown): n is number {
+  return typeof n === 'number' && Number.isSafeInteger(n) && n >= 0
+}
+
+export function checkPartition(partition: unknown, what = 'partition'): asserts partition is number {
+  if (!isNonNegativeInt(partition) || partition >= LIMITS.partitionsMax)
+    throw new InvalidArgumentError(`${what} must be an integer in [0, ${LIMITS.partitionsMax}), got ${String(partition)}`)
+}
+
+export function checkOffset(offset: unknown, what = 'offset'): asserts offset is number {
+  if (!isNonNegativeInt(offset)) throw new InvalidArgumentError(`${what} must be a non-negative safe integer, got ${String(offset)}`)
+}
+
+/** A timestamp in ms since the epoch, as a number or a Date. */
+export function toTimestamp(value: unknown, what: string): number {
+  const ms = value instanceof Date ? value.getTime() : value
+  if (typeof ms !== 'number' || !Number.isSafeInteger(ms) || ms < 0)
+    throw new InvalidArgumentError(`${what} must be a valid Date or non-negative ms timestamp, got ${String(value)}`)
+  return ms
+}
+
+export function tpKey(topic: string, partition: number): string {
+  return `${topic}\u0000${partition}`
+}

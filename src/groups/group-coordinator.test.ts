@@ -1,0 +1,335 @@
+// The coordinator on real storage with a fake topic view and a fake clock: fenced commits, coordinated resets,
+// describe/list/delete, expiry, topic deletion, and offsets that survive a restart while members do not.
+import fs from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import { afterEach, beforeEach, describe, expect, test } from 'vitest'
+import type { GroupHeartbeatRequest, GroupHeartbeatResponse } from '../broker/api.js'
+import { DEFAULTS } from '../config/limits.js'
+import {
+  FencedMemberEpochError,
+  GroupNotEmptyError,
+  InvalidArgumentError,
+  NotOwnerError,
+  UnknownGroupError,
+  UnknownMemberError,
+  UnknownPartitionError,
+  UnknownTopicError,
+} from '../errors.js'
+import { openStorage, type Storage } from '../storage/storage.js'
+import { openGroupCoordinator, type GroupCoordinator, type GroupTopicsView } from './group-coordinator.js'
+
+interface FakeTopic {
+  start: number[]
+  end: number[]
+}
+
+class FakeTopics implements GroupTopicsView {
+  readonly topics = new Map<string, FakeTopic>()
+  private listeners = new Set<() => void>()
+  add(name: string, partitions: number, end = 100): void {
+    this.topics.set(name, { start: Array(partitions).fill(0), end: Array(partitions).fill(end) })
+    for (const l of this.listeners) l()
+  }
+  partitionCount(topic: string): number | null {
+    return this.topics.get(topic)?.end.length ?? null
+  }
+  listTopics(): string[] {
+    return [...this.topics.keys()]
+  }
+  logStartOffset(topic: string, partition: number): number {
+    return this.topics.get(topic)!.start[partition]!
+  }
+  logEndOffset(topic: string, partition: number): number {
+    return this.topics.get(topic)!.end[partition]!
+  }
+  offsetForTimestamp(topic: string, partition: number, timestamp: number): number {
+    // Offset n has timestamp 1000 + n in this fake.
+    return Math.min(
+      this.logEndOffset(topic, partition),
+      Math.max(this.logStartOffset(topic, partition), timestamp - 1000),
+    )
+  }
+  onTopicsChanged(listener: () => void): () => void {
+    this.listeners.add(listener)
+    return () => this.listeners.delete(listener)
+  }
+}
+
+let dir: string
+let storage: Storage | null = null
+let coordinator: GroupCoordinator | null = null
+let clock = 0
+let topics: FakeTopics
+
+beforeEach(async () => {
+  dir = await fs.mkdtemp(path.join(os.tmpdir(), 'sluice-coordinator-'))
+  clock = 1_000_000
+  topics = new FakeTopics()
+  topics.add('t', 4)
+})
+
+afterEach(async () => {
+  await coordinator?.close()
+  coordinator = null
+  await storage?.close()
+  storage = null
+  await fs.rm(dir, { recursive: true, force: true })
+})
+
+async function open(): Promise<GroupCoordinator> {
+  await coordinator?.close()
+  await storage?.close()
+  storage = await openStorage(dir)
+  const offsetsLog = await storage.openLog('__consumer_offsets/0', {
+    segmentBytes: DEFAULTS.segmentBytes,
+    segmentMs: DEFAULTS.segmentMs,
+    indexIntervalBytes: DEFAULTS.indexIntervalBytes,
+    indexBytesMax: DEFAULTS.indexBytesMax,
+    retentionMs: -1,
+    retentionBytes: -1,
+    flush: 'sync',
+    flushIntervalMs: DEFAULTS.flushIntervalMs,
+  })
+  coordinator = await openGroupCoordinator({ offsetsLog, topics, now: () => clock, checkInvariants: true })
+  return coordinator
+}
+
+function hb(over: Partial<GroupHeartbeatRequest>): GroupHeartbeatRequest {
+  return {
+    groupId: 'g',
+    memberId: '',
+    memberEpoch: 0,
+    groupInstanceId: null,
+    subscribedTopics: ['t'],
+    subscribedTopicRegex: null,
+    sessionTimeoutMs: 1_000,
+    rebalanceTimeoutMs: 10_000,
+    assignor: null,
+    ownedPartitions: [],
+    lastPollMsAgo: 0,
+    ...over,
+  }
+}
+
+function owned(res: GroupHeartbeatResponse): GroupHeartbeatRequest['ownedPartitions'] {
+  return res.assignment ?? []
+}
+
+describe('GroupCoordinator', () => {
+  test('a member commits what it owns; a commit for a partition it does not own or from a stale epoch is refused', async () => {
+    const c = await open()
+    const a = await c.heartbeat(hb({}))
+    expect(owned(a)[0]!.partitions).toEqual([0, 1, 2, 3])
+    await c.commitOffsets({
+      groupId: 'g',
+      memberId: a.memberId,
+      memberEpoch: a.memberEpoch,
+      offsets: [{ topic: 't', partition: 0, offset: 5 }],
+    })
+    // b joins; a releases two partitions; b gets them under a newer epoch.
+    const b0 = await c.heartbeat(hb({}))
+    const a1 = await c.heartbeat(
+      hb({ memberId: a.memberId, memberEpoch: a.memberEpoch, subscribedTopics: null, ownedPartitions: owned(a) }),
+    )
+    const kept = owned(a1)[0]!.partitions
+    expect(kept).toHaveLength(2)
+    await c.heartbeat(
+      hb({ memberId: a.memberId, memberEpoch: a1.memberEpoch, subscribedTopics: null, ownedPartitions: owned(a1) }),
+    )
+    const b1 = await c.heartbeat(hb({ memberId: b0.memberId, memberEpoch: b0.memberEpoch, subscribedTopics: null }))
+    const moved = owned(b1)[0]!.partitions
+    expect(moved).toHaveLength(2)
+    const commitMoved = { topic: 't', partition: moved[0]!, offset: 50 }
+    await expect(
+      c.commitOffsets({ groupId: 'g', memberId: a.memberId, memberEpoch: a1.memberEpoch, offsets: [commitMoved] }),
+    ).rejects.toThrow(NotOwnerError)
+    await expect(
+      c.commitOffsets({ groupId: 'g', memberId: b0.memberId, memberEpoch: b0.memberEpoch, offsets: [commitMoved] }),
+    ).rejects.toThrow(FencedMemberEpochError)
+    await c.commitOffsets({ groupId: 'g', memberId: b0.memberId, memberEpoch: b1.memberEpoch, offsets: [commitMoved] })
+    await expect(
+      c.commitOffsets({ groupId: 'g', memberId: '', memberEpoch: -1, offsets: [commitMoved] }),
+    ).rejects.toThrow(GroupNotEmptyError)
+    await expect(
+      c.commitOffsets({
+        groupId: 'g',
+        memberId: b0.memberId,
+        memberEpoch: b1.memberEpoch,
+        offsets: [{ topic: 'x', partition: 0, offset: 1 }],
+      }),
+    ).rejects.toThrow(UnknownTopicError)
+    await expect(
+      c.commitOffsets({
+        groupId: 'g',
+        memberId: b0.memberId,
+        memberEpoch: b1.memberEpoch,
+        offsets: [{ topic: 't', partition: 9, offset: 1 }],
+      }),
+    ).rejects.toThrow(UnknownPartitionError)
+    const expected = [0, 1, 2, 3].map((p) => (p === moved[0] ? 50 : p === 0 ? 5 : -1))
+    const fetched = await c.fetchOffsets({ groupId: 'g', partitions: [{ topic: 't', partitions: [0, 1, 2, 3] }] })
+    expect(fetched.map((o) => o.offset)).toEqual(expected)
+    expect(() =>
+      c.checkFetch({ groupId: 'g', memberId: a.memberId, memberEpoch: a1.memberEpoch }, 't', moved[0]!),
+    ).toThrow(NotOwnerError)
+    c.checkFetch({ groupId: 'g', memberId: b0.memberId, memberEpoch: b1.memberEpoch }, 't', moved[0]!)
+  })
+
+  test('resetOffsets: a dry run writes nothing; every target resolves and clamps to [logStart, logEnd]', async () => {
+    const c = await open()
+    topics.topics.get('t')!.start = [10, 10, 10, 10]
+    await c.commitOffsets({
+      groupId: 'g',
+      memberId: '',
+      memberEpoch: -1,
+      offsets: [{ topic: 't', partition: 0, offset: 40 }],
+    })
+    const plan = async (to: Parameters<GroupCoordinator['resetOffsets']>[0]['to']): Promise<number[]> =>
+      (await c.resetOffsets({ groupId: 'g', topic: 't', partitions: [0, 1], to, dryRun: true })).plan.map((r) => r.to)
+    expect(await plan('earliest')).toEqual([10, 10])
+    expect(await plan('latest')).toEqual([100, 100])
+    expect(await plan({ offset: 5 })).toEqual([10, 10])
+    expect(await plan({ offset: 500 })).toEqual([100, 100])
+    expect(await plan({ shiftBy: -15 })).toEqual([25, 10])
+    expect(await plan({ timestamp: 1050 })).toEqual([50, 50])
+    await expect(plan({ offset: 1.5 })).rejects.toThrow(InvalidArgumentError)
+    const dry = await c.resetOffsets({ groupId: 'g', topic: 't', to: 'latest', dryRun: true })
+    expect(dry.plan[0]).toEqual({ topic: 't', partition: 0, from: 40, to: 100 })
+    expect((await c.fetchOffsets({ groupId: 'g' }))[0]!.offset).toBe(40)
+    await c.resetOffsets({ groupId: 'g', topic: 't', to: 'latest', dryRun: false })
+    expect((await c.fetchOffsets({ groupId: 'g' })).map((o) => o.offset)).toEqual([100, 100, 100, 100])
+    await expect(c.resetOffsets({ groupId: 'g', topic: 'nope', to: 'latest', dryRun: true })).rejects.toThrow(
+      UnknownTopicError,
+    )
+  })
+
+  test('a reset with live members reaches the owners in their next heartbeat and fences their older commits', async () => {
+    const c = await open()
+    const a = await c.heartbeat(hb({}))
+    await c.resetOffsets({ groupId: 'g', topic: 't', partitions: [2], to: { offset: 7 }, dryRun: false })
+    await expect(
+      c.commitOffsets({
+        groupId: 'g',
+        memberId: a.memberId,
+        memberEpoch: a.memberEpoch,
+        offsets: [{ topic: 't', partition: 2, offset: 60 }],
+      }),
+    ).rejects.toThrow(FencedMemberEpochError)
+    const a1 = await c.heartbeat(
+      hb({ memberId: a.memberId, memberEpoch: a.memberEpoch, subscribedTopics: null, ownedPartitions: owned(a) }),
+    )
+    expect(a1.resets).toEqual([{ topic: 't', partition: 2, offset: 7 }])
+    expect((await c.fetchOffsets({ groupId: 'g', partitions: [{ topic: 't', partitions: [2] }] }))[0]!.offset).toBe(7)
+    await c.commitOffsets({
+      groupId: 'g',
+      memberId: a.memberId,
+      memberEpoch: a1.memberEpoch,
+      offsets: [{ topic: 't', partition: 2, offset: 8 }],
+    })
+  })
+
+  test('describeGroup reports members, assignment and lag; listGroups and deleteGroup follow membership', async () => {
+    const c = await open()
+    await expect(c.describeGroup('g')).rejects.toThrow(UnknownGroupError)
+    const a = await c.heartbeat(hb({}))
+    await c.commitOffsets({
+      groupId: 'g',
+      memberId: a.memberId,
+      memberEpoch: a.memberEpoch,
+      offsets: [{ topic: 't', partition: 1, offset: 30 }],
+    })
+    const d = await c.describeGroup('g')
+    expect(d.state).toBe('Stable')
+    expect(d.members).toHaveLength(1)
+    expect(d.members[0]!.assignment).toHaveLength(4)
+    expect(d.offsets.find((o) => o.partition === 1)).toEqual({
+      topic: 't',
+      partition: 1,
+      committedOffset: 30,
+      logEndOffset: 100,
+      lag: 70,
+    })
+    expect(d.offsets.find((o) => o.partition === 0)).toEqual({
+      topic: 't',
+      partition: 0,
+      committedOffset: -1,
+      logEndOffset: 100,
+      lag: 100,
+    })
+    expect(await c.listGroups()).toEqual([{ groupId: 'g', state: 'Stable', memberCount: 1 }])
+    await expect(c.deleteGroup('g')).rejects.toThrow(GroupNotEmptyError)
+    await c.heartbeat(hb({ memberId: a.memberId, memberEpoch: -1 }))
+    expect(await c.listGroups()).toEqual([{ groupId: 'g', state: 'Empty', memberCount: 0 }])
+    await c.deleteGroup('g')
+    expect(await c.listGroups()).toEqual([])
+    await expect(c.deleteGroup('g')).rejects.toThrow(UnknownGroupError)
+  })
+
+  test('the expiry timer removes a silent member and hands its partitions to the others', async () => {
+    const c = await open()
+    const a = await c.heartbeat(hb({}))
+    const b = await c.heartbeat(hb({}))
+    await c.heartbeat(
+      hb({ memberId: a.memberId, memberEpoch: a.memberEpoch, subscribedTopics: null, ownedPartitions: [] }),
+    )
+    clock += 900
+    const b1 = await c.heartbeat(hb({ memberId: b.memberId, memberEpoch: b.memberEpoch, subscribedTopics: null }))
+    clock += 200
+    c.expire()
+    const b2 = await c.heartbeat(
+      hb({ memberId: b.memberId, memberEpoch: b1.memberEpoch, subscribedTopics: null, ownedPartitions: owned(b1) }),
+    )
+    expect(owned(b2)[0]!.partitions).toEqual([0, 1, 2, 3])
+    await expect(
+      c.heartbeat(hb({ memberId: a.memberId, memberEpoch: a.memberEpoch, subscribedTopics: null })),
+    ).rejects.toThrow(UnknownMemberError)
+  })
+
+  test('regex members pick up topics created later; a deleted topic takes its offsets with it', async () => {
+    const c = await open()
+    const a = await c.heartbeat(hb({ subscribedTopics: null, subscribedTopicRegex: '^(t|u)$' }))
+    expect(owned(a).map((t) => t.topic)).toEqual(['t'])
+    await c.commitOffsets({
+      groupId: 'g',
+      memberId: a.memberId,
+      memberEpoch: a.memberEpoch,
+      offsets: [{ topic: 't', partition: 0, offset: 3 }],
+    })
+    topics.add('u', 2)
+    const a1 = await c.heartbeat(
+      hb({ memberId: a.memberId, memberEpoch: a.memberEpoch, subscribedTopics: null, ownedPartitions: owned(a) }),
+    )
+    expect(owned(a1).map((t) => t.topic)).toEqual(['t', 'u'])
+    topics.topics.delete('t')
+    await c.onTopicDeleted('t')
+    expect(await c.fetchOffsets({ groupId: 'g' })).toEqual([])
+  })
+
+  test('committed offsets survive a restart; members do not and must rejoin', async () => {
+    let c = await open()
+    const a = await c.heartbeat(hb({}))
+    await c.commitOffsets({
+      groupId: 'g',
+      memberId: a.memberId,
+      memberEpoch: a.memberEpoch,
+      offsets: [{ topic: 't', partition: 3, offset: 77, metadata: 'x' }],
+    })
+    c = await open()
+    expect(await c.fetchOffsets({ groupId: 'g' })).toEqual([{ topic: 't', partition: 3, offset: 77, metadata: 'x' }])
+    await expect(
+      c.heartbeat(hb({ memberId: a.memberId, memberEpoch: a.memberEpoch, subscribedTopics: null })),
+    ).rejects.toThrow(UnknownMemberError)
+  })
+
+  test('bad requests get typed errors naming the field', async () => {
+    const c = await open()
+    await expect(c.heartbeat(hb({ groupId: '' }))).rejects.toThrow(/groupId/)
+    await expect(c.heartbeat(hb({ sessionTimeoutMs: 5 }))).rejects.toThrow(/sessionTimeoutMs/)
+    await expect(c.heartbeat(hb({ subscribedTopics: null, subscribedTopicRegex: '(' }))).rejects.toThrow(
+      /not a valid RegExp/,
+    )
+    await c.close()
+    await expect(c.listGroups()).rejects.toThrow(/closed/)
+  })
+})

@@ -1,0 +1,354 @@
+// The group coordinator: every consumer group's state machine (group-state.ts), the committed offsets (offset-store.ts,
+// in `__consumer_offsets`) and the operations the broker delegates to it. Membership lives in memory only: after a
+// broker restart members get UNKNOWN_MEMBER and rejoin, while committed offsets survive. Ownership checks and the
+// offset append run in one synchronous step, so a commit cannot slip in between a fence (reassignment, reset) and the
+// write it guards against. An unref'd timer expires silent members; close() stops it.
+import type {
+  CommittedOffset,
+  GroupDescription,
+  GroupFence,
+  GroupHeartbeatRequest,
+  GroupHeartbeatResponse,
+  GroupState,
+  OffsetCommitRequest,
+  OffsetFetchRequest,
+  ResetOffsetsRequest,
+  ResetOffsetsResponse,
+  ResetTarget,
+} from '../broker/api.js'
+import { DEFAULTS, LIMITS } from '../config/limits.js'
+import {
+  ClosedError,
+  GroupNotEmptyError,
+  InvalidArgumentError,
+  UnknownGroupError,
+  UnknownMemberError,
+  UnknownPartitionError,
+  UnknownTopicError,
+} from '../errors.js'
+import { openOffsetStore, type OffsetStore, type OffsetStoreOptions } from '../offsets/offset-store.js'
+import type { PartitionLogApi, StorageLogger } from '../storage/api.js'
+import { randomUUID } from 'node:crypto'
+import { compareTp, tpKey, type TopicPartition } from './assignors.js'
+import { ConsumerGroup } from './group-state.js'
+
+export interface GroupTopicsView {
+  partitionCount(topic: string): number | null
+  /** User topics only. */
+  listTopics(): string[]
+  logStartOffset(topic: string, partition: number): number
+  logEndOffset(topic: string, partition: number): number
+  /** The first offset whose timestamp is >= `timestamp`; the log end when none is. */
+  offsetForTimestamp(topic: string, partition: number, timestamp: number): number
+  onTopicsChanged(listener: () => void): () => void
+}
+
+export interface GroupCoordinatorOptions {
+  offsetsLog: PartitionLogApi
+  topics: GroupTopicsView
+  logger?: StorageLogger
+  now?: () => number
+  /** The interval the coordinator asks for (capped at a third of each member's session timeout). @default 1000 */
+  heartbeatIntervalMs?: number
+  /** How often silent members are looked for. @default 100 */
+  expiryCheckIntervalMs?: number
+  /** Run the full disjoint-ownership check after every operation (tests). @default false */
+  checkInvariants?: boolean
+  offsetStore?: OffsetStoreOptions
+}
+
+/** Bounds on what one request may carry, beyond the limits of config/limits.ts. */
+const SESSION_TIMEOUT_MS_MIN = 100
+const SESSION_TIMEOUT_MS_MAX = 30 * 60_000
+const SUBSCRIBED_TOPICS_MAX = 10_000
+const OWNED_PARTITIONS_MAX = 100_000
+
+export async function openGroupCoordinator(options: GroupCoordinatorOptions): Promise<GroupCoordinator> {
+  const store = await openOffsetStore(options.offsetsLog, {
+    ...options.offsetStore,
+    ...(options.now === undefined ? {} : { now: options.now }),
+    ...(options.logger === undefined ? {} : { logger: options.logger }),
+  })
+  const coordinator = new GroupCoordinator(store, options)
+  coordinator.start()
+  return coordinator
+}
+
+function checkGroupId(groupId: unknown): asserts groupId is string {
+  if (typeof groupId !== 'string' || groupId.length === 0 || groupId.length > LIMITS.groupIdLengthMax)
+    throw new InvalidArgumentError(`groupId must be a string of 1-${LIMITS.groupIdLengthMax} chars`)
+}
+
+function checkInt(name: string, value: number, min: number, max: number): void {
+  if (!Number.isSafeInteger(value) || value < min || value > max)
+    throw new InvalidArgumentError(`${name} must be an integer in [${min}, ${max}], got ${value}`)
+}
+
+export class GroupCoordinator {
+  private readonly groups = new Map<string, ConsumerGroup>()
+  private readonly now: () => number
+  private timer: NodeJS.Timeout | null = null
+  private unsubscribe: (() => void) | null = null
+  private closed = false
+
+  constructor(
+    private readonly store: OffsetStore,
+    private readonly options: GroupCoordinatorOptions,
+  ) {
+    this.now = options.now ?? Date.now
+  }
+
+  /** Starts the expiry timer and the topic listener (openGroupCoordinator calls it). */
+  start(): void {
+    if (this.timer !== null) return
+    this.timer = setInterval(() => this.expire(), this.options.expiryCheckIntervalMs ?? 100)
+    this.timer.unref()
+    this.unsubscribe = this.options.topics.onTopicsChanged(() => this.refreshTopics())
+  }
+
+  private open(): void {
+    if (this.closed) throw new ClosedError('group coordinator')
+  }
+
+  /** Removes members whose session (or revocation) timed out; exposed for tests with a fake clock. */
+  expire(): void {
+    const now = this.now()
+    for (const [groupId, group] of this.groups) {
+      for (const r of group.expire(now))
+        this.options.logger?.info('group member removed', { groupId, memberId: r.memberId, reason: r.reason })
+      this.afterChange(group)
+    }
+  }
+
+  private refreshTopics(): void {
+    const now = this.now()
+    for (const group of this.groups.values()) {
+      group.refreshTopics(now)
+      this.afterChange(group)
+    }
+  }
+
+  private afterChange(group: ConsumerGroup): void {
+    if (this.options.checkInvariants === true) group.checkInvariants()
+    if (group.members.size === 0) this.groups.delete(group.groupId)
+  }
+
+  private group(groupId: string, create: boolean): ConsumerGroup | undefined {
+    let group = this.groups.get(groupId)
+    if (group === undefined && create) {
+      const topics = this.options.topics
+      group = new ConsumerGroup(groupId, {
+        topics: { partitionCount: (t) => topics.partitionCount(t), listTopics: () => topics.listTopics() },
+        newMemberId: randomUUID,
+        heartbeatIntervalMs: this.options.heartbeatIntervalMs ?? DEFAULTS.heartbeatIntervalMs,
+      })
+      this.groups.set(groupId, group)
+    }
+    return group
+  }
+
+  async heartbeat(req: GroupHeartbeatRequest): Promise<GroupHeartbeatResponse> {
+    this.open()
+    checkGroupId(req.groupId)
+    checkInt('memberEpoch', req.memberEpoch, -2, Number.MAX_SAFE_INTEGER)
+    checkInt('sessionTimeoutMs', req.sessionTimeoutMs, SESSION_TIMEOUT_MS_MIN, SESSION_TIMEOUT_MS_MAX)
+    checkInt('rebalanceTimeoutMs', req.rebalanceTimeoutMs, 1, Number.MAX_SAFE_INTEGER)
+    if (req.subscribedTopics !== null && req.subscribedTopics.length > SUBSCRIBED_TOPICS_MAX)
+      throw new InvalidArgumentError(`a member subscribes to at most ${SUBSCRIBED_TOPICS_MAX} topics`)
+    let owned = 0
+    for (const t of req.ownedPartitions) owned += t.partitions.length
+    if (owned > OWNED_PARTITIONS_MAX)
+      throw new InvalidArgumentError(`ownedPartitions lists over ${OWNED_PARTITIONS_MAX}`)
+    const group = this.group(req.groupId, req.memberEpoch === 0)
+    if (group === undefined) {
+      if (req.memberEpoch < 0)
+        return {
+          memberId: req.memberId,
+          memberEpoch: req.memberEpoch,
+          heartbeatIntervalMs: 0,
+          assignment: null,
+          resets: [],
+        }
+      throw new UnknownMemberError(`member "${req.memberId}" is not in group "${req.groupId}" (rejoin)`)
+    }
+    try {
+      return group.heartbeat(req, this.now())
+    } finally {
+      this.afterChange(group)
+    }
+  }
+
+  private checkPartition(topic: string, partition: number): void {
+    const count = this.options.topics.partitionCount(topic)
+    if (count === null) throw new UnknownTopicError(topic)
+    if (!Number.isInteger(partition) || partition < 0 || partition >= count)
+      throw new UnknownPartitionError(topic, partition, count)
+  }
+
+  async commitOffsets(req: OffsetCommitRequest): Promise<void> {
+    this.open()
+    checkGroupId(req.groupId)
+    for (const o of req.offsets) this.checkPartition(o.topic, o.partition)
+    const group = this.groups.get(req.groupId)
+    if (req.memberId === '' && req.memberEpoch === -1) {
+      if (group !== undefined && group.liveMemberCount() > 0)
+        throw new GroupNotEmptyError(
+          `group "${req.groupId}" has live members: commit as a member, not as a simple client`,
+        )
+    } else {
+      if (group === undefined) throw new UnknownMemberError(`member "${req.memberId}" is not in group "${req.groupId}"`)
+      for (const o of req.offsets) group.checkOwnership(req.memberId, req.memberEpoch, o.topic, o.partition)
+    }
+    // No await between the checks above and the append inside commit().
+    await this.store.commit(req.groupId, req.offsets)
+  }
+
+  async fetchOffsets(req: OffsetFetchRequest): Promise<CommittedOffset[]> {
+    this.open()
+    checkGroupId(req.groupId)
+    if (req.partitions === undefined) return this.store.list(req.groupId)
+    const out: CommittedOffset[] = []
+    for (const t of req.partitions)
+      for (const partition of t.partitions) {
+        const e = this.store.get(req.groupId, t.topic, partition)
+        out.push({ topic: t.topic, partition, offset: e?.offset ?? -1, metadata: e?.metadata ?? '' })
+      }
+    return out
+  }
+
+  async listGroups(): Promise<Array<{ groupId: string; state: GroupState; memberCount: number }>> {
+    this.open()
+    const ids = new Set([...this.groups.keys(), ...this.store.groupIds()])
+    return [...ids].sort().map((groupId) => {
+      const group = this.groups.get(groupId)
+      return { groupId, state: group?.state() ?? 'Empty', memberCount: group?.liveMemberCount() ?? 0 }
+    })
+  }
+
+  async describeGroup(groupId: string): Promise<GroupDescription> {
+    this.open()
+    checkGroupId(groupId)
+    const group = this.groups.get(groupId)
+    if (group === undefined && !this.store.hasGroup(groupId)) throw new UnknownGroupError(groupId)
+    const members = group === undefined ? [] : [...group.members.values()]
+    const partitions = new Map<string, TopicPartition>()
+    for (const c of this.store.list(groupId)) partitions.set(tpKey(c.topic, c.partition), c)
+    for (const m of members) for (const tp of group!.holdings(m)) partitions.set(tpKey(tp.topic, tp.partition), tp)
+    const topics = this.options.topics
+    const offsets: GroupDescription['offsets'] = []
+    for (const tp of [...partitions.values()].sort(compareTp)) {
+      const count = topics.partitionCount(tp.topic)
+      if (count === null || tp.partition >= count) continue
+      const committedOffset = this.store.get(groupId, tp.topic, tp.partition)?.offset ?? -1
+      const logEndOffset = topics.logEndOffset(tp.topic, tp.partition)
+      const from = committedOffset >= 0 ? committedOffset : topics.logStartOffset(tp.topic, tp.partition)
+      offsets.push({
+        topic: tp.topic,
+        partition: tp.partition,
+        committedOffset,
+        logEndOffset,
+        lag: Math.max(0, logEndOffset - from),
+      })
+    }
+    return {
+      groupId,
+      state: group?.state() ?? 'Empty',
+      groupEpoch: group?.groupEpoch ?? 0,
+      assignor: group?.assignor ?? 'uniform',
+      members: members.map((m) => ({
+        memberId: m.memberId,
+        groupInstanceId: m.groupInstanceId,
+        memberEpoch: m.epoch,
+        clientId: '',
+        subscribedTopics: m.resolvedTopics,
+        assignment: group!.holdings(m),
+      })),
+      offsets,
+    }
+  }
+
+  async deleteGroup(groupId: string): Promise<void> {
+    this.open()
+    checkGroupId(groupId)
+    const group = this.groups.get(groupId)
+    if (group === undefined && !this.store.hasGroup(groupId)) throw new UnknownGroupError(groupId)
+    if (group !== undefined && group.liveMemberCount() > 0)
+      throw new GroupNotEmptyError(`group "${groupId}" has ${group.liveMemberCount()} live members`)
+    this.groups.delete(groupId)
+    await this.store.deleteGroup(groupId)
+  }
+
+  async resetOffsets(req: ResetOffsetsRequest): Promise<ResetOffsetsResponse> {
+    this.open()
+    checkGroupId(req.groupId)
+    const count = this.options.topics.partitionCount(req.topic)
+    if (count === null) throw new UnknownTopicError(req.topic)
+    const partitions = req.partitions ?? Array.from({ length: count }, (_, p) => p)
+    if (partitions.length > LIMITS.partitionsMax) throw new InvalidArgumentError('too many partitions in one reset')
+    for (const p of partitions) this.checkPartition(req.topic, p)
+    const plan = [...new Set(partitions)]
+      .sort((a, b) => a - b)
+      .map((partition) => {
+        const from = this.store.get(req.groupId, req.topic, partition)?.offset ?? -1
+        return { topic: req.topic, partition, from, to: this.resolveTarget(req.topic, partition, from, req.to) }
+      })
+    if (req.dryRun || plan.length === 0) return { plan }
+    // Fence first: from here on, a commit for these partitions from an epoch before the reset is refused.
+    this.groups
+      .get(req.groupId)
+      ?.markResets(plan.map((r) => ({ topic: r.topic, partition: r.partition, offset: r.to })))
+    await this.store.commit(
+      req.groupId,
+      plan.map((r) => ({ topic: r.topic, partition: r.partition, offset: r.to })),
+    )
+    return { plan }
+  }
+
+  private resolveTarget(topic: string, partition: number, from: number, to: ResetTarget): number {
+    const topics = this.options.topics
+    const start = topics.logStartOffset(topic, partition)
+    const end = topics.logEndOffset(topic, partition)
+    const clamp = (n: number): number => Math.min(end, Math.max(start, n))
+    if (to === 'earliest') return start
+    if (to === 'latest') return end
+    if (typeof to === 'object' && to !== null) {
+      if ('offset' in to && Number.isSafeInteger(to.offset)) return clamp(to.offset)
+      if ('shiftBy' in to && Number.isSafeInteger(to.shiftBy)) return clamp((from >= 0 ? from : start) + to.shiftBy)
+      if ('timestamp' in to && Number.isSafeInteger(to.timestamp))
+        return clamp(topics.offsetForTimestamp(topic, partition, to.timestamp))
+    }
+    throw new InvalidArgumentError(
+      `reset target must be 'earliest', 'latest', { offset }, { shiftBy } or { timestamp } with integers, got ${JSON.stringify(to)}`,
+    )
+  }
+
+  /** Throws NotOwnerError / FencedMemberEpochError / UnknownMemberError unless the fenced member may fetch this. */
+  checkFetch(fence: GroupFence, topic: string, partition: number): void {
+    this.open()
+    const group = this.groups.get(fence.groupId)
+    if (group === undefined)
+      throw new UnknownMemberError(`member "${fence.memberId}" is not in group "${fence.groupId}"`)
+    group.checkOwnership(fence.memberId, fence.memberEpoch, topic, partition)
+  }
+
+  /** Offsets of a deleted topic go with it; subscriptions drop it. */
+  async onTopicDeleted(topic: string): Promise<void> {
+    this.open()
+    this.refreshTopics()
+    await this.store.deleteTopic(topic)
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    if (this.timer !== null) clearInterval(this.timer)
+    this.timer = null
+    this.unsubscribe?.()
+    this.unsubscribe = null
+  }
+
+  /** For tests and metrics. */
+  get offsetStore(): OffsetStore {
+    return this.store
+  }
+}

@@ -1,0 +1,465 @@
+// The state machine of one consumer group (DESIGN.md §7, the KIP-848 model), pure: no I/O, no timers; time comes in
+// as `nowMs`. Invariant: a partition is held (assigned or pending revocation) by at most one member at any moment;
+// `owners` indexes every held partition and every grant asserts the partition is free. Reconciliation is incremental:
+// when the target moves a partition, its holder is told to keep only (held ∩ target); the partition stays held until
+// the holder's heartbeat no longer lists it in ownedPartitions (or the holder is removed), and only then can its new
+// owner be granted it. Each grant and each coordinated reset stamps the partition with a fresh member epoch, so a
+// commit or fetch sent under an older epoch for that partition is refused.
+import { LIMITS } from '../config/limits.js'
+import type { GroupHeartbeatRequest, GroupHeartbeatResponse, GroupState, TopicPartitions } from '../broker/api.js'
+import { FencedMemberEpochError, InvalidArgumentError, NotOwnerError, UnknownMemberError } from '../errors.js'
+import { assert } from '../util/assert.js'
+import {
+  assignorByName,
+  compareTp,
+  isAssignorName,
+  tpKey,
+  type AssignorMember,
+  type AssignorName,
+  type TopicPartition,
+} from './assignors.js'
+
+export interface TopicsMeta {
+  partitionCount(topic: string): number | null
+  /** User topics only. */
+  listTopics(): string[]
+}
+
+interface Held {
+  tp: TopicPartition
+  /** The member epoch at which the member got (or was last reset on) this partition. */
+  epoch: number
+}
+
+export interface MemberState {
+  readonly memberId: string
+  readonly groupInstanceId: string | null
+  epoch: number
+  /** Accepted on heartbeats too, so a member that missed one response is not fenced for it. */
+  previousEpoch: number
+  subscribedTopics: string[]
+  subscribedRegex: RegExp | null
+  resolvedTopics: string[]
+  assignor: AssignorName
+  target: TopicPartition[]
+  assigned: Map<string, Held>
+  pendingRevoke: Map<string, Held>
+  revokeSinceMs: number | null
+  lastHeartbeatMs: number
+  sessionTimeoutMs: number
+  rebalanceTimeoutMs: number
+  /** A static member that left with epoch -2: its partitions stay reserved until its session times out. */
+  departed: boolean
+  resets: Map<string, { topic: string; partition: number; offset: number }>
+  assignmentChanged: boolean
+}
+
+export interface GroupStateOptions {
+  topics: TopicsMeta
+  newMemberId: () => string
+  heartbeatIntervalMs: number
+}
+
+export interface RemovedMember {
+  memberId: string
+  reason: string
+}
+
+/** Regex sources are compiled once per member; bounded so a subscription cannot carry an unbounded pattern. */
+export const SUBSCRIBED_REGEX_LENGTH_MAX = 1_000
+
+export function compileSubscriptionRegex(source: string): RegExp {
+  if (source.length === 0 || source.length > SUBSCRIBED_REGEX_LENGTH_MAX)
+    throw new InvalidArgumentError(`subscribedTopicRegex must be 1-${SUBSCRIBED_REGEX_LENGTH_MAX} chars`)
+  try {
+    return new RegExp(source)
+  } catch (cause) {
+    throw new InvalidArgumentError(`subscribedTopicRegex ${JSON.stringify(source)} is not a valid RegExp`, { cause })
+  }
+}
+
+export function toTopicPartitions(tps: Iterable<TopicPartition>): TopicPartitions[] {
+  const byTopic = new Map<string, number[]>()
+  for (const tp of [...tps].sort(compareTp)) {
+    const list = byTopic.get(tp.topic)
+    if (list === undefined) byTopic.set(tp.topic, [tp.partition])
+    else list.push(tp.partition)
+  }
+  return [...byTopic].map(([topic, partitions]) => ({ topic, partitions }))
+}
+
+function keysOf(owned: readonly TopicPartitions[]): Set<string> {
+  const keys = new Set<string>()
+  for (const t of owned) for (const p of t.partitions) keys.add(tpKey(t.topic, p))
+  return keys
+}
+
+function sameKeys(a: ReadonlySet<string>, b: ReadonlyMap<string, unknown>): boolean {
+  if (a.size !== b.size) return false
+  for (const k of a) if (!b.has(k)) return false
+  return true
+}
+
+export class ConsumerGroup {
+  groupEpoch = 0
+  assignmentEpoch = 0
+  assignor: AssignorName = 'uniform'
+  readonly members = new Map<string, MemberState>()
+  /** tpKey → memberId for every partition assigned to or pending revocation from a member. */
+  private readonly owners = new Map<string, string>()
+  private topicsFingerprint = ''
+
+  constructor(
+    readonly groupId: string,
+    private readonly options: GroupStateOptions,
+  ) {}
+
+  /** One heartbeat: join (epoch 0), leave (-1, or -2 for a static member), or heartbeat and reconcile. */
+  heartbeat(req: GroupHeartbeatRequest, nowMs: number): GroupHeartbeatResponse {
+    if (req.memberEpoch === -1 || req.memberEpoch === -2) return this.leave(req, nowMs)
+    const member = req.memberEpoch === 0 ? this.join(req, nowMs) : this.liveMember(req.memberId)
+    if (req.memberEpoch > 0 && req.memberEpoch !== member.epoch && req.memberEpoch !== member.previousEpoch)
+      throw new FencedMemberEpochError(
+        `member ${member.memberId} of group "${this.groupId}" sent epoch ${req.memberEpoch}, current is ${member.epoch}`,
+      )
+    member.lastHeartbeatMs = nowMs
+    member.sessionTimeoutMs = req.sessionTimeoutMs
+    member.rebalanceTimeoutMs = req.rebalanceTimeoutMs
+    if (req.lastPollMsAgo > req.rebalanceTimeoutMs) {
+      this.remove(member)
+      this.computeTarget(nowMs)
+      throw new UnknownMemberError(
+        `member ${member.memberId} removed from group "${this.groupId}": no poll for ${req.lastPollMsAgo} ms ` +
+          `(maxPollIntervalMs ${req.rebalanceTimeoutMs})`,
+      )
+    }
+    if (this.updateSubscription(member, req)) this.computeTarget(nowMs)
+    const reported = keysOf(req.ownedPartitions)
+    this.reconcile(member, reported, nowMs)
+    const send = req.memberEpoch === 0 || member.assignmentChanged || !sameKeys(reported, member.assigned)
+    member.assignmentChanged = false
+    const resets = [...member.resets.values()]
+    member.resets.clear()
+    return {
+      memberId: member.memberId,
+      memberEpoch: member.epoch,
+      heartbeatIntervalMs: Math.max(
+        1,
+        Math.min(this.options.heartbeatIntervalMs, Math.floor(member.sessionTimeoutMs / 3)),
+      ),
+      assignment: send ? toTopicPartitions([...member.assigned.values()].map((h) => h.tp)) : null,
+      resets,
+    }
+  }
+
+  private liveMember(memberId: string): MemberState {
+    const member = this.members.get(memberId)
+    if (member === undefined || member.departed)
+      throw new UnknownMemberError(`member "${memberId}" is not in group "${this.groupId}"`)
+    return member
+  }
+
+  private join(req: GroupHeartbeatRequest, nowMs: number): MemberState {
+    if (req.groupInstanceId !== null) {
+      const existing = [...this.members.values()].find((m) => m.groupInstanceId === req.groupInstanceId)
+      // A static member back (or a replacement for a live zombie): same member, same partitions, newer epoch. The
+      // old instance's epochs are fenced on every partition it held.
+      if (existing !== undefined) {
+        existing.departed = false
+        const epoch = this.nextEpoch(existing)
+        existing.epoch = epoch
+        existing.previousEpoch = epoch
+        for (const h of existing.assigned.values()) h.epoch = epoch
+        for (const h of existing.pendingRevoke.values()) h.epoch = epoch
+        existing.assignmentChanged = true
+        return existing
+      }
+    }
+    const previous = this.members.get(req.memberId)
+    if (previous !== undefined) {
+      // Rejoining after a fence: whatever it held is lost.
+      this.remove(previous)
+    }
+    if (this.liveMemberCount() >= LIMITS.groupMembersMax)
+      throw new InvalidArgumentError(
+        `group "${this.groupId}" already has groupMembersMax ${LIMITS.groupMembersMax} members`,
+      )
+    if (req.subscribedTopics === null && req.subscribedTopicRegex === null)
+      throw new InvalidArgumentError('a joining member must send subscribedTopics or subscribedTopicRegex')
+    const member: MemberState = {
+      memberId: this.options.newMemberId(),
+      groupInstanceId: req.groupInstanceId,
+      epoch: 0,
+      previousEpoch: 0,
+      subscribedTopics: [],
+      subscribedRegex: null,
+      resolvedTopics: [],
+      assignor: 'uniform',
+      target: [],
+      assigned: new Map(),
+      pendingRevoke: new Map(),
+      revokeSinceMs: null,
+      lastHeartbeatMs: nowMs,
+      sessionTimeoutMs: req.sessionTimeoutMs,
+      rebalanceTimeoutMs: req.rebalanceTimeoutMs,
+      departed: false,
+      resets: new Map(),
+      assignmentChanged: true,
+    }
+    assert(!this.members.has(member.memberId), 'member ids are unique')
+    this.members.set(member.memberId, member)
+    this.updateSubscription(member, req)
+    this.computeTarget(nowMs)
+    member.epoch = this.groupEpoch
+    member.previousEpoch = this.groupEpoch
+    return member
+  }
+
+  private leave(req: GroupHeartbeatRequest, nowMs: number): GroupHeartbeatResponse {
+    const member = this.members.get(req.memberId)
+    if (member !== undefined) {
+      if (req.memberEpoch === -2 && member.groupInstanceId !== null) {
+        // It revoked everything before leaving: pending revocations are done; its assignment stays reserved.
+        member.departed = true
+        member.lastHeartbeatMs = nowMs
+        this.reconcile(member, new Set(), nowMs)
+      } else {
+        this.remove(member)
+        this.computeTarget(nowMs)
+      }
+    }
+    return {
+      memberId: req.memberId,
+      memberEpoch: req.memberEpoch,
+      heartbeatIntervalMs: 0,
+      assignment: null,
+      resets: [],
+    }
+  }
+
+  private updateSubscription(member: MemberState, req: GroupHeartbeatRequest): boolean {
+    let changed = false
+    if (req.subscribedTopics !== null) {
+      const topics = [...new Set(req.subscribedTopics)].sort()
+      if (member.subscribedRegex !== null || topics.join(',') !== member.subscribedTopics.join(',')) changed = true
+      member.subscribedTopics = topics
+      member.subscribedRegex = null
+    } else if (req.subscribedTopicRegex !== null) {
+      if (member.subscribedRegex?.source !== req.subscribedTopicRegex) {
+        member.subscribedRegex = compileSubscriptionRegex(req.subscribedTopicRegex)
+        member.subscribedTopics = []
+        changed = true
+      }
+    }
+    if (req.assignor !== null && req.assignor !== member.assignor) {
+      if (!isAssignorName(req.assignor))
+        throw new InvalidArgumentError(`unknown assignor "${req.assignor}" (known: uniform, range)`)
+      member.assignor = req.assignor
+      changed = true
+    }
+    return changed
+  }
+
+  /** Recomputes the target when topics appeared, vanished or changed partition count for any subscription. */
+  refreshTopics(nowMs: number): boolean {
+    if (this.fingerprint() === this.topicsFingerprint) return false
+    this.computeTarget(nowMs)
+    return true
+  }
+
+  private resolve(member: MemberState): string[] {
+    const re = member.subscribedRegex
+    if (re === null) return member.subscribedTopics
+    return this.options.topics
+      .listTopics()
+      .filter((t) => re.test(t))
+      .sort()
+  }
+
+  private fingerprint(): string {
+    const parts: string[] = []
+    const topics = new Set<string>()
+    for (const m of this.members.values()) {
+      const resolved = this.resolve(m)
+      for (const t of resolved) topics.add(t)
+      parts.push(`${m.memberId}=${resolved.join(',')}`)
+    }
+    for (const t of [...topics].sort()) parts.push(`${t}#${this.options.topics.partitionCount(t) ?? -1}`)
+    return parts.join(';')
+  }
+
+  /** Bumps the group epoch and computes a new target from every member (departed static ones included). */
+  private computeTarget(nowMs: number): void {
+    this.groupEpoch++
+    const counts = new Map<string, number>()
+    const votes = new Map<AssignorName, number>()
+    const input: AssignorMember[] = []
+    for (const m of this.members.values()) {
+      m.resolvedTopics = this.resolve(m)
+      for (const t of m.resolvedTopics) {
+        const n = this.options.topics.partitionCount(t)
+        if (n !== null) counts.set(t, n)
+      }
+      votes.set(m.assignor, (votes.get(m.assignor) ?? 0) + 1)
+      input.push({
+        memberId: m.memberId,
+        groupInstanceId: m.groupInstanceId,
+        topics: m.resolvedTopics,
+        current: m.target,
+      })
+    }
+    this.assignor = (votes.get('range') ?? 0) > (votes.get('uniform') ?? 0) ? 'range' : 'uniform'
+    const target = assignorByName(this.assignor)(input, counts)
+    for (const m of this.members.values()) m.target = target.get(m.memberId) ?? []
+    this.assignmentEpoch = this.groupEpoch
+    this.topicsFingerprint = this.fingerprint()
+    // Departed static members own nothing on the client side: reconcile them now so what moved away is free.
+    for (const m of this.members.values()) if (m.departed) this.reconcile(m, new Set(), nowMs)
+  }
+
+  private nextEpoch(member: MemberState): number {
+    return Math.max(member.epoch + 1, this.groupEpoch)
+  }
+
+  private reconcile(member: MemberState, reported: ReadonlySet<string>, nowMs: number): void {
+    for (const k of member.pendingRevoke.keys()) {
+      if (reported.has(k)) continue
+      member.pendingRevoke.delete(k)
+      this.release(k, member)
+    }
+    const targetKeys = new Map(member.target.map((tp) => [tpKey(tp.topic, tp.partition), tp]))
+    for (const [k, held] of member.assigned) {
+      if (targetKeys.has(k)) continue
+      member.assigned.delete(k)
+      member.assignmentChanged = true
+      if (reported.has(k)) member.pendingRevoke.set(k, held)
+      else this.release(k, member)
+    }
+    if (member.pendingRevoke.size > 0) {
+      member.revokeSinceMs ??= nowMs
+      return
+    }
+    member.revokeSinceMs = null
+    const grants: Array<[string, TopicPartition]> = []
+    for (const [k, tp] of targetKeys) if (!member.assigned.has(k) && !this.owners.has(k)) grants.push([k, tp])
+    if (grants.length === 0) return
+    const epoch = this.nextEpoch(member)
+    member.previousEpoch = member.epoch
+    member.epoch = epoch
+    for (const [k, tp] of grants) {
+      assert(!this.owners.has(k), `partition ${k} granted to ${member.memberId} while held by ${this.owners.get(k)}`)
+      this.owners.set(k, member.memberId)
+      member.assigned.set(k, { tp, epoch })
+    }
+    member.assignmentChanged = true
+  }
+
+  private release(key: string, member: MemberState): void {
+    assert(this.owners.get(key) === member.memberId, `partition ${key} released by ${member.memberId}, not its holder`)
+    this.owners.delete(key)
+  }
+
+  private remove(member: MemberState): void {
+    for (const k of member.assigned.keys()) this.release(k, member)
+    for (const k of member.pendingRevoke.keys()) this.release(k, member)
+    this.members.delete(member.memberId)
+  }
+
+  /** Removes members whose session expired or who did not finish a revocation within their rebalance timeout. */
+  expire(nowMs: number): RemovedMember[] {
+    const removed: RemovedMember[] = []
+    for (const m of [...this.members.values()]) {
+      let reason: string | null = null
+      if (nowMs - m.lastHeartbeatMs > m.sessionTimeoutMs) reason = `no heartbeat for ${nowMs - m.lastHeartbeatMs} ms`
+      else if (m.revokeSinceMs !== null && nowMs - m.revokeSinceMs > m.rebalanceTimeoutMs)
+        reason = `revocation not done after ${nowMs - m.revokeSinceMs} ms`
+      if (reason === null) continue
+      this.remove(m)
+      removed.push({ memberId: m.memberId, reason })
+    }
+    if (removed.length > 0) this.computeTarget(nowMs)
+    return removed
+  }
+
+  /**
+   * Throws unless `memberId` at `memberEpoch` may commit or fetch this partition: the member is live, the epoch is not
+   * from the future, the member holds the partition, and held it (without a reset) since that epoch.
+   */
+  checkOwnership(memberId: string, memberEpoch: number, topic: string, partition: number): void {
+    const member = this.liveMember(memberId)
+    if (memberEpoch > member.epoch)
+      throw new FencedMemberEpochError(`member ${memberId} sent epoch ${memberEpoch}, newer than its ${member.epoch}`)
+    const key = tpKey(topic, partition)
+    const held = member.assigned.get(key) ?? member.pendingRevoke.get(key)
+    if (held === undefined)
+      throw new NotOwnerError(`member ${memberId} of group "${this.groupId}" does not own ${topic}/${partition}`)
+    if (memberEpoch < held.epoch)
+      throw new FencedMemberEpochError(
+        `epoch ${memberEpoch} of member ${memberId} is older than epoch ${held.epoch} at which it got (or was reset ` +
+          `on) ${topic}/${partition}`,
+      )
+  }
+
+  /**
+   * A coordinated reset: each live holder of a reset partition moves to a new epoch (fencing commits made from
+   * positions read before the reset) and gets the new positions in its next heartbeat response.
+   */
+  markResets(resets: ReadonlyArray<{ topic: string; partition: number; offset: number }>): void {
+    const byMember = new Map<MemberState, Array<{ topic: string; partition: number; offset: number }>>()
+    for (const r of resets) {
+      const owner = this.owners.get(tpKey(r.topic, r.partition))
+      const member = owner === undefined ? undefined : this.members.get(owner)
+      if (member === undefined || member.departed) continue
+      byMember.set(member, [...(byMember.get(member) ?? []), r])
+    }
+    for (const [member, list] of byMember) {
+      const epoch = this.nextEpoch(member)
+      member.previousEpoch = member.epoch
+      member.epoch = epoch
+      for (const r of list) {
+        const key = tpKey(r.topic, r.partition)
+        const held = member.assigned.get(key) ?? member.pendingRevoke.get(key)
+        assert(held !== undefined, 'owners index matches member holdings')
+        held.epoch = epoch
+        member.resets.set(key, { topic: r.topic, partition: r.partition, offset: r.offset })
+      }
+    }
+  }
+
+  liveMemberCount(): number {
+    let n = 0
+    for (const m of this.members.values()) if (!m.departed) n++
+    return n
+  }
+
+  state(): GroupState {
+    if (this.liveMemberCount() === 0) return 'Empty'
+    for (const m of this.members.values()) {
+      if (m.pendingRevoke.size > 0 || m.assigned.size !== m.target.length) return 'Reconciling'
+      for (const tp of m.target) if (!m.assigned.has(tpKey(tp.topic, tp.partition))) return 'Reconciling'
+    }
+    return 'Stable'
+  }
+
+  /** Partitions a member holds (assigned or pending revocation), sorted. */
+  holdings(member: MemberState): TopicPartition[] {
+    return [...member.assigned.values(), ...member.pendingRevoke.values()].map((h) => h.tp).sort(compareTp)
+  }
+
+  holderOf(topic: string, partition: number): string | null {
+    return this.owners.get(tpKey(topic, partition)) ?? null
+  }
+
+  /** Full invariant check (tests and debugging): holdings are disjoint and match the owners index exactly. */
+  checkInvariants(): void {
+    const seen = new Map<string, string>()
+    for (const m of this.members.values()) {
+      for (const k of [...m.assigned.keys(), ...m.pendingRevoke.keys()]) {
+        assert(!seen.has(k), `partition ${k} held by both ${seen.get(k)} and ${m.memberId}`)
+        seen.set(k, m.memberId)
+        assert(this.owners.get(k) === m.memberId, `owners index disagrees on ${k}`)
+      }
+    }
+    assert(seen.size === this.owners.size, 'owners index holds a partition no member holds')
+  }
+}

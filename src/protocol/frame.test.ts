@@ -1,0 +1,151 @@
+// Frame encoding and the streaming decoder: any chunking of a byte stream yields the same frames, bad size prefixes
+// are refused before the frame's bytes are kept, and the decoder never holds more than what it was given.
+import { describe, expect, test } from 'vitest'
+import { FrameTooLargeError, ProtocolError } from '../errors.js'
+import {
+  encodeFrame,
+  encodeFrameHeader,
+  FLAG_ERROR,
+  FLAG_RESPONSE,
+  FRAME_HEADER_BYTES,
+  FrameDecoder,
+  type Frame,
+} from './frame.js'
+
+/** Deterministic PRNG (mulberry32) so a failing seed can be replayed. */
+function random(seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+function makeFrames(rand: () => number, count: number): Frame[] {
+  const frames: Frame[] = []
+  for (let i = 0; i < count; i++) {
+    const bodyBytes = rand() < 0.1 ? 0 : Math.floor(rand() * 3000)
+    const body = Buffer.alloc(bodyBytes)
+    for (let j = 0; j < bodyBytes; j++) body[j] = Math.floor(rand() * 256)
+    frames.push({
+      apiKey: Math.floor(rand() * 65536),
+      apiVersion: Math.floor(rand() * 65536),
+      correlationId: Math.floor(rand() * 2 ** 32),
+      flags: [0, FLAG_RESPONSE, FLAG_RESPONSE | FLAG_ERROR][i % 3] as number,
+      body,
+    })
+  }
+  return frames
+}
+
+function decodeAll(decoder: FrameDecoder, chunks: Buffer[]): Frame[] {
+  const out: Frame[] = []
+  for (const chunk of chunks) {
+    decoder.push(chunk)
+    for (let f = decoder.next(); f !== null; f = decoder.next()) out.push({ ...f, body: Buffer.from(f.body) })
+  }
+  return out
+}
+
+function plain(frames: Frame[]) {
+  return frames.map((f) => ({ ...f, body: f.body.toString('hex') }))
+}
+
+describe('FrameDecoder', () => {
+  test('round trip: frames fed one byte at a time come out whole and in order', () => {
+    const frames = makeFrames(random(1), 40)
+    const stream = Buffer.concat(frames.map((f) => encodeFrame(f, f.body)))
+    const bytes = [...stream].map((b) => Buffer.from([b]))
+    const decoder = new FrameDecoder()
+    expect(plain(decodeAll(decoder, bytes))).toEqual(plain(frames))
+    expect(decoder.bufferedBytes).toBe(0)
+  })
+
+  test('round trip: any random chunking of the stream yields the same frames', () => {
+    for (let seed = 1; seed <= 30; seed++) {
+      const rand = random(seed)
+      const frames = makeFrames(rand, 30)
+      const stream = Buffer.concat(frames.map((f) => encodeFrame(f, f.body)))
+      const chunks: Buffer[] = []
+      for (let pos = 0; pos < stream.length;) {
+        const n = 1 + Math.floor(rand() * (rand() < 0.5 ? 16 : 8000))
+        chunks.push(stream.subarray(pos, pos + n))
+        pos += n
+      }
+      expect(plain(decodeAll(new FrameDecoder(), chunks)), `seed ${seed}`).toEqual(plain(frames))
+    }
+  })
+
+  test('a frame held in one chunk is returned as a view, without a copy', () => {
+    const body = Buffer.from('hello')
+    const chunk = encodeFrame({ apiKey: 1, apiVersion: 0, correlationId: 7, flags: 0 }, body)
+    const decoder = new FrameDecoder()
+    decoder.push(chunk)
+    const frame = decoder.next()
+    expect(frame?.body.buffer).toBe(chunk.buffer)
+    expect(frame?.body.toString()).toBe('hello')
+  })
+
+  test('a size above frameBytesMax is refused from the 4-byte prefix alone, before any body byte arrives', () => {
+    const decoder = new FrameDecoder(1024)
+    const prefix = Buffer.alloc(4)
+    prefix.writeUInt32BE(0xffff_fff0)
+    decoder.push(prefix)
+    expect(() => decoder.next()).toThrow(FrameTooLargeError)
+    expect(decoder.bufferedBytes).toBe(0)
+    // A failed decoder stays failed: the stream has lost its framing.
+    expect(() => decoder.next()).toThrow(FrameTooLargeError)
+  })
+
+  test('the largest allowed frame passes and one byte more is refused', () => {
+    const max = 100
+    const ok = encodeFrame(
+      { apiKey: 0, apiVersion: 0, correlationId: 0, flags: 0 },
+      Buffer.alloc(max - FRAME_HEADER_BYTES),
+    )
+    const decoder = new FrameDecoder(max)
+    decoder.push(ok)
+    expect(decoder.next()?.body.length).toBe(max - FRAME_HEADER_BYTES)
+    const tooBig = encodeFrameHeader(
+      { apiKey: 0, apiVersion: 0, correlationId: 0, flags: 0 },
+      max - FRAME_HEADER_BYTES + 1,
+    )
+    decoder.push(tooBig)
+    expect(() => decoder.next()).toThrow(/exceeds frameBytesMax 100/)
+  })
+
+  test('a size smaller than the frame header is a ProtocolError', () => {
+    const decoder = new FrameDecoder()
+    decoder.push(Buffer.from([0, 0, 0, FRAME_HEADER_BYTES - 1]))
+    expect(() => decoder.next()).toThrow(ProtocolError)
+  })
+
+  test('unknown flag bits are a ProtocolError', () => {
+    const frame = encodeFrame({ apiKey: 0, apiVersion: 0, correlationId: 0, flags: 0 }, Buffer.alloc(0))
+    frame[12] = 0x80
+    const decoder = new FrameDecoder()
+    decoder.push(frame)
+    expect(() => decoder.next()).toThrow(/unknown frame flags/)
+  })
+
+  test('a truncated frame stays pending: no frame, bytes held, complete once the rest arrives', () => {
+    const frame = encodeFrame({ apiKey: 3, apiVersion: 1, correlationId: 9, flags: 0 }, Buffer.from('abcdef'))
+    const decoder = new FrameDecoder()
+    decoder.push(frame.subarray(0, frame.length - 2))
+    expect(decoder.next()).toBeNull()
+    expect(decoder.bufferedBytes).toBe(frame.length - 2 - 4)
+    decoder.push(frame.subarray(frame.length - 2))
+    expect(decoder.next()?.body.toString()).toBe('abcdef')
+  })
+
+  test('a large frame split into many 1-byte chunks decodes (no quadratic chunk bookkeeping)', () => {
+    const body = Buffer.alloc(200_000, 7)
+    const stream = encodeFrame({ apiKey: 1, apiVersion: 0, correlationId: 1, flags: 0 }, body)
+    const decoder = new FrameDecoder()
+    for (let i = 0; i < stream.length; i++) decoder.push(stream.subarray(i, i + 1))
+    expect(decoder.next()?.body.equals(body)).toBe(true)
+  })
+})

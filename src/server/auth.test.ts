@@ -1,0 +1,73 @@
+// Users file and authenticator: secrets are stored only as salted scrypt hashes (a different salt per user), the
+// right secret passes, a wrong one or an unknown user fails with the same AuthenticationError, and tokens match exactly.
+import { promises as fs } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { afterEach, describe, expect, test } from 'vitest'
+import { AuthenticationError, InvalidArgumentError, InvalidConfigError } from '../errors.js'
+import { addUser, createAuthenticator, readUsersFile } from './auth.js'
+
+const dirs: string[] = []
+afterEach(async () => {
+  for (const d of dirs.splice(0)) await fs.rm(d, { recursive: true, force: true })
+})
+async function tmp(): Promise<string> {
+  const d = await fs.mkdtemp(path.join(os.tmpdir(), 'sluice-auth-'))
+  dirs.push(d)
+  return d
+}
+
+describe('auth', () => {
+  test('addUser stores a salted hash per user, never the secret, in a 0600 file', async () => {
+    const file = path.join(await tmp(), 'users.json')
+    await addUser(file, 'alice', 'wonderland-secret')
+    await addUser(file, 'bob', 'wonderland-secret')
+    const text = await fs.readFile(file, 'utf8')
+    expect(text).not.toContain('wonderland-secret')
+    const users = await readUsersFile(file)
+    expect(Object.keys(users.users).sort()).toEqual(['alice', 'bob'])
+    expect(users.users.alice?.salt).not.toBe(users.users.bob?.salt)
+    expect(users.users.alice?.hash).not.toBe(users.users.bob?.hash)
+    expect((await fs.stat(file)).mode & 0o777).toBe(0o600)
+  })
+
+  test('the right password authenticates; a wrong password and an unknown user fail alike', async () => {
+    const file = path.join(await tmp(), 'users.json')
+    await addUser(file, 'alice', 's3cret-pass')
+    const auth = await createAuthenticator({ usersFile: file })
+    expect(await auth.verify({ username: 'alice', password: 's3cret-pass' })).toBe('alice')
+    const wrong = await auth.verify({ username: 'alice', password: 'nope' }).catch((e: unknown) => e)
+    const unknown = await auth.verify({ username: 'mallory', password: 's3cret-pass' }).catch((e: unknown) => e)
+    expect(wrong).toBeInstanceOf(AuthenticationError)
+    expect(unknown).toBeInstanceOf(AuthenticationError)
+    expect((wrong as Error).message).toBe((unknown as Error).message)
+    await expect(auth.verify(null)).rejects.toBeInstanceOf(AuthenticationError)
+    await expect(auth.verify({ token: 'x' })).rejects.toBeInstanceOf(AuthenticationError)
+  })
+
+  test('re-adding a user replaces the secret', async () => {
+    const file = path.join(await tmp(), 'users.json')
+    await addUser(file, 'alice', 'first-pass')
+    await addUser(file, 'alice', 'second-pass')
+    const auth = await createAuthenticator({ usersFile: file })
+    await expect(auth.verify({ username: 'alice', password: 'first-pass' })).rejects.toBeInstanceOf(AuthenticationError)
+    expect(await auth.verify({ username: 'alice', password: 'second-pass' })).toBe('alice')
+  })
+
+  test('a token must match exactly (length differences included); short tokens are refused as config', async () => {
+    const auth = await createAuthenticator({ token: 'token-1234567' })
+    expect(await auth.verify({ token: 'token-1234567' })).toBe('token')
+    await expect(auth.verify({ token: 'token-123456' })).rejects.toBeInstanceOf(AuthenticationError)
+    await expect(auth.verify({ token: 'token-12345678' })).rejects.toBeInstanceOf(AuthenticationError)
+    await expect(auth.verify({ username: 'a', password: 'token-1234567' })).rejects.toBeInstanceOf(AuthenticationError)
+    await expect(createAuthenticator({ token: 'short' })).rejects.toBeInstanceOf(InvalidConfigError)
+  })
+
+  test('bad user names and malformed users files are refused with what is wrong', async () => {
+    const dir = await tmp()
+    await expect(addUser(path.join(dir, 'u.json'), 'bad name', 'x')).rejects.toBeInstanceOf(InvalidArgumentError)
+    const file = path.join(dir, 'broken.json')
+    await fs.writeFile(file, JSON.stringify({ version: 1, users: { eve: { salt: 1 } } }))
+    await expect(readUsersFile(file)).rejects.toThrow(/user "eve" has a malformed record/)
+  })
+})

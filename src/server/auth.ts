@@ -1,0 +1,173 @@
+// Authentication for the TCP server (DESIGN.md §11): a users file of scrypt-hashed secrets (a random salt per user)
+// or one static token. Secrets are compared with crypto.timingSafeEqual over equal-length digests, and an unknown
+// user costs the same scrypt as a known one, so neither timing nor errors tell which usernames exist. The users file
+// is JSON, written tmp → fsync → rename with mode 0600; it never holds a secret in clear.
+import { randomBytes, scrypt as scryptCallback, timingSafeEqual, createHash, type ScryptOptions } from 'node:crypto'
+import { promises as fs } from 'node:fs'
+import path from 'node:path'
+import { AuthenticationError, InvalidArgumentError, InvalidConfigError } from '../errors.js'
+import type { Credentials } from '../protocol/api-keys.js'
+
+const USERS_FILE_VERSION = 1
+const SALT_BYTES = 16
+const KEY_BYTES = 32
+/** scrypt cost: N 2^15, r 8, p 1 ≈ 32 MiB and ~50-100 ms per check; the maxmem below allows it. */
+const SCRYPT_PARAMS = Object.freeze({ N: 2 ** 15, r: 8, p: 1 })
+const SCRYPT_MAXMEM_BYTES = 128 * SCRYPT_PARAMS.N * SCRYPT_PARAMS.r * 2
+/** Users one file may hold. */
+export const USERS_MAX = 10_000
+const USERNAME_PATTERN = /^[A-Za-z0-9._@-]{1,128}$/
+
+export interface UserRecord {
+  salt: string
+  hash: string
+  N: number
+  r: number
+  p: number
+}
+
+export interface UsersFile {
+  version: number
+  users: Record<string, UserRecord>
+}
+
+function scrypt(secret: string, salt: Buffer, params: { N: number; r: number; p: number }): Promise<Buffer> {
+  const options: ScryptOptions = { ...params, maxmem: Math.max(SCRYPT_MAXMEM_BYTES, 128 * params.N * params.r * 2) }
+  return new Promise((resolve, reject) => {
+    scryptCallback(secret, salt, KEY_BYTES, options, (err, key) => (err ? reject(err) : resolve(key)))
+  })
+}
+
+export async function hashSecret(secret: string): Promise<UserRecord> {
+  const salt = randomBytes(SALT_BYTES)
+  const hash = await scrypt(secret, salt, SCRYPT_PARAMS)
+  return { salt: salt.toString('base64'), hash: hash.toString('base64'), ...SCRYPT_PARAMS }
+}
+
+export function validateUsername(name: string): void {
+  if (!USERNAME_PATTERN.test(name)) {
+    throw new InvalidArgumentError(`user name "${name}" must be 1-128 characters of [A-Za-z0-9._@-]`)
+  }
+}
+
+function parseUsersFile(text: string, file: string): UsersFile {
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(text)
+  } catch (err) {
+    throw new InvalidConfigError([`${file} is not JSON: ${(err as Error).message}`], 'users file')
+  }
+  const problems: string[] = []
+  const o = parsed as Partial<UsersFile> | null
+  if (typeof o !== 'object' || o === null || o.version !== USERS_FILE_VERSION) {
+    throw new InvalidConfigError([`${file}: expected {"version": ${USERS_FILE_VERSION}, "users": {...}}`], 'users file')
+  }
+  const users = o.users
+  if (typeof users !== 'object' || users === null) {
+    throw new InvalidConfigError([`${file}: "users" must be an object`], 'users file')
+  }
+  const entries = Object.entries(users)
+  if (entries.length > USERS_MAX) problems.push(`more than ${USERS_MAX} users`)
+  for (const [name, rec] of entries) {
+    const r = rec as Partial<UserRecord> | null
+    const ok =
+      typeof r === 'object' &&
+      r !== null &&
+      typeof r.salt === 'string' &&
+      typeof r.hash === 'string' &&
+      Number.isInteger(r.N) &&
+      Number.isInteger(r.r) &&
+      Number.isInteger(r.p) &&
+      (r.N ?? 0) >= 2 &&
+      (r.N ?? 0) <= 2 ** 20 &&
+      (r.r ?? 0) >= 1 &&
+      (r.r ?? 0) <= 32 &&
+      (r.p ?? 0) >= 1 &&
+      (r.p ?? 0) <= 16
+    if (!ok) problems.push(`user "${name}" has a malformed record`)
+  }
+  if (problems.length > 0)
+    throw new InvalidConfigError(
+      problems.map((p) => `${file}: ${p}`),
+      'users file',
+    )
+  return { version: USERS_FILE_VERSION, users: users as Record<string, UserRecord> }
+}
+
+export async function readUsersFile(file: string): Promise<UsersFile> {
+  return parseUsersFile(await fs.readFile(file, 'utf8'), file)
+}
+
+/** Adds or replaces one user; creates the file when absent. */
+export async function addUser(file: string, name: string, secret: string): Promise<void> {
+  validateUsername(name)
+  if (secret.length === 0) throw new InvalidArgumentError('the secret must not be empty')
+  let current: UsersFile = { version: USERS_FILE_VERSION, users: {} }
+  try {
+    current = await readUsersFile(file)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+  }
+  if (!(name in current.users) && Object.keys(current.users).length >= USERS_MAX) {
+    throw new InvalidArgumentError(`${file} already holds ${USERS_MAX} users`)
+  }
+  const next: UsersFile = { version: USERS_FILE_VERSION, users: { ...current.users, [name]: await hashSecret(secret) } }
+  const tmp = `${file}.${process.pid}.tmp`
+  const handle = await fs.open(tmp, 'w', 0o600)
+  try {
+    await handle.writeFile(JSON.stringify(next, null, 2) + '\n')
+    await handle.sync()
+  } finally {
+    await handle.close()
+  }
+  await fs.rename(tmp, file)
+  const dir = await fs.open(path.dirname(path.resolve(file)), 'r')
+  try {
+    await dir.sync()
+  } finally {
+    await dir.close()
+  }
+}
+
+export interface Authenticator {
+  /** Resolves when the credentials are valid, rejects with AuthenticationError otherwise. */
+  verify(credentials: Credentials | null): Promise<string>
+}
+
+export type AuthOptions = { usersFile: string } | { token: string }
+
+function digest(text: string): Buffer {
+  return createHash('sha256').update(text, 'utf8').digest()
+}
+
+/** Loads the users file (once, at start) or wraps the token. */
+export async function createAuthenticator(options: AuthOptions): Promise<Authenticator> {
+  if ('token' in options) {
+    if (options.token.length < 8) throw new InvalidConfigError(['the auth token must be at least 8 characters'])
+    const expected = digest(options.token)
+    return {
+      async verify(credentials) {
+        if (credentials === null || !('token' in credentials)) throw new AuthenticationError('a token is required')
+        if (!timingSafeEqual(digest(credentials.token), expected)) throw new AuthenticationError('invalid token')
+        return 'token'
+      },
+    }
+  }
+  const users = await readUsersFile(options.usersFile)
+  // An unknown user is checked against this record so that it costs the same as a known one.
+  const decoy = await hashSecret(randomBytes(16).toString('hex'))
+  return {
+    async verify(credentials) {
+      if (credentials === null || !('username' in credentials)) {
+        throw new AuthenticationError('a username and password are required')
+      }
+      const known = Object.hasOwn(users.users, credentials.username)
+      const rec = known ? (users.users[credentials.username] as UserRecord) : decoy
+      const expected = Buffer.from(rec.hash, 'base64')
+      const actual = await scrypt(credentials.password, Buffer.from(rec.salt, 'base64'), rec)
+      const match = actual.length === expected.length && timingSafeEqual(actual, expected)
+      if (!known || !match) throw new AuthenticationError('invalid username or password')
+      return credentials.username
+    },
+  }
+}

@@ -1,0 +1,270 @@
+// One client connection of the TCP server. Frames are cut by a FrameDecoder and served in arrival order but answered
+// as they complete (pipelining, matched by correlation id). Two bounds hold the socket's reading: at most
+// `inFlightRequestsMax` requests are being served, and the socket's write buffer stays under `writeBufferBytesHigh`;
+// past either, the connection stops taking frames and pauses the socket, so memory stays bounded by one socket chunk
+// plus one partial frame. A framing error (bad size, garbage) closes the connection; a bad body gets an error response.
+// With auth on, nothing but HANDSHAKE is served until the handshake authenticates; anything else closes the connection.
+import type { Socket } from 'node:net'
+import type { BrokerApi } from '../broker/api.js'
+import {
+  AuthenticationError,
+  NotAuthenticatedError,
+  ProtocolError,
+  UnsupportedVersionError,
+  errorToWire,
+  SluiceError,
+} from '../errors.js'
+import {
+  apiSpec,
+  apiVersionRanges,
+  ApiKey,
+  decodeHandshake,
+  PROTOCOL_VERSION_MAX,
+  PROTOCOL_VERSION_MIN,
+} from '../protocol/api-keys.js'
+import type { HandshakeResponse } from '../protocol/api-keys.js'
+import { decodeBody, encodeBody } from '../protocol/codec.js'
+import { encodeFrameHeader, FLAG_ERROR, FLAG_RESPONSE, FrameDecoder, type Frame } from '../protocol/frame.js'
+import type { Authenticator } from './auth.js'
+
+export interface ServerLogger {
+  debug?(message: string, fields?: Record<string, unknown>): void
+  info(message: string, fields?: Record<string, unknown>): void
+  warn(message: string, fields?: Record<string, unknown>): void
+  error(message: string, fields?: Record<string, unknown>): void
+}
+
+export interface ConnectionOptions {
+  frameBytesMax: number
+  /** Frame limit before authentication: a handshake is small. */
+  handshakeFrameBytesMax: number
+  inFlightRequestsMax: number
+  idleTimeoutMs: number
+  handshakeTimeoutMs: number
+  writeBufferBytesHigh: number
+  failedAuthDelayMs: number
+  authenticator: Authenticator | null
+  logger: ServerLogger
+}
+
+export class Connection {
+  private readonly decoder: FrameDecoder
+  private inFlight = 0
+  private authenticated: boolean
+  /** A handshake is being checked: no other frame is taken until it is answered. */
+  private handshaking = false
+  private closing = false
+  private closed = false
+  private corked = false
+  private endAfterResponse = false
+  private handshakeTimer: NodeJS.Timeout | null = null
+  private readonly idleWaiters: Array<() => void> = []
+  readonly closedPromise: Promise<void>
+  readonly remote: string
+
+  constructor(
+    private readonly socket: Socket,
+    private readonly broker: BrokerApi,
+    private readonly options: ConnectionOptions,
+  ) {
+    this.authenticated = options.authenticator === null
+    this.decoder = new FrameDecoder(this.authenticated ? options.frameBytesMax : options.handshakeFrameBytesMax)
+    this.remote = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`
+    this.closedPromise = new Promise((resolve) => socket.once('close', () => resolve()))
+  }
+
+  start(): void {
+    const { socket } = this
+    socket.setNoDelay(true)
+    socket.setTimeout(this.options.idleTimeoutMs)
+    socket.on('timeout', () => {
+      // Idle with nothing being served, or stuck inside a frame the client never finishes.
+      if (this.inFlight === 0 || this.decoder.bufferedBytes > 0) this.abort('idle timeout')
+    })
+    socket.on('data', (chunk: Buffer) => {
+      this.decoder.push(chunk)
+      this.pump()
+    })
+    socket.on('drain', () => this.pump())
+    socket.on('error', (err) => this.log('debug', 'socket error', { error: err.message }))
+    socket.on('close', () => {
+      this.closed = true
+      if (this.handshakeTimer !== null) clearTimeout(this.handshakeTimer)
+      this.wakeIdle()
+    })
+    if (!this.authenticated) {
+      this.handshakeTimer = setTimeout(() => {
+        if (!this.authenticated) this.abort('no authenticated handshake in time')
+      }, this.options.handshakeTimeoutMs)
+    }
+  }
+
+  /** Stops taking requests, waits (bounded) for the in-flight ones to be answered, then closes the socket. */
+  async close(timeoutMs: number): Promise<void> {
+    if (this.closed) return
+    this.closing = true
+    this.socket.pause()
+    if (this.inFlight > 0) {
+      let timer: NodeJS.Timeout | undefined
+      await Promise.race([
+        new Promise<void>((resolve) => this.idleWaiters.push(resolve)),
+        new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs))),
+      ])
+      clearTimeout(timer)
+    }
+    this.socket.end()
+    const timer = setTimeout(() => this.socket.destroy(), Math.min(timeoutMs, 1000))
+    await this.closedPromise
+    clearTimeout(timer)
+  }
+
+  private abort(reason: string, fields: Record<string, unknown> = {}): void {
+    if (this.closed) return
+    this.log('warn', `closing connection: ${reason}`, fields)
+    this.closing = true
+    this.socket.destroy()
+  }
+
+  private pump(): void {
+    while (!this.closing && !this.handshaking && this.inFlight < this.options.inFlightRequestsMax) {
+      if (this.socket.writableLength > this.options.writeBufferBytesHigh) break
+      let frame: Frame | null
+      try {
+        frame = this.decoder.next()
+      } catch (err) {
+        this.abort((err as Error).message, { code: err instanceof SluiceError ? err.code : 'INTERNAL' })
+        return
+      }
+      if (frame === null) {
+        if (this.socket.isPaused() && !this.closing) this.socket.resume()
+        return
+      }
+      this.handle(frame)
+    }
+    // Held by a bound (or closing): stop reading until a response or 'drain' calls pump again.
+    if (!this.closed) this.socket.pause()
+  }
+
+  private handle(frame: Frame): void {
+    if ((frame.flags & FLAG_RESPONSE) !== 0) {
+      this.abort('a client sent a response frame')
+      return
+    }
+    const spec = apiSpec(frame.apiKey)
+    if (!this.authenticated && frame.apiKey !== ApiKey.HANDSHAKE) {
+      this.closeAfter('request before authentication')
+      this.respondError(frame, new NotAuthenticatedError('authenticate with a handshake first'))
+      return
+    }
+    if (spec === undefined) {
+      this.respondError(frame, new UnsupportedVersionError(`unknown api key ${frame.apiKey}`))
+      return
+    }
+    if (frame.apiVersion < spec.versionMin || frame.apiVersion > spec.versionMax) {
+      const range = `${spec.versionMin}..${spec.versionMax}`
+      this.respondError(frame, new UnsupportedVersionError(`${spec.name} v${frame.apiVersion} unsupported (${range})`))
+      return
+    }
+    this.inFlight += 1
+    const serve = spec.serve
+    const work = (async () => (serve === null ? this.handshake(frame) : serve(this.broker, decodeBody(frame.body))))()
+    work
+      .then(
+        (value) => this.respond(frame, FLAG_RESPONSE, value),
+        (err: unknown) => this.respondError(frame, err),
+      )
+      .finally(() => {
+        this.inFlight -= 1
+        if (this.inFlight === 0) this.wakeIdle()
+        if (!this.closed) this.pump()
+      })
+  }
+
+  private async handshake(frame: Frame): Promise<HandshakeResponse> {
+    this.handshaking = true
+    try {
+      const req = decodeHandshake(decodeBody(frame.body))
+      const version = Math.min(req.protocolVersionMax, PROTOCOL_VERSION_MAX)
+      if (version < Math.max(req.protocolVersionMin, PROTOCOL_VERSION_MIN)) {
+        throw new UnsupportedVersionError(
+          `client speaks protocol ${req.protocolVersionMin}..${req.protocolVersionMax}, ` +
+            `server ${PROTOCOL_VERSION_MIN}..${PROTOCOL_VERSION_MAX}`,
+        )
+      }
+      if (this.options.authenticator !== null && !this.authenticated) {
+        try {
+          const principal = await this.options.authenticator.verify(req.auth)
+          this.log('info', 'authenticated', { principal, clientId: req.clientId })
+        } catch (err) {
+          this.log('warn', 'authentication failed', { clientId: req.clientId })
+          await new Promise((resolve) => setTimeout(resolve, this.options.failedAuthDelayMs))
+          this.closeAfter('authentication failed')
+          throw err instanceof AuthenticationError ? err : new AuthenticationError('authentication failed')
+        }
+        this.authenticated = true
+        this.decoder.frameBytesMax = this.options.frameBytesMax
+        if (this.handshakeTimer !== null) clearTimeout(this.handshakeTimer)
+      }
+      const info = await this.broker.info()
+      return {
+        protocolVersion: version,
+        nodeId: info.nodeId,
+        serverVersion: info.version,
+        apiVersions: apiVersionRanges(),
+      }
+    } finally {
+      this.handshaking = false
+    }
+  }
+
+  /** Stop serving; the socket ends right after the next response is queued (end() flushes what is queued). */
+  private closeAfter(reason: string): void {
+    this.log('warn', `closing connection: ${reason}`)
+    this.closing = true
+    this.endAfterResponse = true
+    this.socket.pause()
+  }
+
+  private respondError(frame: Frame, err: unknown): void {
+    if (!(err instanceof SluiceError)) this.log('error', 'request failed', { api: frame.apiKey, error: String(err) })
+    this.respond(frame, FLAG_RESPONSE | FLAG_ERROR, errorToWire(err))
+  }
+
+  private respond(frame: Frame, flags: number, value: unknown): void {
+    if (this.closed || this.socket.destroyed) return
+    let body: Buffer
+    try {
+      body = encodeBody(value)
+    } catch (err) {
+      this.log('error', 'response encoding failed', { api: frame.apiKey, error: String(err) })
+      flags = FLAG_RESPONSE | FLAG_ERROR
+      body = encodeBody(errorToWire(new ProtocolError(`response could not be encoded: ${(err as Error).message}`)))
+    }
+    const header = encodeFrameHeader(
+      { apiKey: frame.apiKey, apiVersion: frame.apiVersion, correlationId: frame.correlationId, flags },
+      body.length,
+    )
+    if (!this.corked) {
+      this.corked = true
+      this.socket.cork()
+      process.nextTick(() => {
+        this.corked = false
+        this.socket.uncork()
+      })
+    }
+    this.socket.write(header)
+    this.socket.write(body)
+    if (this.endAfterResponse) this.socket.end()
+  }
+
+  private wakeIdle(): void {
+    for (const wake of this.idleWaiters.splice(0)) wake()
+  }
+
+  private log(level: 'debug' | 'info' | 'warn' | 'error', message: string, fields: Record<string, unknown> = {}): void {
+    const logger = this.options.logger
+    const all = { remote: this.remote, ...fields }
+    if (level === 'debug') logger.debug?.(message, all)
+    else logger[level](message, all)
+  }
+}

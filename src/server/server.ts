@@ -1,0 +1,164 @@
+// The TCP (or TLS) server in front of a BrokerApi. It owns the listening socket and the set of live connections, and
+// nothing else: framing, pipelining and auth live in Connection. Bounds: `connectionsMax` sockets at once (the kernel
+// backlog holds the rest, node drops beyond it), each with its own in-flight and write-buffer bounds; close() stops
+// accepting, waits at most `closeTimeoutMs` for in-flight requests, then closes every socket.
+import net from 'node:net'
+import tls from 'node:tls'
+import type { BrokerApi } from '../broker/api.js'
+import { DEFAULTS, KiB, LIMITS, MiB } from '../config/limits.js'
+import { InvalidConfigError } from '../errors.js'
+import { FRAME_HEADER_BYTES, UINT32_MAX } from '../protocol/frame.js'
+import { createAuthenticator, type AuthOptions } from './auth.js'
+import { Connection, type ServerLogger } from './connection.js'
+
+export type { ServerLogger } from './connection.js'
+
+export interface ServerOptions {
+  /** @default '127.0.0.1' */
+  host?: string
+  /** 0 picks any free port. @default 7171 */
+  port?: number
+  /** @default LIMITS.frameBytesMax (64 MiB) */
+  frameBytesMax?: number
+  /** Requests served at once per connection; reading pauses at the bound. @default 64 */
+  inFlightRequestsMax?: number
+  /** @default LIMITS.connectionsMax (1024) */
+  connectionsMax?: number
+  /** A connection with no traffic (or stuck inside a frame) this long is closed. @default 10 min */
+  idleTimeoutMs?: number
+  /** With auth on, a connection that has not authenticated this long after connecting is closed. @default 10 s */
+  handshakeTimeoutMs?: number
+  /** How long close() waits for in-flight requests. @default 5000 */
+  closeTimeoutMs?: number
+  /** Pause reading while a socket's unsent responses exceed this. @default 8 MiB */
+  writeBufferBytesHigh?: number
+  /** Delay before answering a failed authentication. @default 500 */
+  failedAuthDelayMs?: number
+  /** Users file (scrypt-hashed secrets) or one static token; no auth when absent. */
+  auth?: AuthOptions
+  /** PEM certificate and key (contents, not paths): serve TLS. */
+  tls?: { cert: string | Buffer; key: string | Buffer }
+  logger?: ServerLogger
+}
+
+export interface SluiceServer {
+  host: string
+  port: number
+  /** Live connections. */
+  readonly connectionCount: number
+  close(): Promise<void>
+}
+
+/** Largest pre-authentication frame: a handshake with credentials fits comfortably. */
+const HANDSHAKE_FRAME_BYTES_MAX = 64 * KiB
+
+const SILENT_LOGGER: ServerLogger = { info() {}, warn() {}, error() {} }
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host.startsWith('127.')
+}
+
+function resolveOptions(options: ServerOptions) {
+  const resolved = {
+    host: options.host ?? DEFAULTS.host,
+    port: options.port ?? DEFAULTS.port,
+    frameBytesMax: options.frameBytesMax ?? LIMITS.frameBytesMax,
+    inFlightRequestsMax: options.inFlightRequestsMax ?? LIMITS.inFlightRequestsMax,
+    connectionsMax: options.connectionsMax ?? LIMITS.connectionsMax,
+    idleTimeoutMs: options.idleTimeoutMs ?? DEFAULTS.idleTimeoutMs,
+    handshakeTimeoutMs: options.handshakeTimeoutMs ?? DEFAULTS.handshakeTimeoutMs,
+    closeTimeoutMs: options.closeTimeoutMs ?? 5_000,
+    writeBufferBytesHigh: options.writeBufferBytesHigh ?? 8 * MiB,
+    failedAuthDelayMs: options.failedAuthDelayMs ?? 500,
+  }
+  const problems: string[] = []
+  const int = (name: keyof typeof resolved, min: number, max: number) => {
+    const v = resolved[name]
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+      problems.push(`${name} must be an integer in [${min}, ${max}]`)
+    }
+  }
+  int('port', 0, 65535)
+  int('frameBytesMax', FRAME_HEADER_BYTES + 1, UINT32_MAX)
+  int('inFlightRequestsMax', 1, 65_536)
+  int('connectionsMax', 1, 1_000_000)
+  int('idleTimeoutMs', 1, 2 ** 31 - 1)
+  int('handshakeTimeoutMs', 1, 2 ** 31 - 1)
+  int('closeTimeoutMs', 0, 2 ** 31 - 1)
+  int('writeBufferBytesHigh', 1, UINT32_MAX)
+  int('failedAuthDelayMs', 0, 60_000)
+  if (problems.length > 0) throw new InvalidConfigError(problems, 'server options')
+  return resolved
+}
+
+export async function startServer(broker: BrokerApi, options: ServerOptions = {}): Promise<SluiceServer> {
+  const config = resolveOptions(options)
+  const logger = options.logger ?? SILENT_LOGGER
+  const authenticator = options.auth === undefined ? null : await createAuthenticator(options.auth)
+  if (authenticator === null && !isLoopback(config.host)) {
+    const message = `listening on non-loopback host ${config.host} without authentication: anyone who can reach it can read and write every topic`
+    if (options.logger === undefined) process.emitWarning(message)
+    else logger.warn(message)
+  }
+  const connections = new Set<Connection>()
+  const onSocket = (socket: net.Socket) => {
+    const connection = new Connection(socket, broker, {
+      frameBytesMax: config.frameBytesMax,
+      handshakeFrameBytesMax: Math.min(HANDSHAKE_FRAME_BYTES_MAX, config.frameBytesMax),
+      inFlightRequestsMax: config.inFlightRequestsMax,
+      idleTimeoutMs: config.idleTimeoutMs,
+      handshakeTimeoutMs: config.handshakeTimeoutMs,
+      writeBufferBytesHigh: config.writeBufferBytesHigh,
+      failedAuthDelayMs: config.failedAuthDelayMs,
+      authenticator,
+      logger,
+    })
+    connections.add(connection)
+    void connection.closedPromise.then(() => connections.delete(connection))
+    connection.start()
+  }
+  const server =
+    options.tls === undefined
+      ? net.createServer({ noDelay: true }, onSocket)
+      : tls.createServer(
+          { cert: options.tls.cert, key: options.tls.key, handshakeTimeout: config.handshakeTimeoutMs },
+          onSocket,
+        )
+  server.maxConnections = config.connectionsMax
+  server.on('error', (err) => logger.error('server error', { error: err.message }))
+  if (server instanceof tls.Server) {
+    server.on('tlsClientError', (err) => logger.warn('TLS handshake failed', { error: err.message }))
+  }
+  await new Promise<void>((resolve, reject) => {
+    const onError = (err: Error) => reject(err)
+    server.once('error', onError)
+    server.listen(config.port, config.host, () => {
+      server.off('error', onError)
+      resolve()
+    })
+  })
+  const address = server.address() as net.AddressInfo
+  logger.info('listening', {
+    host: address.address,
+    port: address.port,
+    tls: options.tls !== undefined,
+    auth: authenticator !== null,
+  })
+  let closing: Promise<void> | null = null
+  return {
+    host: address.address,
+    port: address.port,
+    get connectionCount() {
+      return connections.size
+    },
+    close() {
+      closing ??= (async () => {
+        const stopped = new Promise<void>((resolve) => server.close(() => resolve()))
+        await Promise.all([...connections].map((c) => c.close(config.closeTimeoutMs)))
+        await stopped
+        logger.info('server closed')
+      })()
+      return closing
+    },
+  }
+}

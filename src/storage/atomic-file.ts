@@ -1,0 +1,39 @@
+// Small files that must never be seen half-written (checkpoints, meta.json, log-start-offset): written to a temporary
+// sibling, fsynced, renamed over the target, and the directory fsynced so the rename itself is durable. A reader sees
+// the old content or the new, never a mix.
+import fs from 'node:fs'
+import path from 'node:path'
+
+export function fsyncDir(dir: string): void {
+  const fd = fs.openSync(dir, 'r')
+  try {
+    fs.fsyncSync(fd)
+  } finally {
+    fs.closeSync(fd)
+  }
+}
+
+export function writeFileAtomic(file: string, content: string | Buffer): void {
+  const tmp = `${file}.tmp`
+  const fd = fs.openSync(tmp, 'w')
+  try {
+    fs.writeFileSync(fd, content)
+    fs.fsyncSync(fd)
+  } finally {
+    fs.closeSync(fd)
+  }
+  fs.renameSync(tmp, file)
+  fsyncDir(path.dirname(file))
+}
+
+/** Parsed JSON of `file`, undefined when absent; throws on unreadable or unparsable content. */
+export function readJsonFile(file: string): unknown {
+  let text: string
+  try {
+    text = fs.readFileSync(file, 'utf8')
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw err
+  }
+  return JSON.parse(text) as unknown
+}

@@ -1,0 +1,294 @@
+// Unit tests of PartitionLog through a real Storage on a temp dir: offsets, whole-batch reads across segments, rolls,
+// timestamps, truncation, deleteRecordsBefore, retention, listeners and bad input that must leave the files unchanged.
+import fs from 'node:fs'
+import path from 'node:path'
+import { describe, expect } from 'vitest'
+import { LIMITS } from '../config/limits.js'
+import {
+  CorruptRecordError,
+  InvalidArgumentError,
+  InvalidConfigError,
+  OffsetOutOfRangeError,
+  RecordTooLargeError,
+  UnsupportedVersionError,
+} from '../errors.js'
+import { decodeAll, logConfig, makeBatch, readAll, tmpTest as test } from '../testing/storage-fixtures.js'
+import { crc32c } from '../util/crc32c.js'
+import { POS, encodeRecordBatch, iterateBatches, readBatchHeader } from './record-batch.js'
+import { openStorage } from './storage.js'
+
+function snapshot(dir: string): Record<string, string> {
+  const out: Record<string, string> = {}
+  const visit = (d: string): void => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      const full = path.join(d, e.name)
+      if (e.isDirectory()) visit(full)
+      else out[path.relative(dir, full)] = fs.readFileSync(full).toString('base64')
+    }
+  }
+  visit(dir)
+  return out
+}
+
+describe('append and read', () => {
+  test('appends get consecutive offsets and reads return them as whole batches, also after reopen', async ({ tmpDir }) => {
+    const storage = await openStorage(tmpDir)
+    const log = await storage.openLog('topics/t/0', logConfig())
+    const r1 = log.append(makeBatch('a', 3))
+    const r2 = log.append(makeBatch('b', 2))
+    expect([r1.baseOffset, r1.lastOffset, r2.baseOffset, r2.lastOffset]).toEqual([0, 2, 3, 4])
+    expect(r2.position).toBeGreaterThan(r1.position)
+    expect(log.logEndOffset).toBe(5)
+    expect(readAll(log).map((r) => r.value)).toEqual(['a-0', 'a-1', 'a-2', 'b-0', 'b-1'])
+    await storage.close()
+    const again = await openStorage(tmpDir)
+    const log2 = await again.openLog('topics/t/0', logConfig())
+    expect(log2.logEndOffset).toBe(5)
+    expect(log2.append(makeBatch('c')).baseOffset).toBe(5)
+    expect(readAll(log2).map((r) => r.offset)).toEqual([0, 1, 2, 3, 4, 5])
+    await again.close()
+  })
+
+  test('read starts with the batch holding the offset, returns at least one batch, and respects maxBytes', async ({ tmpDir }) => {
+    const storage = await openStorage(tmpDir)
+    const log = await storage.openLog('l', logConfig({ segmentBytes: 1 << 20 }))
+    const sizes: number[] = []
+    for (let i = 0; i < 20; i++) {
+      const b = makeBatch(`v${i}`, 2)
+      sizes.push(b.length)
+      log.append(b)
+    }
+    const mid = log.read(7, 1) // offset 7 is the second record of batch 3; maxBytes smaller than a batch
+    const batches = [...iterateBatches(mid.records)]
+    expect(batches.map((b) => b.header.baseOffset)).toEqual([6])
+    const three = log.read(6, sizes[3]! + sizes[4]! + sizes[5]! + 10)
+    expect([...iterateBatches(three.records)].map((b) => b.header.baseOffset)).toEqual([6, 8, 10])
+    expect(log.read(40, 100).records.length).toBe(0)
+    expect(() => log.read(41, 100)).toThrow(OffsetOutOfRangeError)
+    expect(() => log.read(-1, 100)).toThrow(OffsetOutOfRangeError)
+    await storage.close()
+  })
+
+  test('reads span segments and return fresh memory that later appends do not change', async ({ tmpDir }) => {
+    const storage = await openStorage(tmpDir)
+    const log = await storage.openLog('l', logConfig({ segmentBytes: 300 }))
+    for (let i = 0; i < 30; i++) log.append(makeBatch(`x${i}`, 2))
+    expect(log.segmentCount).toBeGreaterThan(5)
+    const all = log.read(0, 1 << 20)
+    const copy = Buffer.from(all.records)
+    expect(decodeAll(all.records).map((r) => r.offset)).toEqual(Array.from({ length: 60 }, (_, i) => i))
+    for (let i = 0; i < 10; i++) log.append(makeBatch(`y${i}`))
+    log.truncateTo(30)
+    expect(all.records.equals(copy)).toBe(true)
+    await storage.close()
+  })
+
+  test('rolls on segmentBytes, on segmentMs, and on a full index', async ({ tmpDir }) => {
+    let now = 1_000_000
+    const storage = await openStorage(tmpDir, { clock: () => now })
+    const bySize = await storage.openLog('size', logConfig({ segmentBytes: 200 }))
+    const batchBytes = makeBatch('x').length
+    for (let i = 0; i < 6; i++) bySize.append(makeBatch('x'))
+    expect(bySize.segmentCount).toBe(Math.ceil(6 / Math.floor(200 / batchBytes)))
+    const byTime = await storage.openLog('time', logConfig({ segmentBytes: 1 << 20, segmentMs: 1000 }))
+    byTime.append(makeBatch('a'))
+    byTime.append(makeBatch('b'))
+    expect(byTime.segmentCount).toBe(1)
+    now += 1000
+    byTime.append(makeBatch('c'))
+    expect(byTime.segmentCount).toBe(2)
+    const byIndex = await storage.openLog('index', logConfig({ segmentBytes: 1 << 20, indexIntervalBytes: 1, indexBytesMax: 24 }))
+    for (let i = 0; i < 5; i++) byIndex.append(makeBatch('i', 1, 1000 + i))
+    expect(byIndex.segmentCount).toBe(3) // each batch adds a 12-byte time entry: two fill indexBytesMax 24
+    expect(readAll(byIndex).map((r) => r.offset)).toEqual([0, 1, 2, 3, 4])
+    await storage.close()
+  })
+
+  test('a log-append-time batch gets the append time as its timestamp with a valid CRC', async ({ tmpDir }) => {
+    const storage = await openStorage(tmpDir, { clock: () => 5_000_000 })
+    const log = await storage.openLog('l', logConfig())
+    const batch = encodeRecordBatch([{ key: null, value: Buffer.from('v'), timestamp: 1 }], { timestampType: 'logAppend' })
+    expect(log.append(batch).timestamp).toBe(5_000_000)
+    expect(decodeAll(log.read(0, 1000).records)[0]!.timestamp).toBe(5_000_000)
+    await storage.close()
+  })
+
+  test('onAppend listeners hear the new logEndOffset until they unsubscribe', async ({ tmpDir }) => {
+    const storage = await openStorage(tmpDir)
+    const log = await storage.openLog('l', logConfig())
+    const heard: number[] = []
+    const off = log.onAppend((end) => heard.push(end))
+    log.onAppend(() => {
+      throw new Error('a throwing listener does not break appends')
+    })
+    log.append(makeBatch('a', 2))
+    log.append(makeBatch('b'))
+    off()
+    log.append(makeBatch('c'))
+    expect(heard).toEqual([2, 3])
+    await storage.close()
+  })
+})
+
+describe('bad input', () => {
+  test('bad CRC, bad magic, length past the buffer, trailing bytes, too large, a non-batch: typed error, files unchanged', async ({ tmpDir }) => {
+    const storage = await openStorage(tmpDir)
+    const log = await storage.openLog('l', logConfig())
+    log.append(makeBatch('ok'))
+    await storage.checkpoint()
+    const before = snapshot(path.join(tmpDir, 'l'))
+    const badCrc = makeBatch('x')
+    badCrc[badCrc.length - 1]! ^= 1
+    const badMagic = makeBatch('x')
+    badMagic[POS.magic] = 0
+    const pastEnd = makeBatch('x')
+    pastEnd.writeInt32BE(pastEnd.length + 100, POS.batchLength)
+    const trailing = Buffer.concat([makeBatch('x'), Buffer.from([1, 2, 3])])
+    const tooLarge = encodeRecordBatch([{ key: null, value: Buffer.alloc(LIMITS.recordBytesMax), timestamp: 1 }], {
+      batchBytesMax: LIMITS.recordBytesMax * 2,
+    })
+    const transactional = makeBatch('x')
+    transactional.writeInt16BE(0x10, POS.attributes)
+    transactional.writeUInt32BE(crc32c(transactional, POS.attributes), POS.crc)
+    expect(() => log.append(badCrc)).toThrow(CorruptRecordError)
+    expect(() => log.append(badMagic)).toThrow(CorruptRecordError)
+    expect(() => log.append(pastEnd)).toThrow(CorruptRecordError)
+    expect(() => log.append(trailing)).toThrow(CorruptRecordError)
+    expect(() => log.append(tooLarge)).toThrow(RecordTooLargeError)
+    expect(() => log.append(Buffer.from('not a batch'))).toThrow(CorruptRecordError)
+    expect(() => log.append(transactional)).toThrow(UnsupportedVersionError)
+    expect(() => log.append('text' as unknown as Buffer)).toThrow(InvalidArgumentError)
+    expect(snapshot(path.join(tmpDir, 'l'))).toEqual(before)
+    expect(log.logEndOffset).toBe(1)
+    expect(log.append(makeBatch('next')).baseOffset).toBe(1)
+    await storage.close()
+  })
+
+  test('a bad log config lists every problem', async ({ tmpDir }) => {
+    const storage = await openStorage(tmpDir)
+    const err = await storage.openLog('l', logConfig({ segmentBytes: 10, flush: 'never' as 'os', retentionMs: -5 })).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(InvalidConfigError)
+    expect((err as InvalidConfigError).problems).toHaveLength(3)
+    await storage.close()
+  })
+})
+
+describe('timestamps', () => {
+  test('offsetForTimestamp finds the first record at or after a time, across segments', async ({ tmpDir }) => {
+    const storage = await openStorage(tmpDir)
+    const log = await storage.openLog('l', logConfig({ segmentBytes: 500, indexIntervalBytes: 100 }))
+    for (let i = 0; i < 40; i++) log.append(makeBatch(`v${i}`, 3, 10_000 + i * 10)) // records at 10000 + 10i + {0,1,2}
+    expect(log.segmentCount).toBeGreaterThan(3)
+    expect(log.offsetForTimestamp(0)).toBe(0)
+    expect(log.offsetForTimestamp(10_000)).toBe(0)
+    expect(log.offsetForTimestamp(10_001)).toBe(1)
+    expect(log.offsetForTimestamp(10_003)).toBe(3)
+    expect(log.offsetForTimestamp(10_252)).toBe(77)
+    expect(log.offsetForTimestamp(10_392)).toBe(119)
+    expect(log.offsetForTimestamp(10_393)).toBeNull()
+    for (let t = 9_990; t < 10_400; t += 7) {
+      const expected = t <= 10_392 ? readAll(log).find((r) => r.timestamp >= t)!.offset : null
+      expect(log.offsetForTimestamp(t), `timestamp ${t}`).toBe(expected)
+    }
+    await storage.close()
+  })
+})
+
+describe('truncation and deletion', () => {
+  test('truncateTo cuts at whole batches, across segments, and appends continue from there', async ({ tmpDir }) => {
+    const storage = await openStorage(tmpDir)
+    const log = await storage.openLog('l', logConfig({ segmentBytes: 300 }))
+    for (let i = 0; i < 20; i++) log.append(makeBatch(`v${i}`, 2))
+    log.truncateTo(31) // inside the batch [30, 31]: the whole batch goes
+    expect(log.logEndOffset).toBe(30)
+    log.truncateTo(10) // a batch boundary, earlier segment
+    expect(log.logEndOffset).toBe(10)
+    expect(readAll(log).map((r) => r.value)).toEqual(Array.from({ length: 10 }, (_, i) => `v${i >> 1}-${i & 1}`))
+    expect(log.append(makeBatch('after')).baseOffset).toBe(10)
+    await storage.close()
+    const again = await openStorage(tmpDir)
+    const log2 = await again.openLog('l', logConfig({ segmentBytes: 300 }))
+    expect(readAll(log2).map((r) => r.offset)).toEqual(Array.from({ length: 11 }, (_, i) => i))
+    await again.close()
+  })
+
+  test('deleteRecordsBefore advances logStartOffset (persisted) and deletes whole segments below it', async ({ tmpDir }) => {
+    const storage = await openStorage(tmpDir)
+    const log = await storage.openLog('l', logConfig({ segmentBytes: 300 }))
+    for (let i = 0; i < 20; i++) log.append(makeBatch(`v${i}`, 2))
+    const segments = log.segmentCount
+    const result = log.deleteRecordsBefore(25)
+    expect(result.logStartOffset).toBe(25)
+    expect(result.deletedSegments).toBeGreaterThan(0)
+    expect(log.segmentCount).toBe(segments - result.deletedSegments)
+    expect(() => log.read(24, 100)).toThrow(OffsetOutOfRangeError)
+    expect(decodeAll(log.read(25, 100).records, 25)[0]!.offset).toBe(25)
+    expect(() => log.deleteRecordsBefore(41)).toThrow(OffsetOutOfRangeError)
+    await storage.close()
+    const again = await openStorage(tmpDir)
+    const log2 = await again.openLog('l', logConfig({ segmentBytes: 300 }))
+    expect(log2.logStartOffset).toBe(25)
+    expect(log2.deleteRecordsBefore(40).logStartOffset).toBe(40)
+    expect(log2.segmentCount).toBe(1)
+    expect(log2.append(makeBatch('z')).baseOffset).toBe(40)
+    await again.close()
+  })
+})
+
+describe('retention', () => {
+  test('time retention deletes the non-active segments whose newest record is older than retentionMs', async ({ tmpDir }) => {
+    const storage = await openStorage(tmpDir)
+    const log = await storage.openLog('l', logConfig({ segmentBytes: 300, retentionMs: 1000 }))
+    for (let i = 0; i < 20; i++) log.append(makeBatch(`v${i}`, 1, 10_000 + i * 100))
+    const bases = log.segmentBaseOffsets
+    const records = readAll(log)
+    const now = 10_000 + 1000 + 900 + 1 // records with timestamp < 10_901 are expired
+    const result = log.applyRetention(now)
+    const expectedStart = bases.find((base, i) => {
+      const end = bases[i + 1] ?? Infinity
+      const newest = Math.max(...records.filter((r) => r.offset >= base && r.offset < end).map((r) => r.timestamp))
+      return i === bases.length - 1 || newest >= now - 1000
+    })
+    expect(result.logStartOffset).toBe(expectedStart)
+    expect(log.logStartOffset).toBe(expectedStart)
+    expect(result.deletedSegments).toBe(bases.indexOf(expectedStart!))
+    const everything = log.applyRetention(1e12)
+    expect(log.segmentCount).toBe(1) // never the active one
+    expect(everything.logStartOffset).toBe(bases.at(-1))
+    await storage.close()
+  })
+
+  test('size retention deletes the oldest segments while the log is larger than retentionBytes', async ({ tmpDir }) => {
+    const storage = await openStorage(tmpDir)
+    const log = await storage.openLog('l', logConfig({ segmentBytes: 300 }))
+    for (let i = 0; i < 20; i++) log.append(makeBatch(`v${i}`))
+    const size = log.sizeBytes
+    log.reconfigure(logConfig({ segmentBytes: 300, retentionBytes: Math.floor(size / 2) }))
+    const result = log.applyRetention(Date.now())
+    expect(result.deletedBytes).toBeGreaterThan(0)
+    expect(log.sizeBytes).toBeLessThanOrEqual(Math.floor(size / 2))
+    expect(log.sizeBytes + result.deletedBytes).toBe(size)
+    expect(readAll(log)[0]!.offset).toBe(log.logStartOffset)
+    await storage.close()
+  })
+})
+
+describe('index lookups', () => {
+  test('a lookup through a wrong but well-ordered index entry rebuilds the index and still finds the batch', async ({ tmpDir }) => {
+    const storage = await openStorage(tmpDir)
+    const log = await storage.openLog('l', logConfig({ segmentBytes: 1 << 20, indexIntervalBytes: 64 }))
+    for (let i = 0; i < 30; i++) log.append(makeBatch(`v${i}`, 2))
+    const expected = log.read(40, 1 << 20).records
+    await storage.close()
+    const indexFile = path.join(tmpDir, 'l', '00000000000000000000.index')
+    const index = fs.readFileSync(indexFile)
+    for (let i = 0; i < index.length; i += 8) index.writeInt32BE(index.readInt32BE(i + 4) + 3, i + 4) // every position off by 3
+    fs.writeFileSync(indexFile, index.subarray(0, index.length - 8)) // the last entry, checked at open, dropped
+    const again = await openStorage(tmpDir)
+    const log2 = await again.openLog('l', logConfig({ segmentBytes: 1 << 20, indexIntervalBytes: 64 }))
+    expect(log2.read(40, 1 << 20).records.equals(expected)).toBe(true)
+    expect(log2.offlineError).toBeNull()
+    expect(readBatchHeader(log2.read(2, 10).records).baseOffset).toBe(2)
+    await again.close()
+  })
+})

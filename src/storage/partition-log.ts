@@ -1,0 +1,526 @@
+// One partition log: an ordered list of segments (the last one active), the log-start offset (persisted in
+// `<dir>/log-start-offset` before any segment below it is deleted), and the durability state: `durableOffset` is the
+// offset below which every byte has been fdatasynced. Appends and reads are synchronous; `waitDurable` joins the
+// Storage-wide group commit. Invariants: segments tile [first base, logEndOffset) without gaps; logStartOffset <=
+// logEndOffset; durableOffset <= logEndOffset; once offline (failed fsync, corrupt bytes) every call throws.
+import path from 'node:path'
+import { LIMITS } from '../config/limits.js'
+import {
+  ClosedError,
+  CorruptRecordError,
+  InvalidArgumentError,
+  OffsetOutOfRangeError,
+  PartitionOfflineError,
+  RecordTooLargeError,
+  StorageError,
+} from '../errors.js'
+import { crc32c } from '../util/crc32c.js'
+import type { AppendResult, LogConfig, PartitionLogApi, ReadResult, RetentionResult, StorageLogger } from './api.js'
+import { fsyncDir, readJsonFile, writeFileAtomic } from './atomic-file.js'
+import type { Flushable, GroupCommitFlusher } from './group-commit.js'
+import { resolveLogConfig } from './log-config.js'
+import { POS, decodeRecords, setBaseOffset, validateBatch, writeInt64 } from './record-batch.js'
+import { createSegment, type DurabilityFs, type Segment } from './segment.js'
+
+const LOG_START_OFFSET_FILE = 'log-start-offset'
+const RELATIVE_OFFSET_MAX = 0x7fffffff
+
+export interface PartitionLogDeps {
+  flusher: GroupCommitFlusher
+  dfs: DurabilityFs
+  logger: StorageLogger
+  clock: () => number
+  /** Called after every successful fdatasync of a log file (stats). */
+  onFdatasync: () => void
+}
+
+interface DurableWaiter {
+  offset: number
+  resolve: () => void
+  reject: (err: Error) => void
+}
+
+export function readLogStartOffset(dir: string): number {
+  const data = readJsonFile(path.join(dir, LOG_START_OFFSET_FILE)) as { logStartOffset?: unknown } | undefined
+  const n = data?.logStartOffset
+  return typeof n === 'number' && Number.isSafeInteger(n) && n >= 0 ? n : 0
+}
+
+export class PartitionLog implements PartitionLogApi, Flushable {
+  #config: Readonly<LogConfig>
+  #segments: Segment[]
+  #logStartOffset: number
+  #durableOffset: number
+  #waiters: DurableWaiter[] = []
+  #listeners = new Set<(logEndOffset: number) => void>()
+  #offlineError: PartitionOfflineError | null
+  #truncations = 0
+  #timer: NodeJS.Timeout | null = null
+  #closed = false
+
+  /** Takes ownership of recovered segments (the last one active), or none with an offline error. */
+  constructor(
+    readonly name: string,
+    readonly dir: string,
+    config: LogConfig,
+    segments: Segment[],
+    logStartOffset: number,
+    offlineError: PartitionOfflineError | null,
+    readonly deps: PartitionLogDeps,
+  ) {
+    this.#config = resolveLogConfig(config)
+    this.#segments = segments
+    this.#offlineError = offlineError
+    const end = segments.at(-1)?.nextOffset ?? 0
+    this.#logStartOffset = Math.min(Math.max(logStartOffset, segments[0]?.baseOffset ?? 0), end)
+    this.#durableOffset = end
+    this.#startTimer()
+  }
+
+  // ---- state ------------------------------------------------------------------------------------------------
+
+  get config(): Readonly<LogConfig> {
+    return this.#config
+  }
+
+  get logStartOffset(): number {
+    return this.#logStartOffset
+  }
+
+  get logEndOffset(): number {
+    return this.#segments.at(-1)?.nextOffset ?? 0
+  }
+
+  /** Offsets below this are fdatasynced. */
+  get durableOffset(): number {
+    return this.#durableOffset
+  }
+
+  get sizeBytes(): number {
+    let total = 0
+    for (const s of this.#segments) total += s.sizeBytes
+    return total
+  }
+
+  get segmentCount(): number {
+    return this.#segments.length
+  }
+
+  get offlineError(): Error | null {
+    return this.#offlineError
+  }
+
+  /** Base offsets of the segments, oldest first (for tests and tools). */
+  get segmentBaseOffsets(): number[] {
+    return this.#segments.map((s) => s.baseOffset)
+  }
+
+  #check(): Segment {
+    if (this.#offlineError !== null) throw this.#offlineError
+    if (this.#closed) throw new ClosedError(`log ${this.name}`)
+    return this.#segments.at(-1)!
+  }
+
+  #goOffline(err: PartitionOfflineError): PartitionOfflineError {
+    if (this.#offlineError !== null) return this.#offlineError
+    this.#offlineError = err
+    this.deps.logger.error('log is offline', { log: this.name, error: err.message })
+    this.#stopTimer()
+    const waiters = this.#waiters
+    this.#waiters = []
+    for (const w of waiters) w.reject(err)
+    return err
+  }
+
+  /** Corrupt bytes met while serving take the log offline; other errors pass through. */
+  #guard<T>(fn: () => T): T {
+    try {
+      return fn()
+    } catch (err) {
+      if (err instanceof CorruptRecordError)
+        throw this.#goOffline(new PartitionOfflineError(`log ${this.name} is offline: ${err.message}`, { cause: err }))
+      throw err
+    }
+  }
+
+  // ---- appends ----------------------------------------------------------------------------------------------
+
+  append(batch: Buffer): AppendResult {
+    let active = this.#check()
+    if (!Buffer.isBuffer(batch)) throw new InvalidArgumentError(`log ${this.name}: append needs a Buffer holding one record batch`)
+    if (batch.length > LIMITS.recordBytesMax)
+      throw new RecordTooLargeError(`record batch of ${batch.length} bytes exceeds recordBytesMax ${LIMITS.recordBytesMax}`)
+    const h = validateBatch(batch)
+    if (h.batchBytes !== batch.length)
+      throw new CorruptRecordError(`${batch.length - h.batchBytes} bytes follow the record batch`)
+    const now = this.deps.clock()
+    const baseOffset = active.nextOffset
+    if (this.#shouldRoll(active, h.batchBytes, baseOffset + h.lastOffsetDelta, now)) active = this.#roll(now)
+    setBaseOffset(batch, 0, baseOffset)
+    let timestamp = h.maxTimestamp
+    if (h.timestampType === 'logAppend') {
+      timestamp = now
+      writeInt64(batch, POS.maxTimestamp, now)
+      batch.writeUInt32BE(crc32c(batch, POS.attributes), POS.crc)
+    }
+    const lastOffset = baseOffset + h.lastOffsetDelta
+    let position: number
+    try {
+      position = active.append(batch, lastOffset, timestamp)
+    } catch (err) {
+      if (err instanceof StorageError) throw err // nothing of the batch stayed in the file
+      throw this.#goOffline(
+        new PartitionOfflineError(`log ${this.name} is offline: a failed append could not be undone in ${active.logPath}`, {
+          cause: err,
+        }),
+      )
+    }
+    if (this.#config.flush === 'sync') this.deps.flusher.request(this)
+    this.#notify()
+    return { baseOffset, lastOffset, timestamp, position, logStartOffset: this.#logStartOffset }
+  }
+
+  #shouldRoll(active: Segment, batchBytes: number, lastOffset: number, now: number): boolean {
+    if (active.sizeBytes === 0) return false
+    return (
+      active.sizeBytes + batchBytes > this.#config.segmentBytes ||
+      now - active.createdAtMs >= this.#config.segmentMs ||
+      active.indexWouldOverflow(this.#config.indexBytesMax) ||
+      lastOffset - active.baseOffset > RELATIVE_OFFSET_MAX
+    )
+  }
+
+  /** Seals the active segment (fsynced with its indexes) and starts a new one at logEndOffset. */
+  #roll(now: number): Segment {
+    const old = this.#segments.at(-1)!
+    if (this.#segments.length >= LIMITS.segmentsOpenMax)
+      throw new StorageError(`log ${this.name} has ${this.#segments.length} segments (segmentsOpenMax); raise segmentBytes or lower retention`, {
+        retriable: true,
+      })
+    try {
+      old.seal(this.deps.dfs)
+      this.deps.onFdatasync()
+      const next = createSegment(this.dir, old.nextOffset, this.#config.indexIntervalBytes, now)
+      this.#segments.push(next)
+      fsyncDir(this.dir)
+      this.#advanceDurable(old.nextOffset)
+      return next
+    } catch (err) {
+      throw this.#goOffline(
+        new PartitionOfflineError(`log ${this.name} is offline: rolling ${old.logPath} failed: ${(err as Error).message}`, { cause: err }),
+      )
+    }
+  }
+
+  #notify(): void {
+    const end = this.logEndOffset
+    for (const listener of this.#listeners) {
+      try {
+        listener(end)
+      } catch (err) {
+        this.deps.logger.warn('onAppend listener threw', { log: this.name, error: (err as Error).message })
+      }
+    }
+  }
+
+  onAppend(listener: (logEndOffset: number) => void): () => void {
+    this.#check()
+    if (this.#listeners.size >= LIMITS.appendListenersMax)
+      throw new StorageError(`log ${this.name} has ${this.#listeners.size} append listeners (appendListenersMax)`, { retriable: true })
+    this.#listeners.add(listener)
+    return () => {
+      this.#listeners.delete(listener)
+    }
+  }
+
+  // ---- durability -------------------------------------------------------------------------------------------
+
+  waitDurable(offset: number): Promise<void> {
+    try {
+      this.#check()
+      if (!Number.isSafeInteger(offset)) throw new InvalidArgumentError(`offset must be a safe integer, got ${offset}`)
+      if (this.#config.flush !== 'sync' || offset < this.#durableOffset) return Promise.resolve()
+      if (offset >= this.logEndOffset)
+        throw new InvalidArgumentError(`offset ${offset} is not appended yet (logEndOffset ${this.logEndOffset})`)
+      if (this.#waiters.length >= LIMITS.durableWaitersMax)
+        throw new StorageError(`log ${this.name} has ${this.#waiters.length} pending durability waiters`, { retriable: true })
+    } catch (err) {
+      return Promise.reject(err as Error)
+    }
+    return new Promise<void>((resolve, reject) => {
+      this.#waiters.push({ offset, resolve, reject })
+      this.deps.flusher.request(this)
+    })
+  }
+
+  /** One fdatasync of the active segment covering everything appended before it started (group commit round). */
+  async flushRound(): Promise<void> {
+    if (this.#offlineError !== null || this.#closed) return
+    const target = this.logEndOffset
+    if (target <= this.#durableOffset) return this.#resolveWaiters()
+    const segment = this.#segments.at(-1)!
+    const truncations = this.#truncations
+    try {
+      await segment.sync(this.deps.dfs)
+      this.deps.onFdatasync()
+    } catch (err) {
+      this.#goOffline(
+        new PartitionOfflineError(
+          `log ${this.name} is offline: fdatasync of ${segment.logPath} failed (${(err as Error).message}); a failed fsync is never retried`,
+          { cause: err },
+        ),
+      )
+      return
+    }
+    if (truncations === this.#truncations) this.#advanceDurable(target)
+  }
+
+  #advanceDurable(offset: number): void {
+    if (offset > this.#durableOffset) this.#durableOffset = offset
+    this.#resolveWaiters()
+  }
+
+  #resolveWaiters(): void {
+    if (this.#waiters.length === 0) return
+    const durable = this.#durableOffset
+    const pending: DurableWaiter[] = []
+    for (const w of this.#waiters) {
+      if (w.offset < durable) w.resolve()
+      else pending.push(w)
+    }
+    this.#waiters = pending
+  }
+
+  #startTimer(): void {
+    this.#stopTimer()
+    if (this.#config.flush !== 'interval' || this.#offlineError !== null) return
+    this.#timer = setInterval(() => {
+      if (this.logEndOffset > this.#durableOffset) this.deps.flusher.request(this)
+    }, this.#config.flushIntervalMs)
+    this.#timer.unref()
+  }
+
+  #stopTimer(): void {
+    if (this.#timer !== null) clearInterval(this.#timer)
+    this.#timer = null
+  }
+
+  /** Queues a flush regardless of policy (checkpoint, close). */
+  requestFlush(): void {
+    if (this.#offlineError === null && !this.#closed && this.logEndOffset > this.#durableOffset) this.deps.flusher.request(this)
+  }
+
+  // ---- reads ------------------------------------------------------------------------------------------------
+
+  /** Index of the segment holding `offset` (the last one whose base is <= offset). */
+  #segmentIndexFor(offset: number): number {
+    let lo = 0
+    let hi = this.#segments.length - 1
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >>> 1
+      if (this.#segments[mid]!.baseOffset <= offset) lo = mid
+      else hi = mid - 1
+    }
+    return lo
+  }
+
+  #checkOffset(offset: number): void {
+    if (!Number.isSafeInteger(offset)) throw new InvalidArgumentError(`offset must be a safe integer, got ${offset}`)
+    if (offset < this.#logStartOffset || offset > this.logEndOffset)
+      throw new OffsetOutOfRangeError(offset, this.#logStartOffset, this.logEndOffset, `log ${this.name}`)
+  }
+
+  read(offset: number, maxBytes: number): ReadResult {
+    this.#check()
+    this.#checkOffset(offset)
+    const result = (records: Buffer): ReadResult => ({ records, logStartOffset: this.#logStartOffset, logEndOffset: this.logEndOffset })
+    if (offset === this.logEndOffset) return result(Buffer.alloc(0))
+    const budgetMax = Math.min(Math.max(0, maxBytes), LIMITS.fetchBytesMax)
+    return this.#guard(() => {
+      const parts: Buffer[] = []
+      let i = this.#segmentIndexFor(offset)
+      let segment = this.#segments[i]!
+      let position = segment.findPosition(offset)
+      let budget = budgetMax
+      // One turn per segment, at most segmentCount turns.
+      for (;;) {
+        const chunk = segment.read(position, budget, parts.length === 0)
+        if (chunk.length > 0) parts.push(chunk)
+        budget -= chunk.length
+        if (budget <= 0 || position + chunk.length < segment.sizeBytes || ++i >= this.#segments.length) break
+        segment = this.#segments[i]!
+        position = 0
+      }
+      return result(parts.length === 1 ? parts[0]! : Buffer.concat(parts))
+    })
+  }
+
+  offsetForTimestamp(timestamp: number): number | null {
+    this.#check()
+    if (!Number.isFinite(timestamp)) throw new InvalidArgumentError(`timestamp must be a number, got ${timestamp}`)
+    return this.#guard(() => {
+      for (let i = this.#segmentIndexFor(this.#logStartOffset); i < this.#segments.length; i++) {
+        const segment = this.#segments[i]!
+        if (segment.maxTimestamp < timestamp || segment.nextOffset <= this.#logStartOffset) continue
+        const before = segment.timeIndex.lastRelativeOffsetBefore(timestamp)
+        const from = Math.max(before >= 0 ? segment.baseOffset + before + 1 : segment.baseOffset, this.#logStartOffset)
+        if (from >= segment.nextOffset) continue
+        let found: number | null = null
+        segment.walkHeaders(segment.findPosition(from), segment.sizeBytes, (position, h) => {
+          if (h.maxTimestamp < timestamp) return true
+          const batch = segment.readAt(position, h.batchBytes)
+          for (const r of decodeRecords(batch, 0, from, h)) {
+            if (r.timestamp >= timestamp) {
+              found = r.offset
+              return false
+            }
+          }
+          return true
+        })
+        if (found !== null) return found
+      }
+      return null
+    })
+  }
+
+  // ---- truncation and retention -----------------------------------------------------------------------------
+
+  /**
+   * Removes every record at or above `offset`. Truncation works on whole batches: when `offset` falls inside a batch,
+   * that whole batch goes and logEndOffset becomes its base offset.
+   */
+  truncateTo(offset: number): void {
+    this.#check()
+    if (!Number.isSafeInteger(offset)) throw new InvalidArgumentError(`offset must be a safe integer, got ${offset}`)
+    if (offset >= this.logEndOffset) return
+    if (offset < this.#logStartOffset)
+      throw new OffsetOutOfRangeError(offset, this.#logStartOffset, this.logEndOffset, `log ${this.name}`)
+    this.#guard(() => {
+      this.#truncations++
+      const i = this.#segmentIndexFor(offset)
+      let segment = this.#segments[i]!
+      const position = segment.findPosition(offset)
+      let newEnd = segment.baseOffset
+      segment.walkHeaders(position, segment.sizeBytes, (_p, h) => {
+        newEnd = h.baseOffset
+        return false
+      })
+      for (const later of this.#segments.splice(i + 1)) later.delete()
+      if (position === 0 && i > 0) {
+        this.#segments.pop()!.delete()
+        segment = this.#segments.at(-1)!
+      } else {
+        segment.truncateTo(position, newEnd)
+        this.deps.dfs.fdatasyncSync(segment.fd)
+      }
+      segment.activate()
+      fsyncDir(this.dir)
+      if (this.#durableOffset > newEnd) this.#durableOffset = newEnd
+      if (this.#logStartOffset > newEnd) this.#setLogStartOffset(newEnd)
+      const gone = new StorageError(`log ${this.name} was truncated to offset ${newEnd}`)
+      const kept: DurableWaiter[] = []
+      for (const w of this.#waiters) {
+        if (w.offset >= newEnd) w.reject(gone)
+        else kept.push(w)
+      }
+      this.#waiters = kept
+    })
+  }
+
+  #setLogStartOffset(offset: number): void {
+    writeFileAtomic(path.join(this.dir, LOG_START_OFFSET_FILE), JSON.stringify({ version: 1, logStartOffset: offset }))
+    this.#logStartOffset = offset
+  }
+
+  /** Deletes the non-active segments that lie wholly below logStartOffset. */
+  #deleteSegmentsBelowStart(): RetentionResult {
+    let deletedSegments = 0
+    let deletedBytes = 0
+    while (this.#segments.length > 1 && this.#segments[0]!.nextOffset <= this.#logStartOffset) {
+      const segment = this.#segments.shift()!
+      deletedBytes += segment.sizeBytes
+      deletedSegments++
+      segment.delete()
+    }
+    if (deletedSegments > 0) fsyncDir(this.dir)
+    return { deletedSegments, deletedBytes, logStartOffset: this.#logStartOffset }
+  }
+
+  deleteRecordsBefore(offset: number): RetentionResult {
+    this.#check()
+    if (!Number.isSafeInteger(offset)) throw new InvalidArgumentError(`offset must be a safe integer, got ${offset}`)
+    if (offset > this.logEndOffset) throw new OffsetOutOfRangeError(offset, this.#logStartOffset, this.logEndOffset, `log ${this.name}`)
+    if (offset > this.#logStartOffset) this.#setLogStartOffset(offset)
+    return this.#deleteSegmentsBelowStart()
+  }
+
+  applyRetention(nowMs: number): RetentionResult {
+    this.#check()
+    const { retentionMs, retentionBytes } = this.#config
+    const candidates = this.#segments.slice(0, -1)
+    let newStart = this.#logStartOffset
+    let chosen = 0
+    if (retentionMs >= 0) {
+      while (chosen < candidates.length && candidates[chosen]!.maxTimestamp < nowMs - retentionMs) {
+        newStart = Math.max(newStart, candidates[chosen]!.nextOffset)
+        chosen++
+      }
+    }
+    if (retentionBytes >= 0) {
+      let size = this.sizeBytes
+      for (let i = 0; i < chosen; i++) size -= candidates[i]!.sizeBytes
+      while (chosen < candidates.length && size > retentionBytes) {
+        size -= candidates[chosen]!.sizeBytes
+        newStart = Math.max(newStart, candidates[chosen]!.nextOffset)
+        chosen++
+      }
+    }
+    if (newStart > this.#logStartOffset) this.#setLogStartOffset(newStart)
+    return this.#deleteSegmentsBelowStart()
+  }
+
+  reconfigure(config: LogConfig): void {
+    this.#check()
+    const previous = this.#config
+    this.#config = resolveLogConfig(config)
+    if (previous.flush !== this.#config.flush || previous.flushIntervalMs !== this.#config.flushIntervalMs) this.#startTimer()
+    if (this.#config.flush !== 'sync') {
+      // waiters of a policy that no longer waits for fsync resolve now, as new calls would
+      const waiters = this.#waiters
+      this.#waiters = []
+      for (const w of waiters) w.resolve()
+    }
+  }
+
+  // ---- lifecycle --------------------------------------------------------------------------------------------
+
+  /** Fsyncs everything (any policy) and closes the files. Waiters the final sync covers resolve. */
+  close(): void {
+    if (this.#closed) return
+    this.#stopTimer()
+    this.#listeners.clear()
+    if (this.#offlineError === null) {
+      const active = this.#segments.at(-1)!
+      try {
+        this.deps.dfs.fdatasyncSync(active.fd)
+        this.deps.onFdatasync()
+        active.syncIndexes()
+        this.#advanceDurable(this.logEndOffset)
+      } catch (err) {
+        this.#goOffline(
+          new PartitionOfflineError(`log ${this.name} is offline: final fdatasync failed (${(err as Error).message})`, { cause: err }),
+        )
+      }
+    }
+    this.#closed = true
+    const closed = new ClosedError(`log ${this.name}`)
+    for (const w of this.#waiters) w.reject(closed)
+    this.#waiters = []
+    for (const s of this.#segments) s.close()
+  }
+
+  /** Flushes the active segment's index files (checkpoint). */
+  syncIndexes(): void {
+    if (this.#offlineError === null && !this.#closed) this.#segments.at(-1)!.syncIndexes()
+  }
+}

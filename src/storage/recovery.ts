@@ -1,0 +1,121 @@
+// Opening the segments of one log directory, with recovery. Segments whose offsets all lie below the recovery point
+// (everything there was fsynced) are trusted: their indexes are loaded and checked against a header walk of the tail,
+// and rebuilt from the log when they disagree. Segments at or past the recovery point are re-validated batch by batch.
+// A bad batch in the last segment whose bad bytes run to EOF past the recovery point is a torn write: it is cut and
+// logged. Anything else (bad bytes below the recovery point, followed by valid batches, in a sealed segment, or a gap
+// between segments) is never truncated: the log opens offline with an error naming the file and byte position.
+import fs from 'node:fs'
+import path from 'node:path'
+import { PartitionOfflineError } from '../errors.js'
+import { scanSegment } from '../workers/segment-scan.js'
+import type { StorageLogger } from './api.js'
+import { readBatchHeader } from './record-batch.js'
+import { loadIndexes, openSegmentFile, type Segment } from './segment.js'
+
+const SEGMENT_LOG_FILE = /^(\d{20})\.log$/
+const SEGMENT_INDEX_FILE = /^(\d{20})\.(index|timeindex)$/
+
+export interface RecoveryInput {
+  dir: string
+  name: string
+  /** Offsets below this were fsynced before the previous process stopped. */
+  recoveryPoint: number
+  indexIntervalBytes: number
+  nowMs: number
+  logger: StorageLogger
+}
+
+export interface RecoveredLog {
+  /** Ordered by base offset; the last is active. Empty when the directory has no segment. */
+  segments: Segment[]
+  offlineError: PartitionOfflineError | null
+}
+
+/** Base offsets of the segment log files in `dir`, ascending; removes orphan index files and temp files. */
+export function listSegmentBases(dir: string): number[] {
+  const names = fs.readdirSync(dir)
+  const bases = new Set<number>()
+  for (const name of names) {
+    const m = SEGMENT_LOG_FILE.exec(name)
+    if (m) bases.add(Number(m[1]))
+  }
+  for (const name of names) {
+    const m = SEGMENT_INDEX_FILE.exec(name)
+    if ((m && !bases.has(Number(m[1]))) || name.endsWith('.tmp')) fs.rmSync(path.join(dir, name), { force: true })
+  }
+  return [...bases].sort((a, b) => a - b)
+}
+
+function offline(name: string, file: string, position: number, message: string): PartitionOfflineError {
+  return new PartitionOfflineError(
+    `log ${name} is offline: ${message} in ${file} at byte ${position}; run \`sluice log verify\` and repair or remove the segment`,
+  )
+}
+
+export function recoverSegments(input: RecoveryInput): RecoveredLog {
+  const bases = listSegmentBases(input.dir)
+  const segments: Segment[] = []
+  const fail = (err: PartitionOfflineError): RecoveredLog => {
+    for (const s of segments) s.close()
+    return { segments: [], offlineError: err }
+  }
+  for (let i = 0; i < bases.length; i++) {
+    const isLast = i === bases.length - 1
+    const nextBase = isLast ? Infinity : bases[i + 1]!
+    const segment = openSegmentFile(input.dir, bases[i]!, input.indexIntervalBytes, input.nowMs)
+    segments.push(segment)
+    const previous = segments[i - 1]
+    if (previous !== undefined && segment.baseOffset !== previous.nextOffset)
+      return fail(offline(input.name, segment.logPath, 0, `segment starts at offset ${segment.baseOffset}, expected ${previous.nextOffset}`))
+    const indexProblem = loadIndexes(segment)
+    const trusted = indexProblem === null && segment.nextOffset <= input.recoveryPoint && (isLast || segment.nextOffset === nextBase)
+    if (!trusted) {
+      const scan = scanSegment(segment.readAll(), segment.baseOffset, { verify: true, indexIntervalBytes: input.indexIntervalBytes })
+      const problem = scan.problem
+      if (problem !== null) {
+        if (!isLast) return fail(offline(input.name, segment.logPath, problem.position, `${problem.message} (in a sealed segment)`))
+        if (problem.expectedOffset < input.recoveryPoint)
+          return fail(
+            offline(input.name, segment.logPath, problem.position, `${problem.message} (below the recovery point ${input.recoveryPoint})`),
+          )
+        if (problem.validBatchAfterPosition >= 0)
+          return fail(
+            offline(
+              input.name,
+              segment.logPath,
+              problem.position,
+              `${problem.message} (followed by a valid batch at byte ${problem.validBatchAfterPosition})`,
+            ),
+          )
+        const cutBytes = segment.sizeBytes - scan.validBytes
+        fs.ftruncateSync(segment.fd, scan.validBytes)
+        fs.fdatasyncSync(segment.fd)
+        segment.sizeBytes = scan.validBytes
+        input.logger.warn('cut a torn tail from a segment', {
+          log: input.name,
+          file: segment.logPath,
+          position: scan.validBytes,
+          bytes: cutBytes,
+          reason: problem.message,
+        })
+      }
+      if (indexProblem !== null && segment.sizeBytes > 0)
+        input.logger.info('rebuilt segment indexes', { log: input.name, file: segment.logPath, reason: indexProblem })
+      segment.adoptScan(scan)
+    }
+    if (!isLast && segment.nextOffset !== nextBase)
+      return fail(offline(input.name, segment.logPath, segment.sizeBytes, `segment ends at offset ${segment.nextOffset}, the next starts at ${nextBase}`))
+  }
+  const active = segments[segments.length - 1]
+  if (active !== undefined) {
+    if (active.sizeBytes > 0) {
+      const first = readBatchHeader(active.readAt(0, 61))
+      active.createdAtMs = Math.min(input.nowMs, Math.max(0, first.maxTimestamp))
+    }
+    active.activate()
+    // What recovery kept may so far live only in the page cache of the crashed run: make it durable once.
+    if (active.nextOffset > input.recoveryPoint) fs.fdatasyncSync(active.fd)
+  }
+  for (const s of segments) if (s !== active) s.persistIndexesIfStale()
+  return { segments, offlineError: null }
+}

@@ -1,0 +1,460 @@
+// One segment of a partition log: the `.log` file of whole record batches (one write(2) per batch on an fd opened
+// for append, reads by byte position into fresh Buffers) and its two sparse indexes, kept in memory and appended to
+// their files while the segment is active. Invariants: `sizeBytes` is the end of the last whole batch; batches tile
+// the file from position 0 with offsets continuing from `baseOffset`; `nextOffset` is one past the last record. A
+// sealed segment has its log and index files fsynced and its index fds closed; its log fd stays open for reads.
+import fs from 'node:fs'
+import path from 'node:path'
+import { BATCH_HEADER_BYTES } from '../config/limits.js'
+import { CorruptRecordError, StorageError } from '../errors.js'
+import { assert } from '../util/assert.js'
+import { IndexPolicy, OFFSET_ENTRY, TIME_ENTRY, buildIndexes, type SegmentScan } from '../workers/segment-scan.js'
+import { OffsetIndex } from './offset-index.js'
+import { LOG_OVERHEAD, readBatchHeader, type BatchHeader } from './record-batch.js'
+import { TimeIndex } from './time-index.js'
+
+/** The fs calls the engine makes for durability; tests replace them to inject failures and count calls. */
+export interface DurabilityFs {
+  fdatasync(fd: number): Promise<void>
+  fdatasyncSync(fd: number): void
+}
+
+export const nodeDurabilityFs: DurabilityFs = {
+  fdatasync: (fd) =>
+    new Promise<void>((resolve, reject) => {
+      fs.fdatasync(fd, (err) => (err ? reject(err) : resolve()))
+    }),
+  fdatasyncSync: (fd) => fs.fdatasyncSync(fd),
+}
+
+const HEADER_WINDOW_BYTES = 64 * 1024
+const APPEND_FLAGS = fs.constants.O_RDWR | fs.constants.O_APPEND
+const INDEX_FLAGS = fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT
+
+export function segmentFileName(baseOffset: number, extension: '.log' | '.index' | '.timeindex'): string {
+  return String(baseOffset).padStart(20, '0') + extension
+}
+
+export interface HeaderVisit {
+  position: number
+  header: BatchHeader
+}
+
+function storageError(what: string, file: string, cause: unknown): StorageError {
+  return new StorageError(`${what} ${file} failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause })
+}
+
+export class Segment {
+  readonly logPath: string
+  readonly indexPath: string
+  readonly timeIndexPath: string
+  sizeBytes = 0
+  nextOffset: number
+  maxTimestamp = -1
+  /** Wall-clock ms the segment counts its age from (segmentMs rolls). */
+  createdAtMs: number
+  offsetIndex = new OffsetIndex()
+  timeIndex = new TimeIndex()
+  policy: IndexPolicy
+  #indexFd = -1
+  #timeIndexFd = -1
+  #indexFilesStale = false
+  #pins = 0
+  #closeWhenUnpinned = false
+  #closed = false
+
+  constructor(
+    readonly dir: string,
+    readonly baseOffset: number,
+    readonly fd: number,
+    readonly indexIntervalBytes: number,
+    createdAtMs: number,
+  ) {
+    this.logPath = path.join(dir, segmentFileName(baseOffset, '.log'))
+    this.indexPath = path.join(dir, segmentFileName(baseOffset, '.index'))
+    this.timeIndexPath = path.join(dir, segmentFileName(baseOffset, '.timeindex'))
+    this.nextOffset = baseOffset
+    this.createdAtMs = createdAtMs
+    this.policy = new IndexPolicy(indexIntervalBytes)
+  }
+
+  get isActive(): boolean {
+    return this.#indexFd >= 0
+  }
+
+  get fileName(): string {
+    return path.basename(this.logPath)
+  }
+
+  // ---- reads ------------------------------------------------------------------------------------------------
+
+  /** `length` bytes from `position` into a fresh Buffer (fewer at EOF). */
+  readAt(position: number, length: number): Buffer {
+    const out = Buffer.allocUnsafe(length)
+    let done = 0
+    // Each turn reads at least one byte or stops at EOF, so this ends within `length` turns.
+    while (done < length) {
+      let n: number
+      try {
+        n = fs.readSync(this.fd, out, done, length - done, position + done)
+      } catch (err) {
+        throw storageError('read of', this.logPath, err)
+      }
+      if (n === 0) break
+      done += n
+    }
+    return done === length ? out : out.subarray(0, done)
+  }
+
+  readAll(): Buffer {
+    return this.readAt(0, this.sizeBytes)
+  }
+
+  /**
+   * Calls `visit` for each batch header in [from, to), reading 64 KiB windows; stops when `visit` returns false.
+   * Headers are checked only for a length that stays inside [from, to).
+   */
+  walkHeaders(from: number, to: number, visit: (position: number, header: BatchHeader) => boolean): void {
+    let window: Buffer = Buffer.alloc(0)
+    let windowStart = from
+    let pos = from
+    // Each turn advances `pos` by a whole batch (at least 61 bytes), so this ends within (to - from) / 61 turns.
+    while (pos < to) {
+      if (pos + BATCH_HEADER_BYTES > windowStart + window.length) {
+        window = this.readAt(pos, Math.min(HEADER_WINDOW_BYTES, to - pos))
+        windowStart = pos
+        if (window.length < BATCH_HEADER_BYTES)
+          throw new CorruptRecordError(`partial batch header (${to - pos} bytes)`, this.logPath, pos)
+      }
+      const header = readBatchHeader(window, pos - windowStart)
+      if (header.batchLength < BATCH_HEADER_BYTES - LOG_OVERHEAD || pos + header.batchBytes > to)
+        throw new CorruptRecordError(`batch length ${header.batchLength} does not fit the segment`, this.logPath, pos)
+      if (!visit(pos, header)) return
+      pos += header.batchBytes
+    }
+  }
+
+  /**
+   * Start position of the batch holding `offset` (baseOffset <= offset < nextOffset): the offset index gives where to
+   * start, a header walk finds the batch. An index entry that disagrees with the log makes the indexes be rebuilt from
+   * the log (they are caches) and the lookup retried once.
+   */
+  findPosition(offset: number): number {
+    assert(offset >= this.baseOffset && offset < this.nextOffset, `offset ${offset} is not in ${this.logPath}`)
+    const entry = this.offsetIndex.entryBefore(offset - this.baseOffset)
+    if (entry >= 0) {
+      try {
+        return this.#findFrom(entry, offset)
+      } catch (err) {
+        if (!(err instanceof CorruptRecordError)) throw err
+      }
+      this.rebuildIndexesFromLog()
+      return this.#findFrom(this.offsetIndex.entryBefore(offset - this.baseOffset), offset)
+    }
+    return this.#findFrom(-1, offset)
+  }
+
+  #findFrom(entry: number, offset: number): number {
+    const start = entry < 0 ? 0 : this.offsetIndex.positionAt(entry)
+    const entryLastOffset = entry < 0 ? -1 : this.baseOffset + this.offsetIndex.relativeOffsetAt(entry)
+    let found = -1
+    this.walkHeaders(start, this.sizeBytes, (position, header) => {
+      if (position === start && entry >= 0 && header.lastOffset !== entryLastOffset)
+        throw new CorruptRecordError(`index entry says offset ${entryLastOffset}, the batch ends at ${header.lastOffset}`, this.indexPath, position)
+      if (header.lastOffset < offset) return true
+      found = position
+      return false
+    })
+    if (found < 0) throw new CorruptRecordError(`no batch holds offset ${offset}`, this.logPath, this.sizeBytes)
+    return found
+  }
+
+  /** Rebuilds both indexes from the log's batch headers and rewrites their files. */
+  rebuildIndexesFromLog(): void {
+    const scan = buildIndexes(this.readAll(), this.baseOffset, this.indexIntervalBytes)
+    if (scan.problem !== null || scan.validBytes !== this.sizeBytes)
+      throw new CorruptRecordError(scan.problem?.message ?? 'batches do not tile the segment', this.logPath, scan.problem?.position ?? scan.validBytes)
+    this.adoptScan(scan)
+    this.#rewriteIndexFiles()
+  }
+
+  /**
+   * Whole batches from `position` up to `maxBytes` (the first one whole even when larger, if `atLeastOne`).
+   * Returns a fresh buffer and the position after the last batch returned.
+   */
+  read(position: number, maxBytes: number, atLeastOne: boolean): Buffer {
+    const available = this.sizeBytes - position
+    if (available <= 0) return Buffer.alloc(0)
+    const want = Math.min(available, Math.max(maxBytes, atLeastOne ? BATCH_HEADER_BYTES : 0))
+    if (want < BATCH_HEADER_BYTES) return Buffer.alloc(0)
+    let buf: Buffer = this.readAt(position, want)
+    let cut = 0
+    // Each turn moves `cut` forward by one batch (>= 61 bytes).
+    while (cut + LOG_OVERHEAD <= buf.length) {
+      const batchBytes = LOG_OVERHEAD + buf.readInt32BE(cut + 8)
+      if (batchBytes < BATCH_HEADER_BYTES || position + cut + batchBytes > this.sizeBytes)
+        throw new CorruptRecordError(`batch length ${batchBytes - LOG_OVERHEAD} does not fit the segment`, this.logPath, position + cut)
+      if (cut + batchBytes > buf.length) break
+      cut += batchBytes
+    }
+    if (cut === 0) {
+      if (!atLeastOne) return Buffer.alloc(0)
+      const batchBytes = LOG_OVERHEAD + buf.readInt32BE(8)
+      buf = this.readAt(position, batchBytes)
+      if (buf.length < batchBytes) throw new CorruptRecordError('batch runs past the end of the file', this.logPath, position)
+      return buf
+    }
+    return cut === buf.length ? buf : buf.subarray(0, cut)
+  }
+
+  // ---- appends ----------------------------------------------------------------------------------------------
+
+  /** Appends one validated batch (offsets already assigned) with one write; returns its position. */
+  append(batch: Buffer, lastOffset: number, maxTimestamp: number): number {
+    assert(this.isActive, `append to sealed segment ${this.logPath}`)
+    const position = this.sizeBytes
+    let done = 0
+    try {
+      // Each turn writes at least one byte (writeSync throws otherwise).
+      while (done < batch.length) done += fs.writeSync(this.fd, batch, done, batch.length - done)
+    } catch (err) {
+      if (done > 0) fs.ftruncateSync(this.fd, position) // throws when even that fails: the caller takes the log offline
+      throw storageError('append to', this.logPath, err)
+    }
+    this.sizeBytes += batch.length
+    this.nextOffset = lastOffset + 1
+    const flags = this.policy.onBatch(batch.length, maxTimestamp)
+    this.maxTimestamp = this.policy.maxTimestamp
+    const relative = lastOffset - this.baseOffset
+    if (flags & OFFSET_ENTRY) {
+      this.offsetIndex.append(relative, position)
+      this.#writeIndexEntry(this.#indexFd, OffsetIndex.entryBytes(relative, position))
+    }
+    if (flags & TIME_ENTRY) {
+      this.timeIndex.append(this.policy.maxTimestamp, relative)
+      this.#writeIndexEntry(this.#timeIndexFd, TimeIndex.entryBytes(this.policy.maxTimestamp, relative))
+    }
+    return position
+  }
+
+  /** Index files are caches: a failed entry write only means the file is rewritten whole when sealed or closed. */
+  #writeIndexEntry(fd: number, bytes: Buffer): void {
+    if (this.#indexFilesStale) return
+    try {
+      fs.writeSync(fd, bytes)
+    } catch {
+      this.#indexFilesStale = true
+    }
+  }
+
+  /** True when one more index entry could overflow `indexBytesMax`. */
+  indexWouldOverflow(indexBytesMax: number): boolean {
+    return this.offsetIndex.sizeBytes + 8 > indexBytesMax || this.timeIndex.sizeBytes + 12 > indexBytesMax
+  }
+
+  // ---- durability and lifecycle -----------------------------------------------------------------------------
+
+  /** fdatasync of the log through `dfs`; the fd stays open until every pending sync is done. */
+  async sync(dfs: DurabilityFs): Promise<void> {
+    assert(!this.#closed, `sync of closed segment ${this.logPath}`)
+    this.#pins++
+    try {
+      await dfs.fdatasync(this.fd)
+    } finally {
+      this.#pins--
+      if (this.#pins === 0 && this.#closeWhenUnpinned) this.#closeNow()
+    }
+  }
+
+  /** Makes the segment writable: (re)writes both index files from memory and opens them for append. */
+  activate(): void {
+    if (this.isActive) return
+    this.#rewriteIndexFiles()
+    this.#indexFd = fs.openSync(this.indexPath, INDEX_FLAGS)
+    this.#timeIndexFd = fs.openSync(this.timeIndexPath, INDEX_FLAGS)
+  }
+
+  /** Rolls away from this segment: a final time entry, everything fsynced, index fds closed. */
+  seal(dfs: DurabilityFs): void {
+    if (!this.isActive) return
+    if (this.policy.maxTimestamp > this.timeIndex.lastTimestamp && this.nextOffset > this.baseOffset) {
+      const relative = this.nextOffset - 1 - this.baseOffset
+      this.timeIndex.append(this.policy.maxTimestamp, relative)
+      this.policy.lastTimeEntryTimestamp = this.policy.maxTimestamp
+      this.#writeIndexEntry(this.#timeIndexFd, TimeIndex.entryBytes(this.policy.maxTimestamp, relative))
+    }
+    dfs.fdatasyncSync(this.fd)
+    if (this.#indexFilesStale) this.#rewriteIndexFiles()
+    fs.fsyncSync(this.#indexFd)
+    fs.fsyncSync(this.#timeIndexFd)
+    this.#closeIndexFds()
+  }
+
+  /** Flushes the index files of an active segment (for a checkpoint); the log itself goes through `sync`. */
+  syncIndexes(): void {
+    if (!this.isActive) return
+    if (this.#indexFilesStale) this.#rewriteIndexFiles()
+    fs.fsyncSync(this.#indexFd)
+    fs.fsyncSync(this.#timeIndexFd)
+  }
+
+  /** Writes the index files of a sealed segment whose indexes were rebuilt in memory. */
+  persistIndexesIfStale(): void {
+    if (this.#indexFilesStale && !this.isActive) this.#rewriteIndexFiles()
+  }
+
+  #rewriteIndexFiles(): void {
+    writeFileSynced(this.indexPath, this.offsetIndex.toBytes())
+    writeFileSynced(this.timeIndexPath, this.timeIndex.toBytes())
+    this.#indexFilesStale = false
+    if (this.isActive) {
+      this.#closeIndexFds()
+      this.#indexFd = fs.openSync(this.indexPath, INDEX_FLAGS)
+      this.#timeIndexFd = fs.openSync(this.timeIndexPath, INDEX_FLAGS)
+    }
+  }
+
+  #closeIndexFds(): void {
+    if (this.#indexFd >= 0) fs.closeSync(this.#indexFd)
+    if (this.#timeIndexFd >= 0) fs.closeSync(this.#timeIndexFd)
+    this.#indexFd = -1
+    this.#timeIndexFd = -1
+  }
+
+  /** Cuts the log at `position` (a batch boundary) whose batches end at `nextOffset`; indexes follow. */
+  truncateTo(position: number, nextOffset: number): void {
+    fs.ftruncateSync(this.fd, position)
+    this.sizeBytes = position
+    this.nextOffset = nextOffset
+    this.offsetIndex.truncateToPosition(position)
+    this.timeIndex.truncateToRelativeOffset(nextOffset - this.baseOffset)
+    try {
+      this.resumeFromIndexes()
+      this.#rewriteIndexFiles()
+    } catch (err) {
+      if (!(err instanceof CorruptRecordError)) throw err
+      this.rebuildIndexesFromLog()
+    }
+  }
+
+  /** Adopts indexes rebuilt by a scan of this segment's bytes (validBytes must equal sizeBytes). */
+  adoptScan(scan: SegmentScan): void {
+    assert(scan.validBytes === this.sizeBytes, 'scan covers the whole segment')
+    this.offsetIndex = OffsetIndex.fromPairs(scan.offsetEntries)
+    this.timeIndex = TimeIndex.fromColumns(scan.timeTimestamps, scan.timeRelativeOffsets)
+    this.nextOffset = scan.nextOffset
+    this.maxTimestamp = scan.maxTimestamp
+    this.policy = new IndexPolicy(this.indexIntervalBytes, scan.bytesSinceEntry, scan.maxTimestamp, this.timeIndex.lastTimestamp)
+    this.#indexFilesStale = true
+  }
+
+  /**
+   * Derives nextOffset, maxTimestamp and the index policy state from the loaded indexes plus a header walk of the log
+   * after the last offset entry. Throws CorruptRecordError when the walk disagrees with the indexes.
+   */
+  resumeFromIndexes(): void {
+    const last = this.offsetIndex.entryCount - 1
+    const start = last >= 0 ? this.offsetIndex.positionAt(last) : 0
+    const entryOffset = last >= 0 ? this.baseOffset + this.offsetIndex.relativeOffsetAt(last) : -1
+    let next = last >= 0 ? entryOffset + 1 : this.baseOffset
+    let maxTimestamp = this.timeIndex.lastTimestamp
+    let bytesSinceEntry = 0
+    this.walkHeaders(start, this.sizeBytes, (position, h) => {
+      if (position === start && last >= 0) {
+        if (h.lastOffset !== entryOffset)
+          throw new CorruptRecordError(`index entry says offset ${entryOffset}, batch ends at ${h.lastOffset}`, this.logPath, position)
+      } else {
+        if (h.baseOffset !== next) throw new CorruptRecordError(`batch starts at ${h.baseOffset}, expected ${next}`, this.logPath, position)
+        bytesSinceEntry += h.batchBytes
+        next = h.lastOffset + 1
+      }
+      if (h.maxTimestamp > maxTimestamp) maxTimestamp = h.maxTimestamp
+      return true
+    })
+    this.nextOffset = next
+    this.maxTimestamp = maxTimestamp
+    this.policy = new IndexPolicy(this.indexIntervalBytes, bytesSinceEntry, maxTimestamp, this.timeIndex.lastTimestamp)
+  }
+
+  /** Closes the files (after any sync in flight). */
+  close(): void {
+    if (this.#closed) return
+    this.#closed = true
+    if (this.#indexFilesStale) {
+      try {
+        this.#rewriteIndexFiles()
+      } catch {
+        // a cache: rebuilt at the next open
+      }
+    }
+    this.#closeIndexFds()
+    if (this.#pins > 0) this.#closeWhenUnpinned = true
+    else this.#closeNow()
+  }
+
+  #closeNow(): void {
+    fs.closeSync(this.fd)
+  }
+
+  /** Closes and unlinks the three files. */
+  delete(): void {
+    this.close()
+    for (const file of [this.logPath, this.indexPath, this.timeIndexPath]) fs.rmSync(file, { force: true })
+  }
+}
+
+export function writeFileSynced(file: string, bytes: Buffer): void {
+  const fd = fs.openSync(file, 'w')
+  try {
+    fs.writeSync(fd, bytes)
+    fs.fsyncSync(fd)
+  } finally {
+    fs.closeSync(fd)
+  }
+}
+
+/** Creates an empty active segment; fails if its log file exists. */
+export function createSegment(dir: string, baseOffset: number, indexIntervalBytes: number, nowMs: number): Segment {
+  const logPath = path.join(dir, segmentFileName(baseOffset, '.log'))
+  const fd = fs.openSync(logPath, APPEND_FLAGS | fs.constants.O_CREAT | fs.constants.O_EXCL)
+  const segment = new Segment(dir, baseOffset, fd, indexIntervalBytes, nowMs)
+  segment.activate()
+  return segment
+}
+
+/** Opens an existing segment's log file (size from fstat); indexes are loaded or rebuilt by the caller. */
+export function openSegmentFile(dir: string, baseOffset: number, indexIntervalBytes: number, nowMs: number): Segment {
+  const logPath = path.join(dir, segmentFileName(baseOffset, '.log'))
+  const fd = fs.openSync(logPath, APPEND_FLAGS)
+  const segment = new Segment(dir, baseOffset, fd, indexIntervalBytes, nowMs)
+  segment.sizeBytes = fs.fstatSync(fd).size
+  return segment
+}
+
+/** Loads both index files and checks them against the log; null (and the reason) when either must be rebuilt. */
+export function loadIndexes(segment: Segment): string | null {
+  let indexBytes: Buffer
+  let timeBytes: Buffer
+  try {
+    indexBytes = fs.readFileSync(segment.indexPath)
+    timeBytes = fs.readFileSync(segment.timeIndexPath)
+  } catch (err) {
+    return `index file missing: ${err instanceof Error ? err.message : String(err)}`
+  }
+  const offsetIndex = OffsetIndex.parse(indexBytes, segment.sizeBytes)
+  if (typeof offsetIndex === 'string') return `${segment.indexPath}: ${offsetIndex}`
+  const relativeEnd = 0x7fffffff
+  const timeIndex = TimeIndex.parse(timeBytes, relativeEnd)
+  if (typeof timeIndex === 'string') return `${segment.timeIndexPath}: ${timeIndex}`
+  segment.offsetIndex = offsetIndex
+  segment.timeIndex = timeIndex
+  try {
+    segment.resumeFromIndexes()
+  } catch (err) {
+    return `indexes disagree with the log: ${err instanceof Error ? err.message : String(err)}`
+  }
+  const lastRelative = segment.nextOffset - 1 - segment.baseOffset
+  if (timeIndex.entryCount > 0 && timeIndex.relativeOffsetAt(timeIndex.entryCount - 1) > lastRelative)
+    return `${segment.timeIndexPath}: names an offset past the segment`
+  return null
+}

@@ -1,0 +1,265 @@
+// The storage engine's entry point: `openStorage(dataDir)` takes the data-dir lock, reads meta.json, the clean-
+// shutdown marker (removed at open, written by close) and the recovery-point checkpoint, then opens logs on demand
+// under `<dataDir>/<name>/` with recovery. One GroupCommitFlusher is shared by every log. Log names are relative paths
+// of `[A-Za-z0-9._-]` components that must stay inside the data dir and avoid the engine's own files.
+import fs from 'node:fs'
+import path from 'node:path'
+import { ClosedError, InvalidArgumentError, PartitionOfflineError, StorageError, UnsupportedVersionError } from '../errors.js'
+import type { LogConfig, StorageApi, StorageOptions as ApiStorageOptions, StorageLogger } from './api.js'
+import { fsyncDir, readJsonFile, writeFileAtomic } from './atomic-file.js'
+import { DataDirLock } from './data-dir-lock.js'
+import { GroupCommitFlusher } from './group-commit.js'
+import { resolveLogConfig } from './log-config.js'
+import { PartitionLog, readLogStartOffset, type PartitionLogDeps } from './partition-log.js'
+import { recoverSegments } from './recovery.js'
+import { createSegment, nodeDurabilityFs, type DurabilityFs } from './segment.js'
+
+export const FORMAT_VERSION = 1
+const META_FILE = 'meta.json'
+const CLEAN_SHUTDOWN_FILE = '.clean-shutdown'
+const CHECKPOINT_DIR = 'checkpoints'
+const RECOVERY_POINT_FILE = 'recovery-point'
+const RESERVED_NAMES = new Set([META_FILE, CLEAN_SHUTDOWN_FILE, CHECKPOINT_DIR, '.lock'])
+const NAME_COMPONENT = /^[A-Za-z0-9._-]+$/
+const LOG_NAME_LENGTH_MAX = 1024
+
+export interface StorageOptions extends ApiStorageOptions {
+  /** Test seam: the fdatasync calls (inject failures, count calls). @default node:fs */
+  durabilityFs?: DurabilityFs
+  /** Wall clock in ms (segmentMs rolls, log-append timestamps). @default Date.now */
+  clock?: () => number
+}
+
+export interface StorageStats {
+  /** Successful fdatasync calls on segment files (group commit shares them). */
+  fdatasyncCount: number
+  /** Group-commit rounds run. */
+  flushRounds: number
+  /** Log flushes across all rounds. */
+  logFlushes: number
+}
+
+const silentLogger: StorageLogger = { info: () => {}, warn: () => {}, error: () => {} }
+
+/** Checks a log name and returns its directory; InvalidArgumentError names what is wrong. */
+export function resolveLogDir(dataDir: string, name: string): string {
+  if (typeof name !== 'string' || name.length === 0 || name.length > LOG_NAME_LENGTH_MAX)
+    throw new InvalidArgumentError(`log name must be 1-${LOG_NAME_LENGTH_MAX} characters, got ${JSON.stringify(name)}`)
+  const parts = name.split('/')
+  for (const part of parts) {
+    if (!NAME_COMPONENT.test(part) || part === '.' || part === '..')
+      throw new InvalidArgumentError(`log name ${JSON.stringify(name)} has an invalid component ${JSON.stringify(part)}`)
+  }
+  if (RESERVED_NAMES.has(parts[0]!)) throw new InvalidArgumentError(`log name ${JSON.stringify(name)} uses a reserved name`)
+  const root = path.resolve(dataDir)
+  const dir = path.resolve(root, ...parts)
+  if (!dir.startsWith(root + path.sep)) throw new InvalidArgumentError(`log name ${JSON.stringify(name)} escapes the data dir`)
+  return dir
+}
+
+function readRecoveryPoints(file: string, logger: StorageLogger): Map<string, number> {
+  const out = new Map<string, number>()
+  try {
+    const data = readJsonFile(file) as { logs?: Record<string, unknown> } | undefined
+    for (const [name, offset] of Object.entries(data?.logs ?? {}))
+      if (typeof offset === 'number' && Number.isSafeInteger(offset) && offset >= 0) out.set(name, offset)
+  } catch (err) {
+    logger.warn('recovery-point checkpoint unreadable; every log is re-validated', { file, error: (err as Error).message })
+  }
+  return out
+}
+
+export class Storage implements StorageApi {
+  readonly stats: StorageStats = { fdatasyncCount: 0, flushRounds: 0, logFlushes: 0 }
+  #logs = new Map<string, PartitionLog>()
+  #opening = new Map<string, Promise<PartitionLog>>()
+  #flusher = new GroupCommitFlusher()
+  #closing: Promise<void> | null = null
+  #deps: PartitionLogDeps
+
+  /** Use openStorage(); the constructor does no I/O. */
+  constructor(
+    readonly dataDir: string,
+    readonly wasCleanShutdown: boolean,
+    readonly nodeId: number,
+    private readonly lock: DataDirLock,
+    private readonly recoveryPoints: Map<string, number>,
+    private readonly logger: StorageLogger,
+    options: StorageOptions,
+  ) {
+    this.#deps = {
+      flusher: this.#flusher,
+      dfs: options.durabilityFs ?? nodeDurabilityFs,
+      logger,
+      clock: options.clock ?? Date.now,
+      onFdatasync: () => {
+        this.stats.fdatasyncCount++
+      },
+    }
+  }
+
+  get #checkpointFile(): string {
+    return path.join(this.dataDir, CHECKPOINT_DIR, RECOVERY_POINT_FILE)
+  }
+
+  #refreshStats(): void {
+    this.stats.flushRounds = this.#flusher.stats.rounds
+    this.stats.logFlushes = this.#flusher.stats.logFlushes
+  }
+
+  /** Current statistics (fdatasync calls, group-commit rounds). */
+  getStats(): StorageStats {
+    this.#refreshStats()
+    return { ...this.stats }
+  }
+
+  /** The open log of that name, if any. */
+  getLog(name: string): PartitionLog | undefined {
+    return this.#logs.get(name)
+  }
+
+  /** Names of the logs opened so far. */
+  logNames(): string[] {
+    return [...this.#logs.keys()]
+  }
+
+  async openLog(name: string, config: LogConfig): Promise<PartitionLog> {
+    if (this.#closing !== null) throw new ClosedError(`storage ${this.dataDir}`)
+    const dir = resolveLogDir(this.dataDir, name)
+    const resolved = resolveLogConfig(config)
+    const open = this.#logs.get(name)
+    if (open !== undefined) {
+      if (open.offlineError === null) open.reconfigure(resolved)
+      return open
+    }
+    const pending = this.#opening.get(name)
+    if (pending !== undefined) return pending
+    const opening = Promise.resolve().then(() => this.#openLogNow(name, dir, resolved))
+    this.#opening.set(name, opening)
+    try {
+      const log = await opening
+      this.#logs.set(name, log)
+      return log
+    } finally {
+      this.#opening.delete(name)
+    }
+  }
+
+  #openLogNow(name: string, dir: string, config: LogConfig): PartitionLog {
+    try {
+      fs.mkdirSync(dir, { recursive: true })
+      const now = this.#deps.clock()
+      const recovered = recoverSegments({
+        dir,
+        name,
+        recoveryPoint: this.recoveryPoints.get(name) ?? 0,
+        indexIntervalBytes: config.indexIntervalBytes,
+        nowMs: now,
+        logger: this.logger,
+      })
+      if (recovered.offlineError !== null) {
+        this.logger.error('log opened offline', { log: name, error: recovered.offlineError.message })
+        return new PartitionLog(name, dir, config, [], 0, recovered.offlineError, this.#deps)
+      }
+      const logStartOffset = readLogStartOffset(dir)
+      const segments = recovered.segments
+      if (segments.length === 0) {
+        segments.push(createSegment(dir, logStartOffset, config.indexIntervalBytes, now))
+        fsyncDir(dir)
+      }
+      while (segments.length > 1 && segments[0]!.nextOffset <= logStartOffset) segments.shift()!.delete()
+      return new PartitionLog(name, dir, config, segments, logStartOffset, null, this.#deps)
+    } catch (err) {
+      if (err instanceof PartitionOfflineError || err instanceof StorageError) throw err
+      throw new StorageError(`opening log ${name} failed: ${(err as Error).message}`, { cause: err })
+    }
+  }
+
+  async deleteLog(name: string): Promise<void> {
+    if (this.#closing !== null) throw new ClosedError(`storage ${this.dataDir}`)
+    const dir = resolveLogDir(this.dataDir, name)
+    await this.#opening.get(name)?.catch(() => undefined)
+    const log = this.#logs.get(name)
+    if (log !== undefined) {
+      this.#logs.delete(name)
+      await this.#flusher.idle()
+      log.close()
+    }
+    this.recoveryPoints.delete(name)
+    fs.rmSync(dir, { recursive: true, force: true })
+    fsyncDir(path.dirname(dir))
+  }
+
+  async checkpoint(): Promise<void> {
+    if (this.#closing !== null) throw new ClosedError(`storage ${this.dataDir}`)
+    await this.#checkpointNow(false)
+  }
+
+  async #checkpointNow(closing: boolean): Promise<void> {
+    for (const log of this.#logs.values()) log.requestFlush()
+    await this.#flusher.idle()
+    for (const log of this.#logs.values()) {
+      if (closing) log.close()
+      else log.syncIndexes()
+      if (log.offlineError === null) this.recoveryPoints.set(log.name, log.durableOffset)
+    }
+    const logs: Record<string, number> = {}
+    for (const [name, offset] of [...this.recoveryPoints].sort()) logs[name] = offset
+    writeFileAtomic(this.#checkpointFile, JSON.stringify({ version: 1, logs }, null, 1))
+    this.#refreshStats()
+  }
+
+  close(): Promise<void> {
+    if (this.#closing === null) this.#closing = this.#closeNow()
+    return this.#closing
+  }
+
+  async #closeNow(): Promise<void> {
+    try {
+      await Promise.allSettled([...this.#opening.values()])
+      await this.#checkpointNow(true)
+      this.#logs.clear()
+      writeFileAtomic(path.join(this.dataDir, CLEAN_SHUTDOWN_FILE), `${new Date().toISOString()}\n`)
+    } finally {
+      this.lock.release()
+    }
+  }
+}
+
+export async function openStorage(dataDir: string, options: StorageOptions = {}): Promise<Storage> {
+  if (typeof dataDir !== 'string' || dataDir.length === 0) throw new InvalidArgumentError('dataDir must be a non-empty path')
+  const root = path.resolve(dataDir)
+  const logger = options.logger ?? silentLogger
+  try {
+    fs.mkdirSync(root, { recursive: true })
+  } catch (err) {
+    throw new StorageError(`cannot create data dir ${root}: ${(err as Error).message}`, { cause: err })
+  }
+  const lock = DataDirLock.acquire(root)
+  try {
+    const metaFile = path.join(root, META_FILE)
+    let meta = readJsonFile(metaFile) as { formatVersion?: unknown; nodeId?: unknown } | undefined
+    const fresh = meta === undefined
+    if (meta === undefined) {
+      meta = { formatVersion: FORMAT_VERSION, nodeId: 0 }
+      writeFileAtomic(metaFile, JSON.stringify(meta) + '\n')
+    }
+    if (meta.formatVersion !== FORMAT_VERSION)
+      throw new UnsupportedVersionError(`${metaFile} has format version ${String(meta.formatVersion)}; this build reads ${FORMAT_VERSION}`)
+    const cleanFile = path.join(root, CLEAN_SHUTDOWN_FILE)
+    const markerFound = fs.existsSync(cleanFile)
+    const wasClean = fresh || markerFound
+    if (markerFound) {
+      fs.rmSync(cleanFile)
+      fsyncDir(root)
+    }
+    fs.mkdirSync(path.join(root, CHECKPOINT_DIR), { recursive: true })
+    const recoveryPoints = readRecoveryPoints(path.join(root, CHECKPOINT_DIR, RECOVERY_POINT_FILE), logger)
+    if (!wasClean) logger.warn('previous run did not close cleanly; logs are re-validated past their recovery point', { dataDir: root })
+    const nodeId = typeof meta.nodeId === 'number' ? meta.nodeId : 0
+    return new Storage(root, wasClean, nodeId, lock, recoveryPoints, logger, options)
+  } catch (err) {
+    lock.release()
+    throw err
+  }
+}

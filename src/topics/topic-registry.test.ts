@@ -1,0 +1,124 @@
+import { mkdtemp, readFile, rename, rm, stat } from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import { test as base, describe, expect } from 'vitest'
+import { createMemoryLogger } from '../broker/logger.js'
+import { PartitionOfflineError, StorageError, UnknownPartitionError, UnknownTopicError } from '../errors.js'
+import type { LogConfig, PartitionLogApi, StorageApi } from '../storage/api.js'
+import { openStorage } from '../storage/storage.js'
+import { makeBatch } from '../testing/broker-fixture.js'
+import { DEFAULT_TOPIC_CONFIG } from './topic-config.js'
+import { openTopicRegistry, type TopicChange } from './topic-registry.js'
+
+const test = base.extend<{ dataDir: string }>({
+  // eslint-disable-next-line no-empty-pattern
+  dataDir: async ({}, use) => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'sluice-registry-'))
+    await use(dir)
+    await rm(dir, { recursive: true, force: true })
+  },
+})
+
+async function exists(file: string): Promise<boolean> {
+  return stat(file).then(
+    () => true,
+    () => false,
+  )
+}
+
+describe('TopicRegistry', () => {
+  test('topic.json stores only the overrides, so changed broker defaults apply to the rest at reopen', async ({
+    dataDir,
+  }) => {
+    const logger = createMemoryLogger()
+    let storage = await openStorage(dataDir)
+    const first = await openTopicRegistry(storage, DEFAULT_TOPIC_CONFIG, logger)
+    await first.create('t', 2, { retentionMs: 1234 })
+    const file = JSON.parse(await readFile(path.join(dataDir, 'topics', 't', 'topic.json'), 'utf8')) as {
+      overrides: object
+    }
+    expect(file.overrides).toEqual({ retentionMs: 1234 })
+    await storage.close()
+    storage = await openStorage(dataDir)
+    const second = await openTopicRegistry(storage, { ...DEFAULT_TOPIC_CONFIG, retentionBytes: 999_999 }, logger)
+    expect(second.config('t')).toMatchObject({ retentionMs: 1234, retentionBytes: 999_999 })
+    expect(second.partitionCount('t')).toBe(2)
+    await storage.close()
+  })
+
+  test('listeners hear created and deleted; log() throws typed errors for unknown topics and partitions', async ({
+    dataDir,
+  }) => {
+    const storage = await openStorage(dataDir)
+    const registry = await openTopicRegistry(storage, DEFAULT_TOPIC_CONFIG, createMemoryLogger())
+    const changes: TopicChange[] = []
+    const off = registry.onTopicsChanged((c) => changes.push(c))
+    await registry.create('a', 1)
+    await registry.delete('a')
+    off()
+    await registry.create('b', 1)
+    expect(changes).toEqual([
+      { type: 'created', topic: 'a' },
+      { type: 'deleted', topic: 'a' },
+    ])
+    expect(() => registry.log('a', 0)).toThrow(UnknownTopicError)
+    expect(() => registry.log('b', 1)).toThrow(UnknownPartitionError)
+    expect(() => registry.log('b', -1)).toThrow(UnknownPartitionError)
+    expect(registry.log('b', 0).logEndOffset).toBe(0)
+    await storage.close()
+  })
+
+  test('a delete interrupted by a crash (topic.json already renamed) is finished at the next open', async ({
+    dataDir,
+  }) => {
+    let storage = await openStorage(dataDir)
+    const registry = await openTopicRegistry(storage, DEFAULT_TOPIC_CONFIG, createMemoryLogger())
+    await registry.create('half', 2)
+    registry.log('half', 0).append(makeBatch(2))
+    await storage.close()
+    const dir = path.join(dataDir, 'topics', 'half')
+    await rename(path.join(dir, 'topic.json'), path.join(dir, '.deleting'))
+    storage = await openStorage(dataDir)
+    const logger = createMemoryLogger()
+    const reopened = await openTopicRegistry(storage, DEFAULT_TOPIC_CONFIG, logger)
+    expect(reopened.list(true)).toEqual([])
+    expect(await exists(dir)).toBe(false)
+    expect(logger.entries.some((e) => e.level === 'warn' && e.msg.includes('deletion'))).toBe(true)
+    await reopened.create('half', 1)
+    expect(reopened.log('half', 0).logEndOffset).toBe(0)
+    await storage.close()
+  })
+
+  test('a corrupt topic.json stops the open with a StorageError naming the file', async ({ dataDir }) => {
+    const storage = await openStorage(dataDir)
+    const registry = await openTopicRegistry(storage, DEFAULT_TOPIC_CONFIG, createMemoryLogger())
+    await registry.create('bad', 1)
+    const { writeFile } = await import('node:fs/promises')
+    await writeFile(path.join(dataDir, 'topics', 'bad', 'topic.json'), '{"version":1,"name":"other"}')
+    await expect(openTopicRegistry(storage, DEFAULT_TOPIC_CONFIG, createMemoryLogger())).rejects.toThrow(
+      /topics\/bad\/topic\.json/,
+    )
+    await expect(openTopicRegistry(storage, DEFAULT_TOPIC_CONFIG, createMemoryLogger())).rejects.toThrow(StorageError)
+    await storage.close()
+  })
+
+  test('a partition whose log fails to open is reported offline while the others serve', async ({ dataDir }) => {
+    const real = await openStorage(dataDir)
+    const failing: StorageApi = {
+      dataDir: real.dataDir,
+      wasCleanShutdown: true,
+      openLog: (name: string, config: LogConfig): Promise<PartitionLogApi> =>
+        name.endsWith('/1') ? Promise.reject(new Error('disk on fire')) : real.openLog(name, config),
+      deleteLog: (name) => real.deleteLog(name),
+      checkpoint: () => real.checkpoint(),
+      close: () => real.close(),
+    }
+    const registry = await openTopicRegistry(failing, DEFAULT_TOPIC_CONFIG, createMemoryLogger())
+    const described = await registry.create('t', 2)
+    expect(described.partitions[0]!.offline).toBeNull()
+    expect(described.partitions[1]!.offline).toMatch(/disk on fire/)
+    expect(() => registry.log('t', 1).read(0, 100)).toThrow(PartitionOfflineError)
+    expect(registry.log('t', 0).append(makeBatch(1)).baseOffset).toBe(0)
+    await real.close()
+  })
+})

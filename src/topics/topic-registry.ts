@@ -1,0 +1,369 @@
+// The broker's catalogue of topics: name, partition count, per-topic config overrides, and one open PartitionLogApi per
+// partition (storage log name `topics/<topic>/<partition>`). Each topic is persisted as `<dataDir>/topics/<topic>/
+// topic.json` (tmp → fsync → rename → fsync dir) before its logs are opened, and every topic is reloaded at open.
+// Deleting renames topic.json to `.deleting` first, so a crash mid-delete is finished at the next open, never undone.
+// Mutations (create/delete) run one at a time; reads are synchronous and see only fully created topics.
+import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises'
+import path from 'node:path'
+import type { PartitionDescription, TopicConfig, TopicDescription } from '../broker/api.js'
+import { LIMITS } from '../config/limits.js'
+import {
+  InvalidArgumentError,
+  PartitionOfflineError,
+  StorageError,
+  TopicExistsError,
+  UnknownPartitionError,
+  UnknownTopicError,
+} from '../errors.js'
+import type { PartitionLogApi, StorageApi, StorageLogger } from '../storage/api.js'
+import { resolveTopicConfig, toLogConfig } from './topic-config.js'
+import { isInternalTopic, validateTopicName } from './topic-name.js'
+import { fsyncDir, writeFileAtomic } from './write-file-atomic.js'
+
+const TOPIC_FILE = 'topic.json'
+const DELETING_FILE = '.deleting'
+const TOPIC_FILE_VERSION = 1
+/** Partition logs opened at once while loading or creating a topic. */
+const OPEN_CONCURRENCY_MAX = 16
+
+export type TopicChange = { type: 'created' | 'deleted'; topic: string }
+
+interface TopicFile {
+  version: number
+  name: string
+  partitions: number
+  internal: boolean
+  /** Only the overrides given at creation: broker defaults apply to the rest, as they are at each open. */
+  overrides: Partial<TopicConfig>
+  createdAtMs: number
+}
+
+interface Topic {
+  name: string
+  internal: boolean
+  overrides: Partial<TopicConfig>
+  config: TopicConfig
+  logs: PartitionLogApi[]
+}
+
+export interface CreateTopicOptions {
+  /** Internal topics may (and must) use the "__" prefix and are hidden from user listings. */
+  internal?: boolean
+}
+
+/** A stand-in for a partition whose log failed to open: every call throws why. */
+function offlineLog(name: string, cause: unknown): PartitionLogApi {
+  const error = new PartitionOfflineError(`partition ${name} could not be opened: ${(cause as Error).message}`, {
+    cause,
+  })
+  const fail = (): never => {
+    throw error
+  }
+  return {
+    name,
+    logStartOffset: 0,
+    logEndOffset: 0,
+    sizeBytes: 0,
+    segmentCount: 0,
+    offlineError: error,
+    append: fail,
+    waitDurable: () => Promise.reject(error),
+    read: fail,
+    offsetForTimestamp: fail,
+    truncateTo: fail,
+    deleteRecordsBefore: fail,
+    applyRetention: fail,
+    reconfigure: fail,
+    onAppend: fail,
+  }
+}
+
+async function mapLimited<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array<R>(items.length)
+  let next = 0
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++
+      out[i] = await fn(items[i]!)
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker))
+  return out
+}
+
+export function logNameFor(topic: string, partition: number): string {
+  return `topics/${topic}/${partition}`
+}
+
+export class TopicRegistry {
+  readonly #topics = new Map<string, Topic>()
+  readonly #listeners = new Set<(change: TopicChange) => void>()
+  readonly #topicsDir: string
+  #mutation: Promise<unknown> = Promise.resolve()
+
+  constructor(
+    readonly storage: StorageApi,
+    readonly defaults: TopicConfig,
+    readonly logger: StorageLogger,
+  ) {
+    this.#topicsDir = path.join(storage.dataDir, 'topics')
+  }
+
+  /** Runs mutations one at a time, in call order. */
+  #serialize<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#mutation.then(fn, fn)
+    this.#mutation = run.catch(() => {})
+    return run
+  }
+
+  async load(): Promise<void> {
+    await mkdir(this.#topicsDir, { recursive: true })
+    const entries = await readdir(this.#topicsDir, { withFileTypes: true })
+    for (const entry of entries) {
+      if (!entry.isDirectory()) continue
+      const dir = path.join(this.#topicsDir, entry.name)
+      const files = await readdir(dir)
+      if (files.includes(DELETING_FILE)) {
+        this.logger.warn('finishing the deletion of a topic interrupted by a crash', { topic: entry.name })
+        const partitions = files.filter((f) => /^\d+$/.test(f)).map(Number)
+        await this.#removeTopicFiles(entry.name, dir, partitions)
+        continue
+      }
+      if (!files.includes(TOPIC_FILE)) {
+        this.logger.warn('ignoring a topic directory without topic.json', { dir })
+        continue
+      }
+      const file = await this.#readTopicFile(path.join(dir, TOPIC_FILE), entry.name)
+      if (this.#topics.size >= LIMITS.topicsMax)
+        throw new StorageError(`the data dir holds more than topicsMax (${LIMITS.topicsMax}) topics`)
+      const config = resolveTopicConfig(file.overrides, this.defaults)
+      const logs = await this.#openLogs(file.name, file.partitions, config)
+      this.#topics.set(file.name, { name: file.name, internal: file.internal, overrides: file.overrides, config, logs })
+    }
+    this.logger.info('topics loaded', { topics: this.#topics.size })
+  }
+
+  async #readTopicFile(file: string, dirName: string): Promise<TopicFile> {
+    let parsed: unknown
+    try {
+      parsed = JSON.parse(await readFile(file, 'utf8'))
+    } catch (cause) {
+      throw new StorageError(`cannot read ${file}: ${(cause as Error).message}`, { cause })
+    }
+    const f = parsed as Partial<TopicFile> | null
+    if (
+      f === null ||
+      typeof f !== 'object' ||
+      f.version !== TOPIC_FILE_VERSION ||
+      f.name !== dirName ||
+      !Number.isInteger(f.partitions) ||
+      (f.partitions ?? 0) < 1 ||
+      (f.partitions ?? 0) > LIMITS.partitionsMax ||
+      typeof f.internal !== 'boolean' ||
+      typeof f.overrides !== 'object' ||
+      f.overrides === null
+    )
+      throw new StorageError(`${file} is not a valid version ${TOPIC_FILE_VERSION} topic file`)
+    return f as TopicFile
+  }
+
+  async #openLogs(topic: string, partitions: number, config: TopicConfig): Promise<PartitionLogApi[]> {
+    const logConfig = toLogConfig(config)
+    const indexes = Array.from({ length: partitions }, (_, i) => i)
+    return mapLimited(indexes, OPEN_CONCURRENCY_MAX, async (partition) => {
+      const name = logNameFor(topic, partition)
+      try {
+        return await this.storage.openLog(name, logConfig)
+      } catch (cause) {
+        this.logger.error('partition log failed to open; it is offline', { log: name, error: cause })
+        return offlineLog(name, cause)
+      }
+    })
+  }
+
+  /** Creates a topic: validates name, count and config, persists topic.json, opens every partition log. */
+  create(
+    name: string,
+    partitions: number,
+    overrides: Partial<TopicConfig> = {},
+    options: CreateTopicOptions = {},
+  ): Promise<TopicDescription> {
+    validateTopicName(name)
+    const internal = options.internal ?? false
+    if (isInternalTopic(name) !== internal)
+      throw new InvalidArgumentError(
+        internal
+          ? `internal topic "${name}" must start with "__"`
+          : `topic name "${name}" starts with "__", which is reserved for internal topics`,
+      )
+    if (!Number.isInteger(partitions) || partitions < 1 || partitions > LIMITS.partitionsMax)
+      throw new InvalidArgumentError(
+        `partitions must be an integer in [1, ${LIMITS.partitionsMax}], got ${String(partitions)}`,
+      )
+    const config = resolveTopicConfig(overrides, this.defaults)
+    const stored = Object.fromEntries(Object.entries(overrides ?? {}).filter(([, v]) => v !== undefined))
+    return this.#serialize(async () => {
+      if (this.#topics.has(name)) throw new TopicExistsError(name)
+      if (this.#topics.size >= LIMITS.topicsMax)
+        throw new InvalidArgumentError(`the broker already holds topicsMax (${LIMITS.topicsMax}) topics`)
+      const dir = path.join(this.#topicsDir, name)
+      await mkdir(dir, { recursive: true })
+      await fsyncDir(this.#topicsDir)
+      const file: TopicFile = {
+        version: TOPIC_FILE_VERSION,
+        name,
+        partitions,
+        internal,
+        overrides: stored,
+        createdAtMs: Date.now(),
+      }
+      await writeFileAtomic(path.join(dir, TOPIC_FILE), JSON.stringify(file, null, 2) + '\n')
+      const logs = await this.#openLogs(name, partitions, config)
+      this.#topics.set(name, { name, internal, overrides: stored, config, logs })
+      this.logger.info('topic created', { topic: name, partitions, internal })
+      this.#emit({ type: 'created', topic: name })
+      return this.describe(name)
+    })
+  }
+
+  /** Deletes a topic and its logs; UnknownTopicError when absent. */
+  delete(name: string): Promise<void> {
+    return this.#serialize(async () => {
+      const topic = this.#topics.get(name)
+      if (topic === undefined) throw new UnknownTopicError(name)
+      const dir = path.join(this.#topicsDir, name)
+      await rename(path.join(dir, TOPIC_FILE), path.join(dir, DELETING_FILE))
+      await fsyncDir(dir)
+      this.#topics.delete(name)
+      await this.#removeTopicFiles(
+        name,
+        dir,
+        topic.logs.map((_, partition) => partition),
+      )
+      this.logger.info('topic deleted', { topic: name })
+      this.#emit({ type: 'deleted', topic: name })
+    })
+  }
+
+  async #removeTopicFiles(name: string, dir: string, partitions: readonly number[]): Promise<void> {
+    for (const partition of partitions) {
+      const log = logNameFor(name, partition)
+      try {
+        await this.storage.deleteLog(log)
+      } catch (cause) {
+        this.logger.warn('storage could not delete a partition log; removing its files', { log, error: cause })
+      }
+    }
+    await rm(dir, { recursive: true, force: true })
+    await fsyncDir(this.#topicsDir)
+  }
+
+  has(name: string): boolean {
+    return this.#topics.has(name)
+  }
+
+  isInternal(name: string): boolean {
+    return this.#topics.get(name)?.internal ?? false
+  }
+
+  /** Sorted topic names; internal ones only when asked. */
+  list(includeInternal = false): string[] {
+    const names: string[] = []
+    for (const t of this.#topics.values()) if (includeInternal || !t.internal) names.push(t.name)
+    return names.sort()
+  }
+
+  partitionCount(name: string): number | null {
+    return this.#topics.get(name)?.logs.length ?? null
+  }
+
+  config(name: string): TopicConfig {
+    return this.#get(name).config
+  }
+
+  #get(name: string): Topic {
+    const topic = this.#topics.get(name)
+    if (topic === undefined) throw new UnknownTopicError(name)
+    return topic
+  }
+
+  /** The partition's log; UnknownTopicError / UnknownPartitionError when absent. */
+  log(topic: string, partition: number): PartitionLogApi {
+    const t = this.#get(topic)
+    const log = Number.isInteger(partition) ? t.logs[partition] : undefined
+    if (log === undefined) throw new UnknownPartitionError(topic, partition, t.logs.length)
+    return log
+  }
+
+  /** Every partition log of every topic (retention, close). */
+  *allLogs(): Generator<{ topic: string; partition: number; log: PartitionLogApi }> {
+    for (const t of [...this.#topics.values()]) {
+      for (let partition = 0; partition < t.logs.length; partition++)
+        yield { topic: t.name, partition, log: t.logs[partition]! }
+    }
+  }
+
+  describe(name: string): TopicDescription {
+    const t = this.#get(name)
+    const partitions: PartitionDescription[] = t.logs.map((log, partition) => {
+      const offline = log.offlineError
+      if (offline !== null)
+        return {
+          partition,
+          logStartOffset: 0,
+          logEndOffset: 0,
+          sizeBytes: 0,
+          segmentCount: 0,
+          offline: offline.message,
+        }
+      return {
+        partition,
+        logStartOffset: log.logStartOffset,
+        logEndOffset: log.logEndOffset,
+        sizeBytes: log.sizeBytes,
+        segmentCount: log.segmentCount,
+        offline: null,
+      }
+    })
+    return { name: t.name, internal: t.internal, config: t.config, partitions }
+  }
+
+  /** Topic created/deleted notifications; returns an unsubscribe function. */
+  onTopicsChanged(listener: (change: TopicChange) => void): () => void {
+    this.#listeners.add(listener)
+    return () => this.#listeners.delete(listener)
+  }
+
+  #emit(change: TopicChange): void {
+    for (const listener of [...this.#listeners]) {
+      try {
+        listener(change)
+      } catch (err) {
+        this.logger.error('topic change listener threw', { change, error: err })
+      }
+    }
+  }
+
+  /** Waits for a running create/delete to finish (close). */
+  async settle(): Promise<void> {
+    await this.#mutation
+  }
+}
+
+export async function openTopicRegistry(
+  storage: StorageApi,
+  defaults: TopicConfig,
+  logger: StorageLogger,
+): Promise<TopicRegistry> {
+  const registry = new TopicRegistry(storage, defaults, logger)
+  await registry.load()
+  return registry
+}
+
+/** True when `<dataDir>/topics/<topic>/topic.json` exists (tests and tools). */
+export async function topicFileExists(dataDir: string, topic: string): Promise<boolean> {
+  return stat(path.join(dataDir, 'topics', topic, TOPIC_FILE)).then(
+    () => true,
+    () => false,
+  )
+}

@@ -1,0 +1,47 @@
+// The worker pool for CPU-only jobs over bytes (segment verification, index rebuild); the only piscina import. The
+// pool is created on first use (at most 2 threads) and destroyed by close(). From source (vitest, tsx) the worker
+// file is the .ts beside this module and runs with `--import tsx`; from dist/ it is the compiled .js beside it.
+import { Piscina } from 'piscina'
+import type { SegmentScan } from './segment-scan.js'
+import type { BuildIndexesTask, VerifySegmentTask } from './segment.worker.js'
+
+const WORKER_THREADS_MAX = 2
+const WORKER_IDLE_TIMEOUT_MS = 5_000
+const fromSource = import.meta.url.endsWith('.ts')
+const workerUrl = new URL(fromSource ? './segment.worker.ts' : './segment.worker.js', import.meta.url)
+
+export class WorkerPool {
+  #pool: Piscina | null = null
+  #closed = false
+
+  #get(): Piscina {
+    if (this.#closed) throw new Error('worker pool is closed')
+    this.#pool ??= new Piscina({
+      filename: workerUrl.href,
+      maxThreads: WORKER_THREADS_MAX,
+      minThreads: 0,
+      idleTimeout: WORKER_IDLE_TIMEOUT_MS,
+      execArgv: fromSource ? ['--import', 'tsx'] : [],
+    })
+    return this.#pool
+  }
+
+  /** Verifies a whole segment file in a worker thread. */
+  verifySegmentFile(file: string, baseOffset: number): Promise<SegmentScan> {
+    const task: VerifySegmentTask = { file, baseOffset }
+    return this.#get().run(task, { name: 'verifySegmentFile' }) as Promise<SegmentScan>
+  }
+
+  /** Builds the indexes of trusted segment bytes in a worker thread (the bytes are copied, not transferred). */
+  buildIndexes(bytes: Uint8Array, baseOffset: number, indexIntervalBytes: number): Promise<SegmentScan> {
+    const task: BuildIndexesTask = { bytes, baseOffset, indexIntervalBytes }
+    return this.#get().run(task, { name: 'buildIndexesTask' }) as Promise<SegmentScan>
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true
+    const pool = this.#pool
+    this.#pool = null
+    if (pool !== null) await pool.destroy()
+  }
+}

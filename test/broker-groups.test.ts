@@ -1,0 +1,84 @@
+// The broker's group calls reach the real group coordinator: a joined member's fenced fetch is served for its own
+// partitions and refused (per partition) for others, commits survive a reopen through __consumer_offsets, and deleting
+// a topic drops the group's offsets for it.
+import { describe, expect } from 'vitest'
+import type { GroupHeartbeatRequest } from '../src/broker/api.js'
+import { brokerTest as test, makeBatch } from '../src/testing/broker-fixture.js'
+
+function join(groupId: string, topics: string[]): GroupHeartbeatRequest {
+  return {
+    groupId,
+    memberId: '',
+    memberEpoch: 0,
+    groupInstanceId: null,
+    subscribedTopics: topics,
+    subscribedTopicRegex: null,
+    sessionTimeoutMs: 30_000,
+    rebalanceTimeoutMs: 60_000,
+    assignor: null,
+    ownedPartitions: [],
+    lastPollMsAgo: 0,
+  }
+}
+
+describe('broker group wiring', () => {
+  test('a fenced fetch is served for an owned partition and refused per partition for another member', async ({
+    fx,
+  }) => {
+    const broker = await fx.open()
+    await broker.createTopic({ name: 't', partitions: 1 })
+    await broker.createTopic({ name: 'other', partitions: 1 })
+    await broker.produce({ topic: 't', partition: 0, acks: 1, batch: makeBatch(2) })
+    const joined = await broker.groupHeartbeat(join('g', ['t']))
+    expect(joined.assignment).toEqual([{ topic: 't', partitions: [0] }])
+    const fence = { groupId: 'g', memberId: joined.memberId, memberEpoch: joined.memberEpoch }
+    const res = await broker.fetch({
+      partitions: [
+        { topic: 't', partition: 0, offset: 0 },
+        { topic: 'other', partition: 0, offset: 0 },
+      ],
+      maxBytes: 1 << 20,
+      maxWaitMs: 0,
+      fence,
+    })
+    expect(res.partitions[0]!.error).toBeNull()
+    expect(res.partitions[0]!.records.length).toBeGreaterThan(0)
+    expect(res.partitions[1]!.error?.code).toBe('NOT_OWNER')
+    const stranger = await broker.fetch({
+      partitions: [{ topic: 't', partition: 0, offset: 0 }],
+      maxBytes: 1 << 20,
+      maxWaitMs: 0,
+      fence: { groupId: 'g', memberId: 'nobody', memberEpoch: 1 },
+    })
+    expect(stranger.partitions[0]!.error).not.toBeNull()
+    expect(stranger.partitions[0]!.records.length).toBe(0)
+  })
+
+  test('committed offsets survive a reopen and are dropped when their topic is deleted', async ({ fx }) => {
+    const first = await fx.open()
+    await first.createTopic({ name: 't', partitions: 2 })
+    await first.createTopic({ name: 'kept', partitions: 1 })
+    await first.commitOffsets({
+      groupId: 'g',
+      memberId: '',
+      memberEpoch: -1,
+      offsets: [
+        { topic: 't', partition: 1, offset: 0 },
+        { topic: 'kept', partition: 0, offset: 0 },
+      ],
+    })
+    await first.close()
+    const second = await fx.open()
+    const committed = await second.fetchOffsets({ groupId: 'g' })
+    expect(committed.map((c) => [c.topic, c.partition, c.offset])).toEqual(
+      expect.arrayContaining([
+        ['t', 1, 0],
+        ['kept', 0, 0],
+      ]),
+    )
+    expect(await second.listGroups()).toEqual([{ groupId: 'g', state: 'Empty', memberCount: 0 }])
+    await second.deleteTopic('t')
+    const after = await second.fetchOffsets({ groupId: 'g' })
+    expect(after.map((c) => c.topic)).toEqual(['kept'])
+  })
+})

@@ -1,0 +1,199 @@
+// The broker's data plane: offsets assigned on produce, whole batches back on fetch, acks modes, per-partition fetch
+// errors, the shared fetch byte budget, long-polling, listOffsets by time, size and corruption checks.
+import { describe, expect } from 'vitest'
+import { CorruptRecordError, RecordTooLargeError } from '../src/errors.js'
+import { decodeRecords, iterateBatches } from '../src/storage/record-batch.js'
+import { brokerTest as test, makeBatch } from '../src/testing/broker-fixture.js'
+
+function values(records: Buffer, fromOffset = 0): Array<[number, string]> {
+  const out: Array<[number, string]> = []
+  for (const { position, header } of iterateBatches(records)) {
+    for (const r of decodeRecords(records, position, fromOffset, header)) out.push([r.offset, r.value!.toString()])
+  }
+  return out
+}
+
+describe('broker produce and fetch', () => {
+  test('produce assigns consecutive offsets and fetch returns the records at them', async ({ fx }) => {
+    const broker = await fx.open()
+    await broker.createTopic({ name: 't', partitions: 1 })
+    const a = await broker.produce({ topic: 't', partition: 0, acks: 'all', batch: makeBatch(3, 'a') })
+    const b = await broker.produce({ topic: 't', partition: 0, acks: 'all', batch: makeBatch(2, 'b') })
+    expect([a.baseOffset, b.baseOffset]).toEqual([0, 3])
+    expect(a.duplicate || b.duplicate).toBe(false)
+    expect(a.logAppendTime).toBe(-1)
+    const res = await broker.fetch({
+      partitions: [{ topic: 't', partition: 0, offset: 0 }],
+      maxBytes: 1 << 20,
+      maxWaitMs: 0,
+    })
+    const p = res.partitions[0]!
+    expect(p.error).toBeNull()
+    expect([p.logStartOffset, p.logEndOffset]).toEqual([0, 5])
+    expect(values(p.records)).toEqual([
+      [0, 'a-0'],
+      [1, 'a-1'],
+      [2, 'a-2'],
+      [3, 'b-0'],
+      [4, 'b-1'],
+    ])
+    // From the middle of a batch: the whole batch comes back; the client skips below the offset.
+    const mid = await broker.fetch({
+      partitions: [{ topic: 't', partition: 0, offset: 4 }],
+      maxBytes: 1 << 20,
+      maxWaitMs: 0,
+    })
+    expect(values(mid.partitions[0]!.records, 4)).toEqual([[4, 'b-1']])
+  })
+
+  test("acks 0, 1 and 'all' each append exactly once and answer with the base offset", async ({ fx }) => {
+    const broker = await fx.open()
+    await broker.createTopic({ name: 't', partitions: 1 })
+    const offsets: number[] = []
+    for (const acks of [0, 1, 'all'] as const) {
+      offsets.push((await broker.produce({ topic: 't', partition: 0, acks, batch: makeBatch(2) })).baseOffset)
+    }
+    expect(offsets).toEqual([0, 2, 4])
+    expect((await broker.describeTopic('t')).partitions[0]!.logEndOffset).toBe(6)
+  })
+
+  test('a fetch outside [logStartOffset, logEndOffset] is a per-partition OFFSET_OUT_OF_RANGE; others are served', async ({
+    fx,
+  }) => {
+    const broker = await fx.open()
+    await broker.createTopic({ name: 't', partitions: 2 })
+    await broker.produce({ topic: 't', partition: 0, acks: 1, batch: makeBatch(2) })
+    await broker.produce({ topic: 't', partition: 1, acks: 1, batch: makeBatch(2) })
+    const res = await broker.fetch({
+      partitions: [
+        { topic: 't', partition: 0, offset: 3 },
+        { topic: 't', partition: 1, offset: 0 },
+        { topic: 't', partition: 0, offset: -1 },
+        { topic: 'missing', partition: 0, offset: 0 },
+        { topic: 't', partition: 9, offset: 0 },
+        { topic: 't', partition: 0, offset: 2 },
+      ],
+      maxBytes: 1 << 20,
+      maxWaitMs: 5_000,
+    })
+    const codes = res.partitions.map((p) => p.error?.code ?? null)
+    expect(codes).toEqual([
+      'OFFSET_OUT_OF_RANGE',
+      null,
+      'OFFSET_OUT_OF_RANGE',
+      'UNKNOWN_TOPIC',
+      'UNKNOWN_PARTITION',
+      null,
+    ])
+    expect(res.partitions[0]!.logEndOffset).toBe(2)
+    expect(values(res.partitions[1]!.records)).toHaveLength(2)
+    expect(res.partitions[5]!.records.length).toBe(0)
+  })
+
+  test('maxBytes is shared across partitions but the first batch always comes back whole', async ({ fx }) => {
+    const broker = await fx.open()
+    await broker.createTopic({ name: 't', partitions: 2 })
+    const batch = makeBatch(50)
+    const size = batch.length
+    await broker.produce({ topic: 't', partition: 0, acks: 1, batch })
+    await broker.produce({ topic: 't', partition: 0, acks: 1, batch: makeBatch(50) })
+    await broker.produce({ topic: 't', partition: 1, acks: 1, batch: makeBatch(50) })
+    const tiny = await broker.fetch({
+      partitions: [
+        { topic: 't', partition: 0, offset: 0 },
+        { topic: 't', partition: 1, offset: 0 },
+      ],
+      maxBytes: 10,
+      maxWaitMs: 0,
+    })
+    expect(tiny.partitions[0]!.records.length).toBe(size)
+    expect(tiny.partitions[1]!.records.length).toBe(0)
+    const roomy = await broker.fetch({
+      partitions: [
+        { topic: 't', partition: 0, offset: 0 },
+        { topic: 't', partition: 1, offset: 0 },
+      ],
+      maxBytes: 3 * size,
+      maxWaitMs: 0,
+    })
+    expect(roomy.partitions.map((p) => values(p.records).length)).toEqual([100, 50])
+  })
+
+  test('a long-poll at the log end is woken by an append and returns the new records', async ({ fx }) => {
+    const broker = await fx.open()
+    await broker.createTopic({ name: 't', partitions: 2 })
+    const pending = broker.fetch({
+      partitions: [
+        { topic: 't', partition: 0, offset: 0 },
+        { topic: 't', partition: 1, offset: 0 },
+      ],
+      maxBytes: 1 << 20,
+      maxWaitMs: 20_000,
+    })
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    await broker.produce({ topic: 't', partition: 1, acks: 1, batch: makeBatch(2, 'late') })
+    const res = await pending
+    expect(values(res.partitions[1]!.records)).toEqual([
+      [0, 'late-0'],
+      [1, 'late-1'],
+    ])
+    expect(res.partitions[0]!.records.length).toBe(0)
+  })
+
+  test('a long-poll with no append ends after its wait with empty records and no error', async ({ fx }) => {
+    const broker = await fx.open()
+    await broker.createTopic({ name: 't', partitions: 1 })
+    const res = await broker.fetch({
+      partitions: [{ topic: 't', partition: 0, offset: 0 }],
+      maxBytes: 1024,
+      maxWaitMs: 30,
+    })
+    expect(res.partitions[0]!.records.length).toBe(0)
+    expect(res.partitions[0]!.error).toBeNull()
+    expect(res.partitions[0]!.logEndOffset).toBe(0)
+  })
+
+  test('listOffsets answers earliest, latest and the first offset at or after a timestamp', async ({ fx }) => {
+    const broker = await fx.open()
+    await broker.createTopic({ name: 't', partitions: 2 })
+    const base = Date.now() - 60_000
+    await broker.produce({ topic: 't', partition: 0, acks: 1, batch: makeBatch(2, 'x', { timestamp: base }) })
+    await broker.produce({ topic: 't', partition: 0, acks: 1, batch: makeBatch(3, 'y', { timestamp: base + 1000 }) })
+    await broker.produce({ topic: 't', partition: 0, acks: 1, batch: makeBatch(1, 'z', { timestamp: base + 2000 }) })
+    const at = async (timestamp: number): Promise<number[]> =>
+      (await broker.listOffsets({ topic: 't', timestamp })).offsets.map((o) => o.offset)
+    expect(await at(-2)).toEqual([0, 0])
+    expect(await at(-1)).toEqual([6, 0])
+    expect(await at(base)).toEqual([0, 0])
+    expect(await at(base + 500)).toEqual([2, 0])
+    expect(await at(base + 2000)).toEqual([5, 0])
+    expect(await at(base + 5000)).toEqual([6, 0])
+    const one = await broker.listOffsets({ topic: 't', partitions: [0], timestamp: base + 1000 })
+    expect(one.offsets).toEqual([{ partition: 0, offset: 2 }])
+  })
+
+  test('a batch above recordBytesMax is refused naming both sizes, and nothing is appended', async ({ fx }) => {
+    const broker = await fx.open({ recordBytesMax: 1024 })
+    await broker.createTopic({ name: 't', partitions: 1 })
+    const big = makeBatch(200)
+    const err = await broker.produce({ topic: 't', partition: 0, acks: 1, batch: big }).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(RecordTooLargeError)
+    expect((err as Error).message).toContain(String(big.length))
+    expect((err as Error).message).toContain('1024')
+    expect((await broker.describeTopic('t')).partitions[0]!.logEndOffset).toBe(0)
+  })
+
+  test('a corrupt batch (bad CRC, truncated, trailing bytes) is refused and nothing is appended', async ({ fx }) => {
+    const broker = await fx.open()
+    await broker.createTopic({ name: 't', partitions: 1 })
+    const flipped = makeBatch(3)
+    flipped[flipped.length - 2]! ^= 0xff
+    const truncated = makeBatch(3).subarray(0, 70)
+    const trailing = Buffer.concat([makeBatch(1), Buffer.alloc(5)])
+    for (const batch of [flipped, truncated, trailing, Buffer.alloc(10)]) {
+      await expect(broker.produce({ topic: 't', partition: 0, acks: 'all', batch })).rejects.toThrow(CorruptRecordError)
+    }
+    expect((await broker.describeTopic('t')).partitions[0]!.logEndOffset).toBe(0)
+    expect((await broker.produce({ topic: 't', partition: 0, acks: 'all', batch: makeBatch(1) })).baseOffset).toBe(0)
+  })
+})

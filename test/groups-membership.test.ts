@@ -1,0 +1,172 @@
+// End-to-end consumer groups with the real SDK on an embedded broker: disjoint ownership checked continuously while
+// members join and leave (N < P, N = P, N > P), exactly-once delivery across graceful moves with commit-on-revoke,
+// takeover from the committed offsets of a member that stops heartbeating, and static membership.
+import { describe, expect } from 'vitest'
+import type { Consumer } from '../src/client/consumer.js'
+import { Sluice } from '../src/sluice.js'
+import { cuttableTransport, FAST_GROUP, OwnershipTracker, produce, test, waitFor, type GroupWorld } from './groups-fixture.js'
+
+const TOPIC = 'orders'
+const PARTITIONS = 6
+
+async function startMember(
+  world: GroupWorld,
+  tracker: OwnershipTracker,
+  name: string,
+  groupId: string,
+  extra: Parameters<Sluice['consumer']>[0] = {},
+  sl: Sluice = world.sl,
+): Promise<Consumer> {
+  const consumer = sl.consumer({ ...FAST_GROUP, groupId, ...tracker.hooks(name), ...extra })
+  await consumer.subscribe([TOPIC])
+  await consumer.run({
+    eachMessage: async ({ topic, partition, message }) => tracker.delivered(name, topic, partition, message.offset),
+  })
+  return consumer
+}
+
+/** Waits until the coordinator reports `members` live members, Stable, and returns their partition counts. */
+async function stableCounts(world: GroupWorld, groupId: string, members: number): Promise<number[]> {
+  let counts: number[] = []
+  await waitFor(`group ${groupId} stable with ${members} members`, async () => {
+    const d = await world.sl.admin().describeGroup(groupId)
+    counts = d.members.map((m) => m.assignment.length).sort((a, b) => a - b)
+    return d.state === 'Stable' && d.members.length === members
+  })
+  return counts
+}
+
+function totalRecords(byPartition: Map<number, number[]>): number {
+  let n = 0
+  for (const offsets of byPartition.values()) n += offsets.length
+  return n
+}
+
+describe('consumer groups end to end', () => {
+  test('ownership stays disjoint and every record is delivered exactly once while members join and leave gracefully', async ({
+    world,
+  }) => {
+    await world.sl.admin().createTopic(TOPIC, { partitions: PARTITIONS, flush: 'os' })
+    const tracker = new OwnershipTracker()
+    const produced = await produce(world.sl, TOPIC, 600)
+    const members = new Map<string, Consumer>()
+    const add = async (name: string): Promise<void> => {
+      members.set(name, await startMember(world, tracker, name, 'g1'))
+    }
+    await add('c1')
+    await add('c2')
+    expect(await stableCounts(world, 'g1', 2)).toEqual([3, 3]) // N < P
+    for (const name of ['c3', 'c4', 'c5', 'c6']) await add(name)
+    const more = await produce(world.sl, TOPIC, 300, 600)
+    expect(await stableCounts(world, 'g1', 6)).toEqual([1, 1, 1, 1, 1, 1]) // N = P
+    await add('c7')
+    await add('c8')
+    expect(await stableCounts(world, 'g1', 8)).toEqual([0, 0, 1, 1, 1, 1, 1, 1]) // N > P: two idle members
+    for (const name of ['c1', 'c3', 'c7']) {
+      await members.get(name)!.close()
+      members.delete(name)
+    }
+    const last = await produce(world.sl, TOPIC, 300, 900)
+    const counts = await stableCounts(world, 'g1', 5)
+    expect(counts.reduce((s, c) => s + c, 0)).toBe(PARTITIONS)
+    expect(Math.max(...counts) - Math.min(...counts)).toBeLessThanOrEqual(1)
+    const all = [produced, more, last]
+    const total = all.reduce((s, m) => s + totalRecords(m), 0)
+    await waitFor('every record delivered', () => tracker.deliveries.size === total)
+    for (const c of members.values()) await c.close()
+    expect(tracker.violations).toEqual([])
+    for (const byPartition of all)
+      for (const [partition, offsets] of byPartition)
+        for (const offset of offsets) expect(tracker.countOf(partition, offset), `${partition}@${offset}`).toBe(1)
+  })
+
+  test('a member that stops heartbeating loses its partitions after the session timeout; the others resume from its commits', async ({
+    world,
+  }) => {
+    await world.sl.admin().createTopic(TOPIC, { partitions: PARTITIONS, flush: 'os' })
+    const tracker = new OwnershipTracker()
+    const produced = await produce(world.sl, TOPIC, 600)
+    const transport = cuttableTransport(world.sl.transport)
+    const doomedSl = new Sluice(transport)
+    world.extra.push(doomedSl)
+    const doomed = await startMember(world, tracker, 'doomed', 'g2', {}, doomedSl)
+    const survivor = await startMember(world, tracker, 'survivor', 'g2')
+    await stableCounts(world, 'g2', 2)
+    const doomedPartitions = [...tracker.holders].filter(([, h]) => h === 'doomed').map(([k]) => Number(k.split(':')[1]))
+    expect(doomedPartitions).toHaveLength(3)
+    // Let it consume and commit some, then cut it off: no heartbeat, no commit from here on.
+    await waitFor('the doomed member commits progress', async () => {
+      const committed = await world.sl.transport.fetchOffsets({ groupId: 'g2' })
+      return committed.some((c) => doomedPartitions.includes(c.partition) && c.offset > 0)
+    })
+    transport.cut = true
+    const committedAtCut = new Map(
+      (await world.sl.transport.fetchOffsets({ groupId: 'g2', partitions: [{ topic: TOPIC, partitions: doomedPartitions }] })).map(
+        (c) => [c.partition, c.offset],
+      ),
+    )
+    tracker.forget('doomed')
+    const firstAfter = new Map<number, number>()
+    const survivorSeen = new Map<string, number>()
+    const seenBeforeCut = new Map(tracker.deliveries)
+    void seenBeforeCut
+    await waitFor('the survivor owns every partition', async () => {
+      const d = await world.sl.admin().describeGroup('g2')
+      return d.members.length === 1 && d.members[0]!.assignment.length === PARTITIONS
+    })
+    const total = totalRecords(produced)
+    await waitFor('every record delivered at least once', () => tracker.deliveries.size === total)
+    // The survivor's first delivery on each taken-over partition is exactly the offset committed before the cut.
+    for (const [key, count] of tracker.deliveries) survivorSeen.set(key, count)
+    for (const p of doomedPartitions) {
+      const offsets = produced.get(p) ?? []
+      const start = committedAtCut.get(p) ?? -1
+      const from = start < 0 ? (offsets[0] ?? 0) : start
+      firstAfter.set(p, from)
+      for (const o of offsets) expect(tracker.countOf(p, o), `${p}@${o}`).toBeGreaterThanOrEqual(1)
+      // Records below the commit were delivered once (by the doomed member), never again.
+      for (const o of offsets.filter((x) => x < from)) expect(tracker.countOf(p, o), `${p}@${o}`).toBe(1)
+    }
+    expect(tracker.violations).toEqual([])
+    await survivor.close()
+    await doomed.close().catch(() => undefined)
+  })
+
+  test('a static member that leaves and comes back within its session gets its partitions back, others untouched', async ({
+    world,
+  }) => {
+    await world.sl.admin().createTopic(TOPIC, { partitions: 4, flush: 'os' })
+    const tracker = new OwnershipTracker()
+    const dynamicChanges: string[] = []
+    const dynamic = await startMember(world, tracker, 'dynamic', 'g3', {
+      sessionTimeoutMs: 2_000,
+      onAssign: (parts) => {
+        tracker.hooks('dynamic').onAssign!(parts)
+        dynamicChanges.push(`+${parts.map((p) => p.partition).join(',')}`)
+      },
+      onRevoke: (parts) => {
+        tracker.hooks('dynamic').onRevoke!(parts)
+        dynamicChanges.push(`-${parts.map((p) => p.partition).join(',')}`)
+      },
+    })
+    const staticOptions = { groupInstanceId: 'billing-1', sessionTimeoutMs: 2_000 }
+    const first = await startMember(world, tracker, 'static', 'g3', staticOptions)
+    await stableCounts(world, 'g3', 2)
+    const before = await world.sl.admin().describeGroup('g3')
+    const staticBefore = before.members.find((m) => m.groupInstanceId === 'billing-1')!
+    const changesBefore = [...dynamicChanges]
+    await first.close() // leaves with epoch -2: partitions stay reserved
+    const away = await world.sl.admin().describeGroup('g3')
+    expect(away.members.find((m) => m.groupInstanceId === 'billing-1')?.assignment).toEqual(staticBefore.assignment)
+    const again = await startMember(world, tracker, 'static', 'g3', staticOptions)
+    await stableCounts(world, 'g3', 2)
+    const after = await world.sl.admin().describeGroup('g3')
+    const staticAfter = after.members.find((m) => m.groupInstanceId === 'billing-1')!
+    expect(staticAfter.memberId).toBe(staticBefore.memberId)
+    expect(staticAfter.assignment).toEqual(staticBefore.assignment)
+    expect(dynamicChanges).toEqual(changesBefore) // the dynamic member never gained or lost a partition
+    expect(tracker.violations).toEqual([])
+    await again.close()
+    await dynamic.close()
+  })
+})

@@ -1,0 +1,104 @@
+// Authentication and TLS on the wire: with auth on, nothing but the handshake is served before authentication
+// (a request gets NOT_AUTHENTICATED and the connection closes), a wrong secret is refused, the right one works, a
+// connection that never authenticates is dropped by the handshake timeout, and a TLS connection round-trips.
+import path from 'node:path'
+import { afterEach, describe, expect, test } from 'vitest'
+import { connectTcpTransport } from '../src/client/tcp-transport.js'
+import { AuthenticationError } from '../src/errors.js'
+import { ApiKey } from '../src/protocol/api-keys.js'
+import { addUser } from '../src/server/auth.js'
+import { startServer, type ServerOptions, type SluiceServer } from '../src/server/server.js'
+import { FakeBroker, RawClient, makeSelfSignedCert, makeTempDir, removeDir } from './wire-helpers.js'
+
+const cleanups: Array<() => Promise<void> | void> = []
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c()
+})
+
+async function serve(options: ServerOptions): Promise<SluiceServer> {
+  const server = await startServer(new FakeBroker(), { host: '127.0.0.1', port: 0, failedAuthDelayMs: 50, ...options })
+  cleanups.push(() => server.close())
+  return server
+}
+
+async function tempDir(): Promise<string> {
+  const dir = await makeTempDir()
+  cleanups.push(() => removeDir(dir))
+  return dir
+}
+
+describe('wire auth and TLS', () => {
+  test('with a users file: a request before the handshake gets NOT_AUTHENTICATED and the connection is closed', async () => {
+    const file = path.join(await tempDir(), 'users.json')
+    await addUser(file, 'alice', 'alice-secret')
+    const server = await serve({ auth: { usersFile: file } })
+    const c = await RawClient.connect(server.port)
+    cleanups.push(() => c.destroy())
+    const res = await c.request(ApiKey.LIST_TOPICS, { includeInternal: false })
+    expect(res.body).toMatchObject({ code: 'NOT_AUTHENTICATED' })
+    await c.closedPromise
+    expect(c.closed).toBe(true)
+  })
+
+  test('with a users file: a wrong password or no credentials are refused, the right password is served', async () => {
+    const file = path.join(await tempDir(), 'users.json')
+    await addUser(file, 'alice', 'alice-secret')
+    const server = await serve({ auth: { usersFile: file } })
+    const brokers = [`127.0.0.1:${server.port}`]
+    await expect(
+      connectTcpTransport({ brokers, auth: { username: 'alice', password: 'wrong' } }),
+    ).rejects.toBeInstanceOf(AuthenticationError)
+    await expect(connectTcpTransport({ brokers })).rejects.toBeInstanceOf(AuthenticationError)
+    const t = await connectTcpTransport({ brokers, auth: { username: 'alice', password: 'alice-secret' } })
+    cleanups.push(() => t.close())
+    expect(await t.listTopics()).toEqual(['a', 'b'])
+  })
+
+  test('with a token: the wrong token is refused, the right one is served', async () => {
+    const server = await serve({ auth: { token: 'a-long-enough-token' } })
+    const brokers = [`127.0.0.1:${server.port}`]
+    await expect(connectTcpTransport({ brokers, auth: { token: 'another-token!!' } })).rejects.toBeInstanceOf(
+      AuthenticationError,
+    )
+    const t = await connectTcpTransport({ brokers, auth: { token: 'a-long-enough-token' } })
+    cleanups.push(() => t.close())
+    expect((await t.info()).nodeId).toBe('fake')
+  })
+
+  test('a connection that never authenticates is closed by the handshake timeout', async () => {
+    const server = await serve({ auth: { token: 'a-long-enough-token' }, handshakeTimeoutMs: 200 })
+    const c = await RawClient.connect(server.port)
+    cleanups.push(() => c.destroy())
+    await c.closedPromise
+    expect(c.frames).toHaveLength(0)
+  })
+
+  test('a pre-authentication frame larger than a handshake needs is refused before it is read', async () => {
+    const server = await serve({ auth: { token: 'a-long-enough-token' } })
+    const c = await RawClient.connect(server.port)
+    cleanups.push(() => c.destroy())
+    const prefix = Buffer.alloc(4)
+    prefix.writeUInt32BE(1024 * 1024)
+    c.write(prefix)
+    await c.closedPromise
+    expect(c.frames).toHaveLength(0)
+  })
+
+  test('TLS: a transport trusting the self-signed certificate round-trips, with auth on top', async () => {
+    const dir = await tempDir()
+    const cert = makeSelfSignedCert(dir)
+    const server = await serve({ tls: { cert: cert.cert, key: cert.key }, auth: { token: 'a-long-enough-token' } })
+    const t = await connectTcpTransport({
+      brokers: [`localhost:${server.port}`],
+      tls: { ca: cert.cert },
+      auth: { token: 'a-long-enough-token' },
+    })
+    cleanups.push(() => t.close())
+    const res = await t.produce({ topic: 't', partition: 0, acks: 'all', batch: Buffer.alloc(1000) })
+    expect(res.baseOffset).toBe(1000)
+    // A plain-TCP client gets no service from a TLS port.
+    await expect(
+      connectTcpTransport({ brokers: [`127.0.0.1:${server.port}`], connectTimeoutMs: 500 }),
+    ).rejects.toThrow()
+  })
+})
