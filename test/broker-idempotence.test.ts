@@ -8,6 +8,7 @@ import {
   InvalidProducerEpochError,
   OutOfOrderSequenceError,
 } from '../src/errors.js'
+import { decodeRecords, iterateBatches } from '../src/storage/record-batch.js'
 import { brokerTest as test, makeBatch } from '../src/testing/broker-fixture.js'
 
 function idem(producerId: number, baseSequence: number, count: number, producerEpoch = 0): Buffer {
@@ -132,5 +133,64 @@ describe('broker idempotent producer', () => {
     const b = await broker.produce({ topic: 't', partition: 1, acks: 1, batch: idem(producerId, 0, 2) })
     expect([a.duplicate, b.duplicate]).toEqual([false, false])
     expect([await logEnd(broker, 't', 0), await logEnd(broker, 't', 1)]).toEqual([2, 2])
+  })
+})
+
+describe('broker idempotent producer model', () => {
+  test('under random sends, retries, gaps and reopens every record lands exactly once and in order', async ({ fx }) => {
+    const seed = Number(process.env.SLUICE_SEED ?? Date.now() % 100_000)
+    let s = seed
+    const random = (): number => {
+      s = (Math.imul(s, 1664525) + 1013904223) >>> 0
+      return s / 2 ** 32
+    }
+    let broker = await fx.open()
+    await broker.createTopic({ name: 't', partitions: 1 })
+    const { producerId } = await broker.initProducer()
+    const sent: Array<{ seq: number; count: number; baseOffset: number }> = []
+    let nextSeq = 0
+    let nextOffset = 0
+    for (let step = 0; step < 150; step++) {
+      const roll = random()
+      const where = `seed ${seed} step ${step}`
+      if (roll < 0.5 || sent.length === 0) {
+        const count = 1 + Math.floor(random() * 4)
+        const r = await broker.produce({ topic: 't', partition: 0, acks: 1, batch: idem(producerId, nextSeq, count) })
+        expect(r, where).toMatchObject({ baseOffset: nextOffset, duplicate: false })
+        sent.push({ seq: nextSeq, count, baseOffset: nextOffset })
+        nextSeq += count
+        nextOffset += count
+      } else if (roll < 0.8) {
+        const back = Math.min(sent.length, 5)
+        const pick = sent[sent.length - 1 - Math.floor(random() * back)]!
+        const r = await broker.produce({
+          topic: 't',
+          partition: 0,
+          acks: 1,
+          batch: idem(producerId, pick.seq, pick.count),
+        })
+        expect(r, where).toMatchObject({ baseOffset: pick.baseOffset, duplicate: true })
+      } else if (roll < 0.93) {
+        const gap = nextSeq + 1 + Math.floor(random() * 5)
+        await expect(
+          broker.produce({ topic: 't', partition: 0, acks: 1, batch: idem(producerId, gap, 1) }),
+          where,
+        ).rejects.toThrow(OutOfOrderSequenceError)
+      } else {
+        await broker.close()
+        broker = await fx.open()
+      }
+    }
+    const res = await broker.fetch({
+      partitions: [{ topic: 't', partition: 0, offset: 0 }],
+      maxBytes: 1 << 20,
+      maxWaitMs: 0,
+    })
+    const seen: string[] = []
+    for (const { position, header } of iterateBatches(res.partitions[0]!.records)) {
+      for (const r of decodeRecords(res.partitions[0]!.records, position, 0, header)) seen.push(r.value!.toString())
+    }
+    const expected = sent.flatMap((b) => Array.from({ length: b.count }, (_, i) => `p${producerId}-s${b.seq}-${i}`))
+    expect(seen, `seed ${seed}`).toEqual(expected)
   })
 })

@@ -1,9 +1,40 @@
 // The broker's data plane: offsets assigned on produce, whole batches back on fetch, acks modes, per-partition fetch
 // errors, the shared fetch byte budget, long-polling, listOffsets by time, size and corruption checks.
 import { describe, expect } from 'vitest'
+import type { OpenStorage } from '../src/broker/broker.js'
 import { CorruptRecordError, RecordTooLargeError } from '../src/errors.js'
+import type { PartitionLogApi } from '../src/storage/api.js'
 import { decodeRecords, iterateBatches } from '../src/storage/record-batch.js'
-import { brokerTest as test, makeBatch } from '../src/testing/broker-fixture.js'
+import { brokerTest as test, makeBatch, testOpenStorage } from '../src/testing/broker-fixture.js'
+
+/** Wraps the real storage so each waitDurable call is recorded and held until `release()`. */
+async function gatedStorage(): Promise<{ openStorage: OpenStorage; waits: number[]; release: () => void }> {
+  const inner = await testOpenStorage()
+  const waits: number[] = []
+  let release!: () => void
+  const gate = new Promise<void>((resolve) => (release = resolve))
+  const openStorage: OpenStorage = async (dataDir, options) => {
+    const storage = await inner(dataDir, options)
+    const openLog = storage.openLog.bind(storage)
+    storage.openLog = async (name, config) => {
+      const log = await openLog(name, config)
+      return new Proxy(log, {
+        get(target, key) {
+          if (key === 'waitDurable')
+            return async (offset: number) => {
+              waits.push(offset)
+              await gate
+              await target.waitDurable(offset)
+            }
+          const value: unknown = Reflect.get(target, key, target)
+          return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value
+        },
+      }) as PartitionLogApi
+    }
+    return storage
+  }
+  return { openStorage, waits, release }
+}
 
 function values(records: Buffer, fromOffset = 0): Array<[number, string]> {
   const out: Array<[number, string]> = []
@@ -55,6 +86,29 @@ describe('broker produce and fetch', () => {
     }
     expect(offsets).toEqual([0, 2, 4])
     expect((await broker.describeTopic('t')).partitions[0]!.logEndOffset).toBe(6)
+  })
+
+  test("acks 'all' resolves only after waitDurable(lastOffset) does; acks 1 and 0 never wait for it", async ({
+    fx,
+  }) => {
+    const gated = await gatedStorage()
+    const broker = await fx.open({}, { openStorage: gated.openStorage })
+    await broker.createTopic({ name: 't', partitions: 1 })
+    let settled = false
+    const all = broker.produce({ topic: 't', partition: 0, acks: 'all', batch: makeBatch(3) }).then((r) => {
+      settled = true
+      return r
+    })
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    expect(gated.waits).toEqual([2])
+    expect(settled).toBe(false)
+    // Written already (visible to a fetch), only the acknowledgement waits.
+    expect((await broker.describeTopic('t')).partitions[0]!.logEndOffset).toBe(3)
+    expect((await broker.produce({ topic: 't', partition: 0, acks: 1, batch: makeBatch(2) })).baseOffset).toBe(3)
+    expect((await broker.produce({ topic: 't', partition: 0, acks: 0, batch: makeBatch(1) })).baseOffset).toBe(5)
+    expect(gated.waits).toEqual([2])
+    gated.release()
+    expect((await all).baseOffset).toBe(0)
   })
 
   test('a fetch outside [logStartOffset, logEndOffset] is a per-partition OFFSET_OUT_OF_RANGE; others are served', async ({

@@ -44,7 +44,11 @@ export const FAST_GROUP: ConsumerOptions = {
   maxWaitMs: 50,
 }
 
-export async function waitFor(what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 15_000): Promise<void> {
+export async function waitFor(
+  what: string,
+  condition: () => boolean | Promise<boolean>,
+  timeoutMs = 15_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
     if (await condition()) return
@@ -59,6 +63,10 @@ export class OwnershipTracker {
   /** `partition:offset` → how many times it was delivered. */
   readonly deliveries = new Map<string, number>()
   readonly violations: string[] = []
+  /** name → partition → offsets it delivered (in order). */
+  readonly byName = new Map<string, Map<number, number[]>>()
+  /** Consumers treated as crashed: what they deliver afterwards does not count. */
+  readonly dead = new Set<string>()
 
   hooks(name: string): Pick<ConsumerOptions, 'onAssign' | 'onRevoke'> {
     return {
@@ -66,7 +74,8 @@ export class OwnershipTracker {
         for (const tp of parts) {
           const key = `${tp.topic}:${tp.partition}`
           const holder = this.holders.get(key)
-          if (holder !== undefined && holder !== name) this.violations.push(`${key} assigned to ${name} while ${holder} holds it`)
+          if (holder !== undefined && holder !== name)
+            this.violations.push(`${key} assigned to ${name} while ${holder} holds it`)
           this.holders.set(key, name)
         }
       },
@@ -79,15 +88,21 @@ export class OwnershipTracker {
     }
   }
 
-  /** A consumer that died without revoking: its holdings are void. */
+  /** A consumer that died without revoking: its holdings are void and its later deliveries do not count. */
   forget(name: string): void {
+    this.dead.add(name)
     for (const [key, holder] of [...this.holders]) if (holder === name) this.holders.delete(key)
   }
 
   delivered(name: string, topic: string, partition: number, offset: number): void {
+    if (this.dead.has(name)) return
+    const mine = this.byName.get(name) ?? new Map<number, number[]>()
+    this.byName.set(name, mine)
+    mine.set(partition, [...(mine.get(partition) ?? []), offset])
     const key = `${topic}:${partition}`
     const holder = this.holders.get(key)
-    if (holder !== name) this.violations.push(`${name} delivered ${key}@${offset} while the holder is ${holder ?? 'nobody'}`)
+    if (holder !== name)
+      this.violations.push(`${name} delivered ${key}@${offset} while the holder is ${holder ?? 'nobody'}`)
     const rec = `${partition}:${offset}`
     this.deliveries.set(rec, (this.deliveries.get(rec) ?? 0) + 1)
   }

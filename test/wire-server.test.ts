@@ -14,7 +14,7 @@ import {
 import { ApiKey } from '../src/protocol/api-keys.js'
 import { decodeBody } from '../src/protocol/codec.js'
 import { FLAG_ERROR, FLAG_RESPONSE } from '../src/protocol/frame.js'
-import { startServer, type ServerOptions, type SluiceServer } from '../src/server/server.js'
+import { insecureBindWarning, startServer, type ServerOptions, type SluiceServer } from '../src/server/server.js'
 import { FakeBroker, RawClient, waitFor } from './wire-helpers.js'
 
 const cleanups: Array<() => Promise<void> | void> = []
@@ -264,5 +264,34 @@ describe('wire against a fake broker', () => {
     await expect(connectTcpTransport({ brokers: ['nohost', 'h:99999'], requestTimeoutMs: 0 })).rejects.toThrow(
       /broker address "nohost".*broker address "h:99999".*requestTimeoutMs/,
     )
+  })
+
+  test('the handshake negotiates the protocol version and refuses a client that speaks none the server does', async () => {
+    const c = await raw(await serve(new FakeBroker()))
+    const ok = await c.request(ApiKey.HANDSHAKE, { clientId: 't', protocolVersionMin: 1, protocolVersionMax: 9 }, 1)
+    expect(ok.body).toMatchObject({ protocolVersion: 1, nodeId: 'fake' })
+    expect((ok.body as { apiVersions: Record<string, unknown> }).apiVersions.produce).toEqual([0, 0])
+    const tooNew = await c.request(ApiKey.HANDSHAKE, { clientId: 't', protocolVersionMin: 5, protocolVersionMax: 9 }, 2)
+    expect(tooNew.body).toMatchObject({ code: 'UNSUPPORTED_VERSION' })
+  })
+
+  test('connections beyond connectionsMax are dropped while the admitted ones keep working', async () => {
+    const server = await serve(new FakeBroker(), { connectionsMax: 2 })
+    const a = await raw(server)
+    const b = await raw(server)
+    expect(await waitFor(() => server.connectionCount === 2)).toBe(true)
+    const c = await raw(server)
+    await c.closedPromise
+    expect((await a.request(ApiKey.LIST_TOPICS, { includeInternal: false }, 1)).body).toEqual(['a', 'b'])
+    expect((await b.request(ApiKey.LIST_TOPICS, { includeInternal: false }, 1)).body).toEqual(['a', 'b'])
+  })
+
+  test('binding a non-loopback host without auth is warned about; with auth or on loopback it is not', () => {
+    expect(insecureBindWarning('0.0.0.0', false)).toMatch(/without authentication/)
+    expect(insecureBindWarning('192.168.1.10', false)).toMatch(/192\.168\.1\.10/)
+    expect(insecureBindWarning('0.0.0.0', true)).toBeNull()
+    expect(insecureBindWarning('127.0.0.1', false)).toBeNull()
+    expect(insecureBindWarning('::1', false)).toBeNull()
+    expect(insecureBindWarning('localhost', false)).toBeNull()
   })
 })

@@ -130,6 +130,9 @@ export class Broker implements BrokerApi {
     this.#coordinator = parts.coordinator
     this.#logger = parts.logger
     this.#now = parts.now
+    parts.registry.onTopicsChanged((change) => {
+      if (change.type === 'deleted') this.#longPolls.wakeAll()
+    })
     const ids = parts.producerIds
     this.#produceContext = {
       recordBytesMax: parts.config.recordBytesMax,
@@ -232,7 +235,7 @@ export class Broker implements BrokerApi {
       }
       this.#enter()
     }
-    return this.#registry.log(topic, partition)
+    return this.#registry.onlineLog(topic, partition)
   }
 
   async produce(req: ProduceRequest): Promise<ProduceResponse> {
@@ -244,7 +247,7 @@ export class Broker implements BrokerApi {
 
   async fetch(req: FetchRequest): Promise<FetchResponse> {
     this.#enter()
-    if (req?.fence !== undefined && this.#coordinator === null) throw new InternalError('group coordinator not wired')
+    if (req?.fence != null && this.#coordinator === null) throw new InternalError('group coordinator not wired')
     return fetchPartitions(
       {
         registry: this.#registry,
@@ -269,7 +272,7 @@ export class Broker implements BrokerApi {
     if (!Array.isArray(partitions)) throw new InvalidArgumentError('partitions must be an array of partition numbers')
     const offsets = partitions.map((partition) => {
       if (!Number.isInteger(partition)) throw new UnknownPartitionError(req.topic, partition, count ?? 0)
-      const log = this.#registry.log(req.topic, partition)
+      const log = this.#registry.onlineLog(req.topic, partition)
       let offset: number
       if (timestamp === -2) offset = log.logStartOffset
       else if (timestamp === -1) offset = log.logEndOffset

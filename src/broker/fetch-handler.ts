@@ -39,7 +39,7 @@ function checkFetchRequest(req: FetchRequest): CheckedFetch {
       throw new InvalidArgumentError('each fetched partition needs a topic name')
     if (!Number.isInteger(p.partition) || !Number.isSafeInteger(p.offset))
       throw new InvalidArgumentError(`fetch of ${p.topic} needs an integer partition and offset`)
-    if (p.maxBytes !== undefined && (!Number.isInteger(p.maxBytes) || p.maxBytes < 1))
+    if (p.maxBytes != null && (!Number.isInteger(p.maxBytes) || p.maxBytes < 1))
       throw new InvalidArgumentError(`maxBytes of ${p.topic}/${p.partition} must be an integer >= 1`)
   }
   if (!Number.isInteger(req.maxBytes) || req.maxBytes < 1)
@@ -87,8 +87,8 @@ function readOnce(ctx: FetchContext, checked: CheckedFetch): Pass {
       error: null,
     }
     try {
-      if (req.fence !== undefined) ctx.checkFence(req.fence, p.topic, p.partition)
-      const log = ctx.registry.log(p.topic, p.partition)
+      if (req.fence != null) ctx.checkFence(req.fence, p.topic, p.partition)
+      const log = ctx.registry.onlineLog(p.topic, p.partition)
       const start = log.logStartOffset
       const end = log.logEndOffset
       out.logStartOffset = start
@@ -127,7 +127,7 @@ export async function fetchPartitions(ctx: FetchContext, req: FetchRequest): Pro
     const waitMs = deadline - Date.now()
     if (waitMs <= 0) return pass.response
     const reason = await ctx.longPolls.wait(pass.logs, waitMs)
-    if (reason !== 'append') return pass.response
+    if (reason !== 'append' && reason !== 'changed') return pass.response
     pass = readOnce(ctx, checked)
   }
   return pass.response

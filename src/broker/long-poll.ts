@@ -4,7 +4,8 @@
 import { LIMITS } from '../config/limits.js'
 import type { PartitionLogApi } from '../storage/api.js'
 
-export type WakeReason = 'append' | 'timeout' | 'closed' | 'full'
+/** 'changed': the topics changed (a delete), so every parked fetch re-reads and sees whether it is affected. */
+export type WakeReason = 'append' | 'changed' | 'timeout' | 'closed' | 'full'
 
 export class LongPolls {
   readonly #wakers = new Set<(reason: WakeReason) => void>()
@@ -42,6 +43,11 @@ export class LongPolls {
         }
       }
     })
+  }
+
+  /** Wakes every parked fetch to re-read (those still at the log end park again). */
+  wakeAll(): void {
+    for (const finish of [...this.#wakers]) finish('changed')
   }
 
   /** Wakes every parked fetch and refuses new waits. */

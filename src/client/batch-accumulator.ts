@@ -1,9 +1,10 @@
 // Per-partition batching for the producer. Records are appended to the open batch of their partition; a batch closes
 // when the next record would take it past `batchBytes`, when `lingerMs` has passed since it opened, or on flush, and
 // moves to that partition's ready queue. The accumulator only groups records and runs the linger timers: the producer
-// decides when a ready batch is sent (at most one in flight per partition, so batches of a partition land in order).
+// decides when a ready batch is sent (BatchSender: a bounded window per partition, dispatched in order).
 // Byte counts are upper-bound estimates of the encoded size, so a closed batch never encodes past `batchBytes`.
 import type { RecordInput } from '../storage/record-batch.js'
+import type { InFlightBatch } from './batch-sender.js'
 import { BATCH_HEADER_BYTES } from '../config/limits.js'
 
 export interface RecordMetadata {
@@ -30,14 +31,17 @@ export class OpenBatch {
   readonly requests: PendingRequest[] = []
   /** Index of each record in its request's `results`. */
   readonly slots: number[] = []
-  /** Estimated encoded size (an upper bound). */
+  /** Estimated encoded size (an upper bound), header included. */
   bytes = BATCH_HEADER_BYTES
+  /** The part of `bytes` its records account for (what the producer's buffer counts). */
+  recordBytes = 0
 }
 
 export class PartitionQueue {
   current: OpenBatch | null = null
   readonly ready: OpenBatch[] = []
-  inFlight = false
+  /** Dispatched batches not settled yet, oldest first (at most ProducerConfig.maxInFlight). */
+  readonly window: InFlightBatch[] = []
   /** Idempotent producers: the baseSequence of the next batch sent. */
   nextSequence = 0
   timer: NodeJS.Timeout | null = null
@@ -93,6 +97,7 @@ export class BatchAccumulator {
     batch.requests.push(request)
     batch.slots.push(slot)
     batch.bytes += recordBytes
+    batch.recordBytes += recordBytes
   }
 
   /** Moves the open batch of `q` (if any) to its ready queue and tells the listener. */

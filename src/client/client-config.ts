@@ -32,6 +32,9 @@ export interface ProducerOptions {
   bufferBytesMax?: number
   /** Largest single record (its bytes in a batch). @default LIMITS.recordBytesMax */
   recordBytesMax?: number
+  /** Batches of one partition in flight at once (dispatched in order). Above 1 without idempotence, a retried batch
+   *  may land after a later one. @default 5 when idempotent, else 1 */
+  maxInFlight?: number
   /** Retries of a batch that failed with a retriable error (the same bytes are sent again). @default 5 */
   retries?: number
   /** Wait before the first retry; doubles each time. @default 100 */
@@ -48,6 +51,7 @@ export interface ProducerConfig {
   readonly keyCodec: Codec
   readonly bufferBytesMax: number
   readonly recordBytesMax: number
+  readonly maxInFlight: number
   readonly retries: number
   readonly retryBackoffMs: number
 }
@@ -64,6 +68,8 @@ export const PRODUCER_DEFAULTS = Object.freeze({
 })
 
 const LINGER_MS_MAX = 60_000
+/** Batches per partition in flight; the broker remembers this many per idempotent producer for dedupe. */
+const IN_FLIGHT_MAX = 5
 const RETRIES_MAX = 100
 const BACKOFF_MS_MAX = 60_000
 
@@ -120,6 +126,7 @@ const PRODUCER_KEYS = [
   'keyCodec',
   'bufferBytesMax',
   'recordBytesMax',
+  'maxInFlight',
   'retries',
   'retryBackoffMs',
 ] as const
@@ -150,6 +157,7 @@ export function resolveProducerConfig(input?: ProducerOptions): ProducerConfig {
     LIMITS.recordBytesMax,
     LIMITS.producerBufferBytesMax,
   )
+  const maxInFlight = checkInt(p, 'maxInFlight', o.maxInFlight ?? (idempotent ? IN_FLIGHT_MAX : 1), 1, IN_FLIGHT_MAX)
   const retries = checkInt(p, 'retries', o.retries ?? PRODUCER_DEFAULTS.retries, 0, RETRIES_MAX)
   const retryBackoffMs = checkInt(p, 'retryBackoffMs', o.retryBackoffMs ?? PRODUCER_DEFAULTS.retryBackoffMs, 0, BACKOFF_MS_MAX)
   if (p.length > 0) throw new InvalidConfigError(p, 'producer config')
@@ -163,6 +171,7 @@ export function resolveProducerConfig(input?: ProducerOptions): ProducerConfig {
     keyCodec,
     bufferBytesMax,
     recordBytesMax,
+    maxInFlight,
     retries,
     retryBackoffMs,
   })

@@ -548,13 +548,12 @@ export class Consumer extends EventEmitter {
 
   async #close(): Promise<void> {
     if (this.#autoCommitTimer !== null) clearInterval(this.#autoCommitTimer)
-    const fetching = this.#fetcher.stop()
+    this.#fetcher.stop()
     await this.#processing?.catch(() => undefined)
     try {
       if (this.#membership !== null) await this.#membership.close()
       else if (this.#config.autoCommit && this.#started !== null) await this.#commit([...this.#fetcher.states.values()])
     } finally {
-      await fetching.catch(() => undefined)
       this.#closed = true
       this.#onClose?.(this)
     }

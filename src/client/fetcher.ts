@@ -92,7 +92,7 @@ export class Fetcher {
   readonly #wake = new Signal()
   readonly #data = new Signal()
   #stopped = false
-  #loop: Promise<void> | null = null
+  #started = false
 
   constructor(
     private readonly transport: Transport,
@@ -101,15 +101,17 @@ export class Fetcher {
   ) {}
 
   start(): void {
-    if (this.#loop === null) this.#loop = this.#run()
+    if (this.#started) return
+    this.#started = true
+    void this.#run()
   }
 
-  /** Stops fetching; a pending `take()` resolves null. Resolves once the loop has exited. */
-  async stop(): Promise<void> {
+  /** Stops fetching; a pending `take()` resolves null. A fetch still long-polling is not waited for: its answer is
+   *  dropped (and its failure, when the transport closes under it, ignored). */
+  stop(): void {
     this.#stopped = true
     this.#wake.notify()
     this.#data.notify()
-    await this.#loop
   }
 
   /** Something changed (assignment, seek, resume): fetch again if idle. */

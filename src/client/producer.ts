@@ -6,7 +6,7 @@
 // plus in-flight bytes stay under `bufferBytesMax` (a send waits in a bounded FIFO while it is full). One promise per
 // send()/sendBatch() call, no per-record closures.
 import type { ProduceResponse } from '../broker/api.js'
-import { LIMITS } from '../config/limits.js'
+import { BATCH_HEADER_BYTES, LIMITS } from '../config/limits.js'
 import { ClosedError, InvalidArgumentError, RecordTooLargeError, SluiceError, TimeoutError, UnknownPartitionError } from '../errors.js'
 import { encodeRecordBatch, type RecordHeader, type RecordInput } from '../storage/record-batch.js'
 import { StickyPartitioner } from '../topics/partitioner.js'
@@ -59,15 +59,10 @@ export class Producer {
   readonly #sticky = new StickyPartitioner()
   readonly #waiting: WaitingSend[] = []
   readonly #idleWaiters: Array<() => void> = []
+  readonly #sender: BatchSender
   #bufferedBytes = 0
-  #inFlightBatches = 0
   #closed = false
   #closing: Promise<void> | null = null
-  #producerId = -1
-  #producerEpoch = -1
-  /** Bumped when the producer id is renewed; batches of an older generation do not advance sequences. */
-  #generation = 0
-  #initializing: Promise<void> | null = null
   readonly #onClose: ((p: Producer) => void) | null
 
   constructor(transport: Transport, config: ProducerConfig, onClose?: (p: Producer) => void) {
@@ -75,6 +70,10 @@ export class Producer {
     this.#config = config
     this.#metadata = new TopicMetadataCache(transport)
     this.#accumulator = new BatchAccumulator(config.batchBytes, config.lingerMs, (q) => this.#onBatchClosed(q))
+    this.#sender = new BatchSender(transport, config, () => this.#accumulator.all(), {
+      onSettled: (_q, batch) => this.#onSettled(batch),
+      onUnknownTopic: (topic) => this.#metadata.forget(topic),
+    })
     this.#onClose = onClose ?? null
   }
 
@@ -183,7 +182,7 @@ export class Producer {
     if (message.partition !== undefined && (!Number.isSafeInteger(message.partition) || message.partition < 0))
       throw new InvalidArgumentError(`${where} partition must be a non-negative integer, got ${String(message.partition)}`)
     const recordBytesMax = this.#config.recordBytesMax
-    if (size + 61 > recordBytesMax)
+    if (size + BATCH_HEADER_BYTES > recordBytesMax)
       throw new RecordTooLargeError(
         `${where} is about ${size} bytes (key ${key?.length ?? 0}, value ${value?.length ?? 0}), ` +
           `more than recordBytesMax ${recordBytesMax} allows in one batch`,
@@ -264,118 +263,13 @@ export class Producer {
   #onBatchClosed(q: PartitionQueue): void {
     const count = this.#metadata.cached(q.topic)
     if (count !== undefined) this.#sticky.onNewBatch(q.topic, count, q.partition)
-    this.#trySend(q)
+    this.#sender.trySend(q)
   }
 
-  #trySend(q: PartitionQueue): void {
-    if (q.inFlight) return
-    const batch = q.ready.shift()
-    if (batch === undefined) return
-    q.inFlight = true
-    this.#inFlightBatches++
-    void this.#sendBatch(q, batch)
-  }
-
-  async #sendBatch(q: PartitionQueue, batch: OpenBatch): Promise<void> {
-    const config = this.#config
-    let generation = this.#generation
-    try {
-      if (config.idempotent && this.#producerId < 0) {
-        await this.#initProducer()
-        generation = this.#generation
-      }
-      const baseSequence = config.idempotent ? q.nextSequence : -1
-      const bytes = encodeRecordBatch(batch.records, {
-        compression: config.compression,
-        producerId: this.#producerId,
-        producerEpoch: this.#producerEpoch,
-        baseSequence,
-        batchBytesMax: config.recordBytesMax,
-      })
-      const response = await this.#produceWithRetries(q, bytes)
-      if (config.idempotent && generation === this.#generation)
-        q.nextSequence = (baseSequence + batch.records.length) % SEQUENCE_MAX
-      this.#complete(q, batch, response)
-    } catch (err) {
-      if (err instanceof SluiceError && err.code === 'UNKNOWN_TOPIC') this.#metadata.forget(q.topic)
-      if (err instanceof SluiceError && err.code === 'UNKNOWN_PARTITION') this.#metadata.forget(q.topic)
-      // An exhausted retry leaves it unknown whether the batch landed: a new producer id restarts every sequence.
-      if (config.idempotent && generation === this.#generation && isRetriable(err)) this.#renewProducerId()
-      for (const request of batch.requests) settleError(request, err)
-    } finally {
-      this.#bufferedBytes -= batch.bytes
-      this.#inFlightBatches--
-      q.inFlight = false
-      this.#trySend(q)
-      if (this.#waiting.length > 0) this.#drainWaiting()
-      else this.#checkIdle()
-    }
-  }
-
-  async #produceWithRetries(q: PartitionQueue, batch: Buffer): Promise<ProduceResponse | null> {
-    const config = this.#config
-    for (let attempt = 0; ; attempt++) {
-      try {
-        const response = await this.#transport.produce({ topic: q.topic, partition: q.partition, acks: config.acks, batch })
-        return config.acks === 0 ? null : response
-      } catch (err) {
-        if (!isRetriable(err) || attempt >= config.retries) throw err
-        await sleep(config.retryBackoffMs * 2 ** attempt)
-      }
-    }
-  }
-
-  #complete(q: PartitionQueue, batch: OpenBatch, response: ProduceResponse | null): void {
-    const { records, requests, slots } = batch
-    const topic = q.topic
-    const partition = q.partition
-    const baseOffset = response === null ? -1 : response.baseOffset
-    const appendTime = response === null ? -1 : response.logAppendTime
-    for (let i = 0; i < records.length; i++) {
-      const request = requests[i]!
-      if (request.settled) continue
-      const meta: RecordMetadata = {
-        topic,
-        partition,
-        offset: baseOffset < 0 ? -1 : baseOffset + i,
-        timestamp: appendTime >= 0 ? appendTime : records[i]!.timestamp,
-      }
-      const results = request.results
-      if (results === null) {
-        request.settled = true
-        request.resolve(meta)
-      } else {
-        results[slots[i]!] = meta
-        if (--request.remaining === 0) {
-          request.settled = true
-          request.resolve(results)
-        }
-      }
-    }
-  }
-
-  #initProducer(): Promise<void> {
-    if (this.#initializing === null) {
-      this.#initializing = this.#transport.initProducer().then(
-        (r) => {
-          this.#producerId = r.producerId
-          this.#producerEpoch = r.producerEpoch
-          this.#initializing = null
-        },
-        (err: unknown) => {
-          this.#initializing = null
-          throw err
-        },
-      )
-    }
-    return this.#initializing
-  }
-
-  #renewProducerId(): void {
-    this.#producerId = -1
-    this.#producerEpoch = -1
-    this.#generation++
-    for (const q of this.#accumulator.all()) q.nextSequence = 0
+  #onSettled(batch: OpenBatch): void {
+    this.#bufferedBytes -= batch.recordBytes
+    if (this.#waiting.length > 0) this.#drainWaiting()
+    else this.#checkIdle()
   }
 
   // ---- idle --------------------------------------------------------------------------------------------------------
@@ -386,7 +280,7 @@ export class Producer {
   }
 
   #isIdle(): boolean {
-    return this.#bufferedBytes === 0 && this.#waiting.length === 0 && this.#inFlightBatches === 0
+    return this.#bufferedBytes === 0 && this.#waiting.length === 0 && this.#sender.inFlightBatches === 0
   }
 
   #checkIdle(): void {
@@ -409,18 +303,4 @@ function toRecordHeaders(headers: Record<string, HeaderValue>, where: string): R
   if (out.length > LIMITS.recordHeadersMax)
     throw new InvalidArgumentError(`${where} has ${out.length} headers, more than recordHeadersMax ${LIMITS.recordHeadersMax}`)
   return out
-}
-
-function settleError(request: PendingRequest, err: unknown): void {
-  if (request.settled) return
-  request.settled = true
-  request.reject(err instanceof Error ? err : new Error(String(err)))
-}
-
-function isRetriable(err: unknown): boolean {
-  return err instanceof SluiceError && err.retriable
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms))
 }

@@ -1,14 +1,18 @@
 // Partition counts of topics, as the producer needs them to place records. A count is loaded once with describeTopic
 // and cached until a produce says the topic or partition is unknown. A topic the broker does not know may still be
-// auto-created (broker option autoCreateTopics, which creates on produce and fetch): one zero-wait fetch of partition 0
-// lets the broker create it, and describeTopic is asked again; without auto-creation that fetch answers UNKNOWN_TOPIC
-// and the send fails with UnknownTopicError. Concurrent loads of one topic share one request.
-import { errorFromWire, SluiceError, UnknownTopicError } from '../errors.js'
-import type { ErrorCode } from '../errors.js'
+// auto-created (broker option autoCreateTopics, which creates on produce): the cache then sends one empty produce (no
+// bytes, so nothing can be appended: the broker creates the topic, then refuses the empty batch as corrupt) and asks
+// describeTopic again; without auto-creation that produce answers UNKNOWN_TOPIC and the send fails with
+// UnknownTopicError. Concurrent loads of one topic share one request.
+import { SluiceError, UnknownTopicError } from '../errors.js'
 import type { Transport } from './transport.js'
 
 /** Topics whose partition count one cache keeps; past it the oldest is forgotten (and reloaded on use). */
 export const CACHED_TOPICS_MAX = 10_000
+
+function hasCode(err: unknown, ...codes: string[]): boolean {
+  return err instanceof SluiceError && codes.includes(err.code)
+}
 
 export class TopicMetadataCache {
   readonly #counts = new Map<string, number>()
@@ -40,16 +44,13 @@ export class TopicMetadataCache {
     try {
       count = (await this.transport.describeTopic(topic)).partitions.length
     } catch (err) {
-      if (!(err instanceof SluiceError) || err.code !== 'UNKNOWN_TOPIC') throw err
-      const probe = await this.transport.fetch({
-        partitions: [{ topic, partition: 0, offset: 0 }],
-        maxBytes: 1,
-        maxWaitMs: 0,
-      })
-      const error = probe.partitions[0]?.error ?? null
-      if (error !== null && error.code === 'UNKNOWN_TOPIC') throw new UnknownTopicError(topic)
-      if (error !== null && error.code !== 'OFFSET_OUT_OF_RANGE')
-        throw errorFromWire({ code: error.code as ErrorCode, message: error.message })
+      if (!hasCode(err, 'UNKNOWN_TOPIC')) throw err
+      try {
+        await this.transport.produce({ topic, partition: 0, acks: 1, batch: Buffer.alloc(0) })
+      } catch (probeErr) {
+        if (hasCode(probeErr, 'UNKNOWN_TOPIC')) throw new UnknownTopicError(topic)
+        if (!hasCode(probeErr, 'CORRUPT_RECORD', 'UNKNOWN_PARTITION')) throw probeErr
+      }
       count = (await this.transport.describeTopic(topic)).partitions.length
     }
     if (this.#counts.size >= CACHED_TOPICS_MAX) {

@@ -58,6 +58,12 @@ function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || host.startsWith('127.')
 }
 
+/** The warning to print when binding `host` would expose an unauthenticated broker beyond this machine. */
+export function insecureBindWarning(host: string, authOn: boolean): string | null {
+  if (authOn || isLoopback(host)) return null
+  return `listening on non-loopback host ${host} without authentication: anyone who can reach it can read and write every topic`
+}
+
 function resolveOptions(options: ServerOptions) {
   const resolved = {
     host: options.host ?? DEFAULTS.host,
@@ -95,10 +101,10 @@ export async function startServer(broker: BrokerApi, options: ServerOptions = {}
   const config = resolveOptions(options)
   const logger = options.logger ?? SILENT_LOGGER
   const authenticator = options.auth === undefined ? null : await createAuthenticator(options.auth)
-  if (authenticator === null && !isLoopback(config.host)) {
-    const message = `listening on non-loopback host ${config.host} without authentication: anyone who can reach it can read and write every topic`
-    if (options.logger === undefined) process.emitWarning(message)
-    else logger.warn(message)
+  const warning = insecureBindWarning(config.host, authenticator !== null)
+  if (warning !== null) {
+    if (options.logger === undefined) process.emitWarning(warning)
+    else logger.warn(warning)
   }
   const connections = new Set<Connection>()
   const onSocket = (socket: net.Socket) => {

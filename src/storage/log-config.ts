@@ -15,12 +15,17 @@ export function resolveLogConfig(config: LogConfig): Readonly<LogConfig> {
   const problems: string[] = []
   const c = config as Partial<Record<keyof LogConfig, unknown>>
   if (!isInt(c.segmentBytes) || c.segmentBytes < BATCH_HEADER_BYTES || c.segmentBytes > SEGMENT_BYTES_MAX)
-    problems.push(`segmentBytes must be an integer in [${BATCH_HEADER_BYTES}, ${SEGMENT_BYTES_MAX}], got ${String(c.segmentBytes)}`)
-  if (!isInt(c.segmentMs) || c.segmentMs < 1) problems.push(`segmentMs must be a positive integer, got ${String(c.segmentMs)}`)
+    problems.push(
+      `segmentBytes must be an integer in [${BATCH_HEADER_BYTES}, ${SEGMENT_BYTES_MAX}], got ${String(c.segmentBytes)}`,
+    )
+  if (!isInt(c.segmentMs) || c.segmentMs < 1)
+    problems.push(`segmentMs must be a positive integer, got ${String(c.segmentMs)}`)
   if (!isInt(c.indexIntervalBytes) || c.indexIntervalBytes < 1)
     problems.push(`indexIntervalBytes must be a positive integer, got ${String(c.indexIntervalBytes)}`)
-  if (!isInt(c.indexBytesMax) || c.indexBytesMax < 24) problems.push(`indexBytesMax must be an integer >= 24, got ${String(c.indexBytesMax)}`)
-  if (!isInt(c.retentionMs) || c.retentionMs < -1) problems.push(`retentionMs must be -1 or a non-negative integer, got ${String(c.retentionMs)}`)
+  if (!isInt(c.indexBytesMax) || c.indexBytesMax < 24)
+    problems.push(`indexBytesMax must be an integer >= 24, got ${String(c.indexBytesMax)}`)
+  if (!isInt(c.retentionMs) || c.retentionMs < -1)
+    problems.push(`retentionMs must be -1 or a non-negative integer, got ${String(c.retentionMs)}`)
   if (!isInt(c.retentionBytes) || c.retentionBytes < -1)
     problems.push(`retentionBytes must be -1 or a non-negative integer, got ${String(c.retentionBytes)}`)
   if (c.flush !== 'sync' && c.flush !== 'interval' && c.flush !== 'os')

@@ -105,9 +105,10 @@ export class OffsetIndex {
     for (let i = 0; i < count; i++) {
       const relative = bytes.readInt32BE(i * 8)
       const position = bytes.readInt32BE(i * 8 + 4)
-      if (relative <= prevRelative || position <= prevPosition && i > 0)
+      if (relative <= prevRelative || (position <= prevPosition && i > 0))
         return `entry ${i} (${relative}, ${position}) is not after (${prevRelative}, ${prevPosition})`
-      if (position < 0 || position >= logBytes) return `entry ${i} points at ${position}, past the log (${logBytes} bytes)`
+      if (position < 0 || position >= logBytes)
+        return `entry ${i} points at ${position}, past the log (${logBytes} bytes)`
       index.append(relative, position)
       prevRelative = relative
       prevPosition = position

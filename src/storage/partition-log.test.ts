@@ -31,7 +31,9 @@ function snapshot(dir: string): Record<string, string> {
 }
 
 describe('append and read', () => {
-  test('appends get consecutive offsets and reads return them as whole batches, also after reopen', async ({ tmpDir }) => {
+  test('appends get consecutive offsets and reads return them as whole batches, also after reopen', async ({
+    tmpDir,
+  }) => {
     const storage = await openStorage(tmpDir)
     const log = await storage.openLog('topics/t/0', logConfig())
     const r1 = log.append(makeBatch('a', 3))
@@ -49,7 +51,9 @@ describe('append and read', () => {
     await again.close()
   })
 
-  test('read starts with the batch holding the offset, returns at least one batch, and respects maxBytes', async ({ tmpDir }) => {
+  test('read starts with the batch holding the offset, returns at least one batch, and respects maxBytes', async ({
+    tmpDir,
+  }) => {
     const storage = await openStorage(tmpDir)
     const log = await storage.openLog('l', logConfig({ segmentBytes: 1 << 20 }))
     const sizes: number[] = []
@@ -97,7 +101,10 @@ describe('append and read', () => {
     now += 1000
     byTime.append(makeBatch('c'))
     expect(byTime.segmentCount).toBe(2)
-    const byIndex = await storage.openLog('index', logConfig({ segmentBytes: 1 << 20, indexIntervalBytes: 1, indexBytesMax: 24 }))
+    const byIndex = await storage.openLog(
+      'index',
+      logConfig({ segmentBytes: 1 << 20, indexIntervalBytes: 1, indexBytesMax: 24 }),
+    )
     for (let i = 0; i < 5; i++) byIndex.append(makeBatch('i', 1, 1000 + i))
     expect(byIndex.segmentCount).toBe(3) // each batch adds a 12-byte time entry: two fill indexBytesMax 24
     expect(readAll(byIndex).map((r) => r.offset)).toEqual([0, 1, 2, 3, 4])
@@ -107,7 +114,9 @@ describe('append and read', () => {
   test('a log-append-time batch gets the append time as its timestamp with a valid CRC', async ({ tmpDir }) => {
     const storage = await openStorage(tmpDir, { clock: () => 5_000_000 })
     const log = await storage.openLog('l', logConfig())
-    const batch = encodeRecordBatch([{ key: null, value: Buffer.from('v'), timestamp: 1 }], { timestampType: 'logAppend' })
+    const batch = encodeRecordBatch([{ key: null, value: Buffer.from('v'), timestamp: 1 }], {
+      timestampType: 'logAppend',
+    })
     expect(log.append(batch).timestamp).toBe(5_000_000)
     expect(decodeAll(log.read(0, 1000).records)[0]!.timestamp).toBe(5_000_000)
     await storage.close()
@@ -131,7 +140,9 @@ describe('append and read', () => {
 })
 
 describe('bad input', () => {
-  test('bad CRC, bad magic, length past the buffer, trailing bytes, too large, a non-batch: typed error, files unchanged', async ({ tmpDir }) => {
+  test('bad CRC, bad magic, length past the buffer, trailing bytes, too large, a non-batch: typed error, files unchanged', async ({
+    tmpDir,
+  }) => {
     const storage = await openStorage(tmpDir)
     const log = await storage.openLog('l', logConfig())
     log.append(makeBatch('ok'))
@@ -166,7 +177,9 @@ describe('bad input', () => {
 
   test('a bad log config lists every problem', async ({ tmpDir }) => {
     const storage = await openStorage(tmpDir)
-    const err = await storage.openLog('l', logConfig({ segmentBytes: 10, flush: 'never' as 'os', retentionMs: -5 })).catch((e: unknown) => e)
+    const err = await storage
+      .openLog('l', logConfig({ segmentBytes: 10, flush: 'never' as 'os', retentionMs: -5 }))
+      .catch((e: unknown) => e)
     expect(err).toBeInstanceOf(InvalidConfigError)
     expect((err as InvalidConfigError).problems).toHaveLength(3)
     await storage.close()
@@ -212,7 +225,9 @@ describe('truncation and deletion', () => {
     await again.close()
   })
 
-  test('deleteRecordsBefore advances logStartOffset (persisted) and deletes whole segments below it', async ({ tmpDir }) => {
+  test('deleteRecordsBefore advances logStartOffset (persisted) and deletes whole segments below it', async ({
+    tmpDir,
+  }) => {
     const storage = await openStorage(tmpDir)
     const log = await storage.openLog('l', logConfig({ segmentBytes: 300 }))
     for (let i = 0; i < 20; i++) log.append(makeBatch(`v${i}`, 2))
@@ -236,7 +251,9 @@ describe('truncation and deletion', () => {
 })
 
 describe('retention', () => {
-  test('time retention deletes the non-active segments whose newest record is older than retentionMs', async ({ tmpDir }) => {
+  test('time retention deletes the non-active segments whose newest record is older than retentionMs', async ({
+    tmpDir,
+  }) => {
     const storage = await openStorage(tmpDir)
     const log = await storage.openLog('l', logConfig({ segmentBytes: 300, retentionMs: 1000 }))
     for (let i = 0; i < 20; i++) log.append(makeBatch(`v${i}`, 1, 10_000 + i * 100))
@@ -274,7 +291,9 @@ describe('retention', () => {
 })
 
 describe('index lookups', () => {
-  test('a lookup through a wrong but well-ordered index entry rebuilds the index and still finds the batch', async ({ tmpDir }) => {
+  test('a lookup through a wrong but well-ordered index entry rebuilds the index and still finds the batch', async ({
+    tmpDir,
+  }) => {
     const storage = await openStorage(tmpDir)
     const log = await storage.openLog('l', logConfig({ segmentBytes: 1 << 20, indexIntervalBytes: 64 }))
     for (let i = 0; i < 30; i++) log.append(makeBatch(`v${i}`, 2))

@@ -19,7 +19,7 @@ import type { AppendResult, LogConfig, PartitionLogApi, ReadResult, RetentionRes
 import { fsyncDir, readJsonFile, writeFileAtomic } from './atomic-file.js'
 import type { Flushable, GroupCommitFlusher } from './group-commit.js'
 import { resolveLogConfig } from './log-config.js'
-import { POS, decodeRecords, setBaseOffset, validateBatch, writeInt64 } from './record-batch.js'
+import { LOG_OVERHEAD, POS, decodeRecords, readInt64, setBaseOffset, validateBatch, writeInt64 } from './record-batch.js'
 import { createSegment, type DurabilityFs, type Segment } from './segment.js'
 
 const LOG_START_OFFSET_FILE = 'log-start-offset'
@@ -40,6 +40,18 @@ interface DurableWaiter {
   reject: (err: Error) => void
 }
 
+/** Last offset of the last whole batch in `records` (whole batches, at least one). */
+function lastOffsetOf(records: Buffer): number {
+  let position = 0
+  let last = 0
+  // Each turn moves past one batch of >= 61 bytes.
+  while (position + LOG_OVERHEAD <= records.length) {
+    last = position
+    position += LOG_OVERHEAD + records.readInt32BE(position + POS.batchLength)
+  }
+  return readInt64(records, last) + records.readInt32BE(last + POS.lastOffsetDelta)
+}
+
 export function readLogStartOffset(dir: string): number {
   const data = readJsonFile(path.join(dir, LOG_START_OFFSET_FILE)) as { logStartOffset?: unknown } | undefined
   const n = data?.logStartOffset
@@ -57,6 +69,8 @@ export class PartitionLog implements PartitionLogApi, Flushable {
   #truncations = 0
   #timer: NodeJS.Timeout | null = null
   #closed = false
+  /** Where the previous read ended, so a sequential reader skips the index lookup. */
+  #readHint: { offset: number; segment: Segment; position: number } | null = null
 
   /** Takes ownership of recovered segments (the last one active), or none with an offline error. */
   constructor(
@@ -147,9 +161,12 @@ export class PartitionLog implements PartitionLogApi, Flushable {
 
   append(batch: Buffer): AppendResult {
     let active = this.#check()
-    if (!Buffer.isBuffer(batch)) throw new InvalidArgumentError(`log ${this.name}: append needs a Buffer holding one record batch`)
+    if (!Buffer.isBuffer(batch))
+      throw new InvalidArgumentError(`log ${this.name}: append needs a Buffer holding one record batch`)
     if (batch.length > LIMITS.recordBytesMax)
-      throw new RecordTooLargeError(`record batch of ${batch.length} bytes exceeds recordBytesMax ${LIMITS.recordBytesMax}`)
+      throw new RecordTooLargeError(
+        `record batch of ${batch.length} bytes exceeds recordBytesMax ${LIMITS.recordBytesMax}`,
+      )
     const h = validateBatch(batch)
     if (h.batchBytes !== batch.length)
       throw new CorruptRecordError(`${batch.length - h.batchBytes} bytes follow the record batch`)
@@ -170,9 +187,12 @@ export class PartitionLog implements PartitionLogApi, Flushable {
     } catch (err) {
       if (err instanceof StorageError) throw err // nothing of the batch stayed in the file
       throw this.#goOffline(
-        new PartitionOfflineError(`log ${this.name} is offline: a failed append could not be undone in ${active.logPath}`, {
-          cause: err,
-        }),
+        new PartitionOfflineError(
+          `log ${this.name} is offline: a failed append could not be undone in ${active.logPath}`,
+          {
+            cause: err,
+          },
+        ),
       )
     }
     if (this.#config.flush === 'sync') this.deps.flusher.request(this)
@@ -194,9 +214,12 @@ export class PartitionLog implements PartitionLogApi, Flushable {
   #roll(now: number): Segment {
     const old = this.#segments.at(-1)!
     if (this.#segments.length >= LIMITS.segmentsOpenMax)
-      throw new StorageError(`log ${this.name} has ${this.#segments.length} segments (segmentsOpenMax); raise segmentBytes or lower retention`, {
-        retriable: true,
-      })
+      throw new StorageError(
+        `log ${this.name} has ${this.#segments.length} segments (segmentsOpenMax); raise segmentBytes or lower retention`,
+        {
+          retriable: true,
+        },
+      )
     try {
       old.seal(this.deps.dfs)
       this.deps.onFdatasync()
@@ -207,7 +230,10 @@ export class PartitionLog implements PartitionLogApi, Flushable {
       return next
     } catch (err) {
       throw this.#goOffline(
-        new PartitionOfflineError(`log ${this.name} is offline: rolling ${old.logPath} failed: ${(err as Error).message}`, { cause: err }),
+        new PartitionOfflineError(
+          `log ${this.name} is offline: rolling ${old.logPath} failed: ${(err as Error).message}`,
+          { cause: err },
+        ),
       )
     }
   }
@@ -226,7 +252,9 @@ export class PartitionLog implements PartitionLogApi, Flushable {
   onAppend(listener: (logEndOffset: number) => void): () => void {
     this.#check()
     if (this.#listeners.size >= LIMITS.appendListenersMax)
-      throw new StorageError(`log ${this.name} has ${this.#listeners.size} append listeners (appendListenersMax)`, { retriable: true })
+      throw new StorageError(`log ${this.name} has ${this.#listeners.size} append listeners (appendListenersMax)`, {
+        retriable: true,
+      })
     this.#listeners.add(listener)
     return () => {
       this.#listeners.delete(listener)
@@ -243,7 +271,9 @@ export class PartitionLog implements PartitionLogApi, Flushable {
       if (offset >= this.logEndOffset)
         throw new InvalidArgumentError(`offset ${offset} is not appended yet (logEndOffset ${this.logEndOffset})`)
       if (this.#waiters.length >= LIMITS.durableWaitersMax)
-        throw new StorageError(`log ${this.name} has ${this.#waiters.length} pending durability waiters`, { retriable: true })
+        throw new StorageError(`log ${this.name} has ${this.#waiters.length} pending durability waiters`, {
+          retriable: true,
+        })
     } catch (err) {
       return Promise.reject(err as Error)
     }
@@ -307,7 +337,8 @@ export class PartitionLog implements PartitionLogApi, Flushable {
 
   /** Queues a flush regardless of policy (checkpoint, close). */
   requestFlush(): void {
-    if (this.#offlineError === null && !this.#closed && this.logEndOffset > this.#durableOffset) this.deps.flusher.request(this)
+    if (this.#offlineError === null && !this.#closed && this.logEndOffset > this.#durableOffset)
+      this.deps.flusher.request(this)
   }
 
   // ---- reads ------------------------------------------------------------------------------------------------
@@ -333,25 +364,37 @@ export class PartitionLog implements PartitionLogApi, Flushable {
   read(offset: number, maxBytes: number): ReadResult {
     this.#check()
     this.#checkOffset(offset)
-    const result = (records: Buffer): ReadResult => ({ records, logStartOffset: this.#logStartOffset, logEndOffset: this.logEndOffset })
+    const result = (records: Buffer): ReadResult => ({
+      records,
+      logStartOffset: this.#logStartOffset,
+      logEndOffset: this.logEndOffset,
+    })
     if (offset === this.logEndOffset) return result(Buffer.alloc(0))
     const budgetMax = Math.min(Math.max(0, maxBytes), LIMITS.fetchBytesMax)
     return this.#guard(() => {
       const parts: Buffer[] = []
       let i = this.#segmentIndexFor(offset)
       let segment = this.#segments[i]!
-      let position = segment.findPosition(offset)
+      const hint = this.#readHint
+      let position =
+        hint !== null && hint.offset === offset && hint.segment === segment && hint.position < segment.sizeBytes
+          ? hint.position
+          : segment.findPosition(offset)
       let budget = budgetMax
+      let end = position
       // One turn per segment, at most segmentCount turns.
       for (;;) {
         const chunk = segment.read(position, budget, parts.length === 0)
         if (chunk.length > 0) parts.push(chunk)
         budget -= chunk.length
-        if (budget <= 0 || position + chunk.length < segment.sizeBytes || ++i >= this.#segments.length) break
+        end = position + chunk.length
+        if (budget <= 0 || end < segment.sizeBytes || ++i >= this.#segments.length) break
         segment = this.#segments[i]!
         position = 0
       }
-      return result(parts.length === 1 ? parts[0]! : Buffer.concat(parts))
+      const records = parts.length === 1 ? parts[0]! : Buffer.concat(parts)
+      this.#readHint = { offset: lastOffsetOf(records) + 1, segment, position: end }
+      return result(records)
     })
   }
 
@@ -397,6 +440,7 @@ export class PartitionLog implements PartitionLogApi, Flushable {
       throw new OffsetOutOfRangeError(offset, this.#logStartOffset, this.logEndOffset, `log ${this.name}`)
     this.#guard(() => {
       this.#truncations++
+      this.#readHint = null
       const i = this.#segmentIndexFor(offset)
       let segment = this.#segments[i]!
       const position = segment.findPosition(offset)
@@ -449,7 +493,8 @@ export class PartitionLog implements PartitionLogApi, Flushable {
   deleteRecordsBefore(offset: number): RetentionResult {
     this.#check()
     if (!Number.isSafeInteger(offset)) throw new InvalidArgumentError(`offset must be a safe integer, got ${offset}`)
-    if (offset > this.logEndOffset) throw new OffsetOutOfRangeError(offset, this.#logStartOffset, this.logEndOffset, `log ${this.name}`)
+    if (offset > this.logEndOffset)
+      throw new OffsetOutOfRangeError(offset, this.#logStartOffset, this.logEndOffset, `log ${this.name}`)
     if (offset > this.#logStartOffset) this.#setLogStartOffset(offset)
     return this.#deleteSegmentsBelowStart()
   }
@@ -483,7 +528,8 @@ export class PartitionLog implements PartitionLogApi, Flushable {
     this.#check()
     const previous = this.#config
     this.#config = resolveLogConfig(config)
-    if (previous.flush !== this.#config.flush || previous.flushIntervalMs !== this.#config.flushIntervalMs) this.#startTimer()
+    if (previous.flush !== this.#config.flush || previous.flushIntervalMs !== this.#config.flushIntervalMs)
+      this.#startTimer()
     if (this.#config.flush !== 'sync') {
       // waiters of a policy that no longer waits for fsync resolve now, as new calls would
       const waiters = this.#waiters
@@ -508,7 +554,9 @@ export class PartitionLog implements PartitionLogApi, Flushable {
         this.#advanceDurable(this.logEndOffset)
       } catch (err) {
         this.#goOffline(
-          new PartitionOfflineError(`log ${this.name} is offline: final fdatasync failed (${(err as Error).message})`, { cause: err }),
+          new PartitionOfflineError(`log ${this.name} is offline: final fdatasync failed (${(err as Error).message})`, {
+            cause: err,
+          }),
         )
       }
     }

@@ -27,7 +27,17 @@ describe('crc32c', () => {
 describe('int64 helpers', () => {
   test('readInt64 inverts writeInt64 for negative, zero and large safe integers', () => {
     const buf = Buffer.alloc(8)
-    for (const n of [0, 1, -1, -2, 2 ** 32, 2 ** 32 + 5, -(2 ** 40) - 3, Number.MAX_SAFE_INTEGER, Number.MIN_SAFE_INTEGER]) {
+    for (const n of [
+      0,
+      1,
+      -1,
+      -2,
+      2 ** 32,
+      2 ** 32 + 5,
+      -(2 ** 40) - 3,
+      Number.MAX_SAFE_INTEGER,
+      Number.MIN_SAFE_INTEGER,
+    ]) {
       writeInt64(buf, 0, n)
       expect(readInt64(buf, 0)).toBe(n)
       expect(buf.readBigInt64BE(0)).toBe(BigInt(n))
@@ -39,8 +49,18 @@ describe('encode/decode round trips', () => {
   test('null keys, null values, headers with null values and empty buffers survive a round trip', () => {
     const records = [
       { key: null, value: null, timestamp: 1_700_000_000_000 },
-      { key: Buffer.from('k'), value: Buffer.alloc(0), timestamp: 1_700_000_000_005, headers: [{ key: 'h', value: null }] },
-      { key: Buffer.alloc(0), value: Buffer.from('v'.repeat(300)), timestamp: 1_699_999_999_000, headers: [{ key: 'trace-ü', value: Buffer.from('x') }] },
+      {
+        key: Buffer.from('k'),
+        value: Buffer.alloc(0),
+        timestamp: 1_700_000_000_005,
+        headers: [{ key: 'h', value: null }],
+      },
+      {
+        key: Buffer.alloc(0),
+        value: Buffer.from('v'.repeat(300)),
+        timestamp: 1_699_999_999_000,
+        headers: [{ key: 'trace-ü', value: Buffer.from('x') }],
+      },
     ]
     const batch = encodeRecordBatch(records, { baseOffset: 42 })
     const h = validateBatch(batch)
@@ -61,7 +81,11 @@ describe('encode/decode round trips', () => {
   })
 
   test('gzip batches validate and decode to the same records', () => {
-    const records = Array.from({ length: 50 }, (_, i) => ({ key: Buffer.from(`key-${i}`), value: Buffer.from(`value-${i}`.repeat(10)), timestamp: 1000 + i }))
+    const records = Array.from({ length: 50 }, (_, i) => ({
+      key: Buffer.from(`key-${i}`),
+      value: Buffer.from(`value-${i}`.repeat(10)),
+      timestamp: 1000 + i,
+    }))
     const plain = encodeRecordBatch(records)
     const gz = encodeRecordBatch(records, { compression: 'gzip' })
     expect(validateBatch(gz).compression).toBe('gzip')
@@ -72,14 +96,20 @@ describe('encode/decode round trips', () => {
   })
 
   test('setBaseOffset moves every offset and keeps the CRC valid', () => {
-    const batch = encodeRecordBatch([{ key: null, value: Buffer.from('a'), timestamp: 1 }, { key: null, value: Buffer.from('b'), timestamp: 2 }])
+    const batch = encodeRecordBatch([
+      { key: null, value: Buffer.from('a'), timestamp: 1 },
+      { key: null, value: Buffer.from('b'), timestamp: 2 },
+    ])
     setBaseOffset(batch, 0, 2 ** 40)
     expect(validateBatch(batch).baseOffset).toBe(2 ** 40)
     expect(decodeRecords(batch).map((r) => r.offset)).toEqual([2 ** 40, 2 ** 40 + 1])
   })
 
   test('decodeRecords skips records below fromOffset', () => {
-    const batch = encodeRecordBatch([1, 2, 3, 4].map((i) => ({ key: null, value: Buffer.from(String(i)), timestamp: i })), { baseOffset: 10 })
+    const batch = encodeRecordBatch(
+      [1, 2, 3, 4].map((i) => ({ key: null, value: Buffer.from(String(i)), timestamp: i })),
+      { baseOffset: 10 },
+    )
     expect(decodeRecords(batch, 0, 12).map((r) => r.value!.toString())).toEqual(['3', '4'])
   })
 
@@ -104,10 +134,16 @@ describe('a batch assembled byte by byte from the DESIGN.md §4.2 table', () => 
       0x02, // keyLength 1 (zig-zag 2)
       0x6b, // 'k'
       0x0a, // valueLength 5 (zig-zag 10)
-      0x68, 0x65, 0x6c, 0x6c, 0x6f, // 'hello'
+      0x68,
+      0x65,
+      0x6c,
+      0x6c,
+      0x6f, // 'hello'
       0x02, // headersCount 1
-      0x02, 0x68, // header key length 1, 'h'
-      0x02, 0x76, // header value length 1, 'v'
+      0x02,
+      0x68, // header key length 1, 'h'
+      0x02,
+      0x76, // header value length 1, 'v'
     ])
     const recordWithLength = Buffer.concat([Buffer.from([record.length * 2]), record]) // length varint (zig-zag)
     const header = Buffer.alloc(61)
@@ -131,7 +167,14 @@ describe('a batch assembled byte by byte from the DESIGN.md §4.2 table', () => 
   test('it validates and decodes to the record it spells', () => {
     const batch = handMade()
     const h = validateBatch(batch)
-    expect(h).toMatchObject({ baseOffset: 7, recordCount: 1, producerId: -1, producerEpoch: -1, baseSequence: -1, timestampType: 'create' })
+    expect(h).toMatchObject({
+      baseOffset: 7,
+      recordCount: 1,
+      producerId: -1,
+      producerEpoch: -1,
+      baseSequence: -1,
+      timestampType: 'create',
+    })
     const [r] = decodeRecords(batch)
     expect(r!.offset).toBe(7)
     expect(r!.timestamp).toBe(1_700_000_000_123)
@@ -142,7 +185,14 @@ describe('a batch assembled byte by byte from the DESIGN.md §4.2 table', () => 
 
   test('the encoder produces exactly those bytes', () => {
     const encoded = encodeRecordBatch(
-      [{ key: Buffer.from('k'), value: Buffer.from('hello'), timestamp: 1_700_000_000_123, headers: [{ key: 'h', value: Buffer.from('v') }] }],
+      [
+        {
+          key: Buffer.from('k'),
+          value: Buffer.from('hello'),
+          timestamp: 1_700_000_000_123,
+          headers: [{ key: 'h', value: Buffer.from('v') }],
+        },
+      ],
       { baseOffset: 7 },
     )
     expect(encoded.equals(handMade())).toBe(true)
@@ -193,7 +243,9 @@ describe('bad input', () => {
   })
 
   test('random bytes that are not a batch fail with CorruptRecordError', () => {
-    expect(() => validateBatch(Buffer.from('this is not a record batch at all, just some text bytes!!!!!!!!'))).toThrow(CorruptRecordError)
+    expect(() => validateBatch(Buffer.from('this is not a record batch at all, just some text bytes!!!!!!!!'))).toThrow(
+      CorruptRecordError,
+    )
   })
 
   test('an unsupported compression codec fails with UnsupportedVersionError', () => {

@@ -66,17 +66,36 @@ export function recoverSegments(input: RecoveryInput): RecoveredLog {
     segments.push(segment)
     const previous = segments[i - 1]
     if (previous !== undefined && segment.baseOffset !== previous.nextOffset)
-      return fail(offline(input.name, segment.logPath, 0, `segment starts at offset ${segment.baseOffset}, expected ${previous.nextOffset}`))
+      return fail(
+        offline(
+          input.name,
+          segment.logPath,
+          0,
+          `segment starts at offset ${segment.baseOffset}, expected ${previous.nextOffset}`,
+        ),
+      )
     const indexProblem = loadIndexes(segment)
-    const trusted = indexProblem === null && segment.nextOffset <= input.recoveryPoint && (isLast || segment.nextOffset === nextBase)
+    const trusted =
+      indexProblem === null && segment.nextOffset <= input.recoveryPoint && (isLast || segment.nextOffset === nextBase)
     if (!trusted) {
-      const scan = scanSegment(segment.readAll(), segment.baseOffset, { verify: true, indexIntervalBytes: input.indexIntervalBytes })
+      const scan = scanSegment(segment.readAll(), segment.baseOffset, {
+        verify: true,
+        indexIntervalBytes: input.indexIntervalBytes,
+      })
       const problem = scan.problem
       if (problem !== null) {
-        if (!isLast) return fail(offline(input.name, segment.logPath, problem.position, `${problem.message} (in a sealed segment)`))
+        if (!isLast)
+          return fail(
+            offline(input.name, segment.logPath, problem.position, `${problem.message} (in a sealed segment)`),
+          )
         if (problem.expectedOffset < input.recoveryPoint)
           return fail(
-            offline(input.name, segment.logPath, problem.position, `${problem.message} (below the recovery point ${input.recoveryPoint})`),
+            offline(
+              input.name,
+              segment.logPath,
+              problem.position,
+              `${problem.message} (below the recovery point ${input.recoveryPoint})`,
+            ),
           )
         if (problem.validBatchAfterPosition >= 0)
           return fail(
@@ -104,7 +123,14 @@ export function recoverSegments(input: RecoveryInput): RecoveredLog {
       segment.adoptScan(scan)
     }
     if (!isLast && segment.nextOffset !== nextBase)
-      return fail(offline(input.name, segment.logPath, segment.sizeBytes, `segment ends at offset ${segment.nextOffset}, the next starts at ${nextBase}`))
+      return fail(
+        offline(
+          input.name,
+          segment.logPath,
+          segment.sizeBytes,
+          `segment ends at offset ${segment.nextOffset}, the next starts at ${nextBase}`,
+        ),
+      )
   }
   const active = segments[segments.length - 1]
   if (active !== undefined) {

@@ -27,7 +27,7 @@ export const nodeDurabilityFs: DurabilityFs = {
   fdatasyncSync: (fd) => fs.fdatasyncSync(fd),
 }
 
-const HEADER_WINDOW_BYTES = 64 * 1024
+const HEADER_WINDOW_BYTES = 16 * 1024
 const APPEND_FLAGS = fs.constants.O_RDWR | fs.constants.O_APPEND
 const INDEX_FLAGS = fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT
 
@@ -41,7 +41,9 @@ export interface HeaderVisit {
 }
 
 function storageError(what: string, file: string, cause: unknown): StorageError {
-  return new StorageError(`${what} ${file} failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause })
+  return new StorageError(`${what} ${file} failed: ${cause instanceof Error ? cause.message : String(cause)}`, {
+    cause,
+  })
 }
 
 export class Segment {
@@ -160,7 +162,11 @@ export class Segment {
     let found = -1
     this.walkHeaders(start, this.sizeBytes, (position, header) => {
       if (position === start && entry >= 0 && header.lastOffset !== entryLastOffset)
-        throw new CorruptRecordError(`index entry says offset ${entryLastOffset}, the batch ends at ${header.lastOffset}`, this.indexPath, position)
+        throw new CorruptRecordError(
+          `index entry says offset ${entryLastOffset}, the batch ends at ${header.lastOffset}`,
+          this.indexPath,
+          position,
+        )
       if (header.lastOffset < offset) return true
       found = position
       return false
@@ -173,7 +179,11 @@ export class Segment {
   rebuildIndexesFromLog(): void {
     const scan = buildIndexes(this.readAll(), this.baseOffset, this.indexIntervalBytes)
     if (scan.problem !== null || scan.validBytes !== this.sizeBytes)
-      throw new CorruptRecordError(scan.problem?.message ?? 'batches do not tile the segment', this.logPath, scan.problem?.position ?? scan.validBytes)
+      throw new CorruptRecordError(
+        scan.problem?.message ?? 'batches do not tile the segment',
+        this.logPath,
+        scan.problem?.position ?? scan.validBytes,
+      )
     this.adoptScan(scan)
     this.#rewriteIndexFiles()
   }
@@ -193,7 +203,11 @@ export class Segment {
     while (cut + LOG_OVERHEAD <= buf.length) {
       const batchBytes = LOG_OVERHEAD + buf.readInt32BE(cut + 8)
       if (batchBytes < BATCH_HEADER_BYTES || position + cut + batchBytes > this.sizeBytes)
-        throw new CorruptRecordError(`batch length ${batchBytes - LOG_OVERHEAD} does not fit the segment`, this.logPath, position + cut)
+        throw new CorruptRecordError(
+          `batch length ${batchBytes - LOG_OVERHEAD} does not fit the segment`,
+          this.logPath,
+          position + cut,
+        )
       if (cut + batchBytes > buf.length) break
       cut += batchBytes
     }
@@ -201,7 +215,8 @@ export class Segment {
       if (!atLeastOne) return Buffer.alloc(0)
       const batchBytes = LOG_OVERHEAD + buf.readInt32BE(8)
       buf = this.readAt(position, batchBytes)
-      if (buf.length < batchBytes) throw new CorruptRecordError('batch runs past the end of the file', this.logPath, position)
+      if (buf.length < batchBytes)
+        throw new CorruptRecordError('batch runs past the end of the file', this.logPath, position)
       return buf
     }
     return cut === buf.length ? buf : buf.subarray(0, cut)
@@ -344,7 +359,12 @@ export class Segment {
     this.timeIndex = TimeIndex.fromColumns(scan.timeTimestamps, scan.timeRelativeOffsets)
     this.nextOffset = scan.nextOffset
     this.maxTimestamp = scan.maxTimestamp
-    this.policy = new IndexPolicy(this.indexIntervalBytes, scan.bytesSinceEntry, scan.maxTimestamp, this.timeIndex.lastTimestamp)
+    this.policy = new IndexPolicy(
+      this.indexIntervalBytes,
+      scan.bytesSinceEntry,
+      scan.maxTimestamp,
+      this.timeIndex.lastTimestamp,
+    )
     this.#indexFilesStale = true
   }
 
@@ -362,9 +382,14 @@ export class Segment {
     this.walkHeaders(start, this.sizeBytes, (position, h) => {
       if (position === start && last >= 0) {
         if (h.lastOffset !== entryOffset)
-          throw new CorruptRecordError(`index entry says offset ${entryOffset}, batch ends at ${h.lastOffset}`, this.logPath, position)
+          throw new CorruptRecordError(
+            `index entry says offset ${entryOffset}, batch ends at ${h.lastOffset}`,
+            this.logPath,
+            position,
+          )
       } else {
-        if (h.baseOffset !== next) throw new CorruptRecordError(`batch starts at ${h.baseOffset}, expected ${next}`, this.logPath, position)
+        if (h.baseOffset !== next)
+          throw new CorruptRecordError(`batch starts at ${h.baseOffset}, expected ${next}`, this.logPath, position)
         bytesSinceEntry += h.batchBytes
         next = h.lastOffset + 1
       }

@@ -4,7 +4,13 @@
 // of `[A-Za-z0-9._-]` components that must stay inside the data dir and avoid the engine's own files.
 import fs from 'node:fs'
 import path from 'node:path'
-import { ClosedError, InvalidArgumentError, PartitionOfflineError, StorageError, UnsupportedVersionError } from '../errors.js'
+import {
+  ClosedError,
+  InvalidArgumentError,
+  PartitionOfflineError,
+  StorageError,
+  UnsupportedVersionError,
+} from '../errors.js'
 import type { LogConfig, StorageApi, StorageOptions as ApiStorageOptions, StorageLogger } from './api.js'
 import { fsyncDir, readJsonFile, writeFileAtomic } from './atomic-file.js'
 import { DataDirLock } from './data-dir-lock.js'
@@ -48,12 +54,16 @@ export function resolveLogDir(dataDir: string, name: string): string {
   const parts = name.split('/')
   for (const part of parts) {
     if (!NAME_COMPONENT.test(part) || part === '.' || part === '..')
-      throw new InvalidArgumentError(`log name ${JSON.stringify(name)} has an invalid component ${JSON.stringify(part)}`)
+      throw new InvalidArgumentError(
+        `log name ${JSON.stringify(name)} has an invalid component ${JSON.stringify(part)}`,
+      )
   }
-  if (RESERVED_NAMES.has(parts[0]!)) throw new InvalidArgumentError(`log name ${JSON.stringify(name)} uses a reserved name`)
+  if (RESERVED_NAMES.has(parts[0]!))
+    throw new InvalidArgumentError(`log name ${JSON.stringify(name)} uses a reserved name`)
   const root = path.resolve(dataDir)
   const dir = path.resolve(root, ...parts)
-  if (!dir.startsWith(root + path.sep)) throw new InvalidArgumentError(`log name ${JSON.stringify(name)} escapes the data dir`)
+  if (!dir.startsWith(root + path.sep))
+    throw new InvalidArgumentError(`log name ${JSON.stringify(name)} escapes the data dir`)
   return dir
 }
 
@@ -64,7 +74,10 @@ function readRecoveryPoints(file: string, logger: StorageLogger): Map<string, nu
     for (const [name, offset] of Object.entries(data?.logs ?? {}))
       if (typeof offset === 'number' && Number.isSafeInteger(offset) && offset >= 0) out.set(name, offset)
   } catch (err) {
-    logger.warn('recovery-point checkpoint unreadable; every log is re-validated', { file, error: (err as Error).message })
+    logger.warn('recovery-point checkpoint unreadable; every log is re-validated', {
+      file,
+      error: (err as Error).message,
+    })
   }
   return out
 }
@@ -227,7 +240,8 @@ export class Storage implements StorageApi {
 }
 
 export async function openStorage(dataDir: string, options: StorageOptions = {}): Promise<Storage> {
-  if (typeof dataDir !== 'string' || dataDir.length === 0) throw new InvalidArgumentError('dataDir must be a non-empty path')
+  if (typeof dataDir !== 'string' || dataDir.length === 0)
+    throw new InvalidArgumentError('dataDir must be a non-empty path')
   const root = path.resolve(dataDir)
   const logger = options.logger ?? silentLogger
   try {
@@ -245,7 +259,9 @@ export async function openStorage(dataDir: string, options: StorageOptions = {})
       writeFileAtomic(metaFile, JSON.stringify(meta) + '\n')
     }
     if (meta.formatVersion !== FORMAT_VERSION)
-      throw new UnsupportedVersionError(`${metaFile} has format version ${String(meta.formatVersion)}; this build reads ${FORMAT_VERSION}`)
+      throw new UnsupportedVersionError(
+        `${metaFile} has format version ${String(meta.formatVersion)}; this build reads ${FORMAT_VERSION}`,
+      )
     const cleanFile = path.join(root, CLEAN_SHUTDOWN_FILE)
     const markerFound = fs.existsSync(cleanFile)
     const wasClean = fresh || markerFound
@@ -255,7 +271,10 @@ export async function openStorage(dataDir: string, options: StorageOptions = {})
     }
     fs.mkdirSync(path.join(root, CHECKPOINT_DIR), { recursive: true })
     const recoveryPoints = readRecoveryPoints(path.join(root, CHECKPOINT_DIR, RECOVERY_POINT_FILE), logger)
-    if (!wasClean) logger.warn('previous run did not close cleanly; logs are re-validated past their recovery point', { dataDir: root })
+    if (!wasClean)
+      logger.warn('previous run did not close cleanly; logs are re-validated past their recovery point', {
+        dataDir: root,
+      })
     const nodeId = typeof meta.nodeId === 'number' ? meta.nodeId : 0
     return new Storage(root, wasClean, nodeId, lock, recoveryPoints, logger, options)
   } catch (err) {

@@ -106,7 +106,8 @@ export class TimeIndex {
       const relative = bytes.readInt32BE(i * 12 + 8)
       if (timestamp <= prevTimestamp || relative <= prevRelative)
         return `entry ${i} (${timestamp}, ${relative}) is not after (${prevTimestamp}, ${prevRelative})`
-      if (relative >= relativeEnd) return `entry ${i} names relative offset ${relative}, past the segment (${relativeEnd})`
+      if (relative >= relativeEnd)
+        return `entry ${i} names relative offset ${relative}, past the segment (${relativeEnd})`
       index.append(timestamp, relative)
       prevTimestamp = timestamp
       prevRelative = relative

@@ -127,7 +127,11 @@ async function verifyWith(pool: WorkerPool, dir: string): Promise<VerifyReport> 
     if (prev !== undefined && prev.problems.length === 0) {
       const expected = prev.lastOffset === null ? prev.baseOffset : prev.lastOffset + 1
       if (s.baseOffset !== expected)
-        problems.push({ file: s.file, position: 0, message: `segment starts at offset ${s.baseOffset}, expected ${expected}` })
+        problems.push({
+          file: s.file,
+          position: 0,
+          message: `segment starts at offset ${s.baseOffset}, expected ${expected}`,
+        })
     }
     problems.push(...s.problems)
   }

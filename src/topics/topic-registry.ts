@@ -133,10 +133,16 @@ export class TopicRegistry {
         this.logger.warn('ignoring a topic directory without topic.json', { dir })
         continue
       }
-      const file = await this.#readTopicFile(path.join(dir, TOPIC_FILE), entry.name)
+      const fileName = path.join(dir, TOPIC_FILE)
+      const file = await this.#readTopicFile(fileName, entry.name)
       if (this.#topics.size >= LIMITS.topicsMax)
         throw new StorageError(`the data dir holds more than topicsMax (${LIMITS.topicsMax}) topics`)
-      const config = resolveTopicConfig(file.overrides, this.defaults)
+      let config: TopicConfig
+      try {
+        config = resolveTopicConfig(file.overrides, this.defaults)
+      } catch (cause) {
+        throw new StorageError(`${fileName} holds an invalid config: ${(cause as Error).message}`, { cause })
+      }
       const logs = await this.#openLogs(file.name, file.partitions, config)
       this.#topics.set(file.name, { name: file.name, internal: file.internal, overrides: file.overrides, config, logs })
     }
@@ -149,6 +155,11 @@ export class TopicRegistry {
       parsed = JSON.parse(await readFile(file, 'utf8'))
     } catch (cause) {
       throw new StorageError(`cannot read ${file}: ${(cause as Error).message}`, { cause })
+    }
+    try {
+      validateTopicName(dirName)
+    } catch (cause) {
+      throw new StorageError(`${file} is in a directory that is not a legal topic name`, { cause })
     }
     const f = parsed as Partial<TopicFile> | null
     if (
@@ -292,6 +303,13 @@ export class TopicRegistry {
     const t = this.#get(topic)
     const log = Number.isInteger(partition) ? t.logs[partition] : undefined
     if (log === undefined) throw new UnknownPartitionError(topic, partition, t.logs.length)
+    return log
+  }
+
+  /** Like `log`, but throws the partition's offline error (PartitionOfflineError) when it is offline. */
+  onlineLog(topic: string, partition: number): PartitionLogApi {
+    const log = this.log(topic, partition)
+    if (log.offlineError !== null) throw log.offlineError
     return log
   }
 

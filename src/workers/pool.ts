@@ -1,6 +1,7 @@
 // The worker pool for CPU-only jobs over bytes (segment verification, index rebuild); the only piscina import. The
 // pool is created on first use (at most 2 threads) and destroyed by close(). From source (vitest, tsx) the worker
-// file is the .ts beside this module and runs with `--import tsx`; from dist/ it is the compiled .js beside it.
+// file is the .ts beside this module, loaded through ts-worker-entry.mjs, which registers tsx inside the thread (Node
+// 20 does not pass `--import tsx` loader hooks on to workers); from dist/ it is the compiled .js beside it.
 import { Piscina } from 'piscina'
 import type { SegmentScan } from './segment-scan.js'
 import type { BuildIndexesTask, VerifySegmentTask } from './segment.worker.js'
@@ -9,6 +10,7 @@ const WORKER_THREADS_MAX = 2
 const WORKER_IDLE_TIMEOUT_MS = 5_000
 const fromSource = import.meta.url.endsWith('.ts')
 const workerUrl = new URL(fromSource ? './segment.worker.ts' : './segment.worker.js', import.meta.url)
+const entryUrl = fromSource ? new URL('./ts-worker-entry.mjs', import.meta.url) : workerUrl
 
 export class WorkerPool {
   #pool: Piscina | null = null
@@ -17,12 +19,14 @@ export class WorkerPool {
   #get(): Piscina {
     if (this.#closed) throw new Error('worker pool is closed')
     this.#pool ??= new Piscina({
-      filename: workerUrl.href,
+      filename: entryUrl.href,
+      workerData: { sluiceWorkerModule: workerUrl.href },
       maxThreads: WORKER_THREADS_MAX,
       minThreads: 0,
       idleTimeout: WORKER_IDLE_TIMEOUT_MS,
-      execArgv: fromSource ? ['--import', 'tsx'] : [],
     })
+    // A worker that fails to start rejects the tasks it was given; the pool itself must not throw an unhandled error.
+    this.#pool.on('error', () => {})
     return this.#pool
   }
 

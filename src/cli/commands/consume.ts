@@ -104,10 +104,13 @@ export function registerConsume(program: Command): void {
         process.once('SIGINT', stop)
         process.once('SIGTERM', stop)
         let printed = 0
+        // The next offset after the last printed record, per partition: what closing commits with --group.
+        const nextOffsets = new Map<number, number>()
         try {
           for await (const message of consumer) {
             printLine(formatMessage(message, opts))
             printed += 1
+            nextOffsets.set(message.partition, message.offset + 1)
             if (opts.maxMessages !== undefined && printed >= opts.maxMessages) break
           }
         } catch (err) {
@@ -115,6 +118,15 @@ export function registerConsume(program: Command): void {
         } finally {
           process.off('SIGINT', stop)
           process.off('SIGTERM', stop)
+          if (!consumer.closed) {
+            for (const [partition, offset] of nextOffsets) {
+              try {
+                consumer.seek({ topic, partition, offset })
+              } catch {
+                // the partition was revoked meanwhile: its new owner goes on from the group's commit
+              }
+            }
+          }
           await consumer.close()
         }
       })

@@ -1,0 +1,209 @@
+// Unit tests of Storage: the data-dir lock (same process, child process, stale takeover), log names that must stay
+// inside the data dir, the clean-shutdown marker and checkpoint, group commit sharing fdatasyncs, a failed fsync
+// taking a log offline without acknowledging, the interval policy, and deleteLog.
+import { spawn, spawnSync } from 'node:child_process'
+import fs from 'node:fs'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { describe, expect } from 'vitest'
+import { ClosedError, DataDirLockedError, InvalidArgumentError, PartitionOfflineError } from '../errors.js'
+import { captureLogger, logConfig, makeBatch, readAll, tmpTest as test } from '../testing/storage-fixtures.js'
+import { nodeDurabilityFs, type DurabilityFs } from './segment.js'
+import { openStorage } from './storage.js'
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
+
+describe('data-dir lock', () => {
+  test('a second openStorage in the same process gets DataDirLockedError naming this pid; close releases it', async ({
+    tmpDir,
+  }) => {
+    const first = await openStorage(tmpDir)
+    const err = await openStorage(tmpDir).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(DataDirLockedError)
+    expect((err as DataDirLockedError).holderPid).toBe(process.pid)
+    expect((err as Error).message).toContain('--broker')
+    await first.close()
+    await first.close() // idempotent
+    const second = await openStorage(tmpDir)
+    await second.close()
+  })
+
+  test('a lock held by a live child process is refused with its pid', async ({ tmpDir }) => {
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', path.join(root, 'test/fixtures/storage-hold-lock.ts'), tmpDir],
+      {
+        cwd: root,
+        stdio: ['pipe', 'pipe', 'inherit'],
+      },
+    )
+    const line = await new Promise<string>((resolve, reject) => {
+      let out = ''
+      child.stdout.on('data', (d: Buffer) => {
+        out += d.toString()
+        if (out.includes('\n')) resolve(out.trim())
+      })
+      child.on('exit', (code) => reject(new Error(`child exited ${code}`)))
+    })
+    expect(line).toBe(`locked ${child.pid}`)
+    const err = await openStorage(tmpDir).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(DataDirLockedError)
+    expect((err as DataDirLockedError).holderPid).toBe(child.pid)
+    child.stdin.end()
+    await new Promise((resolve) => child.on('exit', resolve))
+    const after = await openStorage(tmpDir)
+    await after.close()
+  })
+
+  test('a stale lock left by a dead process is taken over', async ({ tmpDir }) => {
+    const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'])
+    const deadPid = Number(dead.stdout.toString())
+    fs.writeFileSync(path.join(tmpDir, '.lock'), `${deadPid}\n`)
+    const storage = await openStorage(tmpDir)
+    expect(fs.readFileSync(path.join(tmpDir, '.lock'), 'utf8').trim()).toBe(String(process.pid))
+    await storage.close()
+    expect(fs.existsSync(path.join(tmpDir, '.lock'))).toBe(false)
+  })
+})
+
+describe('layout', () => {
+  test('log names that escape the data dir or hit reserved names are refused', async ({ tmpDir }) => {
+    const storage = await openStorage(tmpDir)
+    for (const name of ['../x', '/abs', 'a//b', 'a/../../b', '', 'checkpoints/x', 'meta.json', 'a/./b', 'a b', 'x/'])
+      await expect(storage.openLog(name, logConfig()), name).rejects.toThrow(InvalidArgumentError)
+    expect(fs.readdirSync(path.dirname(tmpDir)).filter((n) => n === 'x' || n === 'b')).toEqual([])
+    await storage.close()
+  })
+
+  test('meta.json, the clean-shutdown marker and the recovery-point checkpoint are written; an unclean stop is reported', async ({
+    tmpDir,
+  }) => {
+    const storage = await openStorage(tmpDir)
+    expect(storage.wasCleanShutdown).toBe(true) // a fresh dir
+    const log = await storage.openLog('topics/a/0', logConfig())
+    log.append(makeBatch('a', 4))
+    await storage.close()
+    expect(JSON.parse(fs.readFileSync(path.join(tmpDir, 'meta.json'), 'utf8'))).toMatchObject({ formatVersion: 1 })
+    expect(JSON.parse(fs.readFileSync(path.join(tmpDir, 'checkpoints/recovery-point'), 'utf8')).logs).toEqual({
+      'topics/a/0': 4,
+    })
+    expect(fs.existsSync(path.join(tmpDir, '.clean-shutdown'))).toBe(true)
+    const again = await openStorage(tmpDir)
+    expect(again.wasCleanShutdown).toBe(true)
+    expect(fs.existsSync(path.join(tmpDir, '.clean-shutdown'))).toBe(false)
+    // a crash: copy the files while the storage is open (what a killed process leaves behind)
+    const crashed = `${tmpDir}-crashed`
+    fs.cpSync(tmpDir, crashed, { recursive: true, filter: (src) => path.basename(src) !== '.lock' })
+    await again.close()
+    try {
+      const reopened = await openStorage(crashed)
+      expect(reopened.wasCleanShutdown).toBe(false)
+      expect((await reopened.openLog('topics/a/0', logConfig())).logEndOffset).toBe(4)
+      await reopened.close()
+    } finally {
+      fs.rmSync(crashed, { recursive: true, force: true })
+    }
+  })
+
+  test('deleteLog closes the log and removes its directory; the name can be reused from offset 0', async ({
+    tmpDir,
+  }) => {
+    const storage = await openStorage(tmpDir)
+    const log = await storage.openLog('topics/d/0', logConfig())
+    log.append(makeBatch('x', 3))
+    await storage.deleteLog('topics/d/0')
+    expect(fs.existsSync(path.join(tmpDir, 'topics/d/0'))).toBe(false)
+    expect(() => log.append(makeBatch('y'))).toThrow(ClosedError)
+    const fresh = await storage.openLog('topics/d/0', logConfig())
+    expect(fresh.logEndOffset).toBe(0)
+    await storage.close()
+    await expect(storage.openLog('other', logConfig())).rejects.toThrow(ClosedError)
+  })
+})
+
+describe('flush policies', () => {
+  test('group commit: concurrent durable appends across logs all resolve and share fdatasync calls', async ({
+    tmpDir,
+  }) => {
+    const storage = await openStorage(tmpDir)
+    const logs = await Promise.all(
+      [0, 1, 2, 3].map((p) => storage.openLog(`topics/g/${p}`, logConfig({ segmentBytes: 1 << 20 }))),
+    )
+    const appends = 200
+    const before = storage.getStats().fdatasyncCount
+    const acks: Promise<number>[] = []
+    for (let i = 0; i < appends; i++) {
+      const log = logs[i % logs.length]!
+      const r = log.append(makeBatch(`g${i}`))
+      acks.push(log.waitDurable(r.lastOffset).then(() => r.lastOffset))
+    }
+    const offsets = await Promise.all(acks)
+    expect(offsets).toHaveLength(appends)
+    const stats = storage.getStats()
+    expect(stats.fdatasyncCount - before).toBeLessThan(appends / 4)
+    expect(stats.fdatasyncCount - before).toBeGreaterThanOrEqual(logs.length)
+    for (const log of logs) {
+      expect(log.durableOffset).toBe(log.logEndOffset)
+      expect(readAll(log)).toHaveLength(appends / logs.length)
+    }
+    await storage.close()
+  })
+
+  test('a failed fdatasync takes the log offline: no ack, waiters reject, other logs keep serving', async ({
+    tmpDir,
+  }) => {
+    let failing = false
+    let failedCalls = 0
+    const dfs: DurabilityFs = {
+      fdatasync: (fd) => {
+        if (!failing) return nodeDurabilityFs.fdatasync(fd)
+        failedCalls++
+        return Promise.reject(Object.assign(new Error(`EIO: i/o error on fd ${fd}`), { code: 'EIO' }))
+      },
+      fdatasyncSync: (fd) => nodeDurabilityFs.fdatasyncSync(fd),
+    }
+    const logger = captureLogger()
+    const storage = await openStorage(tmpDir, { durabilityFs: dfs, logger })
+    const bad = await storage.openLog('bad', logConfig())
+    const good = await storage.openLog('good', logConfig())
+    bad.append(makeBatch('before'))
+    await bad.waitDurable(0)
+    failing = true
+    const r = bad.append(makeBatch('lost'))
+    const ack = bad.waitDurable(r.lastOffset)
+    await expect(ack).rejects.toThrow(PartitionOfflineError)
+    expect(failedCalls).toBe(1) // never retried
+    expect(bad.offlineError).toBeInstanceOf(PartitionOfflineError)
+    expect(() => bad.append(makeBatch('x'))).toThrow(PartitionOfflineError)
+    expect(() => bad.read(0, 100)).toThrow(PartitionOfflineError)
+    await expect(bad.waitDurable(0)).rejects.toThrow(PartitionOfflineError)
+    expect(logger.entries.some((e) => e.level === 'error')).toBe(true)
+    failing = false
+    const g = good.append(makeBatch('fine'))
+    await good.waitDurable(g.lastOffset)
+    expect(readAll(good).map((x) => x.value)).toEqual(['fine-0'])
+    await storage.close()
+    const checkpoint = JSON.parse(fs.readFileSync(path.join(tmpDir, 'checkpoints/recovery-point'), 'utf8')) as {
+      logs: Record<string, number>
+    }
+    expect(checkpoint.logs.bad ?? 0).toBeLessThanOrEqual(1) // the unsynced batch is not claimed durable
+  })
+
+  test("'interval' and 'os' acknowledge at once; 'interval' flushes on its timer", async ({ tmpDir }) => {
+    const storage = await openStorage(tmpDir)
+    const interval = await storage.openLog('i', logConfig({ flush: 'interval', flushIntervalMs: 5 }))
+    const os = await storage.openLog('o', logConfig({ flush: 'os' }))
+    const r = interval.append(makeBatch('i'))
+    await interval.waitDurable(r.lastOffset)
+    os.append(makeBatch('o'))
+    await os.waitDurable(0)
+    expect(os.durableOffset).toBe(0) // nothing synced for 'os'
+    for (let i = 0; i < 500 && interval.durableOffset < 1; i++) await new Promise((resolve) => setTimeout(resolve, 5))
+    expect(interval.durableOffset).toBe(1)
+    await storage.close()
+    expect(JSON.parse(fs.readFileSync(path.join(tmpDir, 'checkpoints/recovery-point'), 'utf8')).logs).toEqual({
+      i: 1,
+      o: 1,
+    })
+  })
+})

@@ -1,0 +1,194 @@
+// The `sluice` CLI end to end, each command spawned as a real process: topic admin, produce from stdin and consume
+// (embedded and remote), group list/describe/reset-offsets (dry run vs --execute), log verify/dump (clean and
+// corrupted), user add + an authenticated serve, exit codes (0 ok, 1 operational, 2 usage) and the message that a data
+// dir held by a running broker must be reached with --broker. serve shuts down cleanly on SIGTERM with exit 0.
+import { promises as fs } from 'node:fs'
+import path from 'node:path'
+import { afterEach, describe, expect, test } from 'vitest'
+import { runCli, startServe, type ServeChild } from './cli-helpers.js'
+import { makeTempDir, removeDir } from './wire-helpers.js'
+
+const cleanups: Array<() => Promise<void> | void> = []
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c()
+})
+
+async function tempDir(): Promise<string> {
+  const dir = await makeTempDir('sluice-cli-')
+  cleanups.push(() => removeDir(dir))
+  return dir
+}
+
+async function serve(args: string[], env: Record<string, string> = {}): Promise<ServeChild> {
+  const s = await startServe(['--port', '0', ...args], env)
+  cleanups.push(async () => {
+    if (s.child.exitCode === null && s.child.signalCode === null) {
+      s.child.kill('SIGKILL')
+      await s.exited
+    }
+  })
+  return s
+}
+
+describe('sluice CLI', () => {
+  test('embedded: topic create/list/describe/delete, produce from stdin, consume from the beginning; exit codes', async () => {
+    const dataDir = path.join(await tempDir(), 'data')
+    const d = ['--data-dir', dataDir]
+    const created = await runCli(['topic', 'create', 'orders', '--partitions', '3', '--flush', 'os', ...d])
+    expect(created).toMatchObject({ code: 0, stdout: 'created topic orders with 3 partitions\n' })
+    expect((await runCli(['topic', 'list', '--json', ...d])).stdout).toBe(JSON.stringify(['orders'], null, 2) + '\n')
+    const produced = await runCli(['produce', 'orders', '--key-separator', ':', ...d], {
+      input: 'user-1:a\nuser-2:b\nuser-1:c\nuser-3:d\n',
+    })
+    expect(produced).toMatchObject({ code: 0, stdout: 'produced 4 records to orders\n' })
+    const described = JSON.parse((await runCli(['topic', 'describe', 'orders', '--json', ...d])).stdout) as {
+      partitions: Array<{ logEndOffset: number }>
+      config: { flush: string }
+    }
+    expect(described.config.flush).toBe('os')
+    expect(described.partitions.reduce((n, p) => n + p.logEndOffset, 0)).toBe(4)
+    const consumed = await runCli(['consume', 'orders', '--from-beginning', '--max-messages', '4', '--json', ...d])
+    expect(consumed.code).toBe(0)
+    const records = consumed.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { key: string; value: string; partition: number })
+    expect(records.map((r) => `${r.key}:${r.value}`).sort()).toEqual(['user-1:a', 'user-1:c', 'user-2:b', 'user-3:d'])
+    // one key, one partition, in order
+    const user1 = records.filter((r) => r.key === 'user-1')
+    expect(new Set(user1.map((r) => r.partition)).size).toBe(1)
+    expect(user1.map((r) => r.value)).toEqual(['a', 'c'])
+    // operational error: exit 1, one line, no stack
+    const missing = await runCli(['topic', 'describe', 'nope', ...d])
+    expect(missing.code).toBe(1)
+    expect(missing.stderr).toBe('error: unknown topic "nope"\n')
+    // usage errors: exit 2
+    expect((await runCli(['topic', 'create', 'x', ...d])).code).toBe(2)
+    expect((await runCli(['consume', 'orders', '--offset', '3', ...d])).code).toBe(2)
+    expect((await runCli(['topic', 'list', '--data-dir', dataDir, '--broker', '127.0.0.1:1'])).code).toBe(2)
+    expect((await runCli(['topic', 'delete', 'orders', ...d])).stdout).toBe('deleted topic orders\n')
+    expect((await runCli(['topic', 'list', ...d])).stdout).toBe('')
+  })
+
+  test('remote: serve, then topic/produce/consume/group through --broker; the held data dir says to use --broker; SIGTERM exits 0', async () => {
+    const dataDir = path.join(await tempDir(), 'data')
+    const s = await serve(['--data-dir', dataDir])
+    const b = ['--broker', s.address]
+    expect((await runCli(['topic', 'create', 'jobs', '--partitions', '2', ...b])).code).toBe(0)
+    const lines = Array.from({ length: 20 }, (_, i) => `k${i % 5}:v${i}`).join('\n') + '\n'
+    expect((await runCli(['produce', 'jobs', '--key-separator', ':', ...b], { input: lines })).code).toBe(0)
+    const consumed = await runCli([
+      'consume',
+      'jobs',
+      '--group',
+      'billing',
+      '--from-beginning',
+      '--max-messages',
+      '20',
+      ...b,
+    ])
+    expect(consumed.code).toBe(0)
+    expect(consumed.stdout.trim().split('\n').sort()).toEqual(Array.from({ length: 20 }, (_, i) => `v${i}`).sort())
+    const groups = JSON.parse((await runCli(['group', 'list', '--json', ...b])).stdout) as Array<{ groupId: string }>
+    expect(groups.map((g) => g.groupId)).toEqual(['billing'])
+    const described = JSON.parse((await runCli(['group', 'describe', 'billing', '--json', ...b])).stdout) as {
+      offsets: Array<{ lag: number; committedOffset: number }>
+    }
+    expect(described.offsets.reduce((n, o) => n + o.committedOffset, 0)).toBe(20)
+    expect(described.offsets.every((o) => o.lag === 0)).toBe(true)
+    const dry = await runCli([
+      'group',
+      'reset-offsets',
+      'billing',
+      '--topic',
+      'jobs',
+      '--shift-by',
+      '-2',
+      '--json',
+      ...b,
+    ])
+    const dryPlan = JSON.parse(dry.stdout) as { executed: boolean; plan: Array<{ from: number; to: number }> }
+    expect(dryPlan.executed).toBe(false)
+    expect(dryPlan.plan.every((p) => p.to === p.from - 2)).toBe(true)
+    const after = JSON.parse(
+      (await runCli(['group', 'describe', 'billing', '--json', ...b])).stdout,
+    ) as typeof described
+    expect(after.offsets.reduce((n, o) => n + o.committedOffset, 0)).toBe(20)
+    const exec = await runCli([
+      'group',
+      'reset-offsets',
+      'billing',
+      '--topic',
+      'jobs',
+      '--to-earliest',
+      '--execute',
+      ...b,
+    ])
+    expect(exec.code).toBe(0)
+    expect(exec.stdout).toContain('offsets reset')
+    const reset = JSON.parse(
+      (await runCli(['group', 'describe', 'billing', '--json', ...b])).stdout,
+    ) as typeof described
+    expect(reset.offsets.reduce((n, o) => n + o.committedOffset, 0)).toBe(0)
+    const usage = await runCli(['group', 'reset-offsets', 'billing', '--topic', 'jobs', ...b])
+    expect(usage.code).toBe(2)
+    const locked = await runCli(['topic', 'list', '--data-dir', dataDir])
+    expect(locked.code).toBe(1)
+    expect(locked.stderr).toMatch(/--broker/)
+    s.child.kill('SIGTERM')
+    expect(await s.exited).toBe(0)
+    const logLines = s
+      .stderr()
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { msg: string })
+    expect(logLines.map((l) => l.msg)).toContain('shutdown complete')
+    // clean shutdown released the data dir: embedded access works again
+    expect((await runCli(['topic', 'list', '--data-dir', dataDir])).stdout).toBe('jobs\n')
+  })
+
+  test('log verify passes a clean data dir, names file and byte of a corrupted batch, and log dump lists batches', async () => {
+    const dataDir = path.join(await tempDir(), 'data')
+    const d = ['--data-dir', dataDir]
+    await runCli(['topic', 'create', 'audit', '--partitions', '1', ...d])
+    const input = Array.from({ length: 50 }, (_, i) => `line-${i}`).join('\n') + '\n'
+    await runCli(['produce', 'audit', ...d], { input })
+    const ok = await runCli(['log', 'verify', ...d])
+    expect(ok.code).toBe(0)
+    expect(ok.stdout).toMatch(/: ok\n$/)
+    const segment = path.join(dataDir, 'topics', 'audit', '0', '00000000000000000000.log')
+    const dump = await runCli(['log', 'dump', segment, '--json'])
+    expect(dump.code).toBe(0)
+    const batches = dump.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { recordCount: number; problem: string | null })
+    expect(batches.reduce((n, x) => n + x.recordCount, 0)).toBe(50)
+    expect(batches.every((x) => x.problem === null)).toBe(true)
+    // flip one byte inside the first batch's records (covered by the CRC)
+    const bytes = await fs.readFile(segment)
+    bytes[70] = (bytes[70] ?? 0) ^ 0xff
+    await fs.writeFile(segment, bytes)
+    const bad = await runCli(['log', 'verify', ...d])
+    expect(bad.code).toBe(1)
+    expect(bad.stdout).toMatch(/PROBLEM .*00000000000000000000\.log at byte 0/)
+    expect((await runCli(['log', 'dump', segment])).code).toBe(1)
+  })
+
+  test('user add stores a user that serve --users-file accepts; a wrong password fails with exit 1', async () => {
+    const dir = await tempDir()
+    const usersFile = path.join(dir, 'users.json')
+    const added = await runCli(['user', 'add', 'alice', '--users-file', usersFile], { input: 'alice-pass\n' })
+    expect(added.code).toBe(0)
+    expect(await fs.readFile(usersFile, 'utf8')).not.toContain('alice-pass')
+    const s = await serve(['--data-dir', path.join(dir, 'data'), '--users-file', usersFile])
+    const args = ['topic', 'list', '--broker', s.address, '--user', 'alice']
+    const good = await runCli(args, { env: { SLUICE_PASSWORD: 'alice-pass' } })
+    expect(good).toMatchObject({ code: 0, stdout: '' })
+    const wrong = await runCli(args, { env: { SLUICE_PASSWORD: 'nope' } })
+    expect(wrong.code).toBe(1)
+    expect(wrong.stderr).toMatch(/invalid username or password/)
+    const none = await runCli(['topic', 'list', '--broker', s.address])
+    expect(none.code).toBe(1)
+  })
+})

@@ -1,0 +1,213 @@
+// Consumer behaviour against the real broker, once per transport: manual assignment, seek, seekToTimestamp,
+// pause/resume, run (eachMessage/eachBatch), for-await iteration, handler failure, commits, and a one-member group.
+import { expect, test } from 'vitest'
+import { describeEachTransport } from '../../src/testing/sdk-harness.js'
+import type { Consumer, Message } from '../../src/client/consumer.js'
+import type { Sluice } from '../../src/sluice.js'
+
+async function fill(sl: Sluice, topic: string, partitions: number, perPartition: number, timestamp?: (i: number) => number) {
+  await sl.admin().createTopic(topic, { partitions })
+  const producer = sl.producer({ lingerMs: 0 })
+  const messages = []
+  for (let p = 0; p < partitions; p++)
+    for (let i = 0; i < perPartition; i++)
+      messages.push({ partition: p, value: `p${p}-${i}`, ...(timestamp === undefined ? {} : { timestamp: timestamp(i) }) })
+  await producer.sendBatch(topic, messages)
+  await producer.close()
+}
+
+/** Resolves once `predicate` holds over the collected messages (polling the array; bounded). */
+async function until(messages: Message[], predicate: (m: Message[]) => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 1000; i++) {
+    if (predicate(messages)) return
+    await new Promise((r) => setTimeout(r, 10))
+  }
+  throw new Error(`timed out waiting for ${what}; have ${messages.length} messages`)
+}
+
+function values(messages: Message[]): string[] {
+  return messages.map((m) => String(m.value))
+}
+
+describeEachTransport('consumer', (getSluice) => {
+  test('assign with offsets + run(eachMessage) delivers each partition from its offset, in offset order', async () => {
+    const sl = getSluice()
+    await fill(sl, 'c1', 2, 20)
+    const consumer = sl.consumer({ valueCodec: 'string' })
+    await consumer.assign([
+      { topic: 'c1', partition: 0, offset: 5 },
+      { topic: 'c1', partition: 1, offset: 0 },
+    ])
+    const got: Message[] = []
+    await consumer.run({ eachMessage: ({ message }) => void got.push(message) })
+    await until(got, (m) => m.length === 35, '35 messages')
+    const p0 = got.filter((m) => m.partition === 0)
+    expect(values(p0)).toEqual(Array.from({ length: 15 }, (_, i) => `p0-${i + 5}`))
+    expect(got.filter((m) => m.partition === 1).map((m) => m.offset)).toEqual(Array.from({ length: 20 }, (_, i) => i))
+    expect(consumer.position({ topic: 'c1', partition: 0 })).toBe(20)
+    await consumer.close()
+  })
+
+  test('autoOffsetReset: earliest starts at the log start, latest only sees new records', async () => {
+    const sl = getSluice()
+    await fill(sl, 'c2', 1, 5)
+    const early = sl.consumer({ autoOffsetReset: 'earliest' })
+    await early.assign([{ topic: 'c2', partition: 0 }])
+    expect(early.position({ topic: 'c2', partition: 0 })).toBe(0)
+    const late = sl.consumer({ valueCodec: 'string' })
+    await late.assign([{ topic: 'c2', partition: 0 }])
+    expect(late.position({ topic: 'c2', partition: 0 })).toBe(5)
+    const got: Message[] = []
+    await late.run({ eachMessage: ({ message }) => void got.push(message) })
+    await sl.producer().send('c2', { value: 'new' })
+    await until(got, (m) => m.length === 1, 'the new record')
+    expect(values(got)).toEqual(['new'])
+    expect(got[0]!.offset).toBe(5)
+  })
+
+  test('for await iterates in order; seek moves the next record read', async () => {
+    const sl = getSluice()
+    await fill(sl, 'c3', 1, 10)
+    const consumer = sl.consumer({ valueCodec: 'string', autoOffsetReset: 'earliest' })
+    await consumer.assign([{ topic: 'c3', partition: 0 }])
+    const got: Message[] = []
+    for await (const m of consumer) {
+      got.push(m)
+      if (m.offset === 3) consumer.seek({ topic: 'c3', partition: 0, offset: 8 })
+      if (m.offset === 9) break
+    }
+    expect(got.map((m) => m.offset)).toEqual([0, 1, 2, 3, 8, 9])
+    // the message in hand at break was not marked processed
+    expect(consumer.position({ topic: 'c3', partition: 0 })).toBe(9)
+    await consumer.close()
+  })
+
+  test('seekToTimestamp goes to the first offset with timestamp >= T, or the log end when none', async () => {
+    const sl = getSluice()
+    const base = 1_700_000_000_000
+    await fill(sl, 'c4', 2, 10, (i) => base + i * 1000)
+    const consumer = sl.consumer()
+    await consumer.assign([
+      { topic: 'c4', partition: 0 },
+      { topic: 'c4', partition: 1 },
+    ])
+    await consumer.seekToTimestamp('c4', base + 4500)
+    expect(consumer.position({ topic: 'c4', partition: 0 })).toBe(5)
+    expect(consumer.position({ topic: 'c4', partition: 1 })).toBe(5)
+    await consumer.seekToTimestamp('c4', new Date(base + 60_000), [1])
+    expect(consumer.position({ topic: 'c4', partition: 1 })).toBe(10)
+    expect(consumer.position({ topic: 'c4', partition: 0 })).toBe(5)
+  })
+
+  test('pause stops delivery of a partition; resume continues it from where it was', async () => {
+    const sl = getSluice()
+    await fill(sl, 'c5', 2, 3)
+    const consumer = sl.consumer({ valueCodec: 'string', autoOffsetReset: 'earliest', maxWaitMs: 20 })
+    await consumer.assign([
+      { topic: 'c5', partition: 0 },
+      { topic: 'c5', partition: 1 },
+    ])
+    consumer.pause([{ topic: 'c5', partition: 1 }])
+    expect(consumer.paused()).toEqual([{ topic: 'c5', partition: 1 }])
+    const got: Message[] = []
+    await consumer.run({ eachMessage: ({ message }) => void got.push(message) })
+    await until(got, (m) => m.length === 3, 'partition 0')
+    const producer = sl.producer()
+    await producer.send('c5', { partition: 0, value: 'p0-3' })
+    await until(got, (m) => m.length === 4, 'the new record of partition 0')
+    expect(got.every((m) => m.partition === 0)).toBe(true)
+    consumer.resume([{ topic: 'c5' }])
+    await until(got, (m) => m.length === 7, 'partition 1 after resume')
+    expect(values(got.filter((m) => m.partition === 1))).toEqual(['p1-0', 'p1-1', 'p1-2'])
+  })
+
+  test('eachBatch gets whole fetched batches and advances the position past them', async () => {
+    const sl = getSluice()
+    await fill(sl, 'c6', 1, 50)
+    const consumer = sl.consumer({ autoOffsetReset: 'earliest' })
+    await consumer.assign([{ topic: 'c6', partition: 0 }])
+    const got: Message[] = []
+    let batches = 0
+    await consumer.run({
+      eachBatch: ({ batch }) => {
+        batches++
+        expect(batch.logEndOffset).toBe(50)
+        got.push(...batch.messages)
+      },
+    })
+    await until(got, (m) => m.length === 50, 'all 50')
+    expect(got.map((m) => m.offset)).toEqual(Array.from({ length: 50 }, (_, i) => i))
+    expect(batches).toBeGreaterThanOrEqual(1)
+    await until(got, () => consumer.position({ topic: 'c6', partition: 0 }) === 50, 'position 50')
+  })
+
+  test('a throwing handler stops its partition at the failed record, emits error, and resume redelivers it', async () => {
+    const sl = getSluice()
+    await fill(sl, 'c7', 2, 5)
+    const consumer = sl.consumer({ valueCodec: 'string', autoOffsetReset: 'earliest', maxWaitMs: 20 })
+    await consumer.assign([
+      { topic: 'c7', partition: 0 },
+      { topic: 'c7', partition: 1 },
+    ])
+    const errors: Array<{ err: Error; ctx: unknown }> = []
+    consumer.on('error', (err: Error, ctx: unknown) => errors.push({ err, ctx }))
+    const got: Message[] = []
+    let failOnce = true
+    await consumer.run({
+      eachMessage: ({ message }) => {
+        if (message.partition === 0 && message.offset === 2 && failOnce) {
+          failOnce = false
+          throw new Error('boom')
+        }
+        got.push(message)
+      },
+    })
+    await until(got, (m) => m.filter((x) => x.partition === 1).length === 5 && errors.length === 1, 'partition 1 and the error')
+    expect(errors[0]!.err.message).toBe('boom')
+    expect(errors[0]!.ctx).toEqual({ topic: 'c7', partition: 0, offset: 2 })
+    expect(consumer.position({ topic: 'c7', partition: 0 })).toBe(2)
+    expect(got.filter((m) => m.partition === 0).map((m) => m.offset)).toEqual([0, 1])
+    consumer.resume([{ topic: 'c7', partition: 0 }])
+    await until(got, (m) => m.filter((x) => x.partition === 0).length === 5, 'partition 0 after resume')
+    expect(got.filter((m) => m.partition === 0).map((m) => m.offset)).toEqual([0, 1, 2, 3, 4])
+  })
+
+  test('commit with a groupId stores positions; a new consumer of the group starts there', async () => {
+    const sl = getSluice()
+    await fill(sl, 'c8', 1, 10)
+    const first = sl.consumer({ groupId: 'g8', autoOffsetReset: 'earliest', autoCommit: false })
+    await first.assign([{ topic: 'c8', partition: 0 }])
+    const got: Message[] = []
+    for await (const m of first) {
+      got.push(m)
+      if (m.offset === 6) break
+    }
+    await first.commit()
+    await first.close()
+    const second = sl.consumer({ groupId: 'g8', autoOffsetReset: 'earliest' })
+    await second.assign([{ topic: 'c8', partition: 0 }])
+    // offsets 0..5 were processed (6 was in hand at break), so the group resumes at 6
+    expect(second.position({ topic: 'c8', partition: 0 })).toBe(6)
+    await second.close()
+  })
+
+  test('a subscribed group member gets every partition, consumes, and commits on close', async () => {
+    const sl = getSluice()
+    await fill(sl, 'c9', 3, 4)
+    const consumer: Consumer = sl.consumer({ groupId: 'g9', autoOffsetReset: 'earliest', valueCodec: 'string' })
+    const assigned: unknown[] = []
+    await consumer.subscribe(['c9'])
+    const got: Message[] = []
+    await consumer.run({ eachMessage: ({ message }) => void got.push(message) })
+    await until(got, (m) => m.length === 12, 'all 12 records')
+    assigned.push(...consumer.assignment())
+    expect(assigned).toHaveLength(3)
+    await consumer.close()
+    const group = await sl.admin().describeGroup('g9')
+    expect(group.offsets.map((o) => [o.partition, o.committedOffset]).sort()).toEqual([
+      [0, 4],
+      [1, 4],
+      [2, 4],
+    ])
+  })
+})

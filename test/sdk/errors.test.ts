@@ -1,0 +1,140 @@
+// Every bad input to the SDK gets a typed error from src/errors.ts whose message names the problem, once per
+// transport (errors that come from the broker must arrive as the same class over TCP).
+import { expect, test } from 'vitest'
+import { describeEachTransport } from '../../src/testing/sdk-harness.js'
+import {
+  ClosedError,
+  InvalidArgumentError,
+  InvalidConfigError,
+  RecordTooLargeError,
+  TopicExistsError,
+  UnknownPartitionError,
+  UnknownTopicError,
+} from '../../src/errors.js'
+import type { ProducerOptions, ConsumerOptions } from '../../src/client/client-config.js'
+
+describeEachTransport('errors', (getSluice) => {
+  test('bad topic names are refused with InvalidArgumentError naming the name', async () => {
+    const sl = getSluice()
+    const admin = sl.admin()
+    for (const name of ['', '.', '..', 'has space', 'slash/es', 'x'.repeat(250), 'ünïcode']) {
+      await expect(admin.createTopic(name)).rejects.toThrow(InvalidArgumentError)
+      await expect(sl.producer().send(name, { value: 'x' })).rejects.toThrow(InvalidArgumentError)
+      expect(() => sl.replay({ topic: name })).toThrow(InvalidArgumentError)
+    }
+    await expect(admin.createTopic('has space')).rejects.toThrow(/has space/)
+    await expect(admin.createTopic('x'.repeat(250))).rejects.toThrow(/250/)
+  })
+
+  test('bad partition counts are refused, naming the count', async () => {
+    const admin = getSluice().admin()
+    for (const partitions of [0, -1, 1.5, 10_001, Number.NaN])
+      await expect(admin.createTopic('p', { partitions })).rejects.toThrow(InvalidArgumentError)
+    await expect(admin.createTopic('p', { partitions: 0 })).rejects.toThrow(/partitions.*0/)
+    await expect(admin.listTopics()).resolves.toEqual([])
+  })
+
+  test('an existing topic, an unknown topic and an unknown partition get their own error classes', async () => {
+    const sl = getSluice()
+    const admin = sl.admin()
+    await admin.createTopic('known', { partitions: 2 })
+    await expect(admin.createTopic('known')).rejects.toThrow(TopicExistsError)
+    await expect(admin.describeTopic('missing')).rejects.toThrow(UnknownTopicError)
+    await expect(sl.producer().send('missing', { value: 'x' })).rejects.toThrow(UnknownTopicError)
+    await expect(sl.producer().send('missing', { value: 'x' })).rejects.toThrow(/missing/)
+    await expect(sl.producer().send('known', { value: 'x', partition: 2 })).rejects.toThrow(UnknownPartitionError)
+    await expect(sl.producer().send('known', { value: 'x', partition: 2 })).rejects.toThrow(/partition 2/)
+    await expect(sl.producer().send('known', { value: 'x', partition: -1 })).rejects.toThrow(InvalidArgumentError)
+    await expect(sl.consumer().assign([{ topic: 'known', partition: 5 }])).rejects.toThrow(UnknownPartitionError)
+    await expect(sl.consumer().assign([{ topic: 'missing', partition: 0 }])).rejects.toThrow(UnknownTopicError)
+    const replay = sl.replay({ topic: 'known', partitions: [3] })
+    await expect(replay[Symbol.asyncIterator]().next()).rejects.toThrow(UnknownPartitionError)
+    const unknown = sl.replay({ topic: 'missing' })
+    await expect(unknown[Symbol.asyncIterator]().next()).rejects.toThrow(UnknownTopicError)
+  })
+
+  test('a record larger than recordBytesMax gets RecordTooLargeError naming its size; other sends go on', async () => {
+    const sl = getSluice()
+    await sl.admin().createTopic('big', { partitions: 1 })
+    const producer = sl.producer()
+    const tooBig = Buffer.alloc(1024 * 1024 + 1)
+    await expect(producer.send('big', { value: tooBig })).rejects.toThrow(RecordTooLargeError)
+    await expect(producer.send('big', { value: tooBig })).rejects.toThrow(/1048\d\d\d bytes/)
+    await expect(producer.sendBatch('big', [{ value: 'ok' }, { value: tooBig }])).rejects.toThrow(/message 1/)
+    const small = sl.producer({ recordBytesMax: 1000 })
+    await expect(small.send('big', { value: Buffer.alloc(2000) })).rejects.toThrow(/recordBytesMax 1000/)
+    expect((await producer.send('big', { value: 'fine' })).offset).toBe(0)
+  })
+
+  test('bad message shapes and values the codec cannot encode are refused', async () => {
+    const sl = getSluice()
+    await sl.admin().createTopic('shape', { partitions: 1 })
+    const producer = sl.producer()
+    await expect(producer.send('shape', null as never)).rejects.toThrow(InvalidArgumentError)
+    await expect(producer.send('shape', { value: 42 })).rejects.toThrow(/'buffer' codec/)
+    await expect(producer.send('shape', { value: 'x', headers: { h: 5 as never } })).rejects.toThrow(/header "h"/)
+    await expect(producer.send('shape', { value: 'x', timestamp: -5 })).rejects.toThrow(/timestamp/)
+    await expect(producer.sendBatch('shape', 'nope' as never)).rejects.toThrow(InvalidArgumentError)
+    await expect(sl.producer({ valueCodec: 'json' }).send('shape', { value: () => 1 })).rejects.toThrow(/json/)
+  })
+
+  test('bad producer and consumer config list every problem in one InvalidConfigError', () => {
+    const sl = getSluice()
+    const producerInput = { acks: 2, lingerMs: -1, batchBytes: 10, compression: 'zstd', valueCodec: 'xml', bogus: 1 }
+    let err: unknown
+    try {
+      sl.producer(producerInput as unknown as ProducerOptions)
+    } catch (e) {
+      err = e
+    }
+    expect(err).toBeInstanceOf(InvalidConfigError)
+    const problems = (err as InvalidConfigError).problems
+    expect(problems).toHaveLength(6)
+    for (const word of ['acks', 'lingerMs', 'batchBytes', 'compression', 'valueCodec', 'bogus'])
+      expect(problems.some((p) => p.includes(word))).toBe(true)
+    expect(producerInput.acks).toBe(2) // the caller's object is not touched
+    const consumerInput = { autoOffsetReset: 'middle', maxBytes: 0, heartbeatIntervalMs: 20_000, groupInstanceId: 'x' }
+    try {
+      sl.consumer(consumerInput as unknown as ConsumerOptions)
+    } catch (e) {
+      err = e
+    }
+    expect(err).toBeInstanceOf(InvalidConfigError)
+    const cProblems = (err as InvalidConfigError).problems
+    for (const word of ['autoOffsetReset', 'maxBytes', 'heartbeatIntervalMs', 'groupInstanceId'])
+      expect(cProblems.some((p) => p.includes(word))).toBe(true)
+    expect(() => sl.producer({ acks: 0, idempotent: true })).toThrow(/idempotent/)
+  })
+
+  test('consumer misuse is refused: run without assignment, two handlers, seek of an unassigned partition', async () => {
+    const sl = getSluice()
+    await sl.admin().createTopic('cm', { partitions: 1 })
+    const consumer = sl.consumer()
+    await expect(consumer.run({ eachMessage: () => {} })).rejects.toThrow(/subscribe\(\) or assign\(\)/)
+    const other = sl.consumer()
+    await expect(other.run({ eachMessage: () => {}, eachBatch: () => {} })).rejects.toThrow(/exactly one/)
+    expect(() => other.seek({ topic: 'cm', partition: 0, offset: 1 })).toThrow(/not assigned/)
+    await expect(other.subscribe(['cm'])).rejects.toThrow(/groupId/)
+    await expect(other.commit()).rejects.toThrow(/groupId/)
+    await other.assign([{ topic: 'cm', partition: 0 }])
+    expect(() => other.seek({ topic: 'cm', partition: 0, offset: -3 })).toThrow(/offset/)
+  })
+
+  test('use after close gets ClosedError: producer, consumer and the Sluice itself', async () => {
+    const sl = getSluice()
+    await sl.admin().createTopic('closed', { partitions: 1 })
+    const producer = sl.producer()
+    await producer.close()
+    await expect(producer.send('closed', { value: 'x' })).rejects.toThrow(ClosedError)
+    const consumer = sl.consumer()
+    await consumer.close()
+    await expect(consumer.assign([{ topic: 'closed', partition: 0 }])).rejects.toThrow(ClosedError)
+    const admin = sl.admin()
+    await sl.close()
+    expect(() => sl.producer()).toThrow(ClosedError)
+    expect(() => sl.consumer()).toThrow(ClosedError)
+    expect(() => sl.admin()).toThrow(ClosedError)
+    expect(() => sl.replay({ topic: 'closed' })).toThrow(ClosedError)
+    await expect(admin.listTopics()).rejects.toThrow(ClosedError)
+  })
+})

@@ -1,0 +1,51 @@
+// Lifecycle, once per transport: offsets continue after close and reopen on the same data dir; Sluice.close flushes
+// pending sends and commits consumer positions; a broker started with autoCreateTopics creates topics on send.
+import { expect, test } from 'vitest'
+import { describeEachTransport } from '../../src/testing/sdk-harness.js'
+import type { Message } from '../../src/client/consumer.js'
+
+describeEachTransport('lifecycle', (getSluice, env) => {
+  test('reopen continuity: after close and open on the same dir, offsets continue and old records remain', async () => {
+    let sl = getSluice()
+    await sl.admin().createTopic('life', { partitions: 2 })
+    const first = await sl.producer().sendBatch('life', Array.from({ length: 10 }, (_, i) => ({ key: `k${i}`, value: `a${i}` })))
+    sl = await env().reopen()
+    expect(await sl.admin().listTopics()).toEqual(['life'])
+    const second = await sl.producer().sendBatch('life', Array.from({ length: 10 }, (_, i) => ({ key: `k${i}`, value: `b${i}` })))
+    for (let i = 0; i < 10; i++) {
+      expect(second[i]!.partition).toBe(first[i]!.partition)
+      const lastBefore = Math.max(...first.filter((m) => m.partition === second[i]!.partition).map((m) => m.offset))
+      expect(second[i]!.offset).toBeGreaterThan(lastBefore)
+    }
+    const all: Message[] = []
+    for await (const m of sl.replay({ topic: 'life', valueCodec: 'string' })) all.push(m)
+    expect(all.map((m) => m.value).sort()).toEqual([...first.map((_, i) => `a${i}`), ...second.map((_, i) => `b${i}`)].sort())
+  })
+
+  test('Sluice.close flushes lingering sends and commits consumer positions before closing the broker', async () => {
+    let sl = getSluice()
+    await sl.admin().createTopic('flush', { partitions: 1 })
+    const producer = sl.producer({ lingerMs: 60_000 })
+    const pending = [producer.send('flush', { value: '1' }), producer.send('flush', { value: '2' })]
+    const consumer = sl.consumer({ groupId: 'gl', autoOffsetReset: 'earliest' })
+    await consumer.assign([{ topic: 'flush', partition: 0 }])
+    await sl.close()
+    expect((await Promise.all(pending)).map((m) => m.offset)).toEqual([0, 1])
+    sl = await env().reopen()
+    const again = sl.consumer({ groupId: 'gl', autoOffsetReset: 'earliest' })
+    await again.assign([{ topic: 'flush', partition: 0 }])
+    const got: Message[] = []
+    for await (const m of again) {
+      got.push(m)
+      if (m.offset === 1) break
+    }
+    expect(got.map((m) => m.offset)).toEqual([0, 1])
+  })
+
+  test('with autoCreateTopics a send to a new topic creates it with the broker default partition count', async () => {
+    const sl = await env().reopen({ autoCreateTopics: true, partitions: 3 })
+    const meta = await sl.producer().send('fresh', { key: 'abc', value: 'x' })
+    expect((await sl.admin().describeTopic('fresh')).partitions).toHaveLength(3)
+    expect(meta.partition).toBe((479470107 & 0x7fffffff) % 3)
+  })
+})

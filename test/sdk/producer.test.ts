@@ -1,0 +1,178 @@
+// Producer behaviour against the real broker, once per transport (embedded and tcp): ordering, partition placement,
+// metadata, acks, compression, flush/close and buffer bounds.
+import { expect, test } from 'vitest'
+import { describeEachTransport } from '../../src/testing/sdk-harness.js'
+import type { Message } from '../../src/client/consumer.js'
+import type { Sluice } from '../../src/sluice.js'
+
+async function readAll(sl: Sluice, topic: string, options: { valueCodec?: 'string' | 'json' | 'msgpack' } = {}): Promise<Message[]> {
+  const out: Message[] = []
+  for await (const m of sl.replay({ topic, ...options })) out.push(m)
+  return out
+}
+
+/** DESIGN.md §6 vectors: murmur2 of the key as Kafka computes it (signed 32-bit). */
+const MURMUR2_VECTORS: Array<[string, number]> = [
+  ['21', -973932308],
+  ['foobar', -790332482],
+  ['a-little-bit-long-string', -985981536],
+  ['abc', 479470107],
+]
+
+describeEachTransport('producer', (getSluice) => {
+  test('records of one key keep send order under many concurrent send() calls', async () => {
+    const sl = getSluice()
+    await sl.admin().createTopic('orders', { partitions: 3 })
+    const producer = sl.producer({ lingerMs: 1, batchBytes: 4096 })
+    const keys = ['a', 'b', 'c', 'd', 'e']
+    const sends = []
+    for (let i = 0; i < 2000; i++) sends.push(producer.send('orders', { key: keys[i % keys.length], value: String(i) }))
+    const metas = await Promise.all(sends)
+    const records = await readAll(sl, 'orders', { valueCodec: 'string' })
+    expect(records).toHaveLength(2000)
+    for (const key of keys) {
+      const ofKey = records.filter((r) => (r.key as Buffer).toString() === key)
+      expect(new Set(ofKey.map((r) => r.partition)).size).toBe(1)
+      const values = ofKey.sort((x, y) => x.offset - y.offset).map((r) => Number(r.value))
+      expect(values).toEqual([...values].sort((x, y) => x - y))
+      expect(values).toHaveLength(400)
+    }
+    // metadata offsets of one key increase in send order too
+    for (const key of keys) {
+      const offsets = metas.filter((_, i) => keys[i % keys.length] === key).map((m) => m.offset)
+      for (let i = 1; i < offsets.length; i++) expect(offsets[i]).toBeGreaterThan(offsets[i - 1]!)
+    }
+  })
+
+  test('a key lands on (murmur2(key) & 0x7fffffff) % partitions, matching the Kafka vectors', async () => {
+    const sl = getSluice()
+    for (const partitions of [1, 3, 7, 16]) {
+      const topic = `placement-${partitions}`
+      await sl.admin().createTopic(topic, { partitions })
+      const producer = sl.producer()
+      for (const [key, hash] of MURMUR2_VECTORS) {
+        const meta = await producer.send(topic, { key, value: 'x' })
+        expect(meta.partition).toBe((hash & 0x7fffffff) % partitions)
+      }
+      await producer.close()
+    }
+  })
+
+  test('send metadata equals what replay returns: offset, timestamp, key, value, headers', async () => {
+    const sl = getSluice()
+    await sl.admin().createTopic('meta', { partitions: 4 })
+    const producer = sl.producer()
+    const sent = [
+      { key: 'user-1', value: 'one', headers: { 'trace-id': 'abc', bin: Buffer.from([1, 2, 3]) }, timestamp: 1_700_000_000_000 },
+      { key: Buffer.from([0, 255]), value: Buffer.alloc(300, 7), timestamp: new Date(1_700_000_000_500) },
+      { key: null, value: null, headers: { empty: null } },
+      { key: 'user-1', value: '', partition: 3 },
+    ]
+    const metas = []
+    for (const m of sent) metas.push(await producer.send('meta', m))
+    const records = await readAll(sl, 'meta')
+    expect(records).toHaveLength(sent.length)
+    for (let i = 0; i < sent.length; i++) {
+      const meta = metas[i]!
+      const r = records.find((x) => x.partition === meta.partition && x.offset === meta.offset)!
+      expect(r).toBeDefined()
+      expect(r.timestamp).toBe(meta.timestamp)
+      const s = sent[i]!
+      const key = s.key === null ? null : Buffer.isBuffer(s.key) ? s.key : Buffer.from(s.key)
+      expect(r.key).toEqual(key)
+      expect(r.value).toEqual(s.value === null ? null : Buffer.isBuffer(s.value) ? s.value : Buffer.from(s.value))
+      const headers = Object.fromEntries(
+        Object.entries(s.headers ?? {}).map(([k, v]) => [k, v === null ? null : Buffer.isBuffer(v) ? v : Buffer.from(v)]),
+      )
+      expect(r.headers).toEqual(headers)
+    }
+    expect(metas[0]!.timestamp).toBe(1_700_000_000_000)
+    expect(metas[1]!.timestamp).toBe(1_700_000_000_500)
+    expect(metas[3]!.partition).toBe(3)
+  })
+
+  test('sendBatch resolves one metadata per message, in message order, with consecutive offsets per partition', async () => {
+    const sl = getSluice()
+    await sl.admin().createTopic('batch', { partitions: 2 })
+    const producer = sl.producer({ lingerMs: 0 })
+    const messages = Array.from({ length: 500 }, (_, i) => ({ key: `k${i % 7}`, value: `v${i}` }))
+    const metas = await producer.sendBatch('batch', messages)
+    expect(metas).toHaveLength(500)
+    const records = await readAll(sl, 'batch', { valueCodec: 'string' })
+    for (let i = 0; i < messages.length; i++) {
+      const r = records.find((x) => x.partition === metas[i]!.partition && x.offset === metas[i]!.offset)
+      expect(r?.value).toBe(`v${i}`)
+    }
+    for (const p of [0, 1]) {
+      const offsets = metas.filter((m) => m.partition === p).map((m) => m.offset)
+      expect(offsets).toEqual(offsets.map((_, i) => offsets[0]! + i))
+    }
+  })
+
+  test.each([['all'], [1], [0]] as const)('acks %s: records land; acks 0 resolves offset -1', async (acks) => {
+    const sl = getSluice()
+    await sl.admin().createTopic('acks', { partitions: 1 })
+    const producer = sl.producer({ acks })
+    const metas = await Promise.all([0, 1, 2].map((i) => producer.send('acks', { value: `a${i}` })))
+    await producer.flush()
+    if (acks === 0) expect(metas.map((m) => m.offset)).toEqual([-1, -1, -1])
+    else expect(metas.map((m) => m.offset)).toEqual([0, 1, 2])
+    const records = await readAll(sl, 'acks', { valueCodec: 'string' })
+    expect(records.map((r) => r.value)).toEqual(['a0', 'a1', 'a2'])
+  })
+
+  test('gzip batches round-trip and are smaller on disk than the plain records', async () => {
+    const sl = getSluice()
+    await sl.admin().createTopic('gz', { partitions: 1 })
+    const producer = sl.producer({ compression: 'gzip', lingerMs: 20 })
+    const value = 'abcdefgh'.repeat(128)
+    await producer.sendBatch('gz', Array.from({ length: 200 }, (_, i) => ({ key: `k${i}`, value, headers: { i: String(i) } })))
+    const records = await readAll(sl, 'gz', { valueCodec: 'string' })
+    expect(records).toHaveLength(200)
+    expect(records.every((r) => r.value === value)).toBe(true)
+    expect(records.map((r) => r.headers.i!.toString())).toEqual(records.map((_, i) => String(i)))
+    const described = await sl.admin().describeTopic('gz')
+    expect(described.partitions[0]!.sizeBytes).toBeLessThan(200 * value.length)
+  })
+
+  test('a non-idempotent producer sends and orders records too', async () => {
+    const sl = getSluice()
+    await sl.admin().createTopic('plain', { partitions: 2 })
+    const producer = sl.producer({ idempotent: false, lingerMs: 0 })
+    await Promise.all(Array.from({ length: 300 }, (_, i) => producer.send('plain', { key: 'same', value: String(i) })))
+    const values = (await readAll(sl, 'plain', { valueCodec: 'string' })).map((r) => Number(r.value))
+    expect(values).toEqual(Array.from({ length: 300 }, (_, i) => i))
+  })
+
+  test('flush sends lingering records at once; close flushes pending sends', async () => {
+    const sl = getSluice()
+    await sl.admin().createTopic('linger', { partitions: 1 })
+    const producer = sl.producer({ lingerMs: 60_000 })
+    const pending = producer.send('linger', { value: 'x' })
+    await producer.flush()
+    expect((await pending).offset).toBe(0)
+    const late = [producer.send('linger', { value: 'y' }), producer.send('linger', { value: 'z' })]
+    await producer.close()
+    expect((await Promise.all(late)).map((m) => m.offset)).toEqual([1, 2])
+  })
+
+  test('sends beyond bufferBytesMax wait for space and all land, in order', async () => {
+    const sl = getSluice()
+    await sl.admin().createTopic('buffer', { partitions: 1 })
+    const producer = sl.producer({ bufferBytesMax: 1024 * 1024, batchBytes: 64 * 1024 })
+    const value = Buffer.alloc(10_000, 1)
+    const sends = Array.from({ length: 400 }, (_, i) => producer.send('buffer', { key: String(i), value }))
+    const metas = await Promise.all(sends)
+    expect(metas.map((m) => m.offset)).toEqual(metas.map((_, i) => i))
+    const big = await producer.sendBatch('buffer', Array.from({ length: 300 }, () => ({ value })))
+    expect(big.map((m) => m.offset)).toEqual(big.map((_, i) => 400 + i))
+  })
+
+  test('null keys stay on one partition for a whole batch', async () => {
+    const sl = getSluice()
+    await sl.admin().createTopic('sticky', { partitions: 4 })
+    const producer = sl.producer({ lingerMs: 50 })
+    const metas = await Promise.all(Array.from({ length: 50 }, (_, i) => producer.send('sticky', { value: String(i) })))
+    expect(new Set(metas.map((m) => m.partition)).size).toBe(1)
+  })
+})
