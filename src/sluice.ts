@@ -7,7 +7,12 @@ import { openBroker, type OpenBrokerOptions } from './broker/broker.js'
 import type { BrokerConfigInput } from './broker/broker-config.js'
 import { createJsonLogger } from './broker/logger.js'
 import { Admin } from './client/admin.js'
-import { type ConsumerOptions, type ProducerOptions, resolveConsumerConfig, resolveProducerConfig } from './client/client-config.js'
+import {
+  type ConsumerOptions,
+  type ProducerOptions,
+  resolveConsumerConfig,
+  resolveProducerConfig,
+} from './client/client-config.js'
 import { Consumer } from './client/consumer.js'
 import type { MembershipFactory } from './client/consumer-group.js'
 import { GroupMembership } from './client/group-membership.js'
@@ -55,7 +60,12 @@ export class Sluice {
 
   /** Remote mode: connects to a running broker (`sluice serve`). */
   static async connect(options: SluiceConnectOptions): Promise<Sluice> {
-    if (typeof options !== 'object' || options === null || !Array.isArray(options.brokers) || options.brokers.length === 0)
+    if (
+      typeof options !== 'object' ||
+      options === null ||
+      !Array.isArray(options.brokers) ||
+      options.brokers.length === 0
+    )
       throw new InvalidArgumentError("Sluice.connect needs { brokers: ['host:port', ...] }")
     return new Sluice(await connectTcpTransport(options))
   }

@@ -41,19 +41,33 @@ describe('sluice CLI', () => {
       input: 'user-1:a\nuser-2:b\nuser-1:c\nuser-3:d\n',
     })
     expect(produced).toMatchObject({ code: 0, stdout: 'produced 4 records to orders\n' })
+    // records produced after `mid` are the only ones a --from-time consumer sees
+    await new Promise((r) => setTimeout(r, 20))
+    const mid = new Date()
+    await new Promise((r) => setTimeout(r, 20))
+    await runCli(['produce', 'orders', '--key-separator', ':', ...d], { input: 'user-9:late-1\nuser-9:late-2\n' })
+    const late = await runCli(['consume', 'orders', '--from-time', mid.toISOString(), '--max-messages', '2', ...d])
+    expect(late).toMatchObject({ code: 0, stdout: 'late-1\nlate-2\n' })
     const described = JSON.parse((await runCli(['topic', 'describe', 'orders', '--json', ...d])).stdout) as {
       partitions: Array<{ logEndOffset: number }>
       config: { flush: string }
     }
     expect(described.config.flush).toBe('os')
-    expect(described.partitions.reduce((n, p) => n + p.logEndOffset, 0)).toBe(4)
-    const consumed = await runCli(['consume', 'orders', '--from-beginning', '--max-messages', '4', '--json', ...d])
+    expect(described.partitions.reduce((n, p) => n + p.logEndOffset, 0)).toBe(6)
+    const consumed = await runCli(['consume', 'orders', '--from-beginning', '--max-messages', '6', '--json', ...d])
     expect(consumed.code).toBe(0)
     const records = consumed.stdout
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l) as { key: string; value: string; partition: number })
-    expect(records.map((r) => `${r.key}:${r.value}`).sort()).toEqual(['user-1:a', 'user-1:c', 'user-2:b', 'user-3:d'])
+    expect(records.map((r) => `${r.key}:${r.value}`).sort()).toEqual([
+      'user-1:a',
+      'user-1:c',
+      'user-2:b',
+      'user-3:d',
+      'user-9:late-1',
+      'user-9:late-2',
+    ])
     // one key, one partition, in order
     const user1 = records.filter((r) => r.key === 'user-1')
     expect(new Set(user1.map((r) => r.partition)).size).toBe(1)
@@ -114,6 +128,23 @@ describe('sluice CLI', () => {
       (await runCli(['group', 'describe', 'billing', '--json', ...b])).stdout,
     ) as typeof described
     expect(after.offsets.reduce((n, o) => n + o.committedOffset, 0)).toBe(20)
+    const toOffset = await runCli([
+      'group',
+      'reset-offsets',
+      'billing',
+      '--topic',
+      'jobs',
+      '--partitions',
+      '0',
+      '--to-offset',
+      '1',
+      '--execute',
+      '--json',
+      ...b,
+    ])
+    expect((JSON.parse(toOffset.stdout) as { plan: Array<{ partition: number; to: number }> }).plan).toMatchObject([
+      { partition: 0, to: 1 },
+    ])
     const exec = await runCli([
       'group',
       'reset-offsets',

@@ -93,7 +93,11 @@ describe('consumer groups end to end', () => {
     expect(handedOver.length, 'partitions that moved between members mid-stream').toBeGreaterThan(0)
     for (const byPartition of all)
       for (const [partition, offsets] of byPartition)
-        for (const offset of offsets) expect(tracker.countOf(partition, offset), `${partition}@${offset}`).toBe(1)
+        for (const offset of offsets)
+          expect(
+            tracker.countOf(partition, offset),
+            `deliveries of ${partition}@${offset} (graceful moves commit on revoke)`,
+          ).toBe(1)
   })
 
   test('a member that stops heartbeating loses its partitions after the session timeout; the others resume from its commits', async ({
@@ -166,14 +170,15 @@ describe('consumer groups end to end', () => {
     await world.sl.admin().createTopic(TOPIC, { partitions: 4, flush: 'os' })
     const tracker = new OwnershipTracker()
     const dynamicChanges: string[] = []
+    const hooks = tracker.hooks('dynamic')
     const dynamic = await startMember(world, tracker, 'dynamic', 'g3', {
       sessionTimeoutMs: 2_000,
-      onAssign: (parts) => {
-        tracker.hooks('dynamic').onAssign!(parts)
+      onAssign: async (parts) => {
+        await hooks.onAssign!(parts)
         dynamicChanges.push(`+${parts.map((p) => p.partition).join(',')}`)
       },
-      onRevoke: (parts) => {
-        tracker.hooks('dynamic').onRevoke!(parts)
+      onRevoke: async (parts) => {
+        await hooks.onRevoke!(parts)
         dynamicChanges.push(`-${parts.map((p) => p.partition).join(',')}`)
       },
     })
@@ -196,5 +201,36 @@ describe('consumer groups end to end', () => {
     expect(tracker.violations).toEqual([])
     await again.close()
     await dynamic.close()
+  })
+
+  test('a regex subscription picks up a matching topic created after the member joined', async ({ world }) => {
+    const admin = world.sl.admin()
+    await admin.createTopic('logs-a', { partitions: 2, flush: 'os' })
+    await admin.createTopic('other', { partitions: 1, flush: 'os' })
+    const seen = new Set<string>()
+    const consumer = world.sl.consumer({ ...FAST_GROUP, groupId: 'g4' })
+    await consumer.subscribe(/^logs-/)
+    await consumer.run({
+      eachMessage: async ({ topic, partition, message }) => {
+        seen.add(`${topic}/${partition}@${message.offset}`)
+      },
+    })
+    await admin.createTopic('logs-b', { partitions: 3, flush: 'os' })
+    await produce(world.sl, 'logs-b', 30)
+    await produce(world.sl, 'other', 5)
+    await waitFor(
+      'records of the new topic consumed',
+      () => [...seen].filter((k) => k.startsWith('logs-b/')).length === 30,
+    )
+    const d = await admin.describeGroup('g4')
+    expect(d.members[0]!.assignment.map((tp) => `${tp.topic}/${tp.partition}`).sort()).toEqual([
+      'logs-a/0',
+      'logs-a/1',
+      'logs-b/0',
+      'logs-b/1',
+      'logs-b/2',
+    ])
+    expect([...seen].some((k) => k.startsWith('other/'))).toBe(false)
+    await consumer.close()
   })
 })

@@ -5,7 +5,9 @@ import { afterEach, describe, expect, test } from 'vitest'
 import type { BrokerApi, GroupHeartbeatRequest } from '../src/broker/api.js'
 import { connectTcpTransport, type TcpTransport } from '../src/client/tcp-transport.js'
 import {
+  ClosedError,
   ConnectionError,
+  FrameTooLargeError,
   ProtocolError,
   TimeoutError,
   UnknownTopicError,
@@ -293,5 +295,49 @@ describe('wire against a fake broker', () => {
     expect(insecureBindWarning('127.0.0.1', false)).toBeNull()
     expect(insecureBindWarning('::1', false)).toBeNull()
     expect(insecureBindWarning('localhost', false)).toBeNull()
+  })
+
+  test('a response larger than the frame limit is answered with FRAME_TOO_LARGE instead of breaking the connection', async () => {
+    const broker = new FakeBroker()
+    broker.fetchRecordsBytes = 100 * 1024
+    const t = await transport(await serve(broker, { frameBytesMax: 64 * 1024 }))
+    const fetch = { partitions: [{ topic: 't', partition: 0, offset: 0 }], maxBytes: 1, maxWaitMs: 0 }
+    await expect(t.fetch(fetch)).rejects.toBeInstanceOf(FrameTooLargeError)
+    broker.fetchRecordsBytes = 10
+    expect((await t.fetch(fetch)).partitions[0]?.records.length).toBe(10)
+  })
+
+  test('the transport bounds its in-flight calls; close() fails both the in-flight and the waiting ones with ClosedError', async () => {
+    const broker = new FakeBroker()
+    const server = await serve(broker)
+    const t = await connectTcpTransport({ brokers: [`127.0.0.1:${server.port}`], inFlightRequestsMax: 2 })
+    broker.hold = true
+    const calls = Array.from({ length: 5 }, (_, i) =>
+      t.produce({ topic: 't', partition: 0, acks: 1, batch: Buffer.alloc(i + 1) }).catch((e: unknown) => e),
+    )
+    expect(await waitFor(() => broker.heldCount === 2)).toBe(true)
+    await new Promise((r) => setTimeout(r, 50))
+    expect(broker.heldCount).toBe(2)
+    await t.close()
+    const results = await Promise.all(calls)
+    expect(results.every((r) => r instanceof ClosedError)).toBe(true)
+    broker.release()
+  })
+
+  test('requests being served hold at most about inFlightRequestBytesMax of request bytes per connection', async () => {
+    const broker = new FakeBroker()
+    broker.hold = true
+    const server = await serve(broker, { inFlightRequestBytesMax: 10 * 1024 })
+    const c = await raw(server)
+    for (let i = 1; i <= 10; i++)
+      c.send(ApiKey.PRODUCE, { topic: 't', partition: 0, acks: 1, batch: Buffer.alloc(4096) }, i)
+    expect(await waitFor(() => broker.heldCount === 3)).toBe(true)
+    await new Promise((r) => setTimeout(r, 100))
+    expect(broker.concurrentMax).toBe(3)
+    while (c.frames.length < 10) {
+      broker.release()
+      await waitFor(() => broker.heldCount > 0 || c.frames.length === 10, 2000)
+    }
+    expect(broker.concurrentMax).toBe(3)
   })
 })

@@ -36,7 +36,10 @@ function messages(count: number, valueBytes: number): ProducerMessage[] {
 
 export async function run(): Promise<BenchRow[]> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'sluice-bench-produce-'))
-  const sl = await Sluice.open({ dataDir: path.join(dir, 'data'), flush: 'sync' }, { logger: silentLogger, openStorage, openGroupCoordinator })
+  const sl = await Sluice.open(
+    { dataDir: path.join(dir, 'data'), flush: 'sync' },
+    { logger: silentLogger, openStorage, openGroupCoordinator },
+  )
   const rows: BenchRow[] = []
   try {
     await sl.admin().createTopic('bench', { partitions: 1, flush: 'sync' })

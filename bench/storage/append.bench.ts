@@ -99,7 +99,9 @@ export async function run(): Promise<BenchRow[]> {
       }
       bench.add(`append flush sync, ${valueBytes} B, 8 logs in parallel`, async () => {
         const storage = await openStorage(path.join(dir, `data-${valueBytes}-group-${round++}`))
-        const logs = await Promise.all(Array.from({ length: 8 }, (_, p) => storage.openLog(`topics/bench/${p}`, logConfig('sync'))))
+        const logs = await Promise.all(
+          Array.from({ length: 8 }, (_, p) => storage.openLog(`topics/bench/${p}`, logConfig('sync'))),
+        )
         await Promise.all(
           logs.map(async (log, p) => {
             for (let i = p; i < batches; i += logs.length) {

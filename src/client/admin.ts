@@ -41,14 +41,22 @@ export interface ResetPlanEntry {
   to: number
 }
 
-const TOPIC_CONFIG_KEYS = ['retentionMs', 'retentionBytes', 'segmentBytes', 'segmentMs', 'flush', 'flushIntervalMs'] as const
+const TOPIC_CONFIG_KEYS = [
+  'retentionMs',
+  'retentionBytes',
+  'segmentBytes',
+  'segmentMs',
+  'flush',
+  'flushIntervalMs',
+] as const
 
 export class Admin {
   constructor(private readonly transport: Transport) {}
 
   async createTopic(name: string, options: CreateTopicOptions = {}): Promise<TopicDescription> {
     checkTopicName(name)
-    if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('createTopic options must be an object')
+    if (typeof options !== 'object' || options === null)
+      throw new InvalidArgumentError('createTopic options must be an object')
     const partitions = options.partitions ?? 1
     if (!Number.isSafeInteger(partitions) || partitions < 1 || partitions > LIMITS.partitionsMax)
       throw new InvalidArgumentError(
@@ -58,7 +66,9 @@ export class Admin {
     for (const key of Object.keys(options)) {
       if (key === 'partitions') continue
       if (!(TOPIC_CONFIG_KEYS as readonly string[]).includes(key))
-        throw new InvalidArgumentError(`unknown topic option "${key}" (known: partitions, ${TOPIC_CONFIG_KEYS.join(', ')})`)
+        throw new InvalidArgumentError(
+          `unknown topic option "${key}" (known: partitions, ${TOPIC_CONFIG_KEYS.join(', ')})`,
+        )
       const value = options[key as keyof CreateTopicOptions]
       if (value !== undefined) (config as Record<string, unknown>)[key] = value
     }
@@ -110,7 +120,8 @@ export class Admin {
   /** Moves a group's committed offsets; a dry run (the default) only returns the plan. */
   async resetOffsets(groupId: string, options: ResetOffsetsOptions): Promise<ResetPlanEntry[]> {
     checkGroupId(groupId)
-    if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('resetOffsets needs { topic, to }')
+    if (typeof options !== 'object' || options === null)
+      throw new InvalidArgumentError('resetOffsets needs { topic, to }')
     checkTopicName(options.topic)
     if (options.partitions !== undefined) for (const p of options.partitions) checkPartition(p)
     checkResetTarget(options.to)
@@ -127,7 +138,9 @@ export class Admin {
 
 function checkGroupId(groupId: unknown): asserts groupId is string {
   if (typeof groupId !== 'string' || groupId.length === 0 || groupId.length > LIMITS.groupIdLengthMax)
-    throw new InvalidArgumentError(`group id must be a string of 1 to ${LIMITS.groupIdLengthMax} chars, got ${JSON.stringify(groupId)}`)
+    throw new InvalidArgumentError(
+      `group id must be a string of 1 to ${LIMITS.groupIdLengthMax} chars, got ${JSON.stringify(groupId)}`,
+    )
 }
 
 function checkResetTarget(to: unknown): void {

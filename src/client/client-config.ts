@@ -85,7 +85,9 @@ function checkInt(problems: Problems, name: string, value: unknown, min: number,
 
 function checkOneOf<T>(problems: Problems, name: string, value: unknown, allowed: readonly T[]): T {
   if (!allowed.includes(value as T)) {
-    problems.push(`${name} must be one of ${allowed.map((a) => JSON.stringify(a)).join(', ')}, got ${JSON.stringify(value)}`)
+    problems.push(
+      `${name} must be one of ${allowed.map((a) => JSON.stringify(a)).join(', ')}, got ${JSON.stringify(value)}`,
+    )
     return allowed[0]!
   }
   return value as T
@@ -144,10 +146,20 @@ export function resolveProducerConfig(input?: ProducerOptions): ProducerConfig {
     BATCH_HEADER_BYTES + 1,
     LIMITS.recordBytesMax,
   )
-  const batchBytes = checkInt(p, 'batchBytes', o.batchBytes ?? PRODUCER_DEFAULTS.batchBytes, BATCH_HEADER_BYTES + 1, LIMITS.recordBytesMax)
+  const batchBytes = checkInt(
+    p,
+    'batchBytes',
+    o.batchBytes ?? PRODUCER_DEFAULTS.batchBytes,
+    BATCH_HEADER_BYTES + 1,
+    LIMITS.recordBytesMax,
+  )
   const idempotent = checkBool(p, 'idempotent', o.idempotent ?? acks !== 0)
-  if (idempotent && acks === 0) p.push('idempotent needs acks 1 or "all" (with acks 0 nothing tells the producer a batch landed)')
-  const compression = checkOneOf<Compression>(p, 'compression', o.compression ?? PRODUCER_DEFAULTS.compression, ['none', 'gzip'])
+  if (idempotent && acks === 0)
+    p.push('idempotent needs acks 1 or "all" (with acks 0 nothing tells the producer a batch landed)')
+  const compression = checkOneOf<Compression>(p, 'compression', o.compression ?? PRODUCER_DEFAULTS.compression, [
+    'none',
+    'gzip',
+  ])
   const valueCodec = checkCodec(p, 'valueCodec', o.valueCodec)
   const keyCodec = checkCodec(p, 'keyCodec', o.keyCodec)
   const bufferBytesMax = checkInt(
@@ -159,7 +171,13 @@ export function resolveProducerConfig(input?: ProducerOptions): ProducerConfig {
   )
   const maxInFlight = checkInt(p, 'maxInFlight', o.maxInFlight ?? (idempotent ? IN_FLIGHT_MAX : 1), 1, IN_FLIGHT_MAX)
   const retries = checkInt(p, 'retries', o.retries ?? PRODUCER_DEFAULTS.retries, 0, RETRIES_MAX)
-  const retryBackoffMs = checkInt(p, 'retryBackoffMs', o.retryBackoffMs ?? PRODUCER_DEFAULTS.retryBackoffMs, 0, BACKOFF_MS_MAX)
+  const retryBackoffMs = checkInt(
+    p,
+    'retryBackoffMs',
+    o.retryBackoffMs ?? PRODUCER_DEFAULTS.retryBackoffMs,
+    0,
+    BACKOFF_MS_MAX,
+  )
   if (p.length > 0) throw new InvalidConfigError(p, 'producer config')
   return Object.freeze({
     acks,
@@ -297,15 +315,30 @@ export function resolveConsumerConfig(input?: ConsumerOptions): ConsumerConfig {
   const groupInstanceId = checkId(p, 'groupInstanceId', o.groupInstanceId)
   if (groupInstanceId !== null && groupId === null) p.push('groupInstanceId needs a groupId')
   const sessionTimeoutMs = checkInt(p, 'sessionTimeoutMs', o.sessionTimeoutMs ?? d.sessionTimeoutMs, 1, TIMEOUT_MS_MAX)
-  const heartbeatIntervalMs = checkInt(p, 'heartbeatIntervalMs', o.heartbeatIntervalMs ?? d.heartbeatIntervalMs, 1, TIMEOUT_MS_MAX)
+  const heartbeatIntervalMs = checkInt(
+    p,
+    'heartbeatIntervalMs',
+    o.heartbeatIntervalMs ?? d.heartbeatIntervalMs,
+    1,
+    TIMEOUT_MS_MAX,
+  )
   if (heartbeatIntervalMs >= sessionTimeoutMs)
     p.push(`heartbeatIntervalMs (${heartbeatIntervalMs}) must be less than sessionTimeoutMs (${sessionTimeoutMs})`)
   const config: ConsumerConfig = {
     groupId,
     groupInstanceId,
-    autoOffsetReset: checkOneOf<OffsetReset>(p, 'autoOffsetReset', o.autoOffsetReset ?? d.autoOffsetReset, ['latest', 'earliest']),
+    autoOffsetReset: checkOneOf<OffsetReset>(p, 'autoOffsetReset', o.autoOffsetReset ?? d.autoOffsetReset, [
+      'latest',
+      'earliest',
+    ]),
     autoCommit: checkBool(p, 'autoCommit', o.autoCommit ?? d.autoCommit),
-    autoCommitIntervalMs: checkInt(p, 'autoCommitIntervalMs', o.autoCommitIntervalMs ?? d.autoCommitIntervalMs, 1, TIMEOUT_MS_MAX),
+    autoCommitIntervalMs: checkInt(
+      p,
+      'autoCommitIntervalMs',
+      o.autoCommitIntervalMs ?? d.autoCommitIntervalMs,
+      1,
+      TIMEOUT_MS_MAX,
+    ),
     sessionTimeoutMs,
     heartbeatIntervalMs,
     maxPollIntervalMs: checkInt(p, 'maxPollIntervalMs', o.maxPollIntervalMs ?? d.maxPollIntervalMs, 1, TIMEOUT_MS_MAX),

@@ -16,7 +16,9 @@ export type CodecOption = CodecName | Codec
 function describe(value: unknown): string {
   if (value === null) return 'null'
   if (Array.isArray(value)) return 'an array'
-  return typeof value === 'object' ? `an object (${(value as object).constructor?.name ?? 'Object'})` : `a ${typeof value}`
+  return typeof value === 'object'
+    ? `an object (${(value as object).constructor?.name ?? 'Object'})`
+    : `a ${typeof value}`
 }
 
 export const bufferCodec: Codec = Object.freeze({
@@ -64,7 +66,12 @@ export const msgpackCodec: Codec = Object.freeze({
   },
 })
 
-const NAMED: Record<CodecName, Codec> = { buffer: bufferCodec, string: stringCodec, json: jsonCodec, msgpack: msgpackCodec }
+const NAMED: Record<CodecName, Codec> = {
+  buffer: bufferCodec,
+  string: stringCodec,
+  json: jsonCodec,
+  msgpack: msgpackCodec,
+}
 
 /** The codec for an option, or a problem string (config validation collects them). */
 export function resolveCodec(option: unknown, what: string): Codec | string {

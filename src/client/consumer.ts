@@ -11,67 +11,25 @@
 import { EventEmitter } from 'node:events'
 import type { GroupFence } from '../broker/api.js'
 import { ClosedError, InvalidArgumentError, UnknownPartitionError } from '../errors.js'
-import type { DecodedRecord } from '../storage/record-batch.js'
 import type { ConsumerConfig, TopicPartition } from './client-config.js'
+import { bufferCodec } from './codecs.js'
 import { type FetchedChunk, Fetcher, PartitionState } from './fetcher.js'
+import { isStale, MessageIterator } from './message-iterator.js'
+import type { Message } from './message-decoder.js'
+import type { AssignPartition, ErrorContext, PartitionSelector, RunOptions } from './consumer-types.js'
 import { type MembershipFactory, type MembershipHandle, resolveStartOffsets } from './consumer-group.js'
+export type { Message } from './message-decoder.js'
+export type {
+  AssignPartition,
+  Batch,
+  EachBatchPayload,
+  EachMessagePayload,
+  ErrorContext,
+  PartitionSelector,
+  RunOptions,
+} from './consumer-types.js'
 import type { Transport } from './transport.js'
 import { checkOffset, checkPartition, checkTopicName, toTimestamp, tpKey } from './validate.js'
-
-export interface Message {
-  topic: string
-  partition: number
-  offset: number
-  timestamp: number
-  /** Decoded by `keyCodec` (a Buffer by default), or null. */
-  key: unknown
-  /** Decoded by `valueCodec` (a Buffer by default), or null. */
-  value: unknown
-  headers: Record<string, Buffer | null>
-}
-
-export interface EachMessagePayload {
-  topic: string
-  partition: number
-  message: Message
-}
-
-export interface Batch {
-  topic: string
-  partition: number
-  messages: Message[]
-  /** The partition's log end offset when the batch was fetched (lag = logEndOffset - last offset - 1). */
-  logEndOffset: number
-}
-
-export interface EachBatchPayload {
-  batch: Batch
-}
-
-export interface RunOptions {
-  eachMessage?: (payload: EachMessagePayload) => void | Promise<void>
-  eachBatch?: (payload: EachBatchPayload) => void | Promise<void>
-}
-
-export interface AssignPartition {
-  topic: string
-  partition: number
-  /** Start here; else the group's committed offset (with a groupId), else autoOffsetReset. */
-  offset?: number
-}
-
-/** A partition selector for pause/resume: `partition` omitted = every assigned partition of the topic. */
-export interface PartitionSelector {
-  topic: string
-  partition?: number
-}
-
-export interface ErrorContext {
-  topic: string
-  partition: number
-  /** The offset the partition stopped at (the failed record), or -1 when not tied to one. */
-  offset: number
-}
 
 type Mode = 'idle' | 'assigned' | 'subscribed'
 
@@ -114,7 +72,8 @@ export class Consumer extends EventEmitter {
     this.#onClose = onClose ?? null
     this.#fetcher = new Fetcher(transport, config, {
       fence: (): GroupFence | null => this.#membership?.fence() ?? null,
-      onPartitionError: (s, err) => this.#reportError(err, { topic: s.topic, partition: s.partition, offset: s.position }),
+      onPartitionError: (s, err) =>
+        this.#reportError(err, { topic: s.topic, partition: s.partition, offset: s.position }),
       onFetchError: (err) => this.#reportError(err, null),
       onOffsetOutOfRange: (s) => this.#resetToDefault([s]),
     })
@@ -129,7 +88,8 @@ export class Consumer extends EventEmitter {
   /** Joins `groupId` with this subscription when run() or iteration starts. A RegExp also matches later topics. */
   async subscribe(topics: string[] | RegExp): Promise<void> {
     this.#checkOpen()
-    if (this.#config.groupId === null) throw new InvalidArgumentError('subscribe() needs a groupId; use assign() without one')
+    if (this.#config.groupId === null)
+      throw new InvalidArgumentError('subscribe() needs a groupId; use assign() without one')
     if (this.#mode === 'assigned') throw new InvalidArgumentError('subscribe() cannot follow assign() on one consumer')
     if (this.#started !== null) throw new InvalidArgumentError('subscribe() must come before run() or iteration')
     if (topics instanceof RegExp) this.#subscription = { regex: topics }
@@ -145,8 +105,10 @@ export class Consumer extends EventEmitter {
   /** Replaces the manual assignment. Resolves once every start position is known. */
   async assign(partitions: readonly AssignPartition[]): Promise<void> {
     this.#checkOpen()
-    if (this.#mode === 'subscribed') throw new InvalidArgumentError('assign() cannot follow subscribe() on one consumer')
-    if (!Array.isArray(partitions)) throw new InvalidArgumentError('assign() takes an array of { topic, partition, offset? }')
+    if (this.#mode === 'subscribed')
+      throw new InvalidArgumentError('assign() cannot follow subscribe() on one consumer')
+    if (!Array.isArray(partitions))
+      throw new InvalidArgumentError('assign() takes an array of { topic, partition, offset? }')
     const counts = new Map<string, number>()
     for (const p of partitions) {
       checkTopicName(p?.topic)
@@ -199,7 +161,11 @@ export class Consumer extends EventEmitter {
         ? [...this.#fetcher.states.values()].filter((s) => s.topic === topic)
         : partitions.map((p) => this.#state(topic, p))
     if (states.length === 0) return
-    const { offsets } = await this.#transport.listOffsets({ topic, partitions: states.map((s) => s.partition), timestamp: ts })
+    const { offsets } = await this.#transport.listOffsets({
+      topic,
+      partitions: states.map((s) => s.partition),
+      timestamp: ts,
+    })
     for (const s of states) {
       const found = offsets.find((o) => o.partition === s.partition)
       if (found !== undefined && !s.removed) s.seek(found.offset)
@@ -228,7 +194,9 @@ export class Consumer extends EventEmitter {
   }
 
   paused(): TopicPartition[] {
-    return [...this.#fetcher.states.values()].filter((s) => s.paused).map((s) => ({ topic: s.topic, partition: s.partition }))
+    return [...this.#fetcher.states.values()]
+      .filter((s) => s.paused)
+      .map((s) => ({ topic: s.topic, partition: s.partition }))
   }
 
   /** The next offset this consumer delivers for the partition. */
@@ -245,21 +213,26 @@ export class Consumer extends EventEmitter {
     const eachBatch = options?.eachBatch
     if ((eachMessage === undefined) === (eachBatch === undefined))
       throw new InvalidArgumentError('run() takes exactly one of eachMessage and eachBatch')
-    if (typeof (eachMessage ?? eachBatch) !== 'function') throw new InvalidArgumentError('the run() handler must be a function')
-    if (this.#consuming !== null) throw new InvalidArgumentError(`this consumer is already consuming (${this.#consuming})`)
+    if (typeof (eachMessage ?? eachBatch) !== 'function')
+      throw new InvalidArgumentError('the run() handler must be a function')
+    if (this.#consuming !== null)
+      throw new InvalidArgumentError(`this consumer is already consuming (${this.#consuming})`)
     this.#consuming = 'run'
     await this.#start()
     this.#processing = this.#runLoop(eachMessage, eachBatch)
   }
 
   [Symbol.asyncIterator](): AsyncIterator<Message> {
-    if (this.#consuming !== null) throw new InvalidArgumentError(`this consumer is already consuming (${this.#consuming})`)
+    if (this.#consuming !== null)
+      throw new InvalidArgumentError(`this consumer is already consuming (${this.#consuming})`)
     this.#consuming = 'iterator'
-    return new MessageIterator(this, {
+    return new MessageIterator({
       start: () => this.#start(),
       take: () => this.#take(),
-      deliver: (s, r) => this.#toMessage(s, r),
+      deliver: (m) => this.#decode(m),
+      polled: () => void this.#polls++,
       errors: this.#iteratorErrors,
+      closed: () => this.#closed,
     })
   }
 
@@ -289,7 +262,9 @@ export class Consumer extends EventEmitter {
       fresh.push(s)
     }
     const membership = this.#membership
-    await this.#resolveStart(fresh, (tps) => (membership === null ? Promise.resolve([]) : membership.fetchCommitted(tps)))
+    await this.#resolveStart(fresh, (tps) =>
+      membership === null ? Promise.resolve([]) : membership.fetchCommitted(tps),
+    )
     this.#fetcher.wake()
     if (this.#config.onAssign !== null && partitions.length > 0) await this.#config.onAssign(partitions)
   }
@@ -385,10 +360,7 @@ export class Consumer extends EventEmitter {
     }
   }
 
-  async #runLoop(
-    eachMessage: RunOptions['eachMessage'],
-    eachBatch: RunOptions['eachBatch'],
-  ): Promise<void> {
+  async #runLoop(eachMessage: RunOptions['eachMessage'], eachBatch: RunOptions['eachBatch']): Promise<void> {
     for (;;) {
       const chunks = await this.#take()
       if (chunks === null) return
@@ -396,7 +368,8 @@ export class Consumer extends EventEmitter {
         if (this.#fetcher.stopped) return
         if (isStale(chunk)) continue
         this.#activeState = chunk.state
-        this.#activeWork = eachBatch !== undefined ? this.#deliverBatch(chunk, eachBatch) : this.#deliverEach(chunk, eachMessage!)
+        this.#activeWork =
+          eachBatch !== undefined ? this.#deliverBatch(chunk, eachBatch) : this.#deliverEach(chunk, eachMessage!)
         await this.#activeWork
         this.#activeState = null
         this.#activeWork = null
@@ -412,7 +385,7 @@ export class Consumer extends EventEmitter {
       if (r.offset < s.position) continue
       this.#polls++
       try {
-        await handler({ topic, partition, message: this.#toMessage(s, r) })
+        await handler({ topic, partition, message: this.#decode(r) })
       } catch (err) {
         this.#handlerFailed(chunk, r.offset, err)
         return
@@ -425,7 +398,7 @@ export class Consumer extends EventEmitter {
     const s = chunk.state
     const messages: Message[] = []
     try {
-      for (const r of chunk.records) if (r.offset >= s.position) messages.push(this.#toMessage(s, r))
+      for (const r of chunk.records) if (r.offset >= s.position) messages.push(this.#decode(r))
     } catch (err) {
       this.#handlerFailed(chunk, s.position, err)
       return
@@ -451,18 +424,12 @@ export class Consumer extends EventEmitter {
     this.#reportError(error, { topic: s.topic, partition: s.partition, offset })
   }
 
-  #toMessage(s: PartitionState, r: DecodedRecord): Message {
-    const headers: Record<string, Buffer | null> = {}
-    for (const h of r.headers) headers[h.key] = h.value
-    return {
-      topic: s.topic,
-      partition: s.partition,
-      offset: r.offset,
-      timestamp: r.timestamp,
-      key: r.key === null ? null : this.#config.keyCodec.decode(r.key),
-      value: r.value === null ? null : this.#config.valueCodec.decode(r.value),
-      headers,
-    }
+  /** Applies the configured codecs in place (keys and values arrive as Buffers; the default codec keeps them). */
+  #decode(m: Message): Message {
+    const { keyCodec, valueCodec } = this.#config
+    if (keyCodec !== bufferCodec && m.key !== null) m.key = keyCodec.decode(m.key as Buffer)
+    if (valueCodec !== bufferCodec && m.value !== null) m.value = valueCodec.decode(m.value as Buffer)
+    return m
   }
 
   #reportError(err: Error, context: ErrorContext | null): void {
@@ -521,7 +488,8 @@ export class Consumer extends EventEmitter {
 
   #state(topic: unknown, partition: unknown): PartitionState {
     const s = this.#fetcher.states.get(tpKey(String(topic), Number(partition)))
-    if (s === undefined) throw new InvalidArgumentError(`partition ${String(topic)}/${String(partition)} is not assigned to this consumer`)
+    if (s === undefined)
+      throw new InvalidArgumentError(`partition ${String(topic)}/${String(partition)} is not assigned to this consumer`)
     return s
   }
 
@@ -535,7 +503,8 @@ export class Consumer extends EventEmitter {
   }
 
   #select(selectors: readonly PartitionSelector[]): PartitionState[] {
-    if (!Array.isArray(selectors)) throw new InvalidArgumentError('pause()/resume() take an array of { topic, partition? }')
+    if (!Array.isArray(selectors))
+      throw new InvalidArgumentError('pause()/resume() take an array of { topic, partition? }')
     const out: PartitionState[] = []
     for (const sel of selectors) {
       if (sel?.partition === undefined) {
@@ -558,79 +527,6 @@ export class Consumer extends EventEmitter {
       this.#onClose?.(this)
     }
   }
-}
-
-interface IteratorHooks {
-  start(): Promise<void>
-  take(): Promise<FetchedChunk[] | null>
-  deliver(s: PartitionState, r: DecodedRecord): Message
-  errors: Error[]
-}
-
-/** Pull-based delivery: a message counts as processed when the next one is asked for. */
-class MessageIterator implements AsyncIterator<Message> {
-  #chunks: FetchedChunk[] = []
-  #chunkIndex = 0
-  #recordIndex = 0
-  /** The message handed out last, committed (position advanced) on the next call. */
-  #pending: { chunk: FetchedChunk; offset: number } | null = null
-  #done = false
-
-  constructor(
-    private readonly consumer: Consumer,
-    private readonly hooks: IteratorHooks,
-  ) {}
-
-  async next(): Promise<IteratorResult<Message>> {
-    this.#ack()
-    await this.hooks.start()
-    for (;;) {
-      const err = this.hooks.errors.shift()
-      if (err !== undefined) throw err
-      if (this.#done || this.consumer.closed) return { done: true, value: undefined }
-      const chunk = this.#chunks[this.#chunkIndex]
-      if (chunk === undefined) {
-        const next = await this.hooks.take()
-        if (next === null) {
-          this.#done = true
-          continue
-        }
-        this.#chunks = next
-        this.#chunkIndex = 0
-        this.#recordIndex = 0
-        continue
-      }
-      const s = chunk.state
-      const r = chunk.records[this.#recordIndex++]
-      if (r === undefined || isStale(chunk)) {
-        this.#chunkIndex++
-        this.#recordIndex = 0
-        continue
-      }
-      if (r.offset < s.position) continue
-      const message = this.hooks.deliver(s, r)
-      this.#pending = { chunk, offset: r.offset }
-      return { done: false, value: message }
-    }
-  }
-
-  async return(): Promise<IteratorResult<Message>> {
-    this.#pending = null
-    this.#done = true
-    return { done: true, value: undefined }
-  }
-
-  #ack(): void {
-    const p = this.#pending
-    if (p === null) return
-    this.#pending = null
-    if (p.chunk.generation === p.chunk.state.generation) p.chunk.state.position = p.offset + 1
-  }
-}
-
-function isStale(chunk: FetchedChunk): boolean {
-  const s = chunk.state
-  return chunk.generation !== s.generation || s.removed || s.paused || s.stopped !== null
 }
 
 function toTp(s: PartitionState): TopicPartition {

@@ -7,8 +7,8 @@ import type { FetchPartitionRequest, FetchPartitionResponse, GroupFence } from '
 import { LIMITS } from '../config/limits.js'
 import { errorFromWire, SluiceError } from '../errors.js'
 import type { ErrorCode } from '../errors.js'
-import { decodeRecords, type DecodedRecord, iterateBatches } from '../storage/record-batch.js'
 import type { ConsumerConfig } from './client-config.js'
+import { decodeMessages, type Message } from './message-decoder.js'
 import type { Transport } from './transport.js'
 import { tpKey } from './validate.js'
 
@@ -59,7 +59,8 @@ export class PartitionState {
 export interface FetchedChunk {
   state: PartitionState
   generation: number
-  records: DecodedRecord[]
+  /** Keys and values still raw Buffers: the consumer applies its codecs at delivery. */
+  records: Message[]
   logEndOffset: number
 }
 
@@ -193,7 +194,11 @@ export class Fetcher {
     state.logEndOffset = pr.logEndOffset
     if (pr.error !== null) {
       if (pr.error.code === 'OFFSET_OUT_OF_RANGE') await this.hooks.onOffsetOutOfRange(state)
-      else if (pr.error.code === 'NOT_OWNER' || pr.error.code === 'FENCED_MEMBER_EPOCH' || pr.error.code === 'UNKNOWN_MEMBER') {
+      else if (
+        pr.error.code === 'NOT_OWNER' ||
+        pr.error.code === 'FENCED_MEMBER_EPOCH' ||
+        pr.error.code === 'UNKNOWN_MEMBER'
+      ) {
         // The group membership reconciles ownership; until then this partition simply yields nothing.
       } else {
         const err = errorFromWire({ code: pr.error.code as ErrorCode, message: pr.error.message })
@@ -201,16 +206,10 @@ export class Fetcher {
       }
       return null
     }
-    const records: DecodedRecord[] = []
-    const from = state.fetchOffset
-    let next = from
+    const records: Message[] = []
+    let next: number
     try {
-      for (const { position, header } of iterateBatches(pr.records)) {
-        if (header.lastOffset < from) continue
-        const decoded = decodeRecords(pr.records, position, from, header)
-        for (let i = 0; i < decoded.length; i++) records.push(decoded[i]!)
-        next = header.lastOffset + 1
-      }
+      next = decodeMessages(pr.records, state.topic, state.partition, state.fetchOffset, Infinity, records)
     } catch (err) {
       this.#stop(state, err instanceof Error ? err : new Error(String(err)))
       return null

@@ -1,18 +1,28 @@
 // The producer: encodes keys, values and headers once at send time, picks the partition (explicit, murmur2 of the key,
-// or sticky for null keys), groups records per partition (BatchAccumulator) and sends each closed batch as one
-// RecordBatch v2. Invariants: at most one batch in flight per partition, so a partition's batches (and so the records
-// of one key) land in send order; an idempotent producer writes its producerId/epoch and a per-partition baseSequence
-// into each batch and retries a retriable failure with the very same bytes (the broker drops the duplicate); buffered
-// plus in-flight bytes stay under `bufferBytesMax` (a send waits in a bounded FIFO while it is full). One promise per
-// send()/sendBatch() call, no per-record closures.
-import type { ProduceResponse } from '../broker/api.js'
+// or sticky for null keys), groups records per partition (BatchAccumulator) and hands closed batches to the
+// BatchSender, which dispatches each partition's batches in order. Buffered plus in-flight record bytes stay under
+// `bufferBytesMax`: while full, sends wait in a bounded FIFO (in call order, so per-key order holds across the wait).
+// One promise per send()/sendBatch() call, no per-record closures.
 import { BATCH_HEADER_BYTES, LIMITS } from '../config/limits.js'
-import { ClosedError, InvalidArgumentError, RecordTooLargeError, SluiceError, TimeoutError, UnknownPartitionError } from '../errors.js'
-import { encodeRecordBatch, type RecordHeader, type RecordInput } from '../storage/record-batch.js'
+import {
+  ClosedError,
+  InvalidArgumentError,
+  RecordTooLargeError,
+  TimeoutError,
+  UnknownPartitionError,
+} from '../errors.js'
+import type { RecordHeader, RecordInput } from '../storage/record-batch.js'
 import { StickyPartitioner } from '../topics/partitioner.js'
 import { partitionForKey } from '../util/murmur2.js'
 import { sizeOfVarint } from '../util/varint.js'
-import { BatchAccumulator, type OpenBatch, type PartitionQueue, type PendingRequest, type RecordMetadata } from './batch-accumulator.js'
+import { BatchSender, settleError } from './batch-sender.js'
+import {
+  BatchAccumulator,
+  type OpenBatch,
+  type PartitionQueue,
+  type PendingRequest,
+  type RecordMetadata,
+} from './batch-accumulator.js'
 import { type ProducerConfig } from './client-config.js'
 import { encodeWith } from './codecs.js'
 import { TopicMetadataCache } from './topic-metadata.js'
@@ -42,17 +52,15 @@ const RECORD_OVERHEAD_BYTES = 5 + 1 + 10 + 3 + 5 + 5 + 5
 /** Records and their estimated sizes of one call, not yet in the accumulator (metadata loading or buffer full). */
 interface WaitingSend {
   topic: string
+  /** For the explicit partitions. */
+  messages: readonly ProducerMessage[]
   records: RecordInput[]
   bytes: number[]
-  partitions: Array<number | undefined>
   next: number
   request: PendingRequest
 }
 
-const SEQUENCE_MAX = 2 ** 31
-
 export class Producer {
-  readonly #transport: Transport
   readonly #config: ProducerConfig
   readonly #metadata: TopicMetadataCache
   readonly #accumulator: BatchAccumulator
@@ -61,12 +69,13 @@ export class Producer {
   readonly #idleWaiters: Array<() => void> = []
   readonly #sender: BatchSender
   #bufferedBytes = 0
+  /** Out-parameter of #prepare. */
+  #preparedBytes = 0
   #closed = false
   #closing: Promise<void> | null = null
   readonly #onClose: ((p: Producer) => void) | null
 
   constructor(transport: Transport, config: ProducerConfig, onClose?: (p: Producer) => void) {
-    this.#transport = transport
     this.#config = config
     this.#metadata = new TopicMetadataCache(transport)
     this.#accumulator = new BatchAccumulator(config.batchBytes, config.lingerMs, (q) => this.#onBatchClosed(q))
@@ -129,44 +138,55 @@ export class Producer {
       if (this.#closed) throw new ClosedError('producer')
       checkTopicName(topic)
       const count = messages.length
-      const records = new Array<RecordInput>(count)
-      const bytes = new Array<number>(count)
-      const partitions = new Array<number | undefined>(count)
       const now = Date.now()
-      let total = 0
-      for (let i = 0; i < count; i++) {
-        const size = this.#prepare(messages[i], i, count, now, records, partitions)
-        bytes[i] = size
-        total += size
-      }
       const cached = this.#waiting.length === 0 ? this.#metadata.cached(topic) : undefined
-      if (cached !== undefined && this.#bufferedBytes + total <= this.#config.bufferBytesMax) {
-        for (let i = 0; i < count; i++) this.#enqueue(topic, cached, records[i]!, bytes[i]!, partitions[i], request, i)
+      if (count === 1) {
+        // send(): no per-call arrays on the fast path
+        const message = messages[0]!
+        const record = this.#prepare(message, 'message', now)
+        const bytes = this.#preparedBytes
+        if (cached !== undefined && this.#bufferedBytes + bytes <= this.#config.bufferBytesMax) {
+          this.#enqueue(topic, cached, record, bytes, message.partition, request, 0)
+          return
+        }
+        this.#wait({ topic, messages, records: [record], bytes: [bytes], next: 0, request })
         return
       }
-      if (this.#waiting.length >= LIMITS.producerBlockedSendsMax)
-        throw new TimeoutError(
-          `producer buffer is full: ${this.#bufferedBytes} bytes buffered and ${this.#waiting.length} sends waiting`,
-        )
-      this.#waiting.push({ topic, records, bytes, partitions, next: 0, request })
-      this.#drainWaiting()
+      const records = new Array<RecordInput>(count)
+      const bytes = new Array<number>(count)
+      let total = 0
+      for (let i = 0; i < count; i++) {
+        records[i] = this.#prepare(messages[i], `message ${i}`, now)
+        bytes[i] = this.#preparedBytes
+        total += this.#preparedBytes
+      }
+      if (cached !== undefined && this.#bufferedBytes + total <= this.#config.bufferBytesMax) {
+        for (let i = 0; i < count; i++)
+          this.#enqueue(topic, cached, records[i]!, bytes[i]!, messages[i]!.partition, request, i)
+        return
+      }
+      this.#wait({ topic, messages, records, bytes, next: 0, request })
     } catch (err) {
       settleError(request, err)
     }
   }
 
-  /** Encodes message `i` into `records[i]`; returns its estimated batch bytes. Throws a typed error for bad input. */
-  #prepare(
-    message: ProducerMessage | undefined,
-    i: number,
-    count: number,
-    now: number,
-    records: RecordInput[],
-    partitions: Array<number | undefined>,
-  ): number {
-    const where = count === 1 ? 'message' : `message ${i}`
+  #wait(w: WaitingSend): void {
+    if (this.#waiting.length >= LIMITS.producerBlockedSendsMax)
+      throw new TimeoutError(
+        `producer buffer is full: ${this.#bufferedBytes} bytes buffered and ${this.#waiting.length} sends waiting`,
+      )
+    this.#waiting.push(w)
+    this.#drainWaiting()
+  }
+
+  /** Encodes one message into a RecordInput and leaves its estimated batch bytes in #preparedBytes (no tuple
+   *  allocation on the hot path). Throws a typed error naming `where` for bad input. */
+  #prepare(message: ProducerMessage | undefined, where: string, now: number): RecordInput {
     if (typeof message !== 'object' || message === null)
-      throw new InvalidArgumentError(`${where} must be an object with a value, got ${message === null ? 'null' : typeof message}`)
+      throw new InvalidArgumentError(
+        `${where} must be an object with a value, got ${message === null ? 'null' : typeof message}`,
+      )
     const key = encodeWith(this.#config.keyCodec, message.key, 'key')
     const value = encodeWith(this.#config.valueCodec, message.value, 'value')
     const timestamp = message.timestamp === undefined ? now : toTimestamp(message.timestamp, `${where} timestamp`)
@@ -180,16 +200,17 @@ export class Producer {
       }
     }
     if (message.partition !== undefined && (!Number.isSafeInteger(message.partition) || message.partition < 0))
-      throw new InvalidArgumentError(`${where} partition must be a non-negative integer, got ${String(message.partition)}`)
+      throw new InvalidArgumentError(
+        `${where} partition must be a non-negative integer, got ${String(message.partition)}`,
+      )
     const recordBytesMax = this.#config.recordBytesMax
     if (size + BATCH_HEADER_BYTES > recordBytesMax)
       throw new RecordTooLargeError(
         `${where} is about ${size} bytes (key ${key?.length ?? 0}, value ${value?.length ?? 0}), ` +
           `more than recordBytesMax ${recordBytesMax} allows in one batch`,
       )
-    records[i] = headers === undefined ? { key, value, timestamp } : { key, value, timestamp, headers }
-    partitions[i] = message.partition
-    return size
+    this.#preparedBytes = size
+    return headers === undefined ? { key, value, timestamp } : { key, value, timestamp, headers }
   }
 
   #enqueue(
@@ -232,7 +253,7 @@ export class Producer {
             this.#accumulator.closeAll()
             return
           }
-          this.#enqueue(w.topic, count, w.records[w.next]!, bytes, w.partitions[w.next], w.request, w.next)
+          this.#enqueue(w.topic, count, w.records[w.next]!, bytes, w.messages[w.next]!.partition, w.request, w.next)
           w.next++
         }
       } catch (err) {
@@ -298,9 +319,12 @@ function toRecordHeaders(headers: Record<string, HeaderValue>, where: string): R
     if (value === null || value === undefined) out.push({ key, value: null })
     else if (typeof value === 'string') out.push({ key, value: Buffer.from(value, 'utf8') })
     else if (Buffer.isBuffer(value)) out.push({ key, value })
-    else throw new InvalidArgumentError(`${where} header "${key}" must be a string, Buffer or null, got ${typeof value}`)
+    else
+      throw new InvalidArgumentError(`${where} header "${key}" must be a string, Buffer or null, got ${typeof value}`)
   }
   if (out.length > LIMITS.recordHeadersMax)
-    throw new InvalidArgumentError(`${where} has ${out.length} headers, more than recordHeadersMax ${LIMITS.recordHeadersMax}`)
+    throw new InvalidArgumentError(
+      `${where} has ${out.length} headers, more than recordHeadersMax ${LIMITS.recordHeadersMax}`,
+    )
   return out
 }

@@ -5,9 +5,8 @@
 import { LIMITS } from '../config/limits.js'
 import { errorFromWire, InvalidArgumentError, UnknownPartitionError } from '../errors.js'
 import type { ErrorCode } from '../errors.js'
-import { decodeRecords, iterateBatches } from '../storage/record-batch.js'
-import { type Codec, type CodecOption, resolveCodec } from './codecs.js'
-import type { Message } from './consumer.js'
+import { bufferCodec, type Codec, type CodecOption, resolveCodec } from './codecs.js'
+import { decodeMessages, type Message } from './message-decoder.js'
 import { DEFAULTS } from '../config/limits.js'
 import type { Transport } from './transport.js'
 import { checkPartition, checkTopicName, toTimestamp } from './validate.js'
@@ -44,7 +43,9 @@ function checkBound(bound: unknown, what: string): void {
     return
   }
   if (typeof bound === 'number' && Number.isSafeInteger(bound) && bound >= 0) return
-  throw new InvalidArgumentError(`${what} must be an offset (integer >= 0), a Date, 'earliest' or 'latest', got ${String(bound)}`)
+  throw new InvalidArgumentError(
+    `${what} must be an offset (integer >= 0), a Date, 'earliest' or 'latest', got ${String(bound)}`,
+  )
 }
 
 /** -2 earliest, -1 latest, a timestamp, or null for a plain offset. */
@@ -64,7 +65,8 @@ export class Replay implements AsyncIterable<Message> {
   readonly #maxBytes: number
 
   constructor(transport: Transport, options: ReplayOptions) {
-    if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('replay() needs { topic, from?, to? }')
+    if (typeof options !== 'object' || options === null)
+      throw new InvalidArgumentError('replay() needs { topic, from?, to? }')
     checkTopicName(options.topic)
     const from = options.from ?? 'earliest'
     const to = options.to ?? 'latest'
@@ -80,7 +82,9 @@ export class Replay implements AsyncIterable<Message> {
     if (typeof keyCodec === 'string') throw new InvalidArgumentError(keyCodec)
     const maxBytes = options.maxBytes ?? DEFAULTS.fetchMaxBytes
     if (!Number.isSafeInteger(maxBytes) || maxBytes < 1 || maxBytes > LIMITS.fetchBytesMax)
-      throw new InvalidArgumentError(`maxBytes must be an integer in [1, ${LIMITS.fetchBytesMax}], got ${String(maxBytes)}`)
+      throw new InvalidArgumentError(
+        `maxBytes must be an integer in [1, ${LIMITS.fetchBytesMax}], got ${String(maxBytes)}`,
+      )
     this.#transport = transport
     this.#topic = options.topic
     this.#valueCodec = valueCodec
@@ -94,7 +98,8 @@ export class Replay implements AsyncIterable<Message> {
     const topic = this.#topic
     const description = await this.#transport.describeTopic(topic)
     const count = description.partitions.length
-    const partitions = wanted === undefined ? description.partitions.map((p) => p.partition) : [...new Set(wanted)].sort((a, b) => a - b)
+    const partitions =
+      wanted === undefined ? description.partitions.map((p) => p.partition) : [...new Set(wanted)].sort((a, b) => a - b)
     for (const p of partitions) if (p >= count) throw new UnknownPartitionError(topic, p, count)
     const lookup = async (bound: ReplayBound): Promise<Map<number, number>> => {
       const query = boundQuery(bound)
@@ -103,57 +108,105 @@ export class Replay implements AsyncIterable<Message> {
       return new Map(offsets.map((o) => [o.partition, o.offset]))
     }
     const [starts, ends] = await Promise.all([lookup(from), lookup(to)])
-    return partitions.map((partition) => ({ partition, from: starts.get(partition) ?? 0, to: ends.get(partition) ?? 0 }))
+    return partitions.map((partition) => ({
+      partition,
+      from: starts.get(partition) ?? 0,
+      to: ends.get(partition) ?? 0,
+    }))
   }
 
-  async *[Symbol.asyncIterator](): AsyncIterator<Message> {
-    const ranges = await this.#ranges
-    for (const range of ranges) yield* this.#readPartition(range)
+  [Symbol.asyncIterator](): AsyncIterator<Message> {
+    return new ReplayIterator(
+      this.#transport,
+      this.#topic,
+      this.#ranges,
+      this.#maxBytes,
+      this.#keyCodec,
+      this.#valueCodec,
+    )
   }
+}
 
-  async *#readPartition(range: PartitionRange): AsyncGenerator<Message> {
-    const topic = this.#topic
-    const { partition, to } = range
-    const keyCodec = this.#keyCodec
-    const valueCodec = this.#valueCodec
-    let offset = range.from
-    while (offset < to) {
-      const response = await this.#transport.fetch({
-        partitions: [{ topic, partition, offset }],
-        maxBytes: this.#maxBytes,
-        maxWaitMs: 0,
-      })
-      const pr = response.partitions[0]
-      if (pr === undefined) return
-      if (pr.error !== null) {
-        // Retention may have moved the log start past a requested offset: continue from the start.
-        if (pr.error.code === 'OFFSET_OUT_OF_RANGE' && offset < pr.logStartOffset) {
-          offset = pr.logStartOffset
-          continue
-        }
-        throw errorFromWire({ code: pr.error.code as ErrorCode, message: pr.error.message })
+/** Serves decoded messages from one fetched response at a time; fetches the next when it runs dry. */
+class ReplayIterator implements AsyncIterator<Message> {
+  #ranges: PartitionRange[] | null = null
+  #rangeIndex = 0
+  #offset = -1
+  #buffer: Message[] = []
+  #index = 0
+  #done = false
+
+  constructor(
+    private readonly transport: Transport,
+    private readonly topic: string,
+    private readonly rangesPromise: Promise<PartitionRange[]>,
+    private readonly maxBytes: number,
+    private readonly keyCodec: Codec,
+    private readonly valueCodec: Codec,
+  ) {}
+
+  next(): Promise<IteratorResult<Message>> {
+    if (this.#index < this.#buffer.length) {
+      const message = this.#buffer[this.#index++]!
+      try {
+        if (this.keyCodec !== bufferCodec && message.key !== null)
+          message.key = this.keyCodec.decode(message.key as Buffer)
+        if (this.valueCodec !== bufferCodec && message.value !== null)
+          message.value = this.valueCodec.decode(message.value as Buffer)
+      } catch (err) {
+        return Promise.reject(err instanceof Error ? err : new Error(String(err)))
       }
-      let next = offset
-      for (const { position, header } of iterateBatches(pr.records)) {
-        if (header.lastOffset < offset) continue
-        for (const r of decodeRecords(pr.records, position, offset, header)) {
-          if (r.offset >= to) return
-          const headers: Record<string, Buffer | null> = {}
-          for (const h of r.headers) headers[h.key] = h.value
-          yield {
-            topic,
-            partition,
-            offset: r.offset,
-            timestamp: r.timestamp,
-            key: r.key === null ? null : keyCodec.decode(r.key),
-            value: r.value === null ? null : valueCodec.decode(r.value),
-            headers,
-          }
-        }
-        next = header.lastOffset + 1
-      }
-      if (next === offset) return // nothing more below `to` (the log was truncated or deleted meanwhile)
-      offset = next
+      return Promise.resolve({ done: false, value: message })
     }
+    return this.#refill()
+  }
+
+  async return(): Promise<IteratorResult<Message>> {
+    this.#done = true
+    this.#buffer = []
+    return { done: true, value: undefined }
+  }
+
+  async #refill(): Promise<IteratorResult<Message>> {
+    if (this.#ranges === null) this.#ranges = await this.rangesPromise
+    this.#buffer = []
+    this.#index = 0
+    while (!this.#done) {
+      const range = this.#ranges[this.#rangeIndex]
+      if (range === undefined) break
+      if (this.#offset < 0) this.#offset = range.from
+      if (this.#offset >= range.to || !(await this.#fetch(range))) {
+        this.#rangeIndex++
+        this.#offset = -1
+        continue
+      }
+      if (this.#buffer.length > 0) return this.next()
+    }
+    this.#done = true
+    return { done: true, value: undefined }
+  }
+
+  /** One fetch of `range` from the current offset into the buffer; false when nothing more is there. */
+  async #fetch(range: PartitionRange): Promise<boolean> {
+    const topic = this.topic
+    const response = await this.transport.fetch({
+      partitions: [{ topic, partition: range.partition, offset: this.#offset }],
+      maxBytes: this.maxBytes,
+      maxWaitMs: 0,
+    })
+    const pr = response.partitions[0]
+    if (pr === undefined) return false
+    if (pr.error !== null) {
+      // Retention may have moved the log start past a requested offset: continue from the start.
+      if (pr.error.code === 'OFFSET_OUT_OF_RANGE' && this.#offset < pr.logStartOffset) {
+        this.#offset = pr.logStartOffset
+        return true
+      }
+      throw errorFromWire({ code: pr.error.code as ErrorCode, message: pr.error.message })
+    }
+    const next = decodeMessages(pr.records, topic, range.partition, this.#offset, range.to, this.#buffer)
+    if (next === this.#offset) return false // nothing more below `to` (the log was truncated or deleted meanwhile)
+    this.#offset = next
+    return true
   }
 }

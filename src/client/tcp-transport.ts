@@ -257,7 +257,7 @@ export class TcpTransport implements BrokerApi {
   private linkWaiters = 0
   private nextBroker = 0
   private inFlight = 0
-  private readonly slotWaiters: Array<{ grant(): void; timer: NodeJS.Timeout }> = []
+  private readonly slotWaiters: Array<{ grant(): void; fail(err: Error): void; timer: NodeJS.Timeout }> = []
   private closed = false
   /** What the broker answered to the last handshake. */
   handshake: HandshakeResponse | null = null
@@ -277,7 +277,10 @@ export class TcpTransport implements BrokerApi {
   async close(): Promise<void> {
     if (this.closed) return
     this.closed = true
-    for (const w of this.slotWaiters.splice(0)) clearTimeout(w.timer)
+    for (const w of this.slotWaiters.splice(0)) {
+      clearTimeout(w.timer)
+      w.fail(new ClosedError('TCP transport'))
+    }
     this.link?.close()
     this.link = null
   }
@@ -362,6 +365,7 @@ export class TcpTransport implements BrokerApi {
     return new Promise((resolve, reject) => {
       const waiter = {
         grant: resolve,
+        fail: reject,
         timer: setTimeout(
           () => {
             const i = this.slotWaiters.indexOf(waiter)

@@ -16,11 +16,14 @@ export function isNonNegativeInt(n: unknown): n is number {
 
 export function checkPartition(partition: unknown, what = 'partition'): asserts partition is number {
   if (!isNonNegativeInt(partition) || partition >= LIMITS.partitionsMax)
-    throw new InvalidArgumentError(`${what} must be an integer in [0, ${LIMITS.partitionsMax}), got ${String(partition)}`)
+    throw new InvalidArgumentError(
+      `${what} must be an integer in [0, ${LIMITS.partitionsMax}), got ${String(partition)}`,
+    )
 }
 
 export function checkOffset(offset: unknown, what = 'offset'): asserts offset is number {
-  if (!isNonNegativeInt(offset)) throw new InvalidArgumentError(`${what} must be a non-negative safe integer, got ${String(offset)}`)
+  if (!isNonNegativeInt(offset))
+    throw new InvalidArgumentError(`${what} must be a non-negative safe integer, got ${String(offset)}`)
 }
 
 /** A timestamp in ms since the epoch, as a number or a Date. */

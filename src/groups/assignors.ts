@@ -81,27 +81,88 @@ export const uniformAssignor: Assignor = (input, partitionCounts) => {
       mine.push({ topic: tp.topic, partition: tp.partition })
     }
   }
-  const topics = [...partitionCounts.keys()].sort(compareStrings)
-  const eligibleByTopic = new Map<string, AssignorMember[]>()
-  for (const topic of topics)
-    eligibleByTopic.set(
-      topic,
-      members.filter((m) => subs.get(m.memberId)!.has(topic)),
-    )
-  for (const topic of topics) {
-    const eligible = eligibleByTopic.get(topic)!
+  const lists = members.map((m) => held.get(m.memberId)!)
+  for (const topic of [...partitionCounts.keys()].sort(compareStrings)) {
+    const eligible: number[] = []
+    members.forEach((m, i) => {
+      if (subs.get(m.memberId)!.has(topic)) eligible.push(i)
+    })
     if (eligible.length === 0) continue
+    const heap = new FewestHeap(eligible.map((i) => [lists[i]!.length, i]))
     const count = partitionCounts.get(topic)!
     for (let p = 0; p < count; p++) {
       if (taken.has(tpKey(topic, p))) continue
-      let best = eligible[0]!
-      for (const m of eligible) if (held.get(m.memberId)!.length < held.get(best.memberId)!.length) best = m
-      held.get(best.memberId)!.push({ topic, partition: p })
+      const i = heap.takeFewest((j) => lists[j]!.length)
+      lists[i]!.push({ topic, partition: p })
+      heap.push([lists[i]!.length, i])
       taken.add(tpKey(topic, p))
     }
   }
   rebalance(members, subs, held)
   return finish(members, held)
+}
+
+/**
+ * A binary min-heap of [count, memberIndex] (ties: lower index, i.e. sort order). Counts elsewhere only grow, so an
+ * entry whose count is stale is an underestimate: takeFewest re-pushes it with the real count until the top is exact.
+ */
+class FewestHeap {
+  constructor(private readonly items: Array<[number, number]>) {
+    for (let i = (items.length >> 1) - 1; i >= 0; i--) this.down(i)
+  }
+
+  private less(a: [number, number], b: [number, number]): boolean {
+    return a[0] < b[0] || (a[0] === b[0] && a[1] < b[1])
+  }
+
+  push(item: [number, number]): void {
+    const items = this.items
+    items.push(item)
+    let i = items.length - 1
+    while (i > 0) {
+      const parent = (i - 1) >> 1
+      if (!this.less(items[i]!, items[parent]!)) break
+      ;[items[i], items[parent]] = [items[parent]!, items[i]!]
+      i = parent
+    }
+  }
+
+  private pop(): [number, number] {
+    const items = this.items
+    const top = items[0]!
+    const last = items.pop()!
+    if (items.length > 0) {
+      items[0] = last
+      this.down(0)
+    }
+    return top
+  }
+
+  private down(i: number): void {
+    const items = this.items
+    for (;;) {
+      const l = 2 * i + 1
+      const r = l + 1
+      let m = i
+      if (l < items.length && this.less(items[l]!, items[m]!)) m = l
+      if (r < items.length && this.less(items[r]!, items[m]!)) m = r
+      if (m === i) return
+      ;[items[i], items[m]] = [items[m]!, items[i]!]
+      i = m
+    }
+  }
+
+  /** Removes and returns the member index with the fewest partitions now. */
+  takeFewest(countOf: (index: number) => number): number {
+    // Each stale entry is re-pushed once with its real count, so this ends within items.length rounds.
+    for (let round = 0; round <= this.items.length; round++) {
+      const [count, index] = this.pop()
+      const real = countOf(index)
+      if (real === count) return index
+      this.push([real, index])
+    }
+    assert(false, 'FewestHeap entries are never below their real count twice')
+  }
 }
 
 function rebalance(

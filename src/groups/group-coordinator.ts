@@ -197,7 +197,7 @@ export class GroupCoordinator {
         )
     } else {
       if (group === undefined) throw new UnknownMemberError(`member "${req.memberId}" is not in group "${req.groupId}"`)
-      for (const o of req.offsets) group.checkOwnership(req.memberId, req.memberEpoch, o.topic, o.partition)
+      for (const o of req.offsets) group.checkOwnership(req.memberId, req.memberEpoch, o.topic, o.partition, 'commit')
     }
     // No await between the checks above and the append inside commit().
     await this.store.commit(req.groupId, req.offsets)
@@ -328,7 +328,7 @@ export class GroupCoordinator {
     const group = this.groups.get(fence.groupId)
     if (group === undefined)
       throw new UnknownMemberError(`member "${fence.memberId}" is not in group "${fence.groupId}"`)
-    group.checkOwnership(fence.memberId, fence.memberEpoch, topic, partition)
+    group.checkOwnership(fence.memberId, fence.memberEpoch, topic, partition, 'fetch')
   }
 
   /** Offsets of a deleted topic go with it; subscriptions drop it. */

@@ -27,8 +27,10 @@ export interface TopicsMeta {
 
 interface Held {
   tp: TopicPartition
-  /** The member epoch at which the member got (or was last reset on) this partition. */
+  /** The member epoch at which the member got this partition (or came back as a static member). */
   epoch: number
+  /** The member epoch of the last coordinated reset of this partition; 0 when none. */
+  resetEpoch: number
 }
 
 export interface MemberState {
@@ -349,7 +351,7 @@ export class ConsumerGroup {
     for (const [k, tp] of grants) {
       assert(!this.owners.has(k), `partition ${k} granted to ${member.memberId} while held by ${this.owners.get(k)}`)
       this.owners.set(k, member.memberId)
-      member.assigned.set(k, { tp, epoch })
+      member.assigned.set(k, { tp, epoch, resetEpoch: 0 })
     }
     member.assignmentChanged = true
   }
@@ -383,9 +385,17 @@ export class ConsumerGroup {
 
   /**
    * Throws unless `memberId` at `memberEpoch` may commit or fetch this partition: the member is live, the epoch is not
-   * from the future, the member holds the partition, and held it (without a reset) since that epoch.
+   * from the future, the member holds the partition and held it since that epoch. A commit must also come from an
+   * epoch no older than the partition's last coordinated reset; a fetch need not (the member drops what it fetched
+   * when it learns of the reset, and fencing its fetches until then would only stall it).
    */
-  checkOwnership(memberId: string, memberEpoch: number, topic: string, partition: number): void {
+  checkOwnership(
+    memberId: string,
+    memberEpoch: number,
+    topic: string,
+    partition: number,
+    kind: 'commit' | 'fetch',
+  ): void {
     const member = this.liveMember(memberId)
     if (memberEpoch > member.epoch)
       throw new FencedMemberEpochError(`member ${memberId} sent epoch ${memberEpoch}, newer than its ${member.epoch}`)
@@ -395,8 +405,12 @@ export class ConsumerGroup {
       throw new NotOwnerError(`member ${memberId} of group "${this.groupId}" does not own ${topic}/${partition}`)
     if (memberEpoch < held.epoch)
       throw new FencedMemberEpochError(
-        `epoch ${memberEpoch} of member ${memberId} is older than epoch ${held.epoch} at which it got (or was reset ` +
-          `on) ${topic}/${partition}`,
+        `epoch ${memberEpoch} of member ${memberId} is older than epoch ${held.epoch} at which it got ${topic}/${partition}`,
+      )
+    if (kind === 'commit' && memberEpoch < held.resetEpoch)
+      throw new FencedMemberEpochError(
+        `commit from epoch ${memberEpoch} of member ${memberId} predates the reset of ${topic}/${partition} ` +
+          `(epoch ${held.resetEpoch}); positions read before a reset are not committed`,
       )
   }
 
@@ -420,7 +434,7 @@ export class ConsumerGroup {
         const key = tpKey(r.topic, r.partition)
         const held = member.assigned.get(key) ?? member.pendingRevoke.get(key)
         assert(held !== undefined, 'owners index matches member holdings')
-        held.epoch = epoch
+        held.resetEpoch = epoch
         member.resets.set(key, { topic: r.topic, partition: r.partition, offset: r.offset })
       }
     }

@@ -2,12 +2,13 @@
 // as they complete (pipelining, matched by correlation id). Two bounds hold the socket's reading: at most
 // `inFlightRequestsMax` requests are being served, and the socket's write buffer stays under `writeBufferBytesHigh`;
 // past either, the connection stops taking frames and pauses the socket, so memory stays bounded by one socket chunk
-// plus one partial frame. A framing error (bad size, garbage) closes the connection; a bad body gets an error response.
+// plus one partial frame; `inFlightRequestBytesMax` bounds the bytes held by the requests being served. A framing error (bad size, garbage) closes the connection; a bad body gets an error response.
 // With auth on, nothing but HANDSHAKE is served until the handshake authenticates; anything else closes the connection.
 import type { Socket } from 'node:net'
 import type { BrokerApi } from '../broker/api.js'
 import {
   AuthenticationError,
+  FrameTooLargeError,
   NotAuthenticatedError,
   ProtocolError,
   UnsupportedVersionError,
@@ -24,7 +25,14 @@ import {
 } from '../protocol/api-keys.js'
 import type { HandshakeResponse } from '../protocol/api-keys.js'
 import { decodeBody, encodeBody } from '../protocol/codec.js'
-import { encodeFrameHeader, FLAG_ERROR, FLAG_RESPONSE, FrameDecoder, type Frame } from '../protocol/frame.js'
+import {
+  encodeFrameHeader,
+  FLAG_ERROR,
+  FLAG_RESPONSE,
+  FRAME_HEADER_BYTES,
+  FrameDecoder,
+  type Frame,
+} from '../protocol/frame.js'
 import type { Authenticator } from './auth.js'
 
 export interface ServerLogger {
@@ -39,6 +47,8 @@ export interface ConnectionOptions {
   /** Frame limit before authentication: a handshake is small. */
   handshakeFrameBytesMax: number
   inFlightRequestsMax: number
+  /** Request bytes being served at once; one request larger than this is still served alone. */
+  inFlightRequestBytesMax: number
   idleTimeoutMs: number
   handshakeTimeoutMs: number
   writeBufferBytesHigh: number
@@ -50,6 +60,7 @@ export interface ConnectionOptions {
 export class Connection {
   private readonly decoder: FrameDecoder
   private inFlight = 0
+  private inFlightBytes = 0
   private authenticated: boolean
   /** A handshake is being checked: no other frame is taken until it is answered. */
   private handshaking = false
@@ -128,6 +139,7 @@ export class Connection {
   private pump(): void {
     while (!this.closing && !this.handshaking && this.inFlight < this.options.inFlightRequestsMax) {
       if (this.socket.writableLength > this.options.writeBufferBytesHigh) break
+      if (this.inFlight > 0 && this.inFlightBytes >= this.options.inFlightRequestBytesMax) break
       let frame: Frame | null
       try {
         frame = this.decoder.next()
@@ -166,6 +178,8 @@ export class Connection {
       return
     }
     this.inFlight += 1
+    const bytes = frame.body.length
+    this.inFlightBytes += bytes
     const serve = spec.serve
     const work = (async () => (serve === null ? this.handshake(frame) : serve(this.broker, decodeBody(frame.body))))()
     work
@@ -175,6 +189,7 @@ export class Connection {
       )
       .finally(() => {
         this.inFlight -= 1
+        this.inFlightBytes -= bytes
         if (this.inFlight === 0) this.wakeIdle()
         if (!this.closed) this.pump()
       })
@@ -239,6 +254,13 @@ export class Connection {
       this.log('error', 'response encoding failed', { api: frame.apiKey, error: String(err) })
       flags = FLAG_RESPONSE | FLAG_ERROR
       body = encodeBody(errorToWire(new ProtocolError(`response could not be encoded: ${(err as Error).message}`)))
+    }
+    if (FRAME_HEADER_BYTES + body.length > this.options.frameBytesMax) {
+      // The client could not take this frame: answer with an error rather than breaking its connection.
+      flags = FLAG_RESPONSE | FLAG_ERROR
+      body = encodeBody(
+        errorToWire(new FrameTooLargeError(FRAME_HEADER_BYTES + body.length, this.options.frameBytesMax)),
+      )
     }
     const header = encodeFrameHeader(
       { apiKey: frame.apiKey, apiVersion: frame.apiVersion, correlationId: frame.correlationId, flags },

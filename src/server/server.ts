@@ -22,6 +22,8 @@ export interface ServerOptions {
   frameBytesMax?: number
   /** Requests served at once per connection; reading pauses at the bound. @default 64 */
   inFlightRequestsMax?: number
+  /** Request bytes served at once per connection; reading pauses past it. @default 64 MiB */
+  inFlightRequestBytesMax?: number
   /** @default LIMITS.connectionsMax (1024) */
   connectionsMax?: number
   /** A connection with no traffic (or stuck inside a frame) this long is closed. @default 10 min */
@@ -70,6 +72,7 @@ function resolveOptions(options: ServerOptions) {
     port: options.port ?? DEFAULTS.port,
     frameBytesMax: options.frameBytesMax ?? LIMITS.frameBytesMax,
     inFlightRequestsMax: options.inFlightRequestsMax ?? LIMITS.inFlightRequestsMax,
+    inFlightRequestBytesMax: options.inFlightRequestBytesMax ?? 64 * MiB,
     connectionsMax: options.connectionsMax ?? LIMITS.connectionsMax,
     idleTimeoutMs: options.idleTimeoutMs ?? DEFAULTS.idleTimeoutMs,
     handshakeTimeoutMs: options.handshakeTimeoutMs ?? DEFAULTS.handshakeTimeoutMs,
@@ -87,6 +90,7 @@ function resolveOptions(options: ServerOptions) {
   int('port', 0, 65535)
   int('frameBytesMax', FRAME_HEADER_BYTES + 1, UINT32_MAX)
   int('inFlightRequestsMax', 1, 65_536)
+  int('inFlightRequestBytesMax', 1, UINT32_MAX)
   int('connectionsMax', 1, 1_000_000)
   int('idleTimeoutMs', 1, 2 ** 31 - 1)
   int('handshakeTimeoutMs', 1, 2 ** 31 - 1)
@@ -112,6 +116,7 @@ export async function startServer(broker: BrokerApi, options: ServerOptions = {}
       frameBytesMax: config.frameBytesMax,
       handshakeFrameBytesMax: Math.min(HANDSHAKE_FRAME_BYTES_MAX, config.frameBytesMax),
       inFlightRequestsMax: config.inFlightRequestsMax,
+      inFlightRequestBytesMax: config.inFlightRequestBytesMax,
       idleTimeoutMs: config.idleTimeoutMs,
       handshakeTimeoutMs: config.handshakeTimeoutMs,
       writeBufferBytesHigh: config.writeBufferBytesHigh,

@@ -23,7 +23,7 @@ interface ModelBatch {
   records: ModelRecord[]
 }
 
-const OPERATIONS = 2500
+const OPERATIONS = 2000
 
 test('random operations agree with an in-memory model', async ({ tmpDir }) => {
   const seed = testSeed()
@@ -126,7 +126,7 @@ test('random operations agree with an in-memory model', async ({ tmpDir }) => {
           batches = batches.filter((b) => b.base < logEnd)
           logStart = Math.min(logStart, logEnd)
         }
-      } else if (dice < 0.99) {
+      } else if (dice < 0.988) {
         op = 'close/reopen'
         await reopen(false)
         checkAll()

@@ -15,11 +15,20 @@ import {
   StorageError,
 } from '../errors.js'
 import { crc32c } from '../util/crc32c.js'
+import { DurableWaiters } from './durable-waiters.js'
 import type { AppendResult, LogConfig, PartitionLogApi, ReadResult, RetentionResult, StorageLogger } from './api.js'
 import { fsyncDir, readJsonFile, writeFileAtomic } from './atomic-file.js'
 import type { Flushable, GroupCommitFlusher } from './group-commit.js'
 import { resolveLogConfig } from './log-config.js'
-import { LOG_OVERHEAD, POS, decodeRecords, readInt64, setBaseOffset, validateBatch, writeInt64 } from './record-batch.js'
+import {
+  LOG_OVERHEAD,
+  POS,
+  decodeRecords,
+  readInt64,
+  setBaseOffset,
+  validateBatch,
+  writeInt64,
+} from './record-batch.js'
 import { createSegment, type DurabilityFs, type Segment } from './segment.js'
 
 const LOG_START_OFFSET_FILE = 'log-start-offset'
@@ -32,12 +41,8 @@ export interface PartitionLogDeps {
   clock: () => number
   /** Called after every successful fdatasync of a log file (stats). */
   onFdatasync: () => void
-}
-
-interface DurableWaiter {
-  offset: number
-  resolve: () => void
-  reject: (err: Error) => void
+  /** Truncation removed offsets at and above `offset`: the recovery point must not claim them (persisted at once). */
+  lowerRecoveryPoint: (name: string, offset: number) => void
 }
 
 /** Last offset of the last whole batch in `records` (whole batches, at least one). */
@@ -63,7 +68,7 @@ export class PartitionLog implements PartitionLogApi, Flushable {
   #segments: Segment[]
   #logStartOffset: number
   #durableOffset: number
-  #waiters: DurableWaiter[] = []
+  #waiters: DurableWaiters
   #listeners = new Set<(logEndOffset: number) => void>()
   #offlineError: PartitionOfflineError | null
   #truncations = 0
@@ -83,6 +88,7 @@ export class PartitionLog implements PartitionLogApi, Flushable {
     readonly deps: PartitionLogDeps,
   ) {
     this.#config = resolveLogConfig(config)
+    this.#waiters = new DurableWaiters(name)
     this.#segments = segments
     this.#offlineError = offlineError
     const end = segments.at(-1)?.nextOffset ?? 0
@@ -140,9 +146,7 @@ export class PartitionLog implements PartitionLogApi, Flushable {
     this.#offlineError = err
     this.deps.logger.error('log is offline', { log: this.name, error: err.message })
     this.#stopTimer()
-    const waiters = this.#waiters
-    this.#waiters = []
-    for (const w of waiters) w.reject(err)
+    this.#waiters.rejectAll(err)
     return err
   }
 
@@ -270,24 +274,19 @@ export class PartitionLog implements PartitionLogApi, Flushable {
       if (this.#config.flush !== 'sync' || offset < this.#durableOffset) return Promise.resolve()
       if (offset >= this.logEndOffset)
         throw new InvalidArgumentError(`offset ${offset} is not appended yet (logEndOffset ${this.logEndOffset})`)
-      if (this.#waiters.length >= LIMITS.durableWaitersMax)
-        throw new StorageError(`log ${this.name} has ${this.#waiters.length} pending durability waiters`, {
-          retriable: true,
-        })
+      const waiting = this.#waiters.add(offset)
+      this.deps.flusher.request(this)
+      return waiting
     } catch (err) {
       return Promise.reject(err as Error)
     }
-    return new Promise<void>((resolve, reject) => {
-      this.#waiters.push({ offset, resolve, reject })
-      this.deps.flusher.request(this)
-    })
   }
 
   /** One fdatasync of the active segment covering everything appended before it started (group commit round). */
   async flushRound(): Promise<void> {
     if (this.#offlineError !== null || this.#closed) return
     const target = this.logEndOffset
-    if (target <= this.#durableOffset) return this.#resolveWaiters()
+    if (target <= this.#durableOffset) return this.#waiters.resolveBelow(this.#durableOffset)
     const segment = this.#segments.at(-1)!
     const truncations = this.#truncations
     try {
@@ -307,18 +306,7 @@ export class PartitionLog implements PartitionLogApi, Flushable {
 
   #advanceDurable(offset: number): void {
     if (offset > this.#durableOffset) this.#durableOffset = offset
-    this.#resolveWaiters()
-  }
-
-  #resolveWaiters(): void {
-    if (this.#waiters.length === 0) return
-    const durable = this.#durableOffset
-    const pending: DurableWaiter[] = []
-    for (const w of this.#waiters) {
-      if (w.offset < durable) w.resolve()
-      else pending.push(w)
-    }
-    this.#waiters = pending
+    this.#waiters.resolveBelow(this.#durableOffset)
   }
 
   #startTimer(): void {
@@ -460,14 +448,9 @@ export class PartitionLog implements PartitionLogApi, Flushable {
       segment.activate()
       fsyncDir(this.dir)
       if (this.#durableOffset > newEnd) this.#durableOffset = newEnd
+      this.deps.lowerRecoveryPoint(this.name, newEnd)
       if (this.#logStartOffset > newEnd) this.#setLogStartOffset(newEnd)
-      const gone = new StorageError(`log ${this.name} was truncated to offset ${newEnd}`)
-      const kept: DurableWaiter[] = []
-      for (const w of this.#waiters) {
-        if (w.offset >= newEnd) w.reject(gone)
-        else kept.push(w)
-      }
-      this.#waiters = kept
+      this.#waiters.rejectFrom(newEnd, new StorageError(`log ${this.name} was truncated to offset ${newEnd}`))
     })
   }
 
@@ -532,9 +515,7 @@ export class PartitionLog implements PartitionLogApi, Flushable {
       this.#startTimer()
     if (this.#config.flush !== 'sync') {
       // waiters of a policy that no longer waits for fsync resolve now, as new calls would
-      const waiters = this.#waiters
-      this.#waiters = []
-      for (const w of waiters) w.resolve()
+      this.#waiters.resolveAll()
     }
   }
 
@@ -562,8 +543,7 @@ export class PartitionLog implements PartitionLogApi, Flushable {
     }
     this.#closed = true
     const closed = new ClosedError(`log ${this.name}`)
-    for (const w of this.#waiters) w.reject(closed)
-    this.#waiters = []
+    this.#waiters.rejectAll(closed)
     for (const s of this.#segments) s.close()
   }
 

@@ -4,11 +4,12 @@
 // the Storage is open (the lock file left out): exactly what a killed process leaves in the page cache.
 import fs from 'node:fs'
 import path from 'node:path'
-import { describe, expect } from 'vitest'
+import { describe, expect, onTestFinished } from 'vitest'
 import { PartitionOfflineError } from '../errors.js'
 import { Random } from '../testing/random.js'
 import { captureLogger, logConfig, makeBatch, readAll, tmpTest as test } from '../testing/storage-fixtures.js'
 import type { LogConfig } from './api.js'
+import { WorkerPool } from '../workers/pool.js'
 import { iterateBatches } from './record-batch.js'
 import { openStorage } from './storage.js'
 import { verifyDataDir, verifyLogDir } from './verify.js'
@@ -19,9 +20,12 @@ function crashCopy(from: string, to: string): void {
 
 const SEG0 = '00000000000000000000.log'
 
-async function openOne(dir: string, name: string, config: LogConfig) {
+async function openOne(dir: string, name: string, config: LogConfig, recoveryPoolBytesMin?: number) {
   const logger = captureLogger()
-  const storage = await openStorage(dir, { logger })
+  const storage = await openStorage(
+    dir,
+    recoveryPoolBytesMin === undefined ? { logger } : { logger, recoveryPoolBytesMin },
+  )
   const log = await storage.openLog(name, config)
   return { storage, log, logger }
 }
@@ -35,7 +39,7 @@ describe('torn tails', () => {
     const { storage, log } = await openOne(src, 'l', config)
     for (let i = 0; i < 5; i++) log.append(makeBatch(`v${i}`, 2))
     await storage.checkpoint() // recovery point 10
-    const last = makeBatch('last', 3)
+    const last = makeBatch('last', 1)
     log.append(last)
     const crashed = path.join(tmpDir, 'crashed')
     crashCopy(src, crashed)
@@ -95,6 +99,64 @@ describe('torn tails', () => {
   })
 })
 
+describe('recovery point after truncation', () => {
+  test('a truncation lowers the recovery point, so a later torn tail is cut instead of taking the log offline', async ({
+    tmpDir,
+  }) => {
+    const config = logConfig({ segmentBytes: 1 << 20, flush: 'os' })
+    const src = path.join(tmpDir, 'src')
+    const { storage, log } = await openOne(src, 'l', config)
+    for (let i = 0; i < 10; i++) log.append(makeBatch(`v${i}`))
+    await storage.checkpoint() // recovery point 10
+    log.truncateTo(5)
+    for (let i = 0; i < 3; i++) log.append(makeBatch(`w${i}`)) // offsets 5..7, never fsynced ('os')
+    const crashed = path.join(tmpDir, 'crashed')
+    crashCopy(src, crashed)
+    await storage.close()
+    const file = path.join(crashed, 'l', SEG0)
+    fs.truncateSync(file, fs.statSync(file).size - 3)
+    const reopened = await openOne(crashed, 'l', config)
+    expect(reopened.log.offlineError).toBeNull()
+    expect(readAll(reopened.log).map((r) => r.value)).toEqual(['v0-0', 'v1-0', 'v2-0', 'v3-0', 'v4-0', 'w0-0', 'w1-0'])
+    await reopened.storage.close()
+  })
+})
+
+describe('recovery on the worker pool', () => {
+  test('large segments re-validated in a worker thread recover like in-thread ones: torn tail cut, corruption offline', async ({
+    tmpDir,
+  }) => {
+    const config = logConfig({ segmentBytes: 1 << 20, indexIntervalBytes: 100 })
+    const src = path.join(tmpDir, 'src')
+    const { storage, log } = await openOne(src, 'l', config)
+    const other = await storage.openLog('m', config)
+    for (let i = 0; i < 30; i++) {
+      log.append(makeBatch(`v${i}`, 2))
+      other.append(makeBatch(`w${i}`, 2))
+    }
+    const reads = readAll(log)
+    const crashed = path.join(tmpDir, 'crashed')
+    crashCopy(src, crashed)
+    await storage.close()
+    const torn = path.join(crashed, 'l', SEG0)
+    const tornSize = fs.statSync(torn).size
+    fs.truncateSync(torn, tornSize - 20)
+    const bad = path.join(crashed, 'm', SEG0)
+    const bytes = fs.readFileSync(bad)
+    const batches = [...iterateBatches(bytes)]
+    bytes[batches[5]!.position + 80]! ^= 4
+    fs.writeFileSync(bad, bytes)
+    const pooled = await openOne(crashed, 'l', config, 0) // every segment goes to the pool
+    expect(pooled.log.offlineError).toBeNull()
+    expect(readAll(pooled.log)).toEqual(reads.slice(0, -2))
+    expect(pooled.log.read(10, 300).records.length).toBeGreaterThan(0)
+    const m = await pooled.storage.openLog('m', config)
+    expect(m.offlineError!.message).toContain(`${bad} at byte ${batches[5]!.position}`)
+    expect(pooled.log.append(makeBatch('next')).baseOffset).toBe(58)
+    await pooled.storage.close()
+  })
+})
+
 describe('corruption that is never truncated', () => {
   test('a bad batch followed by valid batches takes the log offline naming file and position; other logs serve', async ({
     tmpDir,
@@ -146,6 +208,8 @@ describe('corruption that is never truncated', () => {
     const original = fs.readFileSync(sealed)
     const batches = [...iterateBatches(original)]
     const random = new Random(11)
+    const pool = new WorkerPool()
+    onTestFinished(() => pool.close())
     for (let trial = 0; trial < 8; trial++) {
       const dir = path.join(tmpDir, `flip-${trial}`)
       fs.cpSync(crashed, dir, { recursive: true })
@@ -165,7 +229,7 @@ describe('corruption that is never truncated', () => {
       expect(err!.message).toContain(`at byte ${holder.position}`)
       expect(() => reopened.log.read(0, 1 << 20)).toThrow(PartitionOfflineError)
       await reopened.storage.close()
-      const [report] = await verifyDataDir(dir)
+      const [report] = await verifyDataDir(dir, { pool })
       expect(report!.problems[0]).toMatchObject({ file, position: holder.position })
       fs.rmSync(dir, { recursive: true })
     }

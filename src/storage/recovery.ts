@@ -7,7 +7,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { PartitionOfflineError } from '../errors.js'
-import { scanSegment } from '../workers/segment-scan.js'
+import type { SegmentScan } from '../workers/segment-scan.js'
 import type { StorageLogger } from './api.js'
 import { readBatchHeader } from './record-batch.js'
 import { loadIndexes, openSegmentFile, type Segment } from './segment.js'
@@ -23,6 +23,8 @@ export interface RecoveryInput {
   indexIntervalBytes: number
   nowMs: number
   logger: StorageLogger
+  /** Verifies a whole segment (CRC, structure) and derives its index entries; large ones may go to the worker pool. */
+  verifySegment: (segment: Segment) => Promise<SegmentScan>
 }
 
 export interface RecoveredLog {
@@ -52,7 +54,7 @@ function offline(name: string, file: string, position: number, message: string):
   )
 }
 
-export function recoverSegments(input: RecoveryInput): RecoveredLog {
+export async function recoverSegments(input: RecoveryInput): Promise<RecoveredLog> {
   const bases = listSegmentBases(input.dir)
   const segments: Segment[] = []
   const fail = (err: PartitionOfflineError): RecoveredLog => {
@@ -78,10 +80,7 @@ export function recoverSegments(input: RecoveryInput): RecoveredLog {
     const trusted =
       indexProblem === null && segment.nextOffset <= input.recoveryPoint && (isLast || segment.nextOffset === nextBase)
     if (!trusted) {
-      const scan = scanSegment(segment.readAll(), segment.baseOffset, {
-        verify: true,
-        indexIntervalBytes: input.indexIntervalBytes,
-      })
+      const scan = await input.verifySegment(segment)
       const problem = scan.problem
       if (problem !== null) {
         if (!isLast)

@@ -1,7 +1,8 @@
 // The storage engine's entry point: `openStorage(dataDir)` takes the data-dir lock, reads meta.json, the clean-
 // shutdown marker (removed at open, written by close) and the recovery-point checkpoint, then opens logs on demand
-// under `<dataDir>/<name>/` with recovery. One GroupCommitFlusher is shared by every log. Log names are relative paths
-// of `[A-Za-z0-9._-]` components that must stay inside the data dir and avoid the engine's own files.
+// under `<dataDir>/<name>/` with recovery (large segments are re-validated on the worker pool, created lazily and
+// destroyed by close). One GroupCommitFlusher is shared by every log. Log names are relative paths of
+// `[A-Za-z0-9._-]` components that must stay inside the data dir and avoid the engine's own files.
 import fs from 'node:fs'
 import path from 'node:path'
 import {
@@ -18,7 +19,9 @@ import { GroupCommitFlusher } from './group-commit.js'
 import { resolveLogConfig } from './log-config.js'
 import { PartitionLog, readLogStartOffset, type PartitionLogDeps } from './partition-log.js'
 import { recoverSegments } from './recovery.js'
-import { createSegment, nodeDurabilityFs, type DurabilityFs } from './segment.js'
+import { createSegment, nodeDurabilityFs, type DurabilityFs, type Segment } from './segment.js'
+import { WorkerPool } from '../workers/pool.js'
+import { scanSegment, type SegmentScan } from '../workers/segment-scan.js'
 
 export const FORMAT_VERSION = 1
 const META_FILE = 'meta.json'
@@ -28,12 +31,15 @@ const RECOVERY_POINT_FILE = 'recovery-point'
 const RESERVED_NAMES = new Set([META_FILE, CLEAN_SHUTDOWN_FILE, CHECKPOINT_DIR, '.lock'])
 const NAME_COMPONENT = /^[A-Za-z0-9._-]+$/
 const LOG_NAME_LENGTH_MAX = 1024
+const RECOVERY_POOL_BYTES_MIN = 4 * 1024 * 1024
 
 export interface StorageOptions extends ApiStorageOptions {
   /** Test seam: the fdatasync calls (inject failures, count calls). @default node:fs */
   durabilityFs?: DurabilityFs
   /** Wall clock in ms (segmentMs rolls, log-append timestamps). @default Date.now */
   clock?: () => number
+  /** Segments at least this large are re-validated on the worker pool during recovery, off the event loop. @default 4 MiB */
+  recoveryPoolBytesMin?: number
 }
 
 export interface StorageStats {
@@ -89,6 +95,8 @@ export class Storage implements StorageApi {
   #flusher = new GroupCommitFlusher()
   #closing: Promise<void> | null = null
   #deps: PartitionLogDeps
+  #pool: WorkerPool | null = null
+  #recoveryPoolBytesMin: number
 
   /** Use openStorage(); the constructor does no I/O. */
   constructor(
@@ -108,7 +116,23 @@ export class Storage implements StorageApi {
       onFdatasync: () => {
         this.stats.fdatasyncCount++
       },
+      lowerRecoveryPoint: (name, offset) => {
+        const current = this.recoveryPoints.get(name)
+        if (current !== undefined && current > offset) {
+          this.recoveryPoints.set(name, offset)
+          this.#writeCheckpointFile()
+        }
+      },
     }
+    this.#recoveryPoolBytesMin = options.recoveryPoolBytesMin ?? RECOVERY_POOL_BYTES_MIN
+  }
+
+  /** Full validation of one segment for recovery: in-thread when small, on the (lazily created) pool when large. */
+  #verifySegment(segment: Segment, indexIntervalBytes: number): Promise<SegmentScan> {
+    if (segment.sizeBytes < this.#recoveryPoolBytesMin)
+      return Promise.resolve(scanSegment(segment.readAll(), segment.baseOffset, { verify: true, indexIntervalBytes }))
+    this.#pool ??= new WorkerPool()
+    return this.#pool.verifySegmentFile(segment.logPath, segment.baseOffset, indexIntervalBytes)
   }
 
   get #checkpointFile(): string {
@@ -147,7 +171,7 @@ export class Storage implements StorageApi {
     }
     const pending = this.#opening.get(name)
     if (pending !== undefined) return pending
-    const opening = Promise.resolve().then(() => this.#openLogNow(name, dir, resolved))
+    const opening = this.#openLogNow(name, dir, resolved)
     this.#opening.set(name, opening)
     try {
       const log = await opening
@@ -158,11 +182,12 @@ export class Storage implements StorageApi {
     }
   }
 
-  #openLogNow(name: string, dir: string, config: LogConfig): PartitionLog {
+  async #openLogNow(name: string, dir: string, config: LogConfig): Promise<PartitionLog> {
     try {
       fs.mkdirSync(dir, { recursive: true })
       const now = this.#deps.clock()
-      const recovered = recoverSegments({
+      const recovered = await recoverSegments({
+        verifySegment: (segment) => this.#verifySegment(segment, config.indexIntervalBytes),
         dir,
         name,
         recoveryPoint: this.recoveryPoints.get(name) ?? 0,
@@ -198,7 +223,7 @@ export class Storage implements StorageApi {
       await this.#flusher.idle()
       log.close()
     }
-    this.recoveryPoints.delete(name)
+    if (this.recoveryPoints.delete(name)) this.#writeCheckpointFile()
     fs.rmSync(dir, { recursive: true, force: true })
     fsyncDir(path.dirname(dir))
   }
@@ -216,10 +241,14 @@ export class Storage implements StorageApi {
       else log.syncIndexes()
       if (log.offlineError === null) this.recoveryPoints.set(log.name, log.durableOffset)
     }
+    this.#writeCheckpointFile()
+    this.#refreshStats()
+  }
+
+  #writeCheckpointFile(): void {
     const logs: Record<string, number> = {}
     for (const [name, offset] of [...this.recoveryPoints].sort()) logs[name] = offset
     writeFileAtomic(this.#checkpointFile, JSON.stringify({ version: 1, logs }, null, 1))
-    this.#refreshStats()
   }
 
   close(): Promise<void> {
@@ -234,6 +263,7 @@ export class Storage implements StorageApi {
       this.#logs.clear()
       writeFileAtomic(path.join(this.dataDir, CLEAN_SHUTDOWN_FILE), `${new Date().toISOString()}\n`)
     } finally {
+      await this.#pool?.close()
       this.lock.release()
     }
   }

@@ -30,9 +30,10 @@ export class WorkerPool {
     return this.#pool
   }
 
-  /** Verifies a whole segment file in a worker thread. */
-  verifySegmentFile(file: string, baseOffset: number): Promise<SegmentScan> {
-    const task: VerifySegmentTask = { file, baseOffset }
+  /** Verifies a whole segment file in a worker thread (and derives its index entries when given an interval). */
+  verifySegmentFile(file: string, baseOffset: number, indexIntervalBytes?: number): Promise<SegmentScan> {
+    const task: VerifySegmentTask =
+      indexIntervalBytes === undefined ? { file, baseOffset } : { file, baseOffset, indexIntervalBytes }
     return this.#get().run(task, { name: 'verifySegmentFile' }) as Promise<SegmentScan>
   }
 

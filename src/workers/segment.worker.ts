@@ -2,11 +2,13 @@
 // reads its input and calls a pure function of segment-scan.ts; results are plain objects and typed arrays, which
 // structured clone carries back to the caller.
 import fs from 'node:fs'
-import { buildIndexes, verifySegmentBytes, type SegmentScan } from './segment-scan.js'
+import { buildIndexes, scanSegment, verifySegmentBytes, type SegmentScan } from './segment-scan.js'
 
 export interface VerifySegmentTask {
   file: string
   baseOffset: number
+  /** Index entries to derive while verifying (recovery rebuilds indexes from them). @default 4096 */
+  indexIntervalBytes?: number
 }
 
 export interface BuildIndexesTask {
@@ -17,7 +19,9 @@ export interface BuildIndexesTask {
 
 /** Reads a whole segment file and verifies every batch (CRC, structure, offsets continuing). */
 export function verifySegmentFile(task: VerifySegmentTask): SegmentScan {
-  return verifySegmentBytes(fs.readFileSync(task.file), task.baseOffset)
+  const bytes = fs.readFileSync(task.file)
+  if (task.indexIntervalBytes === undefined) return verifySegmentBytes(bytes, task.baseOffset)
+  return scanSegment(bytes, task.baseOffset, { verify: true, indexIntervalBytes: task.indexIntervalBytes })
 }
 
 export function buildIndexesTask(task: BuildIndexesTask): SegmentScan {

@@ -5,13 +5,23 @@ import { describeEachTransport } from '../../src/testing/sdk-harness.js'
 import type { Consumer, Message } from '../../src/client/consumer.js'
 import type { Sluice } from '../../src/sluice.js'
 
-async function fill(sl: Sluice, topic: string, partitions: number, perPartition: number, timestamp?: (i: number) => number) {
+async function fill(
+  sl: Sluice,
+  topic: string,
+  partitions: number,
+  perPartition: number,
+  timestamp?: (i: number) => number,
+) {
   await sl.admin().createTopic(topic, { partitions })
   const producer = sl.producer({ lingerMs: 0 })
   const messages = []
   for (let p = 0; p < partitions; p++)
     for (let i = 0; i < perPartition; i++)
-      messages.push({ partition: p, value: `p${p}-${i}`, ...(timestamp === undefined ? {} : { timestamp: timestamp(i) }) })
+      messages.push({
+        partition: p,
+        value: `p${p}-${i}`,
+        ...(timestamp === undefined ? {} : { timestamp: timestamp(i) }),
+      })
   await producer.sendBatch(topic, messages)
   await producer.close()
 }
@@ -162,7 +172,11 @@ describeEachTransport('consumer', (getSluice) => {
         got.push(message)
       },
     })
-    await until(got, (m) => m.filter((x) => x.partition === 1).length === 5 && errors.length === 1, 'partition 1 and the error')
+    await until(
+      got,
+      (m) => m.filter((x) => x.partition === 1).length === 5 && errors.length === 1,
+      'partition 1 and the error',
+    )
     expect(errors[0]!.err.message).toBe('boom')
     expect(errors[0]!.ctx).toEqual({ topic: 'c7', partition: 0, offset: 2 })
     expect(consumer.position({ topic: 'c7', partition: 0 })).toBe(2)

@@ -8,10 +8,16 @@ describeEachTransport('lifecycle', (getSluice, env) => {
   test('reopen continuity: after close and open on the same dir, offsets continue and old records remain', async () => {
     let sl = getSluice()
     await sl.admin().createTopic('life', { partitions: 2 })
-    const first = await sl.producer().sendBatch('life', Array.from({ length: 10 }, (_, i) => ({ key: `k${i}`, value: `a${i}` })))
+    const first = await sl.producer().sendBatch(
+      'life',
+      Array.from({ length: 10 }, (_, i) => ({ key: `k${i}`, value: `a${i}` })),
+    )
     sl = await env().reopen()
     expect(await sl.admin().listTopics()).toEqual(['life'])
-    const second = await sl.producer().sendBatch('life', Array.from({ length: 10 }, (_, i) => ({ key: `k${i}`, value: `b${i}` })))
+    const second = await sl.producer().sendBatch(
+      'life',
+      Array.from({ length: 10 }, (_, i) => ({ key: `k${i}`, value: `b${i}` })),
+    )
     for (let i = 0; i < 10; i++) {
       expect(second[i]!.partition).toBe(first[i]!.partition)
       const lastBefore = Math.max(...first.filter((m) => m.partition === second[i]!.partition).map((m) => m.offset))
@@ -19,7 +25,9 @@ describeEachTransport('lifecycle', (getSluice, env) => {
     }
     const all: Message[] = []
     for await (const m of sl.replay({ topic: 'life', valueCodec: 'string' })) all.push(m)
-    expect(all.map((m) => m.value).sort()).toEqual([...first.map((_, i) => `a${i}`), ...second.map((_, i) => `b${i}`)].sort())
+    expect(all.map((m) => m.value).sort()).toEqual(
+      [...first.map((_, i) => `a${i}`), ...second.map((_, i) => `b${i}`)].sort(),
+    )
   })
 
   test('Sluice.close flushes lingering sends and commits consumer positions before closing the broker', async () => {

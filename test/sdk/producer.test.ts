@@ -5,7 +5,11 @@ import { describeEachTransport } from '../../src/testing/sdk-harness.js'
 import type { Message } from '../../src/client/consumer.js'
 import type { Sluice } from '../../src/sluice.js'
 
-async function readAll(sl: Sluice, topic: string, options: { valueCodec?: 'string' | 'json' | 'msgpack' } = {}): Promise<Message[]> {
+async function readAll(
+  sl: Sluice,
+  topic: string,
+  options: { valueCodec?: 'string' | 'json' | 'msgpack' } = {},
+): Promise<Message[]> {
   const out: Message[] = []
   for await (const m of sl.replay({ topic, ...options })) out.push(m)
   return out
@@ -63,7 +67,12 @@ describeEachTransport('producer', (getSluice) => {
     await sl.admin().createTopic('meta', { partitions: 4 })
     const producer = sl.producer()
     const sent = [
-      { key: 'user-1', value: 'one', headers: { 'trace-id': 'abc', bin: Buffer.from([1, 2, 3]) }, timestamp: 1_700_000_000_000 },
+      {
+        key: 'user-1',
+        value: 'one',
+        headers: { 'trace-id': 'abc', bin: Buffer.from([1, 2, 3]) },
+        timestamp: 1_700_000_000_000,
+      },
       { key: Buffer.from([0, 255]), value: Buffer.alloc(300, 7), timestamp: new Date(1_700_000_000_500) },
       { key: null, value: null, headers: { empty: null } },
       { key: 'user-1', value: '', partition: 3 },
@@ -82,7 +91,10 @@ describeEachTransport('producer', (getSluice) => {
       expect(r.key).toEqual(key)
       expect(r.value).toEqual(s.value === null ? null : Buffer.isBuffer(s.value) ? s.value : Buffer.from(s.value))
       const headers = Object.fromEntries(
-        Object.entries(s.headers ?? {}).map(([k, v]) => [k, v === null ? null : Buffer.isBuffer(v) ? v : Buffer.from(v)]),
+        Object.entries(s.headers ?? {}).map(([k, v]) => [
+          k,
+          v === null ? null : Buffer.isBuffer(v) ? v : Buffer.from(v),
+        ]),
       )
       expect(r.headers).toEqual(headers)
     }
@@ -126,7 +138,10 @@ describeEachTransport('producer', (getSluice) => {
     await sl.admin().createTopic('gz', { partitions: 1 })
     const producer = sl.producer({ compression: 'gzip', lingerMs: 20 })
     const value = 'abcdefgh'.repeat(128)
-    await producer.sendBatch('gz', Array.from({ length: 200 }, (_, i) => ({ key: `k${i}`, value, headers: { i: String(i) } })))
+    await producer.sendBatch(
+      'gz',
+      Array.from({ length: 200 }, (_, i) => ({ key: `k${i}`, value, headers: { i: String(i) } })),
+    )
     const records = await readAll(sl, 'gz', { valueCodec: 'string' })
     expect(records).toHaveLength(200)
     expect(records.every((r) => r.value === value)).toBe(true)
@@ -164,7 +179,10 @@ describeEachTransport('producer', (getSluice) => {
     const sends = Array.from({ length: 400 }, (_, i) => producer.send('buffer', { key: String(i), value }))
     const metas = await Promise.all(sends)
     expect(metas.map((m) => m.offset)).toEqual(metas.map((_, i) => i))
-    const big = await producer.sendBatch('buffer', Array.from({ length: 300 }, () => ({ value })))
+    const big = await producer.sendBatch(
+      'buffer',
+      Array.from({ length: 300 }, () => ({ value })),
+    )
     expect(big.map((m) => m.offset)).toEqual(big.map((_, i) => 400 + i))
   })
 

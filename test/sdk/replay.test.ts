@@ -33,12 +33,18 @@ describeEachTransport('replay', (getSluice) => {
     const sl = getSluice()
     await sl.admin().createTopic('r2', { partitions: 2 })
     const producer = sl.producer()
-    await producer.sendBatch('r2', Array.from({ length: 10 }, (_, i) => ({ partition: i % 2, value: String(i) })))
+    await producer.sendBatch(
+      'r2',
+      Array.from({ length: 10 }, (_, i) => ({ partition: i % 2, value: String(i) })),
+    )
     const replay = sl.replay({ topic: 'r2', from: 'earliest', to: 'latest' })
     // let the bounds resolve, then append more before iterating
     await sl.admin().describeTopic('r2')
     await new Promise((r) => setTimeout(r, 20))
-    await producer.sendBatch('r2', Array.from({ length: 10 }, (_, i) => ({ partition: i % 2, value: `late-${i}` })))
+    await producer.sendBatch(
+      'r2',
+      Array.from({ length: 10 }, (_, i) => ({ partition: i % 2, value: `late-${i}` })),
+    )
     const got = await collect(replay)
     expect(got).toHaveLength(10)
     expect(got.every((m) => !String(m.value).startsWith('late'))).toBe(true)
@@ -48,7 +54,10 @@ describeEachTransport('replay', (getSluice) => {
     const sl = getSluice()
     await sl.admin().createTopic('r3', { partitions: 3 })
     const producer = sl.producer()
-    await producer.sendBatch('r3', Array.from({ length: 30 }, (_, i) => ({ partition: i % 3, value: String(i) })))
+    await producer.sendBatch(
+      'r3',
+      Array.from({ length: 30 }, (_, i) => ({ partition: i % 3, value: String(i) })),
+    )
     const got = await collect(sl.replay({ topic: 'r3', from: 2, to: 5, partitions: [2, 0] }))
     expect(got.map((m) => [m.partition, m.offset])).toEqual([
       [0, 2],

@@ -1,0 +1,46 @@
+// The consumer's public payload and argument types, apart from the Consumer class so both it and its helpers can
+// name them. Messages themselves are defined beside their decoder (message-decoder.ts).
+import type { Message } from './message-decoder.js'
+
+export interface EachMessagePayload {
+  topic: string
+  partition: number
+  message: Message
+}
+
+export interface Batch {
+  topic: string
+  partition: number
+  messages: Message[]
+  /** The partition's log end offset when the batch was fetched (lag = logEndOffset - last offset - 1). */
+  logEndOffset: number
+}
+
+export interface EachBatchPayload {
+  batch: Batch
+}
+
+export interface RunOptions {
+  eachMessage?: (payload: EachMessagePayload) => void | Promise<void>
+  eachBatch?: (payload: EachBatchPayload) => void | Promise<void>
+}
+
+export interface AssignPartition {
+  topic: string
+  partition: number
+  /** Start here; else the group's committed offset (with a groupId), else autoOffsetReset. */
+  offset?: number
+}
+
+/** A partition selector for pause/resume: `partition` omitted = every assigned partition of the topic. */
+export interface PartitionSelector {
+  topic: string
+  partition?: number
+}
+
+export interface ErrorContext {
+  topic: string
+  partition: number
+  /** The offset the partition stopped at (the failed record), or -1 when not tied to one. */
+  offset: number
+}

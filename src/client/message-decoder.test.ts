@@ -1,0 +1,96 @@
+// decodeMessages agrees with the reference decoder (storage/record-batch.ts decodeRecords) on random batches, honours
+// the [from, to) range, decodes gzip, and refuses a corrupt batch without appending any of it.
+import { describe, expect, test } from 'vitest'
+import { CorruptRecordError } from '../errors.js'
+import {
+  decodeRecords,
+  encodeRecordBatch,
+  iterateBatches,
+  setBaseOffset,
+  type RecordInput,
+} from '../storage/record-batch.js'
+import { decodeMessages, type Message, NO_HEADERS } from './message-decoder.js'
+
+function seeded(seed: number): () => number {
+  let s = seed >>> 0
+  return () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0
+    return s / 2 ** 32
+  }
+}
+
+function randomRecords(random: () => number, count: number): RecordInput[] {
+  return Array.from({ length: count }, (_, i) => {
+    const headerCount = Math.floor(random() * 3)
+    return {
+      key: random() < 0.2 ? null : Buffer.from(`k${Math.floor(random() * 1000)}`),
+      value: random() < 0.1 ? null : Buffer.alloc(Math.floor(random() * 200), i & 0xff),
+      timestamp: 1_700_000_000_000 + Math.floor(random() * 100_000),
+      headers: Array.from({ length: headerCount }, (_, j) => ({
+        key: `h${j}`,
+        value: random() < 0.3 ? null : Buffer.from([j]),
+      })),
+    }
+  })
+}
+
+/** Several batches back to back with consecutive offsets, as a fetch returns them. */
+function logBytes(batches: RecordInput[][], compression: 'none' | 'gzip' = 'none'): Buffer {
+  let offset = 0
+  const parts = batches.map((records) => {
+    const b = encodeRecordBatch(records, { compression })
+    setBaseOffset(b, 0, offset)
+    offset += records.length
+    return b
+  })
+  return Buffer.concat(parts)
+}
+
+function reference(buf: Buffer, from: number, to: number): Array<Omit<Message, 'topic' | 'partition'>> {
+  const out = []
+  for (const { position, header } of iterateBatches(buf))
+    for (const r of decodeRecords(buf, position, from, header))
+      if (r.offset < to) out.push({ ...r, headers: Object.fromEntries(r.headers.map((h) => [h.key, h.value])) })
+  return out
+}
+
+describe('decodeMessages', () => {
+  test.each([['none'], ['gzip']] as const)(
+    'matches decodeRecords on random batches (%s), seed printed on failure',
+    (compression) => {
+      for (let seed = 1; seed <= 20; seed++) {
+        const random = seeded(seed)
+        const batches = Array.from({ length: 1 + Math.floor(random() * 4) }, () =>
+          randomRecords(random, 1 + Math.floor(random() * 30)),
+        )
+        const buf = logBytes(batches, compression)
+        const total = batches.reduce((a, b) => a + b.length, 0)
+        const from = Math.floor(random() * total)
+        const to = from + Math.floor(random() * (total - from + 1))
+        const out: Message[] = []
+        const next = decodeMessages(buf, 't', 3, from, to, out)
+        expect(next, `seed ${seed}`).toBe(total)
+        expect(
+          out.map(({ topic: _t, partition: _p, ...rest }) => rest),
+          `seed ${seed}`,
+        ).toEqual(reference(buf, from, to))
+        expect(out.every((m) => m.topic === 't' && m.partition === 3)).toBe(true)
+      }
+    },
+  )
+
+  test('records without headers share the frozen empty headers object', () => {
+    const out: Message[] = []
+    decodeMessages(logBytes([[{ key: null, value: Buffer.from('v'), timestamp: 1 }]]), 't', 0, 0, Infinity, out)
+    expect(out[0]!.headers).toBe(NO_HEADERS)
+    expect(Object.isFrozen(out[0]!.headers)).toBe(true)
+  })
+
+  test('a batch with a bad CRC throws CorruptRecordError and appends nothing of it', () => {
+    const buf = logBytes([randomRecords(seeded(7), 5)])
+    buf[buf.length - 1]! ^= 0xff
+    const out: Message[] = []
+    expect(() => decodeMessages(buf, 't', 0, 0, Infinity, out)).toThrow(CorruptRecordError)
+    expect(out).toEqual([])
+  })
+})

@@ -1,0 +1,100 @@
+// Pull-based delivery for `for await (const m of consumer)`. A message counts as processed (its partition's position
+// moves past it) when the next one is asked for, so breaking out of the loop or throwing from its body leaves the
+// message in hand uncommitted (at-least-once). While the response in hand has messages, next() resolves without
+// waiting on anything; responses fetched under an older partition generation (seek, pause, revoke) are skipped.
+import type { FetchedChunk } from './fetcher.js'
+import type { Message } from './message-decoder.js'
+
+export interface IteratorHooks {
+  start(): Promise<void>
+  take(): Promise<FetchedChunk[] | null>
+  deliver(m: Message): Message
+  polled(): void
+  /** Errors for the iterator to throw, oldest first. */
+  errors: Error[]
+  closed(): boolean
+}
+
+export class MessageIterator implements AsyncIterator<Message> {
+  #chunks: FetchedChunk[] = []
+  #chunkIndex = 0
+  #recordIndex = 0
+  /** The message handed out last (its chunk and offset), marked processed on the next call. */
+  #pendingChunk: FetchedChunk | null = null
+  #pendingOffset = -1
+  #done = false
+  #started = false
+
+  constructor(private readonly hooks: IteratorHooks) {}
+
+  /** Served without an await while the current response has messages; otherwise waits for the next one. */
+  next(): Promise<IteratorResult<Message>> {
+    this.#ack()
+    if (!this.#started || this.hooks.errors.length > 0 || this.#done) return this.#slow()
+    try {
+      const message = this.#nextBuffered()
+      if (message !== null) return Promise.resolve({ done: false, value: message })
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)))
+    }
+    return this.#slow()
+  }
+
+  async #slow(): Promise<IteratorResult<Message>> {
+    if (!this.#started) {
+      await this.hooks.start()
+      this.#started = true
+    }
+    for (;;) {
+      const err = this.hooks.errors.shift()
+      if (err !== undefined) throw err
+      if (this.#done || this.hooks.closed()) return { done: true, value: undefined }
+      const message = this.#nextBuffered()
+      if (message !== null) return { done: false, value: message }
+      const next = await this.hooks.take()
+      if (next === null) this.#done = true
+      else {
+        this.#chunks = next
+        this.#chunkIndex = 0
+        this.#recordIndex = 0
+      }
+    }
+  }
+
+  /** The next deliverable message of the responses in hand, or null when they are used up. */
+  #nextBuffered(): Message | null {
+    for (;;) {
+      const chunk = this.#chunks[this.#chunkIndex]
+      if (chunk === undefined) return null
+      const r = chunk.records[this.#recordIndex++]
+      if (r === undefined || isStale(chunk)) {
+        this.#chunkIndex++
+        this.#recordIndex = 0
+        continue
+      }
+      if (r.offset < chunk.state.position) continue
+      this.hooks.polled()
+      this.#pendingChunk = chunk
+      this.#pendingOffset = r.offset
+      return this.hooks.deliver(r)
+    }
+  }
+
+  async return(): Promise<IteratorResult<Message>> {
+    this.#pendingChunk = null
+    this.#done = true
+    return { done: true, value: undefined }
+  }
+
+  #ack(): void {
+    const chunk = this.#pendingChunk
+    if (chunk === null) return
+    this.#pendingChunk = null
+    if (chunk.generation === chunk.state.generation) chunk.state.position = this.#pendingOffset + 1
+  }
+}
+
+export function isStale(chunk: FetchedChunk): boolean {
+  const s = chunk.state
+  return chunk.generation !== s.generation || s.removed || s.paused || s.stopped !== null
+}

@@ -1,0 +1,167 @@
+// Unit tests of the reliability checker on hand-made histories: a valid history counts nothing, and each anomaly it
+// exists to find is counted (and only that one) when planted.
+import { describe, expect, test } from 'vitest'
+import { checkHistory, type CheckerCounts, type HistoryOp, type PartitionRead } from './checker.js'
+
+/** invoke + ok for each [partition, value, offset]. */
+function acked(client: number, sends: Array<[number, string, number]>): HistoryOp[] {
+  return sends.flatMap(([partition, value, offset]) => [
+    { client, type: 'invoke' as const, partition, value },
+    { client, type: 'ok' as const, partition, value, offset },
+  ])
+}
+
+function read(partition: number, values: string[], logStartOffset = 0): PartitionRead {
+  return { partition, logStartOffset, records: values.map((value, i) => ({ offset: logStartOffset + i, value })) }
+}
+
+/** Counts that are non-zero. */
+function nonZero(counts: CheckerCounts): Partial<CheckerCounts> {
+  return Object.fromEntries(Object.entries(counts).filter(([, n]) => n !== 0))
+}
+
+const base = acked(0, [
+  [0, 'a', 0],
+  [0, 'b', 1],
+  [1, 'c', 0],
+])
+const baseReads = [read(0, ['a', 'b']), read(1, ['c'])]
+
+describe('checker', () => {
+  test('a valid history with every acknowledged value at its offset counts no anomaly', () => {
+    const report = checkHistory(base, baseReads)
+    expect(report.counts).toEqual({
+      offsetConflicts: 0,
+      lost: 0,
+      duplicates: 0,
+      abortedReads: 0,
+      gaps: 0,
+      nonMonotonicAcks: 0,
+      unknownValues: 0,
+    })
+    expect(report.anomalies).toBe(0)
+    expect(report.sends).toEqual({ invoked: 3, ok: 3, fail: 0, info: 0, pending: 0 })
+    expect(report.recordsRead).toBe(3)
+  })
+
+  test('an info send may be read once or not at all; an unfinished invoke counts as pending', () => {
+    const history: HistoryOp[] = [
+      ...base,
+      { client: 1, type: 'invoke', partition: 0, value: 'x' },
+      { client: 1, type: 'info', partition: 0, value: 'x', error: 'TIMEOUT' },
+      { client: 1, type: 'invoke', partition: 0, value: 'y' },
+      { client: 1, type: 'info', partition: 0, value: 'y', error: 'CONNECTION' },
+      { client: 2, type: 'invoke', partition: 1, value: 'z' },
+    ]
+    const report = checkHistory(history, [read(0, ['a', 'b', 'x']), read(1, ['c', 'z'])])
+    expect(report.anomalies).toBe(0)
+    expect(report.sends).toEqual({ invoked: 6, ok: 3, fail: 0, info: 2, pending: 1 })
+  })
+
+  test('an acknowledged value missing from its offset is lost', () => {
+    const report = checkHistory(base, [read(0, ['a']), read(1, ['c'])])
+    expect(nonZero(report.counts)).toEqual({ lost: 1 })
+    expect(report.examples[0]).toContain('b acknowledged at 0:1')
+  })
+
+  test('an acknowledged value read at another offset is lost (and leaves a gap where it belonged)', () => {
+    const reads: PartitionRead[] = [
+      { partition: 0, logStartOffset: 0, records: [{ offset: 0, value: 'a' }, { offset: 2, value: 'b' }] },
+      read(1, ['c']),
+    ]
+    expect(nonZero(checkHistory(base, reads).counts)).toEqual({ lost: 1, gaps: 1 })
+  })
+
+  test('one offset read with two values is an offset conflict', () => {
+    const reads: PartitionRead[] = [
+      { partition: 0, logStartOffset: 0, records: [{ offset: 0, value: 'a' }, { offset: 1, value: 'b' }, { offset: 1, value: 'q' }] },
+      read(1, ['c']),
+    ]
+    const history = [...base, { client: 3, type: 'invoke' as const, partition: 0, value: 'q' }]
+    expect(nonZero(checkHistory(history, reads).counts)).toEqual({ offsetConflicts: 1 })
+  })
+
+  test('two acknowledgements of one offset with different values are an offset conflict', () => {
+    const history = [...base, ...acked(1, [[1, 'd', 0]])]
+    const report = checkHistory(history, baseReads)
+    // d is also lost: offset 0 of partition 1 holds c
+    expect(nonZero(report.counts)).toEqual({ offsetConflicts: 1, lost: 1 })
+  })
+
+  test('a value read twice is a duplicate with the idempotent producer, and not counted without it', () => {
+    const reads = [read(0, ['a', 'b', 'b']), read(1, ['c'])]
+    expect(nonZero(checkHistory(base, reads).counts)).toEqual({ duplicates: 1 })
+    expect(nonZero(checkHistory(base, reads, { idempotent: false }).counts)).toEqual({})
+  })
+
+  test('an info send read twice is a duplicate', () => {
+    const history: HistoryOp[] = [
+      ...base,
+      { client: 1, type: 'invoke', partition: 1, value: 'x' },
+      { client: 1, type: 'info', partition: 1, value: 'x', error: 'CONNECTION' },
+    ]
+    expect(nonZero(checkHistory(history, [read(0, ['a', 'b']), read(1, ['c', 'x', 'x'])]).counts)).toEqual({
+      duplicates: 1,
+    })
+  })
+
+  test('a failed send whose value is read is an aborted read', () => {
+    const history: HistoryOp[] = [
+      ...base,
+      { client: 1, type: 'invoke', partition: 0, value: 'f' },
+      { client: 1, type: 'fail', partition: 0, value: 'f', error: 'INVALID_ARGUMENT' },
+    ]
+    expect(nonZero(checkHistory(history, [read(0, ['a', 'b', 'f']), read(1, ['c'])]).counts)).toEqual({
+      abortedReads: 1,
+    })
+    expect(checkHistory(history, baseReads).anomalies).toBe(0)
+  })
+
+  test('missing offsets between the log start and the last record read are gaps, one per offset', () => {
+    const history = acked(0, [
+      [0, 'a', 5],
+      [0, 'b', 8],
+    ])
+    const reads: PartitionRead[] = [
+      { partition: 0, logStartOffset: 4, records: [{ offset: 5, value: 'a' }, { offset: 8, value: 'b' }] },
+    ]
+    // 4 (the log start itself), 6 and 7
+    expect(nonZero(checkHistory(history, reads).counts)).toEqual({ gaps: 3 })
+  })
+
+  test("a client's acknowledged offsets that go backwards or repeat on a partition are non-monotonic", () => {
+    const history = acked(0, [
+      [0, 'a', 1],
+      [0, 'b', 0],
+      [1, 'c', 0],
+    ])
+    expect(nonZero(checkHistory(history, [read(0, ['b', 'a']), read(1, ['c'])]).counts)).toEqual({
+      nonMonotonicAcks: 1,
+    })
+    // another client's acks interleave freely
+    const two = [...acked(0, [[0, 'a', 1]]), ...acked(1, [[0, 'b', 0]])]
+    expect(checkHistory(two, [read(0, ['b', 'a'])]).anomalies).toBe(0)
+  })
+
+  test('a value read that was never sent is unknown', () => {
+    expect(nonZero(checkHistory(base, [read(0, ['a', 'b', 'ghost']), read(1, ['c'])]).counts)).toEqual({
+      unknownValues: 1,
+    })
+  })
+
+  test('a malformed history (value sent twice, completion without invoke, ok without offset) is refused', () => {
+    expect(() => checkHistory([...base, ...acked(1, [[0, 'a', 2]])], baseReads)).toThrow(/invoked twice/)
+    expect(() => checkHistory([{ client: 0, type: 'ok', partition: 0, value: 'a', offset: 0 }], [])).toThrow(
+      /no pending invoke/,
+    )
+    expect(() =>
+      checkHistory(
+        [
+          { client: 0, type: 'invoke', partition: 0, value: 'a' },
+          { client: 0, type: 'ok', partition: 0, value: 'a' },
+        ],
+        [],
+      ),
+    ).toThrow(/no offset/)
+  })
+})

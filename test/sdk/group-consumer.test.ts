@@ -1,0 +1,66 @@
+// Two SDK consumers in one group, once per transport: the partitions are split between them, every record is
+// delivered once while both run, and when one closes (committing its positions) the other takes its partitions over
+// from the committed offsets, so nothing is lost and nothing is delivered twice.
+import { expect, test } from 'vitest'
+import { describeEachTransport } from '../../src/testing/sdk-harness.js'
+import type { Message } from '../../src/client/consumer.js'
+import type { ConsumerOptions } from '../../src/client/client-config.js'
+
+async function until(predicate: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 1500; i++) {
+    if (predicate()) return
+    await new Promise((r) => setTimeout(r, 10))
+  }
+  throw new Error(`timed out waiting for ${what}`)
+}
+
+describeEachTransport('group consumer', (getSluice, env) => {
+  test('two members split the partitions; after one leaves the other resumes its partitions from the commits', async () => {
+    const sl = getSluice()
+    await sl.admin().createTopic('grp', { partitions: 4 })
+    const producer = sl.producer({ lingerMs: 0 })
+    const options: ConsumerOptions = {
+      groupId: 'g',
+      autoOffsetReset: 'earliest',
+      heartbeatIntervalMs: 50,
+      sessionTimeoutMs: 5000,
+      valueCodec: 'string',
+      maxWaitMs: 50,
+    }
+    const got: Array<{ member: string; message: Message }> = []
+    const a = sl.consumer(options)
+    await a.subscribe(['grp'])
+    await a.run({ eachMessage: ({ message }) => void got.push({ member: 'a', message }) })
+    const b = (await env().client()).consumer(options)
+    await b.subscribe(['grp'])
+    await b.run({ eachMessage: ({ message }) => void got.push({ member: 'b', message }) })
+    await until(() => a.assignment().length === 2 && b.assignment().length === 2, 'a 2/2 split')
+    const owners = [...a.assignment(), ...b.assignment()].map((tp) => tp.partition).sort()
+    expect(owners).toEqual([0, 1, 2, 3])
+
+    await producer.sendBatch(
+      'grp',
+      Array.from({ length: 200 }, (_, i) => ({ partition: i % 4, value: `one-${i}` })),
+    )
+    await until(() => got.length >= 200, 'the first 200 records')
+    for (const { member, message } of got) {
+      const owner = member === 'a' ? a : b
+      expect(owner.assignment().some((tp) => tp.partition === message.partition)).toBe(true)
+    }
+
+    await b.close()
+    await until(() => a.assignment().length === 4, 'a to own all 4 partitions')
+    await producer.sendBatch(
+      'grp',
+      Array.from({ length: 200 }, (_, i) => ({ partition: i % 4, value: `two-${i}` })),
+    )
+    await until(() => got.length >= 400, 'the next 200 records')
+    await new Promise((r) => setTimeout(r, 100))
+    const values = got.map((g) => String(g.message.value))
+    expect(values).toHaveLength(400)
+    expect(new Set(values).size).toBe(400)
+    await a.close()
+    const group = await sl.admin().describeGroup('g')
+    expect(group.offsets.map((o) => o.committedOffset)).toEqual([100, 100, 100, 100])
+  })
+})
