@@ -6,7 +6,7 @@ import { promises as fs } from 'node:fs'
 import path from 'node:path'
 import { afterEach, describe, expect, test } from 'vitest'
 import { runCli, startServe, type ServeChild } from './cli-helpers.js'
-import { makeTempDir, removeDir } from './wire-helpers.js'
+import { makeSelfSignedCert, makeTempDir, removeDir } from './wire-helpers.js'
 
 const cleanups: Array<() => Promise<void> | void> = []
 afterEach(async () => {
@@ -206,20 +206,23 @@ describe('sluice CLI', () => {
     expect((await runCli(['log', 'dump', segment])).code).toBe(1)
   })
 
-  test('user add stores a user that serve --users-file accepts; a wrong password fails with exit 1', async () => {
+  test('user add stores a user that serve --users-file (over TLS) accepts; a wrong password or none fails with exit 1', async () => {
     const dir = await tempDir()
     const usersFile = path.join(dir, 'users.json')
     const added = await runCli(['user', 'add', 'alice', '--users-file', usersFile], { input: 'alice-pass\n' })
     expect(added.code).toBe(0)
     expect(await fs.readFile(usersFile, 'utf8')).not.toContain('alice-pass')
-    const s = await serve(['--data-dir', path.join(dir, 'data'), '--users-file', usersFile])
-    const args = ['topic', 'list', '--broker', s.address, '--user', 'alice']
+    const cert = makeSelfSignedCert(dir)
+    const tls = ['--tls-cert', cert.certFile, '--tls-key', cert.keyFile]
+    const s = await serve(['--data-dir', path.join(dir, 'data'), '--users-file', usersFile, ...tls])
+    const args = ['topic', 'list', '--broker', s.address, '--tls-ca', cert.certFile, '--user', 'alice']
     const good = await runCli(args, { env: { SLUICE_PASSWORD: 'alice-pass' } })
     expect(good).toMatchObject({ code: 0, stdout: '' })
     const wrong = await runCli(args, { env: { SLUICE_PASSWORD: 'nope' } })
     expect(wrong.code).toBe(1)
     expect(wrong.stderr).toMatch(/invalid username or password/)
-    const none = await runCli(['topic', 'list', '--broker', s.address])
-    expect(none.code).toBe(1)
+    const noCredentials = await runCli(['topic', 'list', '--broker', s.address, '--tls-ca', cert.certFile])
+    expect(noCredentials.code).toBe(1)
+    expect(noCredentials.stderr).toMatch(/username and password are required/)
   })
 })

@@ -35,10 +35,10 @@ export const test = base.extend<{ world: GroupWorld }>({
   },
 })
 
-/** Short timeouts so group changes settle in well under a second. */
+/** Short timeouts so group changes settle in well under a second (a 2 s session leaves room for a loaded CI box). */
 export const FAST_GROUP: ConsumerOptions = {
   autoOffsetReset: 'earliest',
-  sessionTimeoutMs: 1_000,
+  sessionTimeoutMs: 2_000,
   heartbeatIntervalMs: 100,
   autoCommitIntervalMs: 100,
   maxWaitMs: 50,

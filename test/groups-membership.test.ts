@@ -1,8 +1,10 @@
 // End-to-end consumer groups with the real SDK on an embedded broker: disjoint ownership checked continuously while
 // members join and leave (N < P, N = P, N > P), exactly-once delivery across graceful moves with commit-on-revoke,
-// takeover from the committed offsets of a member that stops heartbeating, and static membership.
+// takeover from the committed offsets of a member that stops heartbeating, static membership, regex subscriptions
+// picking up new topics, and resumption from committed offsets after a broker restart.
 import { describe, expect } from 'vitest'
 import type { Consumer } from '../src/client/consumer.js'
+import { silentLogger } from '../src/broker/logger.js'
 import { Sluice } from '../src/sluice.js'
 import {
   cuttableTransport,
@@ -131,6 +133,7 @@ describe('consumer groups end to end', () => {
     })
     transport.cut = true // from here on it can neither heartbeat nor commit
     tracker.forget('doomed')
+    await new Promise((resolve) => setTimeout(resolve, 100)) // calls already past the cut settle
     const committedAtCut = new Map(
       (
         await world.sl.transport.fetchOffsets({
@@ -232,5 +235,37 @@ describe('consumer groups end to end', () => {
     ])
     expect([...seen].some((k) => k.startsWith('other/'))).toBe(false)
     await consumer.close()
+  })
+
+  test('after a broker restart a group resumes exactly from its committed offsets', async ({ world }) => {
+    await world.sl.admin().createTopic(TOPIC, { partitions: 3, flush: 'os' })
+    await produce(world.sl, TOPIC, 90)
+    const first = new Set<string>()
+    const c1 = world.sl.consumer({ ...FAST_GROUP, groupId: 'g5' })
+    await c1.subscribe([TOPIC])
+    await c1.run({
+      eachMessage: async ({ partition, message }) => {
+        first.add(`${partition}@${message.offset}`)
+      },
+    })
+    await waitFor('first run consumed everything', () => first.size === 90)
+    await c1.close()
+    await world.sl.close()
+    const reopened = await Sluice.open({ dataDir: world.dataDir, logger: silentLogger })
+    world.extra.push(reopened)
+    const later = await produce(reopened, TOPIC, 30, 90)
+    const second: string[] = []
+    const c2 = reopened.consumer({ ...FAST_GROUP, groupId: 'g5' })
+    await c2.subscribe([TOPIC])
+    await c2.run({
+      eachMessage: async ({ partition, message }) => {
+        second.push(`${partition}@${message.offset}`)
+      },
+    })
+    await waitFor('second run consumed the new records', () => second.length >= 30)
+    await new Promise((resolve) => setTimeout(resolve, 200)) // anything redelivered would arrive by now
+    const expected = [...later].flatMap(([p, offsets]) => offsets.map((o) => `${p}@${o}`))
+    expect(second.sort()).toEqual(expected.sort())
+    await c2.close()
   })
 })

@@ -8,10 +8,8 @@ import os from 'node:os'
 import path from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { Bench } from 'tinybench'
-import { openGroupCoordinator } from '../../src/groups/group-coordinator.js'
 import { silentLogger } from '../../src/broker/logger.js'
 import { Sluice } from '../../src/sluice.js'
-import { openStorage } from '../../src/storage/storage.js'
 
 export interface BenchRow {
   name: string
@@ -33,7 +31,7 @@ async function segmentFiles(dir: string): Promise<string[]> {
 
 export async function run(): Promise<BenchRow[]> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'sluice-bench-consume-'))
-  const sl = await Sluice.open({ dataDir: dir }, { logger: silentLogger, openStorage, openGroupCoordinator })
+  const sl = await Sluice.open({ dataDir: dir }, { logger: silentLogger })
   const rows: BenchRow[] = []
   try {
     for (const { valueBytes, records } of CASES) {

@@ -10,10 +10,8 @@ import os from 'node:os'
 import path from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { Bench } from 'tinybench'
-import { openGroupCoordinator } from '../../src/groups/group-coordinator.js'
 import { silentLogger } from '../../src/broker/logger.js'
 import { Sluice } from '../../src/sluice.js'
-import { openStorage } from '../../src/storage/storage.js'
 import type { ProducerMessage } from '../../src/client/producer.js'
 
 export interface BenchRow {
@@ -36,10 +34,7 @@ function messages(count: number, valueBytes: number): ProducerMessage[] {
 
 export async function run(): Promise<BenchRow[]> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'sluice-bench-produce-'))
-  const sl = await Sluice.open(
-    { dataDir: path.join(dir, 'data'), flush: 'sync' },
-    { logger: silentLogger, openStorage, openGroupCoordinator },
-  )
+  const sl = await Sluice.open({ dataDir: path.join(dir, 'data'), flush: 'sync' }, { logger: silentLogger })
   const rows: BenchRow[] = []
   try {
     await sl.admin().createTopic('bench', { partitions: 1, flush: 'sync' })

@@ -86,14 +86,20 @@ export class BatchSender {
           complete(q, f.batch, config.acks === 0 ? null : response)
           return
         } catch (err) {
-          if (config.idempotent && hasCode(err, 'OUT_OF_ORDER_SEQUENCE') && reorders++ < config.maxInFlight) {
+          if (
+            config.idempotent &&
+            hasCode(err, 'OUT_OF_ORDER_SEQUENCE') &&
+            reorders++ < config.maxInFlight + config.retries
+          ) {
+            // An earlier batch of this partition did not land (yet): wait for it, then resend the same bytes if it
+            // landed after all, or re-encode under the renewed producer id if it failed for good.
             const earlier = q.window.slice(0, q.window.indexOf(f))
-            if (earlier.length > 0) {
-              await Promise.all(earlier.map((e) => e.done))
-              // Re-encode under the renewed id when an earlier batch failed for good; else the same bytes now fit.
-              if (f.generation !== this.#generation) f.bytes = null
+            await Promise.all(earlier.map((e) => e.done))
+            if (f.generation !== this.#generation) {
+              f.bytes = null
               continue
             }
+            if (earlier.length > 0) continue
           }
           if (!(err instanceof SluiceError && err.retriable) || retries >= config.retries) throw err
           await sleep(config.retryBackoffMs * 2 ** retries++)

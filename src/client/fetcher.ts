@@ -14,6 +14,8 @@ import { tpKey } from './validate.js'
 
 /** Decoded fetch responses buffered ahead of processing. */
 export const PREFETCH_RESPONSES_MAX = 1
+/** Pause after an empty answer the broker did not long-poll for. */
+const IDLE_PAUSE_MS = 10
 
 export class PartitionState {
   readonly key: string
@@ -77,13 +79,28 @@ export interface FetcherHooks {
 
 /** A one-shot wake-up for a loop that waits: `wait()` resolves at the next `notify()`. */
 export class Signal {
-  #waiters: Array<() => void> = []
-  wait(): Promise<void> {
-    return new Promise((resolve) => this.#waiters.push(resolve))
+  readonly #waiters = new Set<() => void>()
+  /** Resolves at the next notify(), or after `timeoutMs` when given (the waiter is then dropped). */
+  wait(timeoutMs?: number): Promise<void> {
+    return new Promise((resolve) => {
+      if (timeoutMs === undefined) {
+        this.#waiters.add(resolve)
+        return
+      }
+      const wake = (): void => {
+        clearTimeout(timer)
+        this.#waiters.delete(wake)
+        resolve()
+      }
+      const timer = setTimeout(wake, timeoutMs)
+      this.#waiters.add(wake)
+    })
   }
   notify(): void {
-    if (this.#waiters.length === 0) return
-    for (const resolve of this.#waiters.splice(0)) resolve()
+    if (this.#waiters.size === 0) return
+    const waiters = [...this.#waiters]
+    this.#waiters.clear()
+    for (const resolve of waiters) resolve()
   }
 }
 
@@ -178,6 +195,9 @@ export class Fetcher {
         if (chunks.length > 0) {
           this.#queue.push(chunks)
           this.#data.notify()
+        } else if (this.config.maxWaitMs < IDLE_PAUSE_MS || response.partitions.some((p) => p.error !== null)) {
+          // Nothing came back and the broker did not wait (short maxWaitMs, or errors): pause instead of spinning.
+          await this.#pause(IDLE_PAUSE_MS)
         }
       } catch (err) {
         if (this.#stopped) break
@@ -187,6 +207,11 @@ export class Fetcher {
         backoffMs = Math.min(backoffMs * 2, backoffMsMax)
       }
     }
+  }
+
+  /** Sleeps `ms` unless woken first (a seek, resume or new assignment). */
+  #pause(ms: number): Promise<void> {
+    return this.#wake.wait(ms)
   }
 
   /** Validates and decodes one partition's answer; advances its fetch offset. */

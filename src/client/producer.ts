@@ -25,6 +25,7 @@ import {
 } from './batch-accumulator.js'
 import { type ProducerConfig } from './client-config.js'
 import { encodeWith } from './codecs.js'
+import { Fifo } from './fifo.js'
 import { TopicMetadataCache } from './topic-metadata.js'
 import type { Transport } from './transport.js'
 import { checkTopicName, toTimestamp } from './validate.js'
@@ -65,7 +66,7 @@ export class Producer {
   readonly #metadata: TopicMetadataCache
   readonly #accumulator: BatchAccumulator
   readonly #sticky = new StickyPartitioner()
-  readonly #waiting: WaitingSend[] = []
+  readonly #waiting = new Fifo<WaitingSend>()
   readonly #idleWaiters: Array<() => void> = []
   readonly #sender: BatchSender
   #bufferedBytes = 0
@@ -136,10 +137,11 @@ export class Producer {
   #submit(topic: string, messages: readonly ProducerMessage[], request: PendingRequest): void {
     try {
       if (this.#closed) throw new ClosedError('producer')
-      checkTopicName(topic)
+      const known = this.#metadata.cached(topic)
+      if (known === undefined) checkTopicName(topic) // a cached topic was checked before its metadata was loaded
       const count = messages.length
       const now = Date.now()
-      const cached = this.#waiting.length === 0 ? this.#metadata.cached(topic) : undefined
+      const cached = this.#waiting.length === 0 ? known : undefined
       if (count === 1) {
         // send(): no per-call arrays on the fast path
         const message = messages[0]!
@@ -177,7 +179,8 @@ export class Producer {
         `producer buffer is full: ${this.#bufferedBytes} bytes buffered and ${this.#waiting.length} sends waiting`,
       )
     this.#waiting.push(w)
-    this.#drainWaiting()
+    // A non-empty queue already has a drain pending (a metadata load or a batch completion).
+    if (this.#waiting.length === 1) this.#drainWaiting()
   }
 
   /** Encodes one message into a RecordInput and leaves its estimated batch bytes in #preparedBytes (no tuple
@@ -235,7 +238,7 @@ export class Producer {
   /** Moves waiting sends into the accumulator, in order, as metadata arrives and buffer space frees. */
   #drainWaiting(): void {
     while (this.#waiting.length > 0) {
-      const w = this.#waiting[0]!
+      const w = this.#waiting.peek()!
       if (w.request.settled) {
         this.#waiting.shift()
         continue
@@ -268,12 +271,7 @@ export class Producer {
     this.#metadata.load(topic).then(
       () => this.#drainWaiting(),
       (err: unknown) => {
-        for (let i = this.#waiting.length - 1; i >= 0; i--) {
-          const w = this.#waiting[i]!
-          if (w.topic !== topic) continue
-          this.#waiting.splice(i, 1)
-          settleError(w.request, err)
-        }
+        for (const w of this.#waiting.removeWhere((x) => x.topic === topic)) settleError(w.request, err)
         this.#drainWaiting()
       },
     )

@@ -47,7 +47,7 @@ import {
   type Credentials,
   type HandshakeResponse,
 } from '../protocol/api-keys.js'
-import { decodeBody, encodeBody } from '../protocol/codec.js'
+import { decodeBody, encodeBodyParts } from '../protocol/codec.js'
 import {
   encodeFrameHeader,
   FLAG_ERROR,
@@ -172,7 +172,8 @@ class Link {
     socket.on('close', () => this.die(new ConnectionError(`connection to ${address} lost`)))
   }
 
-  request(apiKey: number, body: Buffer, deadline: number): Promise<unknown> {
+  /** `body`: the encoded body's parts (encodeBodyParts), written in order without being joined. */
+  request(apiKey: number, body: readonly Buffer[], deadline: number): Promise<unknown> {
     if (!this.alive) return Promise.reject(new ConnectionError(`connection to ${this.address} lost`))
     const correlationId = this.nextCorrelationId
     this.nextCorrelationId = correlationId >= UINT32_MAX ? 1 : correlationId + 1
@@ -185,7 +186,8 @@ class Link {
         Math.max(0, deadline - Date.now()),
       )
       this.pending.set(correlationId, { resolve, reject, timer })
-      const header = encodeFrameHeader({ apiKey, apiVersion: 0, correlationId, flags: 0 }, body.length)
+      const bodyBytes = body.reduce((n, part) => n + part.length, 0)
+      const header = encodeFrameHeader({ apiKey, apiVersion: 0, correlationId, flags: 0 }, bodyBytes)
       if (!this.corked) {
         this.corked = true
         this.socket.cork()
@@ -195,7 +197,7 @@ class Link {
         })
       }
       this.socket.write(header)
-      this.socket.write(body)
+      for (const part of body) this.socket.write(part)
     })
   }
 
@@ -342,7 +344,9 @@ export class TcpTransport implements BrokerApi {
   private async call<T>(apiKey: number, body: unknown, extraTimeoutMs = 0): Promise<T> {
     if (this.closed) throw new ClosedError('TCP transport')
     const deadline = Date.now() + this.options.requestTimeoutMs + extraTimeoutMs
-    const encoded = encodeBody(body)
+    // Large Buffers (a produce batch) are not copied: the socket writes them as they are. The caller hands the batch
+    // over and must not change it before the call settles.
+    const encoded = encodeBodyParts(body)
     await this.acquireSlot(deadline)
     try {
       const link = await this.getLink(deadline)
@@ -481,7 +485,7 @@ export class TcpTransport implements BrokerApi {
     try {
       const response = (await link.request(
         ApiKey.HANDSHAKE,
-        encodeBody({
+        encodeBodyParts({
           clientId: this.options.clientId,
           protocolVersionMin: PROTOCOL_VERSION_MIN,
           protocolVersionMax: PROTOCOL_VERSION_MAX,

@@ -43,7 +43,7 @@ export const LIMITS = Object.freeze({
   /** Pending sends a producer buffers before `send` waits. */
   producerBufferBytesMax: 64 * MiB,
   /** send()/sendBatch() calls one producer holds waiting for buffer space or topic metadata; more fail fast. */
-  producerBlockedSendsMax: 100_000,
+  producerBlockedSendsMax: 1_000_000,
   /** Metadata string on an offset commit. */
   commitMetadataBytesMax: 4 * KiB,
   /** Topics one broker holds (internal ones included). */

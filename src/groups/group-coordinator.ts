@@ -62,6 +62,7 @@ const SESSION_TIMEOUT_MS_MIN = 100
 const SESSION_TIMEOUT_MS_MAX = 30 * 60_000
 const SUBSCRIBED_TOPICS_MAX = 10_000
 const OWNED_PARTITIONS_MAX = 100_000
+const COMMIT_OFFSETS_MAX = 100_000
 
 export async function openGroupCoordinator(options: GroupCoordinatorOptions): Promise<GroupCoordinator> {
   const store = await openOffsetStore(options.offsetsLog, {
@@ -188,7 +189,15 @@ export class GroupCoordinator {
   async commitOffsets(req: OffsetCommitRequest): Promise<void> {
     this.open()
     checkGroupId(req.groupId)
-    for (const o of req.offsets) this.checkPartition(o.topic, o.partition)
+    if (req.offsets.length > COMMIT_OFFSETS_MAX)
+      throw new InvalidArgumentError(
+        `one commit carries at most ${COMMIT_OFFSETS_MAX} offsets, got ${req.offsets.length}`,
+      )
+    for (const o of req.offsets) {
+      this.checkPartition(o.topic, o.partition)
+      if (o.metadata !== undefined && typeof o.metadata !== 'string')
+        throw new InvalidArgumentError(`commit metadata for ${o.topic}/${o.partition} must be a string`)
+    }
     const group = this.groups.get(req.groupId)
     if (req.memberId === '' && req.memberEpoch === -1) {
       if (group !== undefined && group.liveMemberCount() > 0)

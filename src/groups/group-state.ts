@@ -3,10 +3,10 @@
 // `owners` indexes every held partition and every grant asserts the partition is free. Reconciliation is incremental:
 // when the target moves a partition, its holder is told to keep only (held ∩ target); the partition stays held until
 // the holder's heartbeat no longer lists it in ownedPartitions (or the holder is removed), and only then can its new
-// owner be granted it. Each grant and each coordinated reset stamps the partition with a fresh member epoch, so a
-// commit or fetch sent under an older epoch for that partition is refused.
+// owner be granted it. Each grant stamps the partition with a fresh member epoch, so a commit or fetch sent under an
+// older epoch for it is refused; a coordinated reset stamps a reset epoch that commits (not fetches) must reach.
 import { LIMITS } from '../config/limits.js'
-import type { GroupHeartbeatRequest, GroupHeartbeatResponse, GroupState, TopicPartitions } from '../broker/api.js'
+import type { GroupHeartbeatRequest, GroupHeartbeatResponse, GroupState } from '../broker/api.js'
 import { FencedMemberEpochError, InvalidArgumentError, NotOwnerError, UnknownMemberError } from '../errors.js'
 import { assert } from '../util/assert.js'
 import {
@@ -18,42 +18,21 @@ import {
   type AssignorName,
   type TopicPartition,
 } from './assignors.js'
+import {
+  compileSubscriptionRegex,
+  keysOf,
+  newMemberState,
+  sameKeys,
+  toTopicPartitions,
+  type MemberState,
+} from './member-state.js'
+
+export { compileSubscriptionRegex, toTopicPartitions, type MemberState }
 
 export interface TopicsMeta {
   partitionCount(topic: string): number | null
   /** User topics only. */
   listTopics(): string[]
-}
-
-interface Held {
-  tp: TopicPartition
-  /** The member epoch at which the member got this partition (or came back as a static member). */
-  epoch: number
-  /** The member epoch of the last coordinated reset of this partition; 0 when none. */
-  resetEpoch: number
-}
-
-export interface MemberState {
-  readonly memberId: string
-  readonly groupInstanceId: string | null
-  epoch: number
-  /** Accepted on heartbeats too, so a member that missed one response is not fenced for it. */
-  previousEpoch: number
-  subscribedTopics: string[]
-  subscribedRegex: RegExp | null
-  resolvedTopics: string[]
-  assignor: AssignorName
-  target: TopicPartition[]
-  assigned: Map<string, Held>
-  pendingRevoke: Map<string, Held>
-  revokeSinceMs: number | null
-  lastHeartbeatMs: number
-  sessionTimeoutMs: number
-  rebalanceTimeoutMs: number
-  /** A static member that left with epoch -2: its partitions stay reserved until its session times out. */
-  departed: boolean
-  resets: Map<string, { topic: string; partition: number; offset: number }>
-  assignmentChanged: boolean
 }
 
 export interface GroupStateOptions {
@@ -65,41 +44,6 @@ export interface GroupStateOptions {
 export interface RemovedMember {
   memberId: string
   reason: string
-}
-
-/** Regex sources are compiled once per member; bounded so a subscription cannot carry an unbounded pattern. */
-export const SUBSCRIBED_REGEX_LENGTH_MAX = 1_000
-
-export function compileSubscriptionRegex(source: string): RegExp {
-  if (source.length === 0 || source.length > SUBSCRIBED_REGEX_LENGTH_MAX)
-    throw new InvalidArgumentError(`subscribedTopicRegex must be 1-${SUBSCRIBED_REGEX_LENGTH_MAX} chars`)
-  try {
-    return new RegExp(source)
-  } catch (cause) {
-    throw new InvalidArgumentError(`subscribedTopicRegex ${JSON.stringify(source)} is not a valid RegExp`, { cause })
-  }
-}
-
-export function toTopicPartitions(tps: Iterable<TopicPartition>): TopicPartitions[] {
-  const byTopic = new Map<string, number[]>()
-  for (const tp of [...tps].sort(compareTp)) {
-    const list = byTopic.get(tp.topic)
-    if (list === undefined) byTopic.set(tp.topic, [tp.partition])
-    else list.push(tp.partition)
-  }
-  return [...byTopic].map(([topic, partitions]) => ({ topic, partitions }))
-}
-
-function keysOf(owned: readonly TopicPartitions[]): Set<string> {
-  const keys = new Set<string>()
-  for (const t of owned) for (const p of t.partitions) keys.add(tpKey(t.topic, p))
-  return keys
-}
-
-function sameKeys(a: ReadonlySet<string>, b: ReadonlyMap<string, unknown>): boolean {
-  if (a.size !== b.size) return false
-  for (const k of a) if (!b.has(k)) return false
-  return true
 }
 
 export class ConsumerGroup {
@@ -188,26 +132,7 @@ export class ConsumerGroup {
       )
     if (req.subscribedTopics === null && req.subscribedTopicRegex === null)
       throw new InvalidArgumentError('a joining member must send subscribedTopics or subscribedTopicRegex')
-    const member: MemberState = {
-      memberId: this.options.newMemberId(),
-      groupInstanceId: req.groupInstanceId,
-      epoch: 0,
-      previousEpoch: 0,
-      subscribedTopics: [],
-      subscribedRegex: null,
-      resolvedTopics: [],
-      assignor: 'uniform',
-      target: [],
-      assigned: new Map(),
-      pendingRevoke: new Map(),
-      revokeSinceMs: null,
-      lastHeartbeatMs: nowMs,
-      sessionTimeoutMs: req.sessionTimeoutMs,
-      rebalanceTimeoutMs: req.rebalanceTimeoutMs,
-      departed: false,
-      resets: new Map(),
-      assignmentChanged: true,
-    }
+    const member = newMemberState(this.options.newMemberId(), req, nowMs)
     assert(!this.members.has(member.memberId), 'member ids are unique')
     this.members.set(member.memberId, member)
     this.updateSubscription(member, req)

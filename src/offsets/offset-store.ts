@@ -7,11 +7,12 @@
 // | key         | [1, groupId, topic, partition]                    |
 // | value       | [1, offset, metadata, commitTimestampMs] or null  |
 //
-// Compaction by snapshot: when the log holds more than max(snapshotRecordsMin, snapshotRatio × live keys) records, the
-// whole live map is appended again (synchronously, so no commit interleaves) and deleteRecordsBefore(first snapshot
-// offset) drops the history. A replay of any suffix of the log that contains a whole snapshot gives the same map
-// (every key live at the snapshot is restated; every tombstone before it is either replayed or superseded), so a crash
-// between the snapshot and the delete, or a log start that storage rounds down to a segment, is harmless.
+// Compaction by snapshot: once more than max(snapshotRecordsMin, snapshotRatio × live keys) records follow the last
+// snapshot (or the log start), the whole live map is appended again (synchronously, so no commit interleaves) and,
+// once durable, deleteRecordsBefore(first snapshot offset) drops the history. A replay of any suffix of the log that
+// holds a whole snapshot gives the same map (every key live at the snapshot is restated; every tombstone before it is
+// replayed or superseded), so a crash between the snapshot and the delete, or a log start that storage rounds down to
+// a segment, is harmless.
 import { Packr } from 'msgpackr'
 import { LIMITS } from '../config/limits.js'
 import type { CommittedOffset } from '../broker/api.js'
@@ -64,6 +65,8 @@ export class OffsetStore {
   private readonly groups = new Map<string, Map<string, OffsetEntry & { topic: string; partition: number }>>()
   private liveKeys = 0
   private snapshotting = false
+  /** Where the latest snapshot (or, before any, the replay) starts: the records after it count toward the next one. */
+  private historyStart = 0
   private readonly snapshotRecordsMin: number
   private readonly snapshotRatio: number
   private readonly now: () => number
@@ -82,6 +85,7 @@ export class OffsetStore {
   /** Rebuilds the map from the log (called once by openOffsetStore). */
   replay(): void {
     let offset = this.log.logStartOffset
+    this.historyStart = offset
     const end = this.log.logEndOffset
     // Each read returns at least one batch and moves `offset` forward, so this ends within (end - start) rounds.
     for (let round = 0; offset < end; round++) {
@@ -99,7 +103,6 @@ export class OffsetStore {
       if (next <= offset) throw new CorruptRecordError(`offsets log ${this.log.name} does not advance past ${offset}`)
       offset = next
     }
-    this.stats.liveKeys = this.liveKeys
   }
 
   private applyRecord(key: Buffer | null, value: Buffer | null): void {
@@ -126,14 +129,14 @@ export class OffsetStore {
       this.groups.set(groupId, group)
     }
     const key = partitionKey(entry.topic, entry.partition)
-    if (!group.has(key)) this.liveKeys++
+    if (!group.has(key)) this.stats.liveKeys = ++this.liveKeys
     group.set(key, entry)
   }
 
   private remove(groupId: string, topic: string, partition: number): void {
     const group = this.groups.get(groupId)
     if (group === undefined || !group.delete(partitionKey(topic, partition))) return
-    this.liveKeys--
+    this.stats.liveKeys = --this.liveKeys
     if (group.size === 0) this.groups.delete(groupId)
   }
 
@@ -238,7 +241,7 @@ export class OffsetStore {
   }
 
   private async maybeSnapshot(): Promise<void> {
-    const logRecords = this.log.logEndOffset - this.log.logStartOffset
+    const logRecords = this.log.logEndOffset - this.historyStart
     if (this.snapshotting || logRecords < Math.max(this.snapshotRecordsMin, this.snapshotRatio * this.liveKeys)) return
     this.snapshotting = true
     try {
@@ -250,6 +253,7 @@ export class OffsetStore {
 
   private async snapshot(): Promise<void> {
     const snapshotStart = this.log.logEndOffset
+    this.historyStart = snapshotStart
     const records: RecordInput[] = []
     for (const [groupId, group] of this.groups)
       for (const e of group.values()) records.push(this.record(groupId, e.topic, e.partition, e))

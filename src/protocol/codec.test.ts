@@ -2,7 +2,7 @@
 // exactly one well-formed value, and malformed input of any kind is a ProtocolError (never a crash or a hang).
 import { describe, expect, test } from 'vitest'
 import { ProtocolError } from '../errors.js'
-import { decodeBody, encodeBody } from './codec.js'
+import { decodeBody, encodeBody, encodeBodyParts } from './codec.js'
 
 describe('codec', () => {
   test('round trip keeps Buffers as Buffers, safe integers exact, null and nested values', () => {
@@ -48,6 +48,42 @@ describe('codec', () => {
       } catch (err) {
         expect(err, `input ${buf.toString('hex')}`).toBeInstanceOf(ProtocolError)
       }
+    }
+  })
+})
+
+describe('encodeBodyParts', () => {
+  test('the parts concatenate to exactly encodeBody, large Buffers are passed through uncopied', () => {
+    const big = Buffer.alloc(100_000, 7)
+    const big2 = Buffer.alloc(70_000, 9)
+    const value = {
+      partitions: [
+        { topic: 't', partition: 0, records: big, logEndOffset: 2 ** 40, error: null },
+        { topic: 't', partition: 1, records: Buffer.alloc(10, 1), logEndOffset: 3, error: null },
+        { topic: 'u', partition: 2, records: big2, logEndOffset: 4, error: { code: 'X', message: 'y' } },
+      ],
+    }
+    const parts = encodeBodyParts(value)
+    expect(Buffer.concat(parts).equals(encodeBody(value))).toBe(true)
+    expect(parts).toContain(big)
+    expect(parts).toContain(big2)
+    expect(decodeBody(Buffer.concat(parts))).toEqual(value)
+    // the caller's object is not modified
+    expect(value.partitions[0]?.records).toBe(big)
+  })
+
+  test('bodies without large Buffers are one part, equal to encodeBody', () => {
+    for (const value of [null, undefined, 1, 'x', { a: Buffer.alloc(100) }, [1, [2, [3]]]]) {
+      const parts = encodeBodyParts(value)
+      expect(parts).toHaveLength(1)
+      expect(parts[0]?.equals(encodeBody(value))).toBe(true)
+    }
+  })
+
+  test('bin sizes on both sides of the 16-bit header boundary encode exactly like msgpackr', () => {
+    for (const size of [4096, 65_535, 65_536, 300_000]) {
+      const value = { batch: Buffer.alloc(size, 3), after: 'tail' }
+      expect(Buffer.concat(encodeBodyParts(value)).equals(encodeBody(value)), `size ${size}`).toBe(true)
     }
   })
 })

@@ -24,7 +24,7 @@ import {
   PROTOCOL_VERSION_MIN,
 } from '../protocol/api-keys.js'
 import type { HandshakeResponse } from '../protocol/api-keys.js'
-import { decodeBody, encodeBody } from '../protocol/codec.js'
+import { decodeBody, encodeBody, encodeBodyParts } from '../protocol/codec.js'
 import {
   encodeFrameHeader,
   FLAG_ERROR,
@@ -89,8 +89,10 @@ export class Connection {
     socket.setNoDelay(true)
     socket.setTimeout(this.options.idleTimeoutMs)
     socket.on('timeout', () => {
-      // Idle with nothing being served, or stuck inside a frame the client never finishes.
-      if (this.inFlight === 0 || this.decoder.bufferedBytes > 0) this.abort('idle timeout')
+      // No traffic for idleTimeoutMs with nothing being served (idle, or stuck inside a frame it never finishes).
+      // With requests still being served (a long poll) the connection is busy, not idle: look again later.
+      if (this.inFlight === 0) this.abort('idle timeout')
+      else socket.setTimeout(this.options.idleTimeoutMs)
     })
     socket.on('data', (chunk: Buffer) => {
       this.decoder.push(chunk)
@@ -123,6 +125,9 @@ export class Connection {
       ])
       clearTimeout(timer)
     }
+    // Read (and drop) whatever the client still sends so its FIN is seen and the socket closes promptly.
+    this.socket.removeAllListeners('data')
+    this.socket.resume()
     this.socket.end()
     const timer = setTimeout(() => this.socket.destroy(), Math.min(timeoutMs, 1000))
     await this.closedPromise
@@ -247,24 +252,25 @@ export class Connection {
 
   private respond(frame: Frame, flags: number, value: unknown): void {
     if (this.closed || this.socket.destroyed) return
-    let body: Buffer
+    let parts: Buffer[]
     try {
-      body = encodeBody(value)
+      parts = encodeBodyParts(value)
     } catch (err) {
       this.log('error', 'response encoding failed', { api: frame.apiKey, error: String(err) })
       flags = FLAG_RESPONSE | FLAG_ERROR
-      body = encodeBody(errorToWire(new ProtocolError(`response could not be encoded: ${(err as Error).message}`)))
+      parts = [encodeBody(errorToWire(new ProtocolError(`response could not be encoded: ${(err as Error).message}`)))]
     }
-    if (FRAME_HEADER_BYTES + body.length > this.options.frameBytesMax) {
+    let bodyBytes = parts.reduce((n, part) => n + part.length, 0)
+    if (FRAME_HEADER_BYTES + bodyBytes > this.options.frameBytesMax) {
       // The client could not take this frame: answer with an error rather than breaking its connection.
       flags = FLAG_RESPONSE | FLAG_ERROR
-      body = encodeBody(
-        errorToWire(new FrameTooLargeError(FRAME_HEADER_BYTES + body.length, this.options.frameBytesMax)),
-      )
+      const error = new FrameTooLargeError(FRAME_HEADER_BYTES + bodyBytes, this.options.frameBytesMax)
+      parts = [encodeBody(errorToWire(error))]
+      bodyBytes = parts[0]?.length ?? 0
     }
     const header = encodeFrameHeader(
       { apiKey: frame.apiKey, apiVersion: frame.apiVersion, correlationId: frame.correlationId, flags },
-      body.length,
+      bodyBytes,
     )
     if (!this.corked) {
       this.corked = true
@@ -275,7 +281,7 @@ export class Connection {
       })
     }
     this.socket.write(header)
-    this.socket.write(body)
+    for (const part of parts) this.socket.write(part)
     if (this.endAfterResponse) this.socket.end()
   }
 

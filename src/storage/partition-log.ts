@@ -29,7 +29,7 @@ import {
   validateBatch,
   writeInt64,
 } from './record-batch.js'
-import { createSegment, type DurabilityFs, type Segment } from './segment.js'
+import { createSegment, type BatchStart, type DurabilityFs, type Segment } from './segment.js'
 
 const LOG_START_OFFSET_FILE = 'log-start-offset'
 const RELATIVE_OFFSET_MAX = 0x7fffffff
@@ -364,21 +364,21 @@ export class PartitionLog implements PartitionLogApi, Flushable {
       let i = this.#segmentIndexFor(offset)
       let segment = this.#segments[i]!
       const hint = this.#readHint
-      let position =
+      let start: BatchStart =
         hint !== null && hint.offset === offset && hint.segment === segment && hint.position < segment.sizeBytes
-          ? hint.position
+          ? { position: hint.position, baseOffset: hint.offset }
           : segment.findPosition(offset)
       let budget = budgetMax
-      let end = position
+      let end = start.position
       // One turn per segment, at most segmentCount turns.
       for (;;) {
-        const chunk = segment.read(position, budget, parts.length === 0)
+        const chunk = segment.read(start.position, budget, parts.length === 0, start.baseOffset)
         if (chunk.length > 0) parts.push(chunk)
         budget -= chunk.length
-        end = position + chunk.length
+        end = start.position + chunk.length
         if (budget <= 0 || end < segment.sizeBytes || ++i >= this.#segments.length) break
         segment = this.#segments[i]!
-        position = 0
+        start = { position: 0, baseOffset: segment.baseOffset }
       }
       const records = parts.length === 1 ? parts[0]! : Buffer.concat(parts)
       this.#readHint = { offset: lastOffsetOf(records) + 1, segment, position: end }
@@ -397,17 +397,23 @@ export class PartitionLog implements PartitionLogApi, Flushable {
         const from = Math.max(before >= 0 ? segment.baseOffset + before + 1 : segment.baseOffset, this.#logStartOffset)
         if (from >= segment.nextOffset) continue
         let found: number | null = null
-        segment.walkHeaders(segment.findPosition(from), segment.sizeBytes, (position, h) => {
-          if (h.maxTimestamp < timestamp) return true
-          const batch = segment.readAt(position, h.batchBytes)
-          for (const r of decodeRecords(batch, 0, from, h)) {
-            if (r.timestamp >= timestamp) {
-              found = r.offset
-              return false
+        const start = segment.findPosition(from)
+        segment.walkHeaders(
+          start.position,
+          segment.sizeBytes,
+          (position, h) => {
+            if (h.maxTimestamp < timestamp) return true
+            const batch = segment.readAt(position, h.batchBytes)
+            for (const r of decodeRecords(batch, 0, from, h)) {
+              if (r.timestamp >= timestamp) {
+                found = r.offset
+                return false
+              }
             }
-          }
-          return true
-        })
+            return true
+          },
+          start.baseOffset,
+        )
         if (found !== null) return found
       }
       return null
@@ -431,12 +437,7 @@ export class PartitionLog implements PartitionLogApi, Flushable {
       this.#readHint = null
       const i = this.#segmentIndexFor(offset)
       let segment = this.#segments[i]!
-      const position = segment.findPosition(offset)
-      let newEnd = segment.baseOffset
-      segment.walkHeaders(position, segment.sizeBytes, (_p, h) => {
-        newEnd = h.baseOffset
-        return false
-      })
+      const { position, baseOffset: newEnd } = segment.findPosition(offset)
       for (const later of this.#segments.splice(i + 1)) later.delete()
       if (position === 0 && i > 0) {
         this.#segments.pop()!.delete()

@@ -235,6 +235,26 @@ describe('corruption that is never truncated', () => {
     }
   })
 
+  test('a damaged baseOffset (outside the CRC) in a trusted segment is caught when read: offline, nothing served', async ({
+    tmpDir,
+  }) => {
+    const config = logConfig({ segmentBytes: 400 })
+    const { storage, log } = await openOne(tmpDir, 'l', config)
+    for (let i = 0; i < 20; i++) log.append(makeBatch(`v${i}`, 2))
+    await storage.close() // clean: every segment is trusted at the next open, nothing re-validated
+    const file = path.join(tmpDir, 'l', SEG0)
+    const bytes = fs.readFileSync(file)
+    const victim = [...iterateBatches(bytes)][0]! // below every index entry: no open-time check walks over it
+    bytes[victim.position + 7]! ^= 0x08 // baseOffset's low byte
+    fs.writeFileSync(file, bytes)
+    const reopened = await openOne(tmpDir, 'l', config)
+    expect(reopened.log.offlineError).toBeNull()
+    expect(() => reopened.log.read(0, 1 << 20)).toThrow(PartitionOfflineError)
+    expect(reopened.log.offlineError!.message).toContain(`${file} at byte ${victim.position}`)
+    expect(() => reopened.log.read(0, 10)).toThrow(PartitionOfflineError)
+    await reopened.storage.close()
+  })
+
   test('bytes missing below the recovery point (fsynced data lost) are not cut: the log goes offline', async ({
     tmpDir,
   }) => {

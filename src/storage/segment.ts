@@ -10,7 +10,7 @@ import { CorruptRecordError, StorageError } from '../errors.js'
 import { assert } from '../util/assert.js'
 import { IndexPolicy, OFFSET_ENTRY, TIME_ENTRY, buildIndexes, type SegmentScan } from '../workers/segment-scan.js'
 import { OffsetIndex } from './offset-index.js'
-import { LOG_OVERHEAD, readBatchHeader, type BatchHeader } from './record-batch.js'
+import { LOG_OVERHEAD, POS, readBatchHeader, readInt64, type BatchHeader } from './record-batch.js'
 import { TimeIndex } from './time-index.js'
 
 /** The fs calls the engine makes for durability; tests replace them to inject failures and count calls. */
@@ -35,9 +35,10 @@ export function segmentFileName(baseOffset: number, extension: '.log' | '.index'
   return String(baseOffset).padStart(20, '0') + extension
 }
 
-export interface HeaderVisit {
+/** Where a batch starts, and the offset it starts at. */
+export interface BatchStart {
   position: number
-  header: BatchHeader
+  baseOffset: number
 }
 
 function storageError(what: string, file: string, cause: unknown): StorageError {
@@ -114,9 +115,16 @@ export class Segment {
 
   /**
    * Calls `visit` for each batch header in [from, to), reading 64 KiB windows; stops when `visit` returns false.
-   * Headers are checked only for a length that stays inside [from, to).
+   * Headers are checked for a length that stays inside [from, to) and, given `expectedBaseOffset`, for offsets that
+   * continue from it batch after batch (baseOffset is outside the CRC, so only this check catches damage to it).
    */
-  walkHeaders(from: number, to: number, visit: (position: number, header: BatchHeader) => boolean): void {
+  walkHeaders(
+    from: number,
+    to: number,
+    visit: (position: number, header: BatchHeader) => boolean,
+    expectedBaseOffset = -1,
+  ): void {
+    let expected = expectedBaseOffset
     let window: Buffer = Buffer.alloc(0)
     let windowStart = from
     let pos = from
@@ -131,6 +139,15 @@ export class Segment {
       const header = readBatchHeader(window, pos - windowStart)
       if (header.batchLength < BATCH_HEADER_BYTES - LOG_OVERHEAD || pos + header.batchBytes > to)
         throw new CorruptRecordError(`batch length ${header.batchLength} does not fit the segment`, this.logPath, pos)
+      if (expected >= 0) {
+        if (header.baseOffset !== expected)
+          throw new CorruptRecordError(
+            `batch starts at offset ${header.baseOffset}, expected ${expected}`,
+            this.logPath,
+            pos,
+          )
+        expected = header.lastOffset + 1
+      }
       if (!visit(pos, header)) return
       pos += header.batchBytes
     }
@@ -141,7 +158,7 @@ export class Segment {
    * start, a header walk finds the batch. An index entry that disagrees with the log makes the indexes be rebuilt from
    * the log (they are caches) and the lookup retried once.
    */
-  findPosition(offset: number): number {
+  findPosition(offset: number): BatchStart {
     assert(offset >= this.baseOffset && offset < this.nextOffset, `offset ${offset} is not in ${this.logPath}`)
     const entry = this.offsetIndex.entryBefore(offset - this.baseOffset)
     if (entry >= 0) {
@@ -156,22 +173,38 @@ export class Segment {
     return this.#findFrom(-1, offset)
   }
 
-  #findFrom(entry: number, offset: number): number {
-    const start = entry < 0 ? 0 : this.offsetIndex.positionAt(entry)
-    const entryLastOffset = entry < 0 ? -1 : this.baseOffset + this.offsetIndex.relativeOffsetAt(entry)
-    let found = -1
-    this.walkHeaders(start, this.sizeBytes, (position, header) => {
-      if (position === start && entry >= 0 && header.lastOffset !== entryLastOffset)
+  #findFrom(entry: number, offset: number): BatchStart {
+    let start = 0
+    let expected = this.baseOffset
+    if (entry >= 0) {
+      // the entry's batch ends before `offset`: check it is where the index says, then walk on from the next one
+      start = this.offsetIndex.positionAt(entry)
+      const entryLastOffset = this.baseOffset + this.offsetIndex.relativeOffsetAt(entry)
+      const head = this.readAt(start, BATCH_HEADER_BYTES)
+      if (head.length < BATCH_HEADER_BYTES)
+        throw new CorruptRecordError('index entry points past the log', this.indexPath, start)
+      const header = readBatchHeader(head)
+      if (header.lastOffset !== entryLastOffset || header.batchLength < BATCH_HEADER_BYTES - LOG_OVERHEAD)
         throw new CorruptRecordError(
           `index entry says offset ${entryLastOffset}, the batch ends at ${header.lastOffset}`,
           this.indexPath,
-          position,
+          start,
         )
-      if (header.lastOffset < offset) return true
-      found = position
-      return false
-    })
-    if (found < 0) throw new CorruptRecordError(`no batch holds offset ${offset}`, this.logPath, this.sizeBytes)
+      start += header.batchBytes
+      expected = entryLastOffset + 1
+    }
+    let found: BatchStart | null = null
+    this.walkHeaders(
+      start,
+      this.sizeBytes,
+      (position, header) => {
+        if (header.lastOffset < offset) return true
+        found = { position, baseOffset: header.baseOffset }
+        return false
+      },
+      expected,
+    )
+    if (found === null) throw new CorruptRecordError(`no batch holds offset ${offset}`, this.logPath, this.sizeBytes)
     return found
   }
 
@@ -189,36 +222,54 @@ export class Segment {
   }
 
   /**
-   * Whole batches from `position` up to `maxBytes` (the first one whole even when larger, if `atLeastOne`).
-   * Returns a fresh buffer and the position after the last batch returned.
+   * Whole batches from `position` (where a batch starting at `expectedBaseOffset` must be) up to `maxBytes`, the
+   * first one whole even when larger if `atLeastOne`, in a fresh buffer. Every batch's offsets must continue from the
+   * previous one's, and a read reaching the end of the segment must end at `nextOffset`; anything else is a
+   * CorruptRecordError naming file and position.
    */
-  read(position: number, maxBytes: number, atLeastOne: boolean): Buffer {
+  read(position: number, maxBytes: number, atLeastOne: boolean, expectedBaseOffset: number): Buffer {
     const available = this.sizeBytes - position
     if (available <= 0) return Buffer.alloc(0)
     const want = Math.min(available, Math.max(maxBytes, atLeastOne ? BATCH_HEADER_BYTES : 0))
     if (want < BATCH_HEADER_BYTES) return Buffer.alloc(0)
     let buf: Buffer = this.readAt(position, want)
     let cut = 0
+    let expected = expectedBaseOffset
     // Each turn moves `cut` forward by one batch (>= 61 bytes).
-    while (cut + LOG_OVERHEAD <= buf.length) {
-      const batchBytes = LOG_OVERHEAD + buf.readInt32BE(cut + 8)
+    while (cut + BATCH_HEADER_BYTES <= buf.length) {
+      const batchBytes = LOG_OVERHEAD + buf.readInt32BE(cut + POS.batchLength)
       if (batchBytes < BATCH_HEADER_BYTES || position + cut + batchBytes > this.sizeBytes)
         throw new CorruptRecordError(
           `batch length ${batchBytes - LOG_OVERHEAD} does not fit the segment`,
           this.logPath,
           position + cut,
         )
+      const baseOffset = readInt64(buf, cut)
+      if (baseOffset !== expected)
+        throw new CorruptRecordError(
+          `batch starts at offset ${baseOffset}, expected ${expected}`,
+          this.logPath,
+          position + cut,
+        )
       if (cut + batchBytes > buf.length) break
+      expected = baseOffset + buf.readInt32BE(cut + POS.lastOffsetDelta) + 1
       cut += batchBytes
     }
     if (cut === 0) {
       if (!atLeastOne) return Buffer.alloc(0)
-      const batchBytes = LOG_OVERHEAD + buf.readInt32BE(8)
+      const batchBytes = LOG_OVERHEAD + buf.readInt32BE(POS.batchLength)
       buf = this.readAt(position, batchBytes)
       if (buf.length < batchBytes)
         throw new CorruptRecordError('batch runs past the end of the file', this.logPath, position)
-      return buf
+      cut = batchBytes
+      expected = expectedBaseOffset + buf.readInt32BE(POS.lastOffsetDelta) + 1
     }
+    if (position + cut === this.sizeBytes && expected !== this.nextOffset)
+      throw new CorruptRecordError(
+        `segment ends at offset ${expected - 1}, expected ${this.nextOffset - 1}`,
+        this.logPath,
+        position,
+      )
     return cut === buf.length ? buf : buf.subarray(0, cut)
   }
 

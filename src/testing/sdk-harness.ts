@@ -9,7 +9,6 @@ import { afterEach, beforeEach, describe } from 'vitest'
 import { openBroker, type Broker, type OpenBrokerOptions } from '../broker/broker.js'
 import type { BrokerConfigInput } from '../broker/broker-config.js'
 import { silentLogger } from '../broker/logger.js'
-import { openGroupCoordinator } from '../groups/group-coordinator.js'
 import { startServer, type SluiceServer } from '../server/server.js'
 import { Sluice } from '../sluice.js'
 import { testOpenStorage } from './broker-fixture.js'
@@ -32,7 +31,7 @@ export interface HarnessOptions {
 }
 
 async function brokerParts(): Promise<OpenBrokerOptions> {
-  return { logger: silentLogger, openStorage: await testOpenStorage(), openGroupCoordinator }
+  return { logger: silentLogger, openStorage: await testOpenStorage() }
 }
 
 class Env implements SdkEnv {

@@ -66,7 +66,14 @@ describe('checker', () => {
 
   test('an acknowledged value read at another offset is lost (and leaves a gap where it belonged)', () => {
     const reads: PartitionRead[] = [
-      { partition: 0, logStartOffset: 0, records: [{ offset: 0, value: 'a' }, { offset: 2, value: 'b' }] },
+      {
+        partition: 0,
+        logStartOffset: 0,
+        records: [
+          { offset: 0, value: 'a' },
+          { offset: 2, value: 'b' },
+        ],
+      },
       read(1, ['c']),
     ]
     expect(nonZero(checkHistory(base, reads).counts)).toEqual({ lost: 1, gaps: 1 })
@@ -74,7 +81,15 @@ describe('checker', () => {
 
   test('one offset read with two values is an offset conflict', () => {
     const reads: PartitionRead[] = [
-      { partition: 0, logStartOffset: 0, records: [{ offset: 0, value: 'a' }, { offset: 1, value: 'b' }, { offset: 1, value: 'q' }] },
+      {
+        partition: 0,
+        logStartOffset: 0,
+        records: [
+          { offset: 0, value: 'a' },
+          { offset: 1, value: 'b' },
+          { offset: 1, value: 'q' },
+        ],
+      },
       read(1, ['c']),
     ]
     const history = [...base, { client: 3, type: 'invoke' as const, partition: 0, value: 'q' }]
@@ -123,7 +138,14 @@ describe('checker', () => {
       [0, 'b', 8],
     ])
     const reads: PartitionRead[] = [
-      { partition: 0, logStartOffset: 4, records: [{ offset: 5, value: 'a' }, { offset: 8, value: 'b' }] },
+      {
+        partition: 0,
+        logStartOffset: 4,
+        records: [
+          { offset: 5, value: 'a' },
+          { offset: 8, value: 'b' },
+        ],
+      },
     ]
     // 4 (the log start itself), 6 and 7
     expect(nonZero(checkHistory(history, reads).counts)).toEqual({ gaps: 3 })

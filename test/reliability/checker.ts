@@ -174,8 +174,7 @@ export function checkHistory(
       for (let i = 1; i < places.length; i++)
         note('duplicates', `${s.value} read at ${places.map((p) => `${p.partition}:${p.offset}`).join(', ')}`)
   }
-  for (const value of readAt.keys())
-    if (!sends.has(value)) note('unknownValues', `${value} was read but never sent`)
+  for (const value of readAt.keys()) if (!sends.has(value)) note('unknownValues', `${value} was read but never sent`)
 
   // Per client and partition, acknowledged offsets in send (invoke) order must increase strictly.
   const lastAck = new Map<string, Send>()

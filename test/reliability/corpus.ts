@@ -40,7 +40,8 @@ function batchesIn(value: unknown, out: Buffer[], depth = 0): void {
   if (depth > 8 || value === null || typeof value !== 'object') return
   if (Buffer.isBuffer(value)) {
     if (value.length >= 61)
-      for (const { position, header } of iterateBatches(value)) out.push(Buffer.from(value.subarray(position, position + header.batchBytes)))
+      for (const { position, header } of iterateBatches(value))
+        out.push(Buffer.from(value.subarray(position, position + header.batchBytes)))
     return
   }
   for (const v of Object.values(value)) batchesIn(v, out, depth + 1)
@@ -52,7 +53,12 @@ function builtBatches(): Buffer[] {
     encodeRecordBatch([{ key: null, value: null, timestamp: t }]),
     encodeRecordBatch(
       [
-        { key: Buffer.from('k'), value: Buffer.from('v'.repeat(300)), timestamp: t, headers: [{ key: 'h', value: Buffer.from('x') }] },
+        {
+          key: Buffer.from('k'),
+          value: Buffer.from('v'.repeat(300)),
+          timestamp: t,
+          headers: [{ key: 'h', value: Buffer.from('x') }],
+        },
         { key: Buffer.from(''), value: Buffer.from('second'), timestamp: t + 5, headers: [{ key: 'n', value: null }] },
       ],
       { producerId: 7, producerEpoch: 0, baseSequence: 3 },
@@ -61,7 +67,9 @@ function builtBatches(): Buffer[] {
       Array.from({ length: 20 }, (_, i) => ({ key: null, value: Buffer.from(`gz-${i}`.repeat(10)), timestamp: t + i })),
       { compression: 'gzip' },
     ),
-    encodeRecordBatch([{ key: Buffer.from('a'), value: Buffer.from('b'), timestamp: t }], { timestampType: 'logAppend' }),
+    encodeRecordBatch([{ key: Buffer.from('a'), value: Buffer.from('b'), timestamp: t }], {
+      timestampType: 'logAppend',
+    }),
   ]
 }
 
@@ -104,10 +112,18 @@ export async function captureCorpus(): Promise<Corpus> {
       const plain = sl.producer({ acks: 1, lingerMs: 0 })
       await plain.send('corpus', { key: 'user-1', value: 'hello', headers: { trace: 'x' } })
       const idem = sl.producer({ acks: 'all', idempotent: true, compression: 'gzip', lingerMs: 2 })
-      await idem.sendBatch('corpus', Array.from({ length: 30 }, (_, i) => ({ key: `k${i % 5}`, value: `value-${i}` })))
+      await idem.sendBatch(
+        'corpus',
+        Array.from({ length: 30 }, (_, i) => ({ key: `k${i % 5}`, value: `value-${i}` })),
+      )
       await plain.close()
       await idem.close()
-      const consumer = sl.consumer({ groupId: 'g', autoOffsetReset: 'earliest', autoCommit: false, heartbeatIntervalMs: 100 })
+      const consumer = sl.consumer({
+        groupId: 'g',
+        autoOffsetReset: 'earliest',
+        autoCommit: false,
+        heartbeatIntervalMs: 100,
+      })
       await consumer.subscribe(['corpus'])
       let seen = 0
       const done = new Promise<void>((resolve) => {

@@ -14,7 +14,7 @@ import { Random } from '../../src/testing/random.js'
 import { startServe, type ServeChild } from '../cli-helpers.js'
 import { checkHistory, type PartitionRead } from './checker.js'
 import { HistoryRecorder } from './history.js'
-import { reportFigures, runSeed, SOAK, trials } from './settings.js'
+import { reportFigures, runSeed, SOAK, testTimeoutMs, trials } from './settings.js'
 
 const TOPIC = 'd1'
 const PARTITIONS = 3
@@ -27,7 +27,13 @@ const KILL_DELAY_MS_MAX = 400
 const SETTLE_MS_MAX = 60_000
 const READ_TURNS_MAX = 100_000
 /** Errors raised before any attempt could append: only these make a send `fail`; any other outcome is unknown. */
-const PRE_APPEND_CODES = new Set(['INVALID_ARGUMENT', 'INVALID_CONFIG', 'RECORD_TOO_LARGE', 'UNKNOWN_TOPIC', 'UNKNOWN_PARTITION'])
+const PRE_APPEND_CODES = new Set([
+  'INVALID_ARGUMENT',
+  'INVALID_CONFIG',
+  'RECORD_TOO_LARGE',
+  'UNKNOWN_TOPIC',
+  'UNKNOWN_PARTITION',
+])
 
 const serveArgs = (dataDir: string, port: number): string[] => [
   '--data-dir',
@@ -60,7 +66,8 @@ async function readAllPartitions(address: string): Promise<PartitionRead[]> {
           maxWaitMs: 0,
         })
         const p = res.partitions[0]!
-        if (p.error !== null) throw new Error(`fetch ${TOPIC}/${partition}@${offset}: ${p.error.code} ${p.error.message}`)
+        if (p.error !== null)
+          throw new Error(`fetch ${TOPIC}/${partition}@${offset}: ${p.error.code} ${p.error.message}`)
         if (turn === 0) {
           read.logStartOffset = p.logStartOffset
           offset = p.logStartOffset
@@ -81,117 +88,121 @@ async function readAllPartitions(address: string): Promise<PartitionRead[]> {
   }
 }
 
-test('D1: SIGKILL of the broker during idempotent produce loses no acknowledged record and duplicates none', async () => {
-  const seed = runSeed('D1')
-  const rng = new Random(seed)
-  const cycles = trials(12, 1_000)
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `sluice-d1-${seed}-`))
-  const dataDir = path.join(dir, 'data')
-  const history = new HistoryRecorder(path.join(dir, 'history.jsonl'))
-  let server = await startServe(serveArgs(dataDir, 0))
-  const port = server.port
-  const address = server.address
-  const sl = await Sluice.connect({
-    brokers: [address],
-    requestTimeoutMs: 5_000,
-    connectTimeoutMs: 2_000,
-    reconnectBackoffMs: 20,
-    reconnectBackoffMsMax: 200,
-  })
-  let passed = false
-  try {
-    await sl.admin().createTopic(TOPIC, { partitions: PARTITIONS, flush: 'sync' })
-    const producers = Array.from({ length: PRODUCERS }, () =>
-      sl.producer({ acks: 'all', idempotent: true, lingerMs: 1, retries: 12, retryBackoffMs: 20 }),
-    )
-    let acks = 0
-    let stopping = false
-    const outstanding = new Set<Promise<void>>()
-
-    const send = (client: number, n: number): Promise<void> => {
-      const producer = producers[client % PRODUCERS]!
-      const partition = rng.int(0, PARTITIONS - 1)
-      const value = `c${client}-${n}`
-      history.invoke(client, partition, value)
-      return producer.send(TOPIC, { value, partition }).then(
-        (meta) => {
-          acks++
-          history.ok(client, partition, value, meta.offset)
-        },
-        (err: unknown) => {
-          const code = err instanceof SluiceError ? err.code : String(err)
-          if (PRE_APPEND_CODES.has(code)) history.fail(client, partition, value, code)
-          else history.info(client, partition, value, code)
-        },
+test(
+  'D1: SIGKILL of the broker during idempotent produce loses no acknowledged record and duplicates none',
+  async () => {
+    const seed = runSeed('D1')
+    const rng = new Random(seed)
+    const cycles = trials(12, 1_000)
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), `sluice-d1-${seed}-`))
+    const dataDir = path.join(dir, 'data')
+    const history = new HistoryRecorder(path.join(dir, 'history.jsonl'))
+    let server = await startServe(serveArgs(dataDir, 0))
+    const port = server.port
+    const address = server.address
+    const sl = await Sluice.connect({
+      brokers: [address],
+      requestTimeoutMs: 5_000,
+      connectTimeoutMs: 2_000,
+      reconnectBackoffMs: 20,
+      reconnectBackoffMsMax: 200,
+    })
+    let passed = false
+    try {
+      await sl.admin().createTopic(TOPIC, { partitions: PARTITIONS, flush: 'sync' })
+      const producers = Array.from({ length: PRODUCERS }, () =>
+        sl.producer({ acks: 'all', idempotent: true, lingerMs: 1, retries: 12, retryBackoffMs: 20 }),
       )
-    }
-    const runClient = async (client: number): Promise<void> => {
-      const mine = new Set<Promise<void>>()
-      // Bounded: stops when the kill loop is done; each turn waits for one outstanding send to settle.
-      for (let n = 0; !stopping; n++) {
-        const p: Promise<void> = send(client, n).finally(() => {
-          mine.delete(p)
-          outstanding.delete(p)
-        })
-        mine.add(p)
-        outstanding.add(p)
-        if (mine.size >= CLIENT_IN_FLIGHT_MAX) await Promise.race(mine)
-      }
-    }
-    const clients = Array.from({ length: PRODUCERS * CLIENTS_PER_PRODUCER }, (_, c) => runClient(c))
+      let acks = 0
+      let stopping = false
+      const outstanding = new Set<Promise<void>>()
 
-    let killsAfterAck = 0
-    for (let cycle = 0; cycle < cycles; cycle++) {
-      const ackedBefore = acks
-      const deadline = Date.now() + 20_000
-      while (acks === ackedBefore && Date.now() < deadline) await sleep(5)
-      if (acks > ackedBefore) killsAfterAck++
-      await sleep(rng.int(0, KILL_DELAY_MS_MAX))
+      const send = (client: number, n: number): Promise<void> => {
+        const producer = producers[client % PRODUCERS]!
+        const partition = rng.int(0, PARTITIONS - 1)
+        const value = `c${client}-${n}`
+        history.invoke(client, partition, value)
+        return producer.send(TOPIC, { value, partition }).then(
+          (meta) => {
+            acks++
+            history.ok(client, partition, value, meta.offset)
+          },
+          (err: unknown) => {
+            const code = err instanceof SluiceError ? err.code : String(err)
+            if (PRE_APPEND_CODES.has(code)) history.fail(client, partition, value, code)
+            else history.info(client, partition, value, code)
+          },
+        )
+      }
+      const runClient = async (client: number): Promise<void> => {
+        const mine = new Set<Promise<void>>()
+        // Bounded: stops when the kill loop is done; each turn waits for one outstanding send to settle.
+        for (let n = 0; !stopping; n++) {
+          const p: Promise<void> = send(client, n).finally(() => {
+            mine.delete(p)
+            outstanding.delete(p)
+          })
+          mine.add(p)
+          outstanding.add(p)
+          if (mine.size >= CLIENT_IN_FLIGHT_MAX) await Promise.race(mine)
+        }
+      }
+      const clients = Array.from({ length: PRODUCERS * CLIENTS_PER_PRODUCER }, (_, c) => runClient(c))
+
+      let killsAfterAck = 0
+      for (let cycle = 0; cycle < cycles; cycle++) {
+        const ackedBefore = acks
+        const deadline = Date.now() + 20_000
+        while (acks === ackedBefore && Date.now() < deadline) await sleep(5)
+        if (acks > ackedBefore) killsAfterAck++
+        await sleep(rng.int(0, KILL_DELAY_MS_MAX))
+        await kill(server)
+        server = await startServe(serveArgs(dataDir, port))
+      }
+      stopping = true
+      await Promise.race([Promise.all(clients), sleep(SETTLE_MS_MAX)])
+      await Promise.race([Promise.allSettled([...outstanding]), sleep(SETTLE_MS_MAX)])
+      const unsettled = outstanding.size
+      for (const p of producers) await p.close().catch(() => undefined)
+
+      // The last restart, then a fresh reader reads everything.
       await kill(server)
       server = await startServe(serveArgs(dataDir, port))
+      const reads = await readAllPartitions(address)
+      history.flush()
+      const report = checkHistory(history.ops, reads)
+      reportFigures('D1', {
+        seed,
+        soak: SOAK,
+        cycles,
+        killsAfterAck,
+        ...report.sends,
+        recordsRead: report.recordsRead,
+        unsettled,
+        ...report.counts,
+      })
+      if (report.anomalies > 0) console.log(`[reliability] D1 anomalies:\n  ${report.examples.join('\n  ')}`)
+      expect(report.counts).toEqual({
+        offsetConflicts: 0,
+        lost: 0,
+        duplicates: 0,
+        abortedReads: 0,
+        gaps: 0,
+        nonMonotonicAcks: 0,
+        unknownValues: 0,
+      })
+      expect(unsettled).toBe(0)
+      // The run really exercised the broker: every cycle saw progress and most sends were acknowledged.
+      expect(killsAfterAck).toBe(cycles)
+      expect(report.sends.ok).toBeGreaterThan(report.sends.info)
+      passed = true
+    } finally {
+      await sl.close().catch(() => undefined)
+      await kill(server)
+      history.flush()
+      if (passed) fs.rmSync(dir, { recursive: true, force: true })
+      else console.log(`[reliability] D1 failed (seed ${seed}); history and data kept in ${dir}`)
     }
-    stopping = true
-    await Promise.race([Promise.all(clients), sleep(SETTLE_MS_MAX)])
-    await Promise.race([Promise.allSettled([...outstanding]), sleep(SETTLE_MS_MAX)])
-    const unsettled = outstanding.size
-    for (const p of producers) await p.close().catch(() => undefined)
-
-    // The last restart, then a fresh reader reads everything.
-    await kill(server)
-    server = await startServe(serveArgs(dataDir, port))
-    const reads = await readAllPartitions(address)
-    history.flush()
-    const report = checkHistory(history.ops, reads)
-    reportFigures('D1', {
-      seed,
-      soak: SOAK,
-      cycles,
-      killsAfterAck,
-      ...report.sends,
-      recordsRead: report.recordsRead,
-      unsettled,
-      ...report.counts,
-    })
-    if (report.anomalies > 0) console.log(`[reliability] D1 anomalies:\n  ${report.examples.join('\n  ')}`)
-    expect(report.counts).toEqual({
-      offsetConflicts: 0,
-      lost: 0,
-      duplicates: 0,
-      abortedReads: 0,
-      gaps: 0,
-      nonMonotonicAcks: 0,
-      unknownValues: 0,
-    })
-    expect(unsettled).toBe(0)
-    // The run really exercised the broker: every cycle saw progress and most sends were acknowledged.
-    expect(killsAfterAck).toBe(cycles)
-    expect(report.sends.ok).toBeGreaterThan(report.sends.info)
-    passed = true
-  } finally {
-    await sl.close().catch(() => undefined)
-    await kill(server)
-    history.flush()
-    if (passed) fs.rmSync(dir, { recursive: true, force: true })
-    else console.log(`[reliability] D1 failed (seed ${seed}); history and data kept in ${dir}`)
-  }
-}, 600_000)
+  },
+  testTimeoutMs(300_000),
+)

@@ -16,7 +16,7 @@ import { decodeRecords, iterateBatches, validateBatch } from '../../src/storage/
 import { Random } from '../../src/testing/random.js'
 import { captureCorpus, type Corpus } from './corpus.js'
 import { mutate } from './mutator.js'
-import { reportFigures, runSeed, trials } from './settings.js'
+import { reportFigures, runSeed, testTimeoutMs, trials } from './settings.js'
 
 const HANG_MS = 1_000
 const FAILURES_KEPT_MAX = 50
@@ -28,7 +28,7 @@ let corpus: Corpus
 
 beforeAll(async () => {
   corpus = await captureCorpus()
-})
+}, testTimeoutMs(120_000))
 
 interface FuzzFailure {
   target: string
@@ -83,69 +83,73 @@ function decodeStream(buf: Buffer, rng: Random): void {
   }
 }
 
-test('P1: mutated batches, frames and bodies raise only typed errors and never hang', () => {
-  const seed = runSeed('P1')
-  const rng = new Random(seed)
-  const total = trials(100_000, 10_000_000)
-  const frames = [...corpus.requests, ...corpus.responses]
-  const bodies = frames.map((f) => ({ apiKey: f.readUInt16BE(4), flags: f.readUInt8(12), body: f.subarray(13) }))
-  const failures: FuzzFailure[] = []
-  const tally = { batch: 0, stream: 0, body: 0, typedErrors: 0, decoded: 0, uncaught: 0, hangs: 0 }
-  let maxInputMs = 0
-  for (let i = 0; i < total; i++) {
-    const kind = i % 3 === 0 ? 'batch' : i % 3 === 1 ? 'stream' : 'body'
-    let input: Buffer
-    let run: () => void
-    if (kind === 'batch') {
-      input = mutate(rng.pick(corpus.batches), rng, corpus.batches)
-      run = rng.bool() ? () => decodeOneBatch(input) : () => decodeBatches(input)
-    } else if (kind === 'stream') {
-      // One or two frames back to back, mutated together (a length can run into the next frame).
-      const pair = rng.bool(0.3) ? Buffer.concat([rng.pick(frames), rng.pick(frames)]) : rng.pick(frames)
-      input = mutate(pair, rng, frames)
-      const chunkRng = new Random(rng.int(1, 2 ** 31))
-      run = () => decodeStream(input, chunkRng)
-    } else {
-      const b = rng.pick(bodies)
-      input = mutate(b.body, rng, [])
-      run = () => decodeFrameBody(b.apiKey, b.flags, input)
-    }
-    tally[kind]++
-    const started = performance.now()
-    try {
-      run()
-      tally.decoded++
-    } catch (err) {
-      if (err instanceof SluiceError) tally.typedErrors++
-      else {
-        tally.uncaught++
-        if (failures.length < FAILURES_KEPT_MAX)
-          failures.push({
-            target: kind,
-            error: err instanceof Error ? `${err.name}: ${err.message}` : String(err),
-            inputHex: input.toString('hex'),
-          })
+test(
+  'P1: mutated batches, frames and bodies raise only typed errors and never hang',
+  () => {
+    const seed = runSeed('P1')
+    const rng = new Random(seed)
+    const total = trials(100_000, 10_000_000)
+    const frames = [...corpus.requests, ...corpus.responses]
+    const bodies = frames.map((f) => ({ apiKey: f.readUInt16BE(4), flags: f.readUInt8(12), body: f.subarray(13) }))
+    const failures: FuzzFailure[] = []
+    const tally = { batch: 0, stream: 0, body: 0, typedErrors: 0, decoded: 0, uncaught: 0, hangs: 0 }
+    let maxInputMs = 0
+    for (let i = 0; i < total; i++) {
+      const kind = i % 3 === 0 ? 'batch' : i % 3 === 1 ? 'stream' : 'body'
+      let input: Buffer
+      let run: () => void
+      if (kind === 'batch') {
+        input = mutate(rng.pick(corpus.batches), rng, corpus.batches)
+        run = rng.bool() ? () => decodeOneBatch(input) : () => decodeBatches(input)
+      } else if (kind === 'stream') {
+        // One or two frames back to back, mutated together (a length can run into the next frame).
+        const pair = rng.bool(0.3) ? Buffer.concat([rng.pick(frames), rng.pick(frames)]) : rng.pick(frames)
+        input = mutate(pair, rng, frames)
+        const chunkRng = new Random(rng.int(1, 2 ** 31))
+        run = () => decodeStream(input, chunkRng)
+      } else {
+        const b = rng.pick(bodies)
+        input = mutate(b.body, rng, [])
+        run = () => decodeFrameBody(b.apiKey, b.flags, input)
       }
+      tally[kind]++
+      const started = performance.now()
+      try {
+        run()
+        tally.decoded++
+      } catch (err) {
+        if (err instanceof SluiceError) tally.typedErrors++
+        else {
+          tally.uncaught++
+          if (failures.length < FAILURES_KEPT_MAX)
+            failures.push({
+              target: kind,
+              error: err instanceof Error ? `${err.name}: ${err.message}` : String(err),
+              inputHex: input.toString('hex'),
+            })
+        }
+      }
+      const ms = performance.now() - started
+      if (ms > maxInputMs) maxInputMs = ms
+      if (ms > HANG_MS) tally.hangs++
     }
-    const ms = performance.now() - started
-    if (ms > maxInputMs) maxInputMs = ms
-    if (ms > HANG_MS) tally.hangs++
-  }
-  reportFigures('P1', {
-    seed,
-    inputs: total,
-    corpus: { requests: corpus.requests.length, responses: corpus.responses.length, batches: corpus.batches.length },
-    ...tally,
-    maxInputMs: Math.round(maxInputMs * 10) / 10,
-  })
-  if (failures.length > 0) {
-    const file = path.join(os.tmpdir(), `sluice-p1-failures-${seed}.json`)
-    fs.writeFileSync(file, JSON.stringify(failures, null, 1))
-    console.log(`[reliability] P1 failing inputs kept in ${file}`)
-  }
-  expect(failures.slice(0, 5).map((f) => `${f.target}: ${f.error}`)).toEqual([])
-  expect(tally.hangs).toBe(0)
-  // The corpus really reached the decoders: most inputs were refused and some still decoded.
-  expect(tally.typedErrors).toBeGreaterThan(0)
-  expect(tally.decoded).toBeGreaterThan(0)
-})
+    reportFigures('P1', {
+      seed,
+      inputs: total,
+      corpus: { requests: corpus.requests.length, responses: corpus.responses.length, batches: corpus.batches.length },
+      ...tally,
+      maxInputMs: Math.round(maxInputMs * 10) / 10,
+    })
+    if (failures.length > 0) {
+      const file = path.join(os.tmpdir(), `sluice-p1-failures-${seed}.json`)
+      fs.writeFileSync(file, JSON.stringify(failures, null, 1))
+      console.log(`[reliability] P1 failing inputs kept in ${file}`)
+    }
+    expect(failures.slice(0, 5).map((f) => `${f.target}: ${f.error}`)).toEqual([])
+    expect(tally.hangs).toBe(0)
+    // The corpus really reached the decoders: most inputs were refused and some still decoded.
+    expect(tally.typedErrors).toBeGreaterThan(0)
+    expect(tally.decoded).toBeGreaterThan(0)
+  },
+  testTimeoutMs(120_000),
+)

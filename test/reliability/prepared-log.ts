@@ -75,8 +75,10 @@ export function skipFsyncs(): () => void {
   const spies = [
     vi.spyOn(fs, 'fsyncSync').mockImplementation(() => undefined),
     vi.spyOn(fs, 'fdatasyncSync').mockImplementation(() => undefined),
-    vi.spyOn(fs, 'fdatasync').mockImplementation(((_fd: number, callback: (err: null) => void) =>
-      process.nextTick(callback, null)) as unknown as typeof fs.fdatasync),
+    vi
+      .spyOn(fs, 'fdatasync')
+      .mockImplementation(((_fd: number, callback: (err: null) => void) =>
+        process.nextTick(callback, null)) as unknown as typeof fs.fdatasync),
   ]
   return () => {
     for (const spy of spies) spy.mockRestore()
@@ -103,7 +105,13 @@ export async function prepareLog(root: string, seed: number): Promise<Reference>
     const result = log.append(bytes)
     await log.waitDurable(result.lastOffset)
     const segmentBase = log.segmentBaseOffsets.at(-1)!
-    batches.push({ baseOffset: result.baseOffset, lastOffset: result.lastOffset, segmentBase, position: result.position, bytes: Buffer.from(bytes) })
+    batches.push({
+      baseOffset: result.baseOffset,
+      lastOffset: result.lastOffset,
+      segmentBase,
+      position: result.position,
+      bytes: Buffer.from(bytes),
+    })
     input.forEach((r, i) => records.set(result.baseOffset + i, { value: r.value.toString(), timestamp: r.timestamp }))
   }
   const segmentBases = log.segmentBaseOffsets
@@ -129,30 +137,39 @@ export function copyPrepared(ref: Reference, trialDir: string): void {
   if (fs.existsSync(trialDir)) removeExtras('')
   for (const { file, bytes } of ref.files) {
     const target = path.join(trialDir, file)
-    let fd: number
     try {
       if (fs.readFileSync(target).equals(bytes)) continue
-      fd = fs.openSync(target, 'r+')
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
       fs.mkdirSync(path.dirname(target), { recursive: true })
-      fd = fs.openSync(target, 'w')
     }
-    try {
-      fs.writeSync(fd, bytes, 0, bytes.length, 0)
-      fs.ftruncateSync(fd, bytes.length)
-    } finally {
-      fs.closeSync(fd)
-    }
+    writeInPlace(target, bytes)
+  }
+}
+
+/** Writes `bytes` as the whole content of `file` without truncating it to zero first. */
+function writeInPlace(file: string, bytes: Buffer): void {
+  let fd: number
+  try {
+    fd = fs.openSync(file, 'r+')
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+    fd = fs.openSync(file, 'w')
+  }
+  try {
+    fs.writeSync(fd, bytes, 0, bytes.length, 0)
+    fs.ftruncateSync(fd, bytes.length)
+  } finally {
+    fs.closeSync(fd)
   }
 }
 
 /** Makes the copy look like a crash: no clean-shutdown marker, the recovery point at `recoveryPoint`. */
 export function setCrashState(trialDir: string, recoveryPoint: number): void {
   fs.rmSync(path.join(trialDir, '.clean-shutdown'), { force: true })
-  fs.writeFileSync(
+  writeInPlace(
     path.join(trialDir, 'checkpoints', 'recovery-point'),
-    JSON.stringify({ version: 1, logs: { [LOG_NAME]: recoveryPoint } }),
+    Buffer.from(JSON.stringify({ version: 1, logs: { [LOG_NAME]: recoveryPoint } })),
   )
 }
 
@@ -226,7 +243,12 @@ export function readAndCompare(log: PartitionLog, ref: Reference, maxBytes = 64 
           out.identicalBatches++
         for (const r of decodeRecords(records, position, offset, h)) {
           const want = ref.records.get(r.offset)
-          if (want === undefined || r.value?.toString() !== want.value || r.timestamp !== want.timestamp || out.servedOffsets.has(r.offset))
+          if (
+            want === undefined ||
+            r.value?.toString() !== want.value ||
+            r.timestamp !== want.timestamp ||
+            out.servedOffsets.has(r.offset)
+          )
             out.corruptServed++
           else out.servedOffsets.add(r.offset)
         }

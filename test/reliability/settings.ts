@@ -22,3 +22,8 @@ export function runSeed(label: string): number {
 export function reportFigures(label: string, figures: Record<string, unknown>): void {
   console.log(`[reliability] ${label}: ${JSON.stringify(figures)}`)
 }
+
+/** A test's timeout: `ciMs` normally; soak runs get hours. */
+export function testTimeoutMs(ciMs: number): number {
+  return SOAK ? 12 * 3600 * 1000 : ciMs
+}

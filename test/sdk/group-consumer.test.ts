@@ -63,4 +63,32 @@ describeEachTransport('group consumer', (getSluice, env) => {
     const group = await sl.admin().describeGroup('g')
     expect(group.offsets.map((o) => o.committedOffset)).toEqual([100, 100, 100, 100])
   })
+
+  test('a RegExp subscription assigns the matching topics only', async () => {
+    const sl = getSluice()
+    for (const name of ['rx-a', 'rx-b', 'other']) await sl.admin().createTopic(name, { partitions: 1 })
+    const consumer = sl.consumer({
+      groupId: 'rx',
+      autoOffsetReset: 'earliest',
+      heartbeatIntervalMs: 50,
+      valueCodec: 'string',
+    })
+    await consumer.subscribe(/^rx-/)
+    const got: Message[] = []
+    await consumer.run({ eachMessage: ({ message }) => void got.push(message) })
+    const producer = sl.producer()
+    await producer.send('rx-a', { value: 'a' })
+    await producer.send('other', { value: 'o' })
+    await producer.send('rx-b', { value: 'b' })
+    await until(() => got.length === 2, 'the two matching records')
+    await new Promise((r) => setTimeout(r, 50))
+    expect(got.map((m) => m.value).sort()).toEqual(['a', 'b'])
+    expect(
+      consumer
+        .assignment()
+        .map((tp) => tp.topic)
+        .sort(),
+    ).toEqual(['rx-a', 'rx-b'])
+    await consumer.close()
+  })
 })

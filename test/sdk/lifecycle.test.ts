@@ -1,6 +1,10 @@
 // Lifecycle, once per transport: offsets continue after close and reopen on the same data dir; Sluice.close flushes
 // pending sends and commits consumer positions; a broker started with autoCreateTopics creates topics on send.
+import { mkdtemp, rm } from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
 import { expect, test } from 'vitest'
+import { Sluice } from '../../src/sluice.js'
 import { describeEachTransport } from '../../src/testing/sdk-harness.js'
 import type { Message } from '../../src/client/consumer.js'
 
@@ -56,4 +60,22 @@ describeEachTransport('lifecycle', (getSluice, env) => {
     expect((await sl.admin().describeTopic('fresh')).partitions).toHaveLength(3)
     expect(meta.partition).toBe((479470107 & 0x7fffffff) % 3)
   })
+})
+
+test('Sluice.open with only a dataDir wires the default storage and group coordinator', async () => {
+  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'sluice-sdk-defaults-'))
+  try {
+    const sl = await Sluice.open({ dataDir })
+    await sl.admin().createTopic('d', { partitions: 1 })
+    await sl.producer().send('d', { value: 'x' })
+    const consumer = sl.consumer({ groupId: 'dg', autoOffsetReset: 'earliest' })
+    await consumer.subscribe(['d'])
+    const got: Message[] = []
+    await consumer.run({ eachMessage: ({ message }) => void got.push(message) })
+    for (let i = 0; i < 500 && got.length === 0; i++) await new Promise((r) => setTimeout(r, 10))
+    expect(got.map((m) => String(m.value))).toEqual(['x'])
+    await sl.close()
+  } finally {
+    await rm(dataDir, { recursive: true, force: true })
+  }
 })

@@ -193,4 +193,20 @@ describeEachTransport('producer', (getSluice) => {
     const metas = await Promise.all(Array.from({ length: 50 }, (_, i) => producer.send('sticky', { value: String(i) })))
     expect(new Set(metas.map((m) => m.partition)).size).toBe(1)
   })
+
+  test('a burst of sends made before the topic metadata is known waits in order and all land', async () => {
+    const sl = getSluice()
+    await sl.admin().createTopic('burst', { partitions: 2 })
+    const producer = sl.producer()
+    const sends = Array.from({ length: 20_000 }, (_, i) =>
+      producer.send('burst', { key: i % 2 ? 'odd' : 'even', value: String(i) }),
+    )
+    const metas = await Promise.all(sends)
+    for (const key of ['odd', 'even']) {
+      const offsets = metas.filter((_, i) => (i % 2 ? 'odd' : 'even') === key).map((m) => m.offset)
+      for (let i = 1; i < offsets.length; i++) expect(offsets[i]).toBeGreaterThan(offsets[i - 1]!)
+    }
+    const described = await sl.admin().describeTopic('burst')
+    expect(described.partitions.reduce((n, p) => n + p.logEndOffset, 0)).toBe(20_000)
+  })
 })

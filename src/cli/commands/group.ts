@@ -55,6 +55,7 @@ export function registerGroup(program: Command): void {
         return
       }
       printLine(`group ${d.groupId}: ${d.state}, epoch ${d.groupEpoch}, assignor ${d.assignor}`)
+      printLine('members:')
       printTable(
         ['MEMBER', 'INSTANCE', 'EPOCH', 'ASSIGNMENT'],
         d.members.map((m) => [
@@ -64,6 +65,7 @@ export function registerGroup(program: Command): void {
           m.assignment.map((a) => `${a.topic}/${a.partition}`).join(',') || '-',
         ]),
       )
+      printLine('offsets:')
       printTable(
         ['TOPIC', 'PARTITION', 'COMMITTED', 'END', 'LAG'],
         d.offsets.map((o) => [o.topic, o.partition, o.committedOffset, o.logEndOffset, o.lag]),

@@ -1,0 +1,74 @@
+// Admin operations through the SDK, once per transport: topic create/describe/list/delete with config, offsets for
+// times, and group listing, description, offset reset (dry run and executed) and deletion.
+import { expect, test } from 'vitest'
+import { describeEachTransport } from '../../src/testing/sdk-harness.js'
+import { InvalidArgumentError, UnknownTopicError } from '../../src/errors.js'
+
+const BASE = 1_700_000_000_000
+
+describeEachTransport('admin', (getSluice) => {
+  test('createTopic applies its config; describe, list and delete see it', async () => {
+    const admin = getSluice().admin()
+    const created = await admin.createTopic('cfg', {
+      partitions: 3,
+      retentionMs: 60_000,
+      segmentBytes: 1 << 20,
+      flush: 'os',
+    })
+    expect(created.partitions).toHaveLength(3)
+    const described = await admin.describeTopic('cfg')
+    expect(described.config).toMatchObject({ retentionMs: 60_000, segmentBytes: 1 << 20, flush: 'os' })
+    expect(described.partitions.map((p) => [p.partition, p.logStartOffset, p.logEndOffset])).toEqual([
+      [0, 0, 0],
+      [1, 0, 0],
+      [2, 0, 0],
+    ])
+    expect(await admin.listTopics()).toEqual(['cfg'])
+    expect(await admin.listTopics({ includeInternal: true })).toContain('__consumer_offsets')
+    await admin.deleteTopic('cfg')
+    expect(await admin.listTopics()).toEqual([])
+    await expect(admin.describeTopic('cfg')).rejects.toThrow(UnknownTopicError)
+    await expect(admin.createTopic('cfg2', { partitions: 1, colour: 'red' } as never)).rejects.toThrow(/colour/)
+  })
+
+  test('offsetsForTimes gives the first offset with timestamp >= T per partition, the log end when none', async () => {
+    const sl = getSluice()
+    await sl.admin().createTopic('times', { partitions: 2 })
+    await sl.producer().sendBatch(
+      'times',
+      Array.from({ length: 10 }, (_, i) => ({ partition: i % 2, value: 'v', timestamp: BASE + i * 100 })),
+    )
+    expect(await sl.admin().offsetsForTimes('times', BASE + 250)).toEqual([
+      { partition: 0, offset: 2 }, // timestamps 0, 200, 400: offset 2 is the first >= 250
+      { partition: 1, offset: 1 }, // timestamps 100, 300: offset 1
+    ])
+    expect(await sl.admin().offsetsForTimes('times', new Date(BASE + 10_000), [1])).toEqual([
+      { partition: 1, offset: 5 },
+    ])
+  })
+
+  test('resetOffsets plans without changing anything on a dry run and moves the commits when executed', async () => {
+    const sl = getSluice()
+    const admin = sl.admin()
+    await admin.createTopic('rs', { partitions: 1 })
+    await sl.producer().sendBatch(
+      'rs',
+      Array.from({ length: 10 }, () => ({ value: 'v' })),
+    )
+    const consumer = sl.consumer({ groupId: 'rg', autoOffsetReset: 'earliest', autoCommit: false })
+    await consumer.assign([{ topic: 'rs', partition: 0, offset: 7 }])
+    await consumer.commit()
+    await consumer.close()
+    expect((await admin.listGroups()).map((g) => g.groupId)).toContain('rg')
+    const plan = await admin.resetOffsets('rg', { topic: 'rs', to: 'earliest' })
+    expect(plan).toEqual([{ topic: 'rs', partition: 0, from: 7, to: 0 }])
+    expect((await admin.describeGroup('rg')).offsets[0]).toMatchObject({ committedOffset: 7, logEndOffset: 10, lag: 3 })
+    await admin.resetOffsets('rg', { topic: 'rs', to: { shiftBy: -2 }, dryRun: false })
+    expect((await admin.describeGroup('rg')).offsets[0]).toMatchObject({ committedOffset: 5, lag: 5 })
+    await expect(admin.resetOffsets('rg', { topic: 'rs', to: { later: 1 } as never })).rejects.toThrow(
+      InvalidArgumentError,
+    )
+    await admin.deleteGroup('rg')
+    expect((await admin.listGroups()).map((g) => g.groupId)).not.toContain('rg')
+  })
+})
