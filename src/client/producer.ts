@@ -94,7 +94,7 @@ export class Producer {
   /** Sends one record; resolves with where it landed once acknowledged under `acks`. */
   send(topic: string, message: ProducerMessage): Promise<RecordMetadata> {
     return new Promise<RecordMetadata | RecordMetadata[]>((resolve, reject) => {
-      this.#submit(topic, [message], { resolve, reject, results: null, remaining: 1, settled: false })
+      this.#submitOne(topic, message, { resolve, reject, results: null, remaining: 1, settled: false })
     }) as Promise<RecordMetadata>
   }
 
@@ -134,26 +134,31 @@ export class Producer {
 
   // ---- intake -------------------------------------------------------------------------------------------------------
 
-  #submit(topic: string, messages: readonly ProducerMessage[], request: PendingRequest): void {
+  /** send(): the hot path, with no per-call arrays. */
+  #submitOne(topic: string, message: ProducerMessage, request: PendingRequest): void {
     try {
-      if (this.#closed) throw new ClosedError('producer')
-      const known = this.#metadata.cached(topic)
-      if (known === undefined) checkTopicName(topic) // a cached topic was checked before its metadata was loaded
-      const count = messages.length
-      const now = Date.now()
-      const cached = this.#waiting.length === 0 ? known : undefined
-      if (count === 1) {
-        // send(): no per-call arrays on the fast path
-        const message = messages[0]!
-        const record = this.#prepare(message, 'message', now)
-        const bytes = this.#preparedBytes
-        if (cached !== undefined && this.#bufferedBytes + bytes <= this.#config.bufferBytesMax) {
-          this.#enqueue(topic, cached, record, bytes, message.partition, request, 0)
-          return
-        }
-        this.#wait({ topic, messages, records: [record], bytes: [bytes], next: 0, request })
+      const known = this.#check(topic)
+      const record = this.#prepare(message, 'message', Date.now())
+      const bytes = this.#preparedBytes
+      if (
+        known !== undefined &&
+        this.#waiting.length === 0 &&
+        this.#bufferedBytes + bytes <= this.#config.bufferBytesMax
+      ) {
+        this.#enqueue(topic, known, record, bytes, message.partition, request, 0)
         return
       }
+      this.#wait({ topic, messages: [message], records: [record], bytes: [bytes], next: 0, request })
+    } catch (err) {
+      settleError(request, err)
+    }
+  }
+
+  #submit(topic: string, messages: readonly ProducerMessage[], request: PendingRequest): void {
+    try {
+      const known = this.#check(topic)
+      const count = messages.length
+      const now = Date.now()
       const records = new Array<RecordInput>(count)
       const bytes = new Array<number>(count)
       let total = 0
@@ -162,15 +167,27 @@ export class Producer {
         bytes[i] = this.#preparedBytes
         total += this.#preparedBytes
       }
-      if (cached !== undefined && this.#bufferedBytes + total <= this.#config.bufferBytesMax) {
+      if (
+        known !== undefined &&
+        this.#waiting.length === 0 &&
+        this.#bufferedBytes + total <= this.#config.bufferBytesMax
+      ) {
         for (let i = 0; i < count; i++)
-          this.#enqueue(topic, cached, records[i]!, bytes[i]!, messages[i]!.partition, request, i)
+          this.#enqueue(topic, known, records[i]!, bytes[i]!, messages[i]!.partition, request, i)
         return
       }
       this.#wait({ topic, messages, records, bytes, next: 0, request })
     } catch (err) {
       settleError(request, err)
     }
+  }
+
+  /** Throws when closed or the topic name is bad; returns the cached partition count when known. */
+  #check(topic: string): number | undefined {
+    if (this.#closed) throw new ClosedError('producer')
+    const known = this.#metadata.cached(topic)
+    if (known === undefined) checkTopicName(topic) // a cached topic was checked before its metadata was loaded
+    return known
   }
 
   #wait(w: WaitingSend): void {

@@ -1,9 +1,10 @@
 // One client connection of the TCP server. Frames are cut by a FrameDecoder and served in arrival order but answered
-// as they complete (pipelining, matched by correlation id). Two bounds hold the socket's reading: at most
-// `inFlightRequestsMax` requests are being served, and the socket's write buffer stays under `writeBufferBytesHigh`;
-// past either, the connection stops taking frames and pauses the socket, so memory stays bounded by one socket chunk
-// plus one partial frame; `inFlightRequestBytesMax` bounds the bytes held by the requests being served. A framing error (bad size, garbage) closes the connection; a bad body gets an error response.
-// With auth on, nothing but HANDSHAKE is served until the handshake authenticates; anything else closes the connection.
+// as they complete (pipelining, matched by correlation id). Three bounds hold the socket's reading: at most
+// `inFlightRequestsMax` requests (and about `inFlightRequestBytesMax` of request bytes) are being served, and the
+// socket's write buffer stays under `writeBufferBytesHigh`; past any, the connection stops taking frames and pauses the
+// socket, so unread input stays bounded by one socket chunk plus one partial frame. A framing error (bad size, garbage)
+// closes the connection; a bad body gets an error response. With auth on, nothing but HANDSHAKE is served until the
+// handshake authenticates; anything else is answered NOT_AUTHENTICATED and the connection closed.
 import type { Socket } from 'node:net'
 import type { BrokerApi } from '../broker/api.js'
 import {

@@ -37,3 +37,14 @@ export function readJsonFile(file: string): unknown {
   }
   return JSON.parse(text) as unknown
 }
+
+/** Writes a whole file in place and fsyncs it (index files: caches, so no rename is needed). */
+export function writeFileSynced(file: string, bytes: Buffer): void {
+  const fd = fs.openSync(file, 'w')
+  try {
+    fs.writeSync(fd, bytes)
+    fs.fsyncSync(fd)
+  } finally {
+    fs.closeSync(fd)
+  }
+}

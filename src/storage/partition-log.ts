@@ -29,7 +29,8 @@ import {
   validateBatch,
   writeInt64,
 } from './record-batch.js'
-import { createSegment, type BatchStart, type DurabilityFs, type Segment } from './segment.js'
+import { createSegment } from './segment-files.js'
+import type { BatchStart, DurabilityFs, Segment } from './segment.js'
 
 const LOG_START_OFFSET_FILE = 'log-start-offset'
 const RELATIVE_OFFSET_MAX = 0x7fffffff

@@ -10,7 +10,8 @@ import { PartitionOfflineError } from '../errors.js'
 import type { SegmentScan } from '../workers/segment-scan.js'
 import type { StorageLogger } from './api.js'
 import { readBatchHeader } from './record-batch.js'
-import { loadIndexes, openSegmentFile, type Segment } from './segment.js'
+import { loadIndexes, openSegmentFile } from './segment-files.js'
+import type { Segment } from './segment.js'
 
 const SEGMENT_LOG_FILE = /^(\d{20})\.log$/
 const SEGMENT_INDEX_FILE = /^(\d{20})\.(index|timeindex)$/

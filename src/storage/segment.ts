@@ -8,6 +8,7 @@ import path from 'node:path'
 import { BATCH_HEADER_BYTES } from '../config/limits.js'
 import { CorruptRecordError, StorageError } from '../errors.js'
 import { assert } from '../util/assert.js'
+import { writeFileSynced } from './atomic-file.js'
 import { IndexPolicy, OFFSET_ENTRY, TIME_ENTRY, buildIndexes, type SegmentScan } from '../workers/segment-scan.js'
 import { OffsetIndex } from './offset-index.js'
 import { LOG_OVERHEAD, POS, readBatchHeader, readInt64, type BatchHeader } from './record-batch.js'
@@ -28,7 +29,6 @@ export const nodeDurabilityFs: DurabilityFs = {
 }
 
 const HEADER_WINDOW_BYTES = 16 * 1024
-const APPEND_FLAGS = fs.constants.O_RDWR | fs.constants.O_APPEND
 const INDEX_FLAGS = fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT
 
 export function segmentFileName(baseOffset: number, extension: '.log' | '.index' | '.timeindex'): string {
@@ -477,60 +477,4 @@ export class Segment {
     this.close()
     for (const file of [this.logPath, this.indexPath, this.timeIndexPath]) fs.rmSync(file, { force: true })
   }
-}
-
-export function writeFileSynced(file: string, bytes: Buffer): void {
-  const fd = fs.openSync(file, 'w')
-  try {
-    fs.writeSync(fd, bytes)
-    fs.fsyncSync(fd)
-  } finally {
-    fs.closeSync(fd)
-  }
-}
-
-/** Creates an empty active segment; fails if its log file exists. */
-export function createSegment(dir: string, baseOffset: number, indexIntervalBytes: number, nowMs: number): Segment {
-  const logPath = path.join(dir, segmentFileName(baseOffset, '.log'))
-  const fd = fs.openSync(logPath, APPEND_FLAGS | fs.constants.O_CREAT | fs.constants.O_EXCL)
-  const segment = new Segment(dir, baseOffset, fd, indexIntervalBytes, nowMs)
-  segment.activate()
-  return segment
-}
-
-/** Opens an existing segment's log file (size from fstat); indexes are loaded or rebuilt by the caller. */
-export function openSegmentFile(dir: string, baseOffset: number, indexIntervalBytes: number, nowMs: number): Segment {
-  const logPath = path.join(dir, segmentFileName(baseOffset, '.log'))
-  const fd = fs.openSync(logPath, APPEND_FLAGS)
-  const segment = new Segment(dir, baseOffset, fd, indexIntervalBytes, nowMs)
-  segment.sizeBytes = fs.fstatSync(fd).size
-  return segment
-}
-
-/** Loads both index files and checks them against the log; null (and the reason) when either must be rebuilt. */
-export function loadIndexes(segment: Segment): string | null {
-  let indexBytes: Buffer
-  let timeBytes: Buffer
-  try {
-    indexBytes = fs.readFileSync(segment.indexPath)
-    timeBytes = fs.readFileSync(segment.timeIndexPath)
-  } catch (err) {
-    return `index file missing: ${err instanceof Error ? err.message : String(err)}`
-  }
-  const offsetIndex = OffsetIndex.parse(indexBytes, segment.sizeBytes)
-  if (typeof offsetIndex === 'string') return `${segment.indexPath}: ${offsetIndex}`
-  const relativeEnd = 0x7fffffff
-  const timeIndex = TimeIndex.parse(timeBytes, relativeEnd)
-  if (typeof timeIndex === 'string') return `${segment.timeIndexPath}: ${timeIndex}`
-  segment.offsetIndex = offsetIndex
-  segment.timeIndex = timeIndex
-  try {
-    segment.resumeFromIndexes()
-  } catch (err) {
-    return `indexes disagree with the log: ${err instanceof Error ? err.message : String(err)}`
-  }
-  const lastRelative = segment.nextOffset - 1 - segment.baseOffset
-  if (timeIndex.entryCount > 0 && timeIndex.relativeOffsetAt(timeIndex.entryCount - 1) > lastRelative)
-    return `${segment.timeIndexPath}: names an offset past the segment`
-  return null
 }
