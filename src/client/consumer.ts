@@ -271,10 +271,9 @@ export class Consumer extends EventEmitter {
 
   async onPartitionsRevoked(partitions: TopicPartition[]): Promise<void> {
     const states = this.#statesOf(partitions)
-    for (const s of states) {
-      s.removed = true
-      s.generation++
-    }
+    // `removed` stops delivery and fetching; the generation stays, so a handler running now still advances the
+    // position past its record and that progress is committed below.
+    for (const s of states) s.removed = true
     const active = this.#activeState
     if (active !== null && states.includes(active)) await this.#activeWork?.catch(() => undefined)
     if (this.#config.autoCommit) {
@@ -293,7 +292,12 @@ export class Consumer extends EventEmitter {
   }
 
   onReset(resets: Array<{ topic: string; partition: number; offset: number }>): void {
-    for (const r of resets) this.#fetcher.states.get(tpKey(r.topic, r.partition))?.seek(r.offset)
+    for (const r of resets) {
+      const s = this.#fetcher.states.get(tpKey(r.topic, r.partition))
+      if (s === undefined) continue
+      s.seek(r.offset)
+      s.committed = r.offset // the reset wrote this commit; progress past it must be committed again
+    }
     this.#fetcher.wake()
   }
 
