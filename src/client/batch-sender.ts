@@ -75,8 +75,8 @@ export class BatchSender {
       let retries = 0
       let reorders = 0
       for (;;) {
-        await this.#encode(q, f)
         try {
+          await this.#encode(q, f) // may wait for a producer id: its failures are retried like a produce's
           const response = await this.transport.produce({
             topic: q.topic,
             partition: q.partition,

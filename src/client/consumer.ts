@@ -6,8 +6,9 @@
 // Handler failure: when eachMessage/eachBatch throws, that partition stops at the failed record (its position stays
 // on it, nothing past it is committed), the other partitions go on, and the error is emitted as an 'error' event
 // `(err, { topic, partition, offset })` (a process warning when nobody listens). seek() or resume() on the partition
-// restarts it, redelivering the failed record. When iterating, fetch-side failures (corrupt data, unknown partition)
-// make the iterator throw; breaking out of the loop leaves the message in hand uncommitted (at-least-once).
+// restarts it, redelivering the failed record. A batch failing its CRC check, a value the codec cannot decode, or a
+// partition the broker no longer knows stops the partition the same way. When iterating, those errors make the
+// iterator throw; breaking out of the loop leaves the message in hand uncommitted (at-least-once).
 import { EventEmitter } from 'node:events'
 import type { GroupFence } from '../broker/api.js'
 import { ClosedError, InvalidArgumentError, UnknownPartitionError } from '../errors.js'
@@ -32,6 +33,9 @@ import type { Transport } from './transport.js'
 import { checkOffset, checkPartition, checkTopicName, toTimestamp, tpKey } from './validate.js'
 
 type Mode = 'idle' | 'assigned' | 'subscribed'
+
+/** Errors kept for the iterator to throw while nobody calls next(); the oldest go first. */
+const ITERATOR_ERRORS_MAX = 100
 
 export class Consumer extends EventEmitter {
   readonly #transport: Transport
@@ -230,6 +234,7 @@ export class Consumer extends EventEmitter {
       start: () => this.#start(),
       take: () => this.#take(),
       deliver: (m) => this.#decode(m),
+      failed: (chunk, err) => this.#handlerFailed(chunk, chunk.state.position, err),
       polled: () => void this.#polls++,
       errors: this.#iteratorErrors,
       closed: () => this.#closed,
@@ -384,12 +389,21 @@ export class Consumer extends EventEmitter {
   async #deliverEach(chunk: FetchedChunk, handler: NonNullable<RunOptions['eachMessage']>): Promise<void> {
     const s = chunk.state
     const { topic, partition } = s
-    for (const r of chunk.records) {
+    for (;;) {
       if (isStale(chunk) || this.#fetcher.stopped) return
-      if (r.offset < s.position) continue
+      let r: Message | null
+      try {
+        r = chunk.cursor.next()
+        if (r === null) return
+        if (r.offset < s.position) continue
+        this.#decode(r)
+      } catch (err) {
+        this.#handlerFailed(chunk, s.position, err) // corrupt data or a codec failure: stop at the undelivered record
+        return
+      }
       this.#polls++
       try {
-        await handler({ topic, partition, message: this.#decode(r) })
+        await handler({ topic, partition, message: r })
       } catch (err) {
         this.#handlerFailed(chunk, r.offset, err)
         return
@@ -401,21 +415,24 @@ export class Consumer extends EventEmitter {
   async #deliverBatch(chunk: FetchedChunk, handler: NonNullable<RunOptions['eachBatch']>): Promise<void> {
     const s = chunk.state
     const messages: Message[] = []
+    let failure: unknown = null
     try {
-      for (const r of chunk.records) if (r.offset >= s.position) messages.push(this.#decode(r))
+      for (let r = chunk.cursor.next(); r !== null; r = chunk.cursor.next())
+        if (r.offset >= s.position) messages.push(this.#decode(r))
     } catch (err) {
-      this.#handlerFailed(chunk, s.position, err)
-      return
+      failure = err // deliver what decoded before it, then stop the partition after them
     }
-    if (messages.length === 0) return
-    this.#polls++
-    try {
-      await handler({ batch: { topic: s.topic, partition: s.partition, messages, logEndOffset: chunk.logEndOffset } })
-    } catch (err) {
-      this.#handlerFailed(chunk, messages[0]!.offset, err)
-      return
+    if (messages.length > 0 && !isStale(chunk)) {
+      this.#polls++
+      try {
+        await handler({ batch: { topic: s.topic, partition: s.partition, messages, logEndOffset: chunk.logEndOffset } })
+      } catch (err) {
+        this.#handlerFailed(chunk, messages[0]!.offset, err)
+        return
+      }
+      if (chunk.generation === s.generation) s.position = messages[messages.length - 1]!.offset + 1
     }
-    if (chunk.generation === s.generation) s.position = messages[messages.length - 1]!.offset + 1
+    if (failure !== null) this.#handlerFailed(chunk, s.position, failure)
   }
 
   #handlerFailed(chunk: FetchedChunk, offset: number, err: unknown): void {
@@ -437,7 +454,10 @@ export class Consumer extends EventEmitter {
   }
 
   #reportError(err: Error, context: ErrorContext | null): void {
-    if (this.#consuming === 'iterator') this.#iteratorErrors.push(err)
+    if (this.#consuming === 'iterator') {
+      if (this.#iteratorErrors.length >= ITERATOR_ERRORS_MAX) this.#iteratorErrors.shift()
+      this.#iteratorErrors.push(err)
+    }
     if (this.listenerCount('error') > 0) this.emit('error', err, context)
     else if (this.#consuming !== 'iterator')
       process.emitWarning(

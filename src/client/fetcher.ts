@@ -1,5 +1,5 @@
 // The consumer's fetch loop. One fetch request covers every fetchable partition (assigned, resolved, not paused, not
-// stopped); the response's batches are CRC-checked (validateBatch, through iterateBatches), decoded, and records below
+// stopped); each response becomes a MessageCursor that CRC-checks its batches as they are reached and skips records below
 // the requested offset are skipped. Fetching runs one response ahead of processing: at most PREFETCH_RESPONSES_MAX
 // decoded responses wait for the processing loop. Each partition carries a `generation`, bumped by seek, pause, stop and
 // revoke; data fetched under an older generation is dropped, so nothing stale is ever delivered.
@@ -8,7 +8,7 @@ import { LIMITS } from '../config/limits.js'
 import { errorFromWire, SluiceError } from '../errors.js'
 import type { ErrorCode } from '../errors.js'
 import type { ConsumerConfig } from './client-config.js'
-import { decodeMessages, type Message } from './message-decoder.js'
+import { MessageCursor } from './message-decoder.js'
 import type { Transport } from './transport.js'
 import { tpKey } from './validate.js'
 
@@ -61,8 +61,8 @@ export class PartitionState {
 export interface FetchedChunk {
   state: PartitionState
   generation: number
-  /** Keys and values still raw Buffers: the consumer applies its codecs at delivery. */
-  records: Message[]
+  /** Decodes the response's messages one at a time (keys and values as Buffers; the consumer applies codecs). */
+  cursor: MessageCursor
   logEndOffset: number
 }
 
@@ -231,17 +231,11 @@ export class Fetcher {
       }
       return null
     }
-    const records: Message[] = []
-    let next: number
-    try {
-      next = decodeMessages(pr.records, state.topic, state.partition, state.fetchOffset, Infinity, records)
-    } catch (err) {
-      this.#stop(state, err instanceof Error ? err : new Error(String(err)))
-      return null
-    }
-    state.fetchOffset = next
-    if (records.length === 0) return null
-    return { state, generation: state.generation, records, logEndOffset: pr.logEndOffset }
+    // Batches are CRC-checked as the consumer reaches them (MessageCursor), so records die young.
+    const cursor = new MessageCursor(pr.records, state.topic, state.partition, state.fetchOffset, Infinity)
+    if (cursor.nextOffset === state.fetchOffset) return null
+    state.fetchOffset = cursor.nextOffset
+    return { state, generation: state.generation, cursor, logEndOffset: pr.logEndOffset }
   }
 
   #stop(state: PartitionState, err: Error): void {

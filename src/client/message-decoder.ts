@@ -1,13 +1,14 @@
 // Decodes fetched record batches straight into the SDK's Message objects: the read hot path of replay and the
 // consumer. It walks the same RecordBatch v2 grammar as storage/record-batch.ts `decodeRecords` (whose layout table
-// is the reference) but builds each Message directly, with keys and values as views into the fetched buffer and a
-// shared frozen empty headers object for records without headers, so a record costs one object plus its key/value
-// views instead of five objects. Batches are CRC-checked first (validateBatch through iterateBatches); records below
+// is the reference) but lazily, one record per `next()`, building each Message directly with its key and value as
+// views into the fetched buffer and a shared frozen empty headers object when there are none: a message is created
+// only when it is asked for, so it usually dies young (cheap for the GC). Each batch is fully validated
+// (validateBatch: CRC, structure) when the cursor enters it, before any of its records is returned. Records below
 // `fromOffset` or at/after `toOffset` are skipped; the gzip-decompressed size is bounded as in decodeRecords.
 import { gunzipSync } from 'node:zlib'
 import { BATCH_HEADER_BYTES, LIMITS } from '../config/limits.js'
 import { CorruptRecordError } from '../errors.js'
-import { type BatchHeader, iterateBatches } from '../storage/record-batch.js'
+import { type BatchHeader, LOG_OVERHEAD, readBatchHeader, validateBatch } from '../storage/record-batch.js'
 import { ByteReader } from '../util/varint.js'
 
 export interface Message {
@@ -27,6 +28,115 @@ export const NO_HEADERS: Readonly<Record<string, Buffer | null>> = Object.freeze
 
 const DECOMPRESSED_BYTES_MAX = 64 * LIMITS.recordBytesMax
 
+/** Reads the messages of the whole batches in a fetched buffer, in offset order, one at a time. */
+export class MessageCursor {
+  /** The offset after the last whole batch in the buffer (where the next fetch starts). */
+  readonly nextOffset: number
+  /** Byte end of the whole batches (a partial trailing batch is ignored). */
+  readonly #end: number
+  #position = 0
+  #reader: ByteReader | null = null
+  #header: BatchHeader | null = null
+  #recordsLeft = 0
+
+  constructor(
+    private readonly buf: Buffer,
+    readonly topic: string,
+    readonly partition: number,
+    private readonly fromOffset: number,
+    private readonly toOffset: number,
+  ) {
+    let pos = 0
+    let next = fromOffset
+    while (buf.length - pos >= BATCH_HEADER_BYTES) {
+      const length = buf.readInt32BE(pos + 8)
+      if (length < BATCH_HEADER_BYTES - LOG_OVERHEAD || pos + LOG_OVERHEAD + length > buf.length) break
+      next = Math.max(next, readBatchHeader(buf, pos).lastOffset + 1)
+      pos += LOG_OVERHEAD + length
+    }
+    this.#end = pos
+    this.nextOffset = next
+  }
+
+  /** The next message in range, or null when the buffer is used up. Throws CorruptRecordError for a bad batch. */
+  next(): Message | null {
+    for (;;) {
+      if (this.#recordsLeft > 0) {
+        const message = this.#record()
+        this.#recordsLeft-- // after the decode: a record that throws leaves the cursor inside its batch
+        if (message !== null) return message
+        continue
+      }
+      if (this.#position >= this.#end) return null
+      this.#enterBatch()
+    }
+  }
+
+  /** True while records of the current batch remain (a failure now is inside that batch). */
+  get insideBatch(): boolean {
+    return this.#recordsLeft > 0
+  }
+
+  #enterBatch(): void {
+    const buf = this.buf
+    const header = validateBatch(buf, this.#position, this.#end)
+    const start = this.#position
+    this.#position += header.batchBytes
+    if (header.lastOffset < this.fromOffset || header.baseOffset >= this.toOffset) return
+    let reader: ByteReader
+    if (header.compression === 'gzip') {
+      let body: Buffer
+      try {
+        body = gunzipSync(buf.subarray(start + BATCH_HEADER_BYTES, start + header.batchBytes), {
+          maxOutputLength: DECOMPRESSED_BYTES_MAX,
+        })
+      } catch (cause) {
+        throw new CorruptRecordError('gzip records section does not decompress', undefined, undefined, { cause })
+      }
+      reader = new ByteReader(body, 0, body.length)
+    } else reader = new ByteReader(buf, start + BATCH_HEADER_BYTES, start + header.batchBytes)
+    this.#reader = reader
+    this.#header = header
+    this.#recordsLeft = header.recordCount
+  }
+
+  /** Decodes the record at the reader; null when its offset is out of range. */
+  #record(): Message | null {
+    const reader = this.#reader!
+    const header = this.#header!
+    const end = reader.end
+    const length = reader.varint()
+    const recordEnd = reader.pos + length
+    if (length < 0 || recordEnd > end) throw new CorruptRecordError(`record length ${length} runs past the batch`)
+    reader.pos++ // attributes, unused in v2
+    const timestampDelta = reader.varlong()
+    const offset = header.baseOffset + reader.varint()
+    if (offset < this.fromOffset || offset >= this.toOffset) {
+      reader.pos = recordEnd
+      return null
+    }
+    const key = reader.bytes(reader.varint())
+    const value = reader.bytes(reader.varint())
+    const headerCount = reader.varint()
+    let headers = NO_HEADERS
+    if (headerCount !== 0) {
+      if (headerCount < 0 || headerCount > LIMITS.recordHeadersMax)
+        throw new CorruptRecordError(`record at offset ${offset} has ${headerCount} headers`)
+      const map: Record<string, Buffer | null> = {}
+      for (let j = 0; j < headerCount; j++) {
+        const hk = reader.bytes(reader.varint())
+        if (hk === null) throw new CorruptRecordError(`record at offset ${offset}: header ${j} has a null key`)
+        map[hk.toString('utf8')] = reader.bytes(reader.varint())
+      }
+      headers = map
+    }
+    if (reader.pos !== recordEnd)
+      throw new CorruptRecordError(`record at offset ${offset} does not fill its length ${length}`)
+    const timestamp = header.timestampType === 'logAppend' ? header.maxTimestamp : header.baseTimestamp + timestampDelta
+    return { topic: this.topic, partition: this.partition, offset, timestamp, key, value, headers }
+  }
+}
+
 /**
  * Appends to `out` the messages of every whole batch in `records` with fromOffset ≤ offset < toOffset. Returns the
  * offset following the last whole batch (so the caller fetches from there next). Throws CorruptRecordError (or
@@ -40,74 +150,18 @@ export function decodeMessages(
   toOffset: number,
   out: Message[],
 ): number {
-  let next = fromOffset
-  for (const { position, header } of iterateBatches(records)) {
-    if (header.lastOffset >= fromOffset && header.baseOffset < toOffset) {
-      const firstIndex = out.length
-      try {
-        decodeBatch(records, position, header, topic, partition, fromOffset, toOffset, out)
-      } catch (err) {
-        out.length = firstIndex // a batch is all or nothing
-        throw err
-      }
+  const cursor = new MessageCursor(records, topic, partition, fromOffset, toOffset)
+  let batchStart = out.length
+  try {
+    for (;;) {
+      if (!cursor.insideBatch) batchStart = out.length
+      const m = cursor.next()
+      if (m === null) break
+      out.push(m)
     }
-    next = header.lastOffset + 1
+  } catch (err) {
+    if (cursor.insideBatch) out.length = batchStart // a batch is all or nothing
+    throw err
   }
-  return next
-}
-
-function decodeBatch(
-  buf: Buffer,
-  position: number,
-  header: BatchHeader,
-  topic: string,
-  partition: number,
-  fromOffset: number,
-  toOffset: number,
-  out: Message[],
-): void {
-  let body = buf
-  let start = position + BATCH_HEADER_BYTES
-  let end = position + header.batchBytes
-  if (header.compression === 'gzip') {
-    try {
-      body = gunzipSync(buf.subarray(start, end), { maxOutputLength: DECOMPRESSED_BYTES_MAX })
-    } catch (cause) {
-      throw new CorruptRecordError('gzip records section does not decompress', undefined, undefined, { cause })
-    }
-    start = 0
-    end = body.length
-  }
-  const logAppend = header.timestampType === 'logAppend'
-  const reader = new ByteReader(body, start, end)
-  for (let i = 0; i < header.recordCount; i++) {
-    const length = reader.varint()
-    const recordEnd = reader.pos + length
-    if (length < 0 || recordEnd > end) throw new CorruptRecordError(`record ${i} length ${length} runs past the batch`)
-    reader.pos++ // attributes, unused in v2
-    const timestampDelta = reader.varlong()
-    const offset = header.baseOffset + reader.varint()
-    if (offset < fromOffset || offset >= toOffset) {
-      reader.pos = recordEnd
-      continue
-    }
-    const key = reader.bytes(reader.varint())
-    const value = reader.bytes(reader.varint())
-    const headerCount = reader.varint()
-    let headers = NO_HEADERS
-    if (headerCount !== 0) {
-      if (headerCount < 0 || headerCount > LIMITS.recordHeadersMax)
-        throw new CorruptRecordError(`record ${i} has ${headerCount} headers`)
-      const map: Record<string, Buffer | null> = {}
-      for (let j = 0; j < headerCount; j++) {
-        const hk = reader.bytes(reader.varint())
-        if (hk === null) throw new CorruptRecordError(`record ${i} header ${j} has a null key`)
-        map[hk.toString('utf8')] = reader.bytes(reader.varint())
-      }
-      headers = map
-    }
-    if (reader.pos !== recordEnd) throw new CorruptRecordError(`record ${i} fields do not fill its length ${length}`)
-    const timestamp = logAppend ? header.maxTimestamp : header.baseTimestamp + timestampDelta
-    out.push({ topic, partition, offset, timestamp, key, value, headers })
-  }
+  return cursor.nextOffset
 }

@@ -8,7 +8,10 @@ import type { Message } from './message-decoder.js'
 export interface IteratorHooks {
   start(): Promise<void>
   take(): Promise<FetchedChunk[] | null>
+  /** Applies the consumer's codecs. */
   deliver(m: Message): Message
+  /** A message of `chunk` could not be decoded: stop its partition and queue the error. */
+  failed(chunk: FetchedChunk, err: unknown): void
   polled(): void
   /** Errors for the iterator to throw, oldest first. */
   errors: Error[]
@@ -18,7 +21,6 @@ export interface IteratorHooks {
 export class MessageIterator implements AsyncIterator<Message> {
   #chunks: FetchedChunk[] = []
   #chunkIndex = 0
-  #recordIndex = 0
   /** The message handed out last (its chunk and offset), marked processed on the next call. */
   #pendingChunk: FetchedChunk | null = null
   #pendingOffset = -1
@@ -56,27 +58,36 @@ export class MessageIterator implements AsyncIterator<Message> {
       else {
         this.#chunks = next
         this.#chunkIndex = 0
-        this.#recordIndex = 0
       }
     }
   }
 
-  /** The next deliverable message of the responses in hand, or null when they are used up. */
+  /** The next deliverable message of the responses in hand, or null when they are used up (or one failed). */
   #nextBuffered(): Message | null {
     for (;;) {
       const chunk = this.#chunks[this.#chunkIndex]
       if (chunk === undefined) return null
-      const r = chunk.records[this.#recordIndex++]
-      if (r === undefined || isStale(chunk)) {
+      let r: Message | null = null
+      if (!isStale(chunk)) {
+        try {
+          r = chunk.cursor.next()
+          if (r !== null && r.offset >= chunk.state.position) r = this.hooks.deliver(r)
+        } catch (err) {
+          // Corrupt data or a codec failure: the partition stops there and next() throws the error.
+          this.hooks.failed(chunk, err)
+          this.#chunkIndex++
+          return null
+        }
+      }
+      if (r === null) {
         this.#chunkIndex++
-        this.#recordIndex = 0
         continue
       }
       if (r.offset < chunk.state.position) continue
       this.hooks.polled()
       this.#pendingChunk = chunk
       this.#pendingOffset = r.offset
-      return this.hooks.deliver(r)
+      return r
     }
   }
 

@@ -78,7 +78,7 @@ export class Producer {
 
   constructor(transport: Transport, config: ProducerConfig, onClose?: (p: Producer) => void) {
     this.#config = config
-    this.#metadata = new TopicMetadataCache(transport)
+    this.#metadata = new TopicMetadataCache(transport, config.retries, config.retryBackoffMs)
     this.#accumulator = new BatchAccumulator(config.batchBytes, config.lingerMs, (q) => this.#onBatchClosed(q))
     this.#sender = new BatchSender(transport, config, () => this.#accumulator.all(), {
       onSettled: (_q, batch) => this.#onSettled(batch),

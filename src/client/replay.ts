@@ -6,7 +6,7 @@ import { LIMITS } from '../config/limits.js'
 import { errorFromWire, InvalidArgumentError, UnknownPartitionError } from '../errors.js'
 import type { ErrorCode } from '../errors.js'
 import { bufferCodec, type Codec, type CodecOption, resolveCodec } from './codecs.js'
-import { decodeMessages, type Message } from './message-decoder.js'
+import { type Message, MessageCursor } from './message-decoder.js'
 import { DEFAULTS } from '../config/limits.js'
 import type { Transport } from './transport.js'
 import { checkPartition, checkTopicName, toTimestamp } from './validate.js'
@@ -127,13 +127,12 @@ export class Replay implements AsyncIterable<Message> {
   }
 }
 
-/** Serves decoded messages from one fetched response at a time; fetches the next when it runs dry. */
+/** Decodes messages lazily from one fetched response at a time; fetches the next when it runs dry. */
 class ReplayIterator implements AsyncIterator<Message> {
   #ranges: PartitionRange[] | null = null
   #rangeIndex = 0
   #offset = -1
-  #buffer: Message[] = []
-  #index = 0
+  #cursor: MessageCursor | null = null
   #done = false
 
   constructor(
@@ -146,31 +145,32 @@ class ReplayIterator implements AsyncIterator<Message> {
   ) {}
 
   next(): Promise<IteratorResult<Message>> {
-    if (this.#index < this.#buffer.length) {
-      const message = this.#buffer[this.#index++]!
-      try {
-        if (this.keyCodec !== bufferCodec && message.key !== null)
-          message.key = this.keyCodec.decode(message.key as Buffer)
-        if (this.valueCodec !== bufferCodec && message.value !== null)
-          message.value = this.valueCodec.decode(message.value as Buffer)
-      } catch (err) {
-        return Promise.reject(err instanceof Error ? err : new Error(String(err)))
-      }
-      return Promise.resolve({ done: false, value: message })
+    try {
+      const message = this.#cursor?.next() ?? null
+      if (message !== null) return Promise.resolve({ done: false, value: this.#decode(message) })
+    } catch (err) {
+      this.#done = true
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)))
     }
     return this.#refill()
   }
 
   async return(): Promise<IteratorResult<Message>> {
     this.#done = true
-    this.#buffer = []
+    this.#cursor = null
     return { done: true, value: undefined }
+  }
+
+  #decode(message: Message): Message {
+    if (this.keyCodec !== bufferCodec && message.key !== null) message.key = this.keyCodec.decode(message.key as Buffer)
+    if (this.valueCodec !== bufferCodec && message.value !== null)
+      message.value = this.valueCodec.decode(message.value as Buffer)
+    return message
   }
 
   async #refill(): Promise<IteratorResult<Message>> {
     if (this.#ranges === null) this.#ranges = await this.rangesPromise
-    this.#buffer = []
-    this.#index = 0
+    this.#cursor = null
     while (!this.#done) {
       const range = this.#ranges[this.#rangeIndex]
       if (range === undefined) break
@@ -180,13 +180,15 @@ class ReplayIterator implements AsyncIterator<Message> {
         this.#offset = -1
         continue
       }
-      if (this.#buffer.length > 0) return this.next()
+      const cursor = this.#cursor as MessageCursor | null // set by #fetch
+      const message = cursor?.next() ?? null
+      if (message !== null) return { done: false, value: this.#decode(message) }
     }
     this.#done = true
     return { done: true, value: undefined }
   }
 
-  /** One fetch of `range` from the current offset into the buffer; false when nothing more is there. */
+  /** One fetch of `range` from the current offset; false when nothing more is there. */
   async #fetch(range: PartitionRange): Promise<boolean> {
     const topic = this.topic
     const response = await this.transport.fetch({
@@ -204,9 +206,10 @@ class ReplayIterator implements AsyncIterator<Message> {
       }
       throw errorFromWire({ code: pr.error.code as ErrorCode, message: pr.error.message })
     }
-    const next = decodeMessages(pr.records, topic, range.partition, this.#offset, range.to, this.#buffer)
-    if (next === this.#offset) return false // nothing more below `to` (the log was truncated or deleted meanwhile)
-    this.#offset = next
+    const cursor = new MessageCursor(pr.records, topic, range.partition, this.#offset, range.to)
+    if (cursor.nextOffset === this.#offset) return false // nothing more below `to` (truncated or deleted meanwhile)
+    this.#cursor = cursor
+    this.#offset = cursor.nextOffset
     return true
   }
 }

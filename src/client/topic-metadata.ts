@@ -18,7 +18,12 @@ export class TopicMetadataCache {
   readonly #counts = new Map<string, number>()
   readonly #loading = new Map<string, Promise<number>>()
 
-  constructor(private readonly transport: Transport) {}
+  /** Retriable failures of a load are retried `retries` times, waiting `retryBackoffMs` doubling. */
+  constructor(
+    private readonly transport: Transport,
+    private readonly retries = 0,
+    private readonly retryBackoffMs = 0,
+  ) {}
 
   cached(topic: string): number | undefined {
     return this.#counts.get(topic)
@@ -33,10 +38,21 @@ export class TopicMetadataCache {
     if (cached !== undefined) return Promise.resolve(cached)
     let loading = this.#loading.get(topic)
     if (loading === undefined) {
-      loading = this.#describe(topic).finally(() => this.#loading.delete(topic))
+      loading = this.#describeWithRetries(topic).finally(() => this.#loading.delete(topic))
       this.#loading.set(topic, loading)
     }
     return loading
+  }
+
+  async #describeWithRetries(topic: string): Promise<number> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.#describe(topic)
+      } catch (err) {
+        if (!(err instanceof SluiceError && err.retriable) || attempt >= this.retries) throw err
+        await new Promise((resolve) => setTimeout(resolve, this.retryBackoffMs * 2 ** attempt))
+      }
+    }
   }
 
   async #describe(topic: string): Promise<number> {

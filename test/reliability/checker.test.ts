@@ -20,6 +20,10 @@ function nonZero(counts: CheckerCounts): Partial<CheckerCounts> {
   return Object.fromEntries(Object.entries(counts).filter(([, n]) => n !== 0))
 }
 
+function poll(client: number, partition: number, offset: number, value: string): HistoryOp {
+  return { client, type: 'ok', f: 'poll', partition, offset, value }
+}
+
 const base = acked(0, [
   [0, 'a', 0],
   [0, 'b', 1],
@@ -38,6 +42,9 @@ describe('checker', () => {
       gaps: 0,
       nonMonotonicAcks: 0,
       unknownValues: 0,
+      consumerSkips: 0,
+      consumerBackwards: 0,
+      staleCommits: 0,
     })
     expect(report.anomalies).toBe(0)
     expect(report.sends).toEqual({ invoked: 3, ok: 3, fail: 0, info: 0, pending: 0 })
@@ -185,5 +192,54 @@ describe('checker', () => {
         [],
       ),
     ).toThrow(/no offset/)
+  })
+
+  test('a consumer that delivers every offset in order, and resumes anywhere after an assign, counts nothing', () => {
+    const history: HistoryOp[] = [
+      ...base,
+      poll(5, 0, 0, 'a'),
+      poll(5, 0, 1, 'b'),
+      { client: 5, type: 'ok', f: 'assign', partition: 0 },
+      poll(5, 0, 0, 'a'),
+      { client: 5, type: 'ok', f: 'commit', partition: 0, offset: 1 },
+      poll(5, 1, 0, 'c'),
+    ]
+    expect(checkHistory(history, baseReads, { committed: [{ partition: 0, offset: 2 }] }).anomalies).toBe(0)
+  })
+
+  test('a consumer position that skips an offset or goes back without an assign is counted', () => {
+    const reads = [read(0, ['a', 'b', 'x']), read(1, ['c'])]
+    const history: HistoryOp[] = [
+      ...base,
+      { client: 1, type: 'invoke', partition: 0, value: 'x' },
+      { client: 1, type: 'info', partition: 0, value: 'x', error: 'TIMEOUT' },
+      poll(5, 0, 0, 'a'),
+      poll(5, 0, 2, 'x'),
+      poll(5, 0, 1, 'b'),
+    ]
+    expect(nonZero(checkHistory(history, reads).counts)).toEqual({ consumerSkips: 1, consumerBackwards: 1 })
+  })
+
+  test('a consumer delivered a value the log does not hold at that offset: an offset conflict', () => {
+    const history: HistoryOp[] = [...base, poll(5, 0, 1, 'a')]
+    expect(nonZero(checkHistory(history, baseReads).counts)).toEqual({ offsetConflicts: 1 })
+  })
+
+  test('a committed offset after the restart older than the last acknowledged commit is stale', () => {
+    const history: HistoryOp[] = [
+      ...base,
+      { client: 5, type: 'ok', f: 'commit', partition: 0, offset: 1 },
+      { client: 5, type: 'ok', f: 'commit', partition: 0, offset: 2 },
+      { client: 5, type: 'ok', f: 'commit', partition: 1, offset: 1 },
+    ]
+    const committed = [
+      { partition: 0, offset: 1 },
+      { partition: 1, offset: 1 },
+    ]
+    expect(nonZero(checkHistory(history, baseReads, { committed }).counts)).toEqual({ staleCommits: 1 })
+    // a partition with no commit at all after the restart is stale too
+    expect(nonZero(checkHistory(history, baseReads, { committed: [{ partition: 0, offset: 2 }] }).counts)).toEqual({
+      staleCommits: 1,
+    })
   })
 })

@@ -2,18 +2,23 @@
 // read of every partition from its log start, it counts every anomaly a log store must never show. A send is `ok`
 // (acknowledged at `offset`), `fail` (refused before anything was appended: its value must never be read) or `info`
 // (outcome unknown: a timeout or a lost connection; its value may be read, at most once). An `invoke` that never
-// completed counts as `info`. The checker only counts; the tests assert that every count is 0.
+// completed counts as `info`. Consumers add `ok` ops of three more functions (`f`): `poll` (a message delivered at
+// `offset` with `value`), `assign` (the partition was (re)assigned, revoked or sought: its position may jump), and
+// `commit` (a commit of `offset` acknowledged). The checker only counts; the tests assert that every count is 0.
 
 export type OpType = 'invoke' | 'ok' | 'fail' | 'info'
+/** What the operation did; absent means `send`. */
+export type OpFunction = 'send' | 'poll' | 'assign' | 'commit'
 
 export interface HistoryOp {
-  /** Which logical client (producer) ran the operation. */
+  /** Which logical client (producer or consumer) ran the operation. */
   client: number
   type: OpType
+  f?: OpFunction
   partition: number
-  /** Unique across the whole history. */
-  value: string
-  /** The acknowledged offset (ok only). */
+  /** Unique across the sends of the whole history. */
+  value?: string
+  /** The acknowledged offset (send ok), the delivered offset (poll), the committed offset (commit). */
   offset?: number
   /** Error code or message (fail/info). */
   error?: string
@@ -32,7 +37,7 @@ export interface PartitionRead {
 }
 
 export interface CheckerCounts {
-  /** Offsets holding two different values (in the read, or in two acknowledgements). */
+  /** Offsets holding two different values (in the read, in two acknowledgements, or delivered to a consumer). */
   offsetConflicts: number
   /** `ok` sends whose value is not at the acknowledged offset. */
   lost: number
@@ -46,6 +51,12 @@ export interface CheckerCounts {
   nonMonotonicAcks: number
   /** Values read that no operation ever sent. */
   unknownValues: number
+  /** A consumer delivered an offset past the next one, with no assign/seek in between. */
+  consumerSkips: number
+  /** A consumer delivered an offset at or below one it had delivered, with no assign/seek in between. */
+  consumerBackwards: number
+  /** Committed offsets read after the last restart that are older than the last acknowledged commit. */
+  staleCommits: number
 }
 
 export interface CheckerReport {
@@ -61,6 +72,8 @@ export interface CheckerReport {
 export interface CheckerOptions {
   /** Count duplicates (a value read twice): true for the idempotent producer. @default true */
   idempotent?: boolean
+  /** Committed offsets of the consumers' group read after the last restart. @default none (not checked) */
+  committed?: ReadonlyArray<{ partition: number; offset: number }>
 }
 
 const EXAMPLES_MAX = 20
@@ -78,6 +91,8 @@ interface Send {
 function collectSends(history: readonly HistoryOp[]): Map<string, Send> {
   const sends = new Map<string, Send>()
   history.forEach((op, index) => {
+    if (op.f !== undefined && op.f !== 'send') return
+    if (op.value === undefined) throw new Error(`history: a send by client ${op.client} has no value`)
     if (op.type === 'invoke') {
       if (sends.has(op.value)) throw new Error(`history: value ${op.value} is invoked twice (values must be unique)`)
       sends.set(op.value, {
@@ -117,6 +132,9 @@ export function checkHistory(
     gaps: 0,
     nonMonotonicAcks: 0,
     unknownValues: 0,
+    consumerSkips: 0,
+    consumerBackwards: 0,
+    staleCommits: 0,
   }
   const examples: string[] = []
   const note = (kind: keyof CheckerCounts, text: string): void => {
@@ -190,8 +208,50 @@ export function checkHistory(
     lastAck.set(key, s)
   }
 
+  checkConsumers(history, atOffset, options.committed, note)
+
   const tally = { invoked: sends.size, ok: 0, fail: 0, info: 0, pending: 0 }
   for (const s of sends.values()) tally[s.outcome]++
   const anomalies = Object.values(counts).reduce((a, b) => a + b, 0)
   return { counts, anomalies, sends: tally, recordsRead, examples }
+}
+
+/** Consumer positions (skips, going back) and commits (what was delivered, what survived the restarts). */
+function checkConsumers(
+  history: readonly HistoryOp[],
+  atOffset: ReadonlyMap<number, ReadonlyMap<number, string>>,
+  committed: CheckerOptions['committed'],
+  note: (kind: keyof CheckerCounts, text: string) => void,
+): void {
+  const lastDelivered = new Map<string, number>()
+  const lastCommit = new Map<number, number>()
+  for (const op of history) {
+    if (op.type !== 'ok' || op.f === undefined || op.f === 'send') continue
+    const key = `${op.client}:${op.partition}`
+    if (op.f === 'assign') lastDelivered.delete(key)
+    else if (op.f === 'commit') {
+      if (op.offset !== undefined) lastCommit.set(op.partition, Math.max(lastCommit.get(op.partition) ?? 0, op.offset))
+    } else {
+      const offset = op.offset ?? -1
+      const stored = atOffset.get(op.partition)?.get(offset)
+      if (stored !== undefined && stored !== op.value)
+        note(
+          'offsetConflicts',
+          `consumer ${op.client} got ${op.value} at ${op.partition}:${offset}, the log has ${stored}`,
+        )
+      const prev = lastDelivered.get(key)
+      if (prev !== undefined && offset > prev + 1)
+        note('consumerSkips', `consumer ${op.client} partition ${op.partition} went from ${prev} to ${offset}`)
+      if (prev !== undefined && offset <= prev)
+        note('consumerBackwards', `consumer ${op.client} partition ${op.partition} went from ${prev} back to ${offset}`)
+      lastDelivered.set(key, offset)
+    }
+  }
+  if (committed === undefined) return
+  const after = new Map(committed.map((c) => [c.partition, c.offset]))
+  for (const [partition, offset] of lastCommit) {
+    const now = after.get(partition) ?? -1
+    if (now < offset)
+      note('staleCommits', `partition ${partition}: committed ${now} after the restart, ${offset} was acknowledged`)
+  }
 }

@@ -1,8 +1,9 @@
 // D1: the broker (`sluice serve` as a child process) is killed with SIGKILL at random moments while idempotent
-// producers (acks all, topic flush sync) send over TCP, then restarted on the same port and data dir, for N cycles.
-// The history of every send and a final read of every partition after the last restart go to the checker: every count
-// must be 0 (nothing acknowledged lost, no duplicate, no gap, no conflict). The seed is printed; on failure the history
-// file and the data dir are kept and their paths printed.
+// producers (acks all, topic flush sync) send over TCP and a group consumer consumes and commits, then restarted on the
+// same port and data dir, for N cycles. The history of every send, delivery and acknowledged commit, a final read of
+// every partition and of the group's committed offsets after the last restart go to the checker: every count must be
+// 0 (nothing acknowledged lost, no duplicate, no gap, no conflict, no consumer skip, no commit gone back). The seed is
+// printed; on failure the history file and the data dir are kept and their paths printed.
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -17,6 +18,10 @@ import { HistoryRecorder } from './history.js'
 import { reportFigures, runSeed, SOAK, testTimeoutMs, trials } from './settings.js'
 
 const TOPIC = 'd1'
+const GROUP = 'd1-group'
+/** The consumer's client id in the history (producers' clients are 0..). */
+const CONSUMER = 100
+const COMMIT_EVERY_MS = 250
 const PARTITIONS = 3
 const PRODUCERS = 2
 const CLIENTS_PER_PRODUCER = 2
@@ -50,6 +55,20 @@ async function kill(server: ServeChild): Promise<void> {
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+const clientOptions = (address: string) => ({
+  brokers: [address],
+  requestTimeoutMs: 5_000,
+  connectTimeoutMs: 2_000,
+  reconnectBackoffMs: 20,
+  reconnectBackoffMsMax: 200,
+})
+
+/** The group's committed offsets of the topic's partitions (-1: none). */
+async function committedOffsets(sl: Sluice): Promise<Array<{ partition: number; offset: number }>> {
+  const all = await sl.transport.fetchOffsets({ groupId: GROUP, partitions: [{ topic: TOPIC, partitions: [0, 1, 2] }] })
+  return all.filter((c) => c.topic === TOPIC).map((c) => ({ partition: c.partition, offset: c.offset }))
+}
 
 /** Reads every partition from its log start to its end with a fresh client. */
 async function readAllPartitions(address: string): Promise<PartitionRead[]> {
@@ -89,7 +108,7 @@ async function readAllPartitions(address: string): Promise<PartitionRead[]> {
 }
 
 test(
-  'D1: SIGKILL of the broker during idempotent produce loses no acknowledged record and duplicates none',
+  'D1: SIGKILL of the broker during idempotent produce and group consume loses no acknowledged record or commit',
   async () => {
     const seed = runSeed('D1')
     const rng = new Random(seed)
@@ -100,13 +119,9 @@ test(
     let server = await startServe(serveArgs(dataDir, 0))
     const port = server.port
     const address = server.address
-    const sl = await Sluice.connect({
-      brokers: [address],
-      requestTimeoutMs: 5_000,
-      connectTimeoutMs: 2_000,
-      reconnectBackoffMs: 20,
-      reconnectBackoffMsMax: 200,
-    })
+    const sl = await Sluice.connect(clientOptions(address))
+    const consumerSl = await Sluice.connect(clientOptions(address))
+    let stopping = false
     let passed = false
     try {
       await sl.admin().createTopic(TOPIC, { partitions: PARTITIONS, flush: 'sync' })
@@ -114,7 +129,6 @@ test(
         sl.producer({ acks: 'all', idempotent: true, lingerMs: 1, retries: 12, retryBackoffMs: 20 }),
       )
       let acks = 0
-      let stopping = false
       const outstanding = new Set<Promise<void>>()
 
       const send = (client: number, n: number): Promise<void> => {
@@ -149,6 +163,43 @@ test(
       }
       const clients = Array.from({ length: PRODUCERS * CLIENTS_PER_PRODUCER }, (_, c) => runClient(c))
 
+      const onPartitions = (tps: Array<{ partition: number }>): void => {
+        for (const tp of tps) history.assign(CONSUMER, tp.partition)
+      }
+      const consumer = consumerSl.consumer({
+        groupId: GROUP,
+        autoOffsetReset: 'earliest',
+        autoCommit: false,
+        heartbeatIntervalMs: 200,
+        sessionTimeoutMs: 6_000,
+        onAssign: onPartitions,
+        onRevoke: onPartitions,
+      })
+      consumer.on('error', () => undefined)
+      await consumer.subscribe([TOPIC])
+      await consumer.run({
+        eachMessage: async ({ partition, message }) => {
+          history.poll(CONSUMER, partition, message.offset, (message.value as Buffer).toString())
+        },
+      })
+      let commits = 0
+      const commitLoop = (async () => {
+        // Bounded: ends when the kill loop is done.
+        while (!stopping) {
+          await sleep(COMMIT_EVERY_MS)
+          try {
+            await consumer.commit()
+            for (const c of await committedOffsets(consumerSl)) {
+              if (c.offset < 0) continue
+              history.commit(CONSUMER, c.partition, c.offset)
+              commits++
+            }
+          } catch {
+            // the broker is down or the group is rebalancing: the next round commits
+          }
+        }
+      })()
+
       let killsAfterAck = 0
       for (let cycle = 0; cycle < cycles; cycle++) {
         const ackedBefore = acks
@@ -160,17 +211,22 @@ test(
         server = await startServe(serveArgs(dataDir, port))
       }
       stopping = true
+      await commitLoop
       await Promise.race([Promise.all(clients), sleep(SETTLE_MS_MAX)])
       await Promise.race([Promise.allSettled([...outstanding]), sleep(SETTLE_MS_MAX)])
       const unsettled = outstanding.size
       for (const p of producers) await p.close().catch(() => undefined)
+      await consumer.close().catch(() => undefined)
 
-      // The last restart, then a fresh reader reads everything.
+      // The last restart, then a fresh reader reads every partition and the group's committed offsets.
       await kill(server)
       server = await startServe(serveArgs(dataDir, port))
       const reads = await readAllPartitions(address)
+      const reader = await Sluice.connect(clientOptions(address))
+      const committed = await committedOffsets(reader).finally(() => reader.close())
       history.flush()
-      const report = checkHistory(history.ops, reads)
+      const report = checkHistory(history.ops, reads, { committed })
+      const polls = history.ops.filter((op) => op.f === 'poll').length
       reportFigures('D1', {
         seed,
         soak: SOAK,
@@ -179,6 +235,8 @@ test(
         ...report.sends,
         recordsRead: report.recordsRead,
         unsettled,
+        polls,
+        commits,
         ...report.counts,
       })
       if (report.anomalies > 0) console.log(`[reliability] D1 anomalies:\n  ${report.examples.join('\n  ')}`)
@@ -190,14 +248,22 @@ test(
         gaps: 0,
         nonMonotonicAcks: 0,
         unknownValues: 0,
+        consumerSkips: 0,
+        consumerBackwards: 0,
+        staleCommits: 0,
       })
       expect(unsettled).toBe(0)
-      // The run really exercised the broker: every cycle saw progress and most sends were acknowledged.
+      // The run really exercised the broker: every cycle saw progress, most sends were acknowledged, the consumer
+      // consumed and committed.
       expect(killsAfterAck).toBe(cycles)
       expect(report.sends.ok).toBeGreaterThan(report.sends.info)
+      expect(polls).toBeGreaterThan(0)
+      expect(commits).toBeGreaterThan(0)
       passed = true
     } finally {
+      stopping = true
       await sl.close().catch(() => undefined)
+      await consumerSl.close().catch(() => undefined)
       await kill(server)
       history.flush()
       if (passed) fs.rmSync(dir, { recursive: true, force: true })

@@ -36,6 +36,21 @@ export class HistoryRecorder {
     this.#add({ client, type: 'info', partition, value, error })
   }
 
+  /** A consumer was handed the message at `offset` of `partition`. */
+  poll(client: number, partition: number, offset: number, value: string): void {
+    this.#add({ client, type: 'ok', f: 'poll', partition, offset, value })
+  }
+
+  /** A consumer's partition was assigned, revoked or sought: its next position may be anywhere. */
+  assign(client: number, partition: number): void {
+    this.#add({ client, type: 'ok', f: 'assign', partition })
+  }
+
+  /** The broker acknowledged `offset` as the group's committed offset of `partition`. */
+  commit(client: number, partition: number, offset: number): void {
+    this.#add({ client, type: 'ok', f: 'commit', partition, offset })
+  }
+
   /** Appends what is buffered to the file. */
   flush(): void {
     if (this.#pending.length === 0) return
