@@ -94,4 +94,18 @@ describe('BatchSender (idempotent window)', () => {
     expect(later.offset).toBe(7)
     expect(broker.log.at(-1)).toBe('v8')
   })
+
+  test('a producer id request that fails with a retriable error is retried before the send gives up', async () => {
+    const broker = new ModelBroker(() => null)
+    const transport = broker.transport()
+    let initFailures = 2
+    const initProducer = transport.initProducer.bind(transport)
+    transport.initProducer = async () => {
+      if (initFailures-- > 0) throw new ConnectionError('broker not reachable yet (test)')
+      return initProducer()
+    }
+    const p = new Producer(transport, resolveProducerConfig({ lingerMs: 0, retryBackoffMs: 1 }))
+    expect((await p.send('t', { value: 'v0' })).offset).toBe(0)
+    expect(initFailures).toBe(-1)
+  })
 })
