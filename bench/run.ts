@@ -21,7 +21,12 @@ async function findBenchFiles(dir: string, depth = 0): Promise<string[]> {
 
 const filters = process.argv.slice(2)
 const files = (await findBenchFiles(benchDir)).filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)))
-const machine = { node: process.version, cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? 'unknown', memGiB: Math.round(os.totalmem() / 2 ** 30) }
+const machine = {
+  node: process.version,
+  cpus: os.cpus().length,
+  cpuModel: os.cpus()[0]?.model ?? 'unknown',
+  memGiB: Math.round(os.totalmem() / 2 ** 30),
+}
 console.log(`node ${machine.node}, ${machine.cpus} × ${machine.cpuModel}, ${machine.memGiB} GiB`)
 const results: Record<string, unknown> = {}
 for (const file of files) {
@@ -38,4 +43,7 @@ for (const file of files) {
   results[rel] = rows
 }
 await mkdir(path.join(benchDir, 'results'), { recursive: true })
-await writeFile(path.join(benchDir, 'results', 'latest.json'), JSON.stringify({ machine, date: new Date().toISOString(), results }, null, 2))
+await writeFile(
+  path.join(benchDir, 'results', 'latest.json'),
+  JSON.stringify({ machine, date: new Date().toISOString(), results }, null, 2),
+)

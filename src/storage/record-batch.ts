@@ -193,7 +193,9 @@ export function encodeRecordBatch(records: readonly RecordInput[], options: Enco
     bodySizes[i] = body
     recordsBytes += sizeOfVarint(body) + body
     if (BATCH_HEADER_BYTES + recordsBytes > batchBytesMax && options.compression !== 'gzip')
-      throw new RecordTooLargeError(`record batch would exceed ${batchBytesMax} bytes (record ${i} of ${records.length})`)
+      throw new RecordTooLargeError(
+        `record batch would exceed ${batchBytesMax} bytes (record ${i} of ${records.length})`,
+      )
   }
   const compression = options.compression ?? 'none'
   let buf: Buffer
@@ -210,7 +212,8 @@ export function encodeRecordBatch(records: readonly RecordInput[], options: Enco
     const end = writeRecords(buf, BATCH_HEADER_BYTES, records, bodySizes, baseTimestamp)
     if (end !== buf.length) throw new Error(`record batch size mismatch: wrote ${end} of ${buf.length}`)
   }
-  if (buf.length > batchBytesMax) throw new RecordTooLargeError(`record batch of ${buf.length} bytes exceeds ${batchBytesMax}`)
+  if (buf.length > batchBytesMax)
+    throw new RecordTooLargeError(`record batch of ${buf.length} bytes exceeds ${batchBytesMax}`)
   writeInt64(buf, POS.baseOffset, options.baseOffset ?? 0)
   buf.writeInt32BE(buf.length - LOG_OVERHEAD, POS.batchLength)
   buf.writeInt32BE(0, POS.partitionLeaderEpoch)
@@ -292,7 +295,8 @@ function checkRecordTiling(buf: Buffer, pos: number, end: number, recordCount: n
   const reader = new ByteReader(buf, pos, end)
   for (let i = 0; i < recordCount; i++) {
     const length = reader.varint()
-    if (length < 0 || reader.pos + length > end) throw new CorruptRecordError(`record ${i} length ${length} runs past the batch`)
+    if (length < 0 || reader.pos + length > end)
+      throw new CorruptRecordError(`record ${i} length ${length} runs past the batch`)
     reader.pos += length
   }
   if (reader.pos !== end) throw new CorruptRecordError(`${end - reader.pos} bytes follow the last record`)
@@ -310,7 +314,12 @@ const DECOMPRESSED_BYTES_MAX = 64 * LIMITS.recordBytesMax
  * Decodes the records of the (already validated) batch at `pos`. Keys and values are views into `buf` for
  * uncompressed batches (no copy). Records below `fromOffset` are skipped.
  */
-export function decodeRecords(buf: Buffer, pos = 0, fromOffset = -Infinity, header = readBatchHeader(buf, pos)): DecodedRecord[] {
+export function decodeRecords(
+  buf: Buffer,
+  pos = 0,
+  fromOffset = -Infinity,
+  header = readBatchHeader(buf, pos),
+): DecodedRecord[] {
   let body = buf
   let start = pos + BATCH_HEADER_BYTES
   let end = pos + header.batchBytes
@@ -363,7 +372,8 @@ export function* iterateBatches(buf: Buffer, start = 0, end = buf.length): Gener
   let pos = start
   while (end - pos >= BATCH_HEADER_BYTES) {
     const header = readBatchHeader(buf, pos)
-    if (header.batchLength < BATCH_HEADER_BYTES - LOG_OVERHEAD) throw new CorruptRecordError(`bad batchLength at ${pos}`)
+    if (header.batchLength < BATCH_HEADER_BYTES - LOG_OVERHEAD)
+      throw new CorruptRecordError(`bad batchLength at ${pos}`)
     if (pos + header.batchBytes > end) return
     yield { position: pos, header: validateBatch(buf, pos, end) }
     pos += header.batchBytes

@@ -2,7 +2,7 @@ import { describe, expect, test } from 'vitest'
 import { murmur2, partitionForKey } from './murmur2.js'
 
 describe('murmur2', () => {
-  test('matches the vectors published with Kafka\'s partitioner', () => {
+  test("matches the vectors published with Kafka's partitioner", () => {
     const vectors: Array<[string, number]> = [
       ['21', -973932308],
       ['foobar', -790332482],

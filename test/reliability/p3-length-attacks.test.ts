@@ -157,6 +157,33 @@ describe('P3: length attacks', () => {
     expect(perRequest).toBeLessThan(16 * 1024)
   })
 
+  test('a msgpack array or map count beyond the body bytes is refused without allocating for that count', async () => {
+    // 6-byte bodies announcing ~28 million elements: below the lengths the decoder refuses outright, far beyond the
+    // bytes present (each element needs at least one byte, each map entry two).
+    const c = await RawClient.connect(server.port)
+    const attacks: Array<[string, Buffer]> = [
+      ['array32 of 27,882,601 items in a 6-byte body', Buffer.from('dd01a9746900', 'hex')],
+      ['map32 of 27,882,601 entries in a 6-byte body', Buffer.from('df01a9746900', 'hex')],
+      ['array32 of 2^24 items nested in a produce body', Buffer.from('81a5746f706963dd0100000000', 'hex')],
+    ]
+    const growth: Record<string, number> = {}
+    let correlationId = 100
+    for (const [name, body] of attacks) {
+      const before = memoryBytes()
+      const seen = c.frames.length
+      c.write(rawRequest(ApiKey.PRODUCE, body, correlationId++))
+      await c.waitFrames(seen + 1)
+      // No forced GC here: what the decoder allocated for the announced count is still on the heap.
+      const m = process.memoryUsage()
+      growth[name] = m.heapUsed + m.external - before
+      const frame = c.frames[seen]
+      expect(frame === undefined ? 'closed' : (frame.flags & FLAG_ERROR) !== 0 ? 'error' : 'accepted').toBe('error')
+    }
+    c.destroy()
+    figures.countBeyondBodyHeapGrowthBytes = growth
+    for (const bytes of Object.values(growth)) expect(bytes).toBeLessThan(HEAP_PER_CONNECTION_BYTES_MAX * 16)
+  })
+
   test('a slow client sending a request one byte at a time is served; slow-loris connections hold little memory', async () => {
     const slow = await RawClient.connect(server.port)
     const request = rawRequest(ApiKey.INFO, encodeBody(null), 9)
