@@ -183,6 +183,7 @@ test(
         },
       })
       let commits = 0
+      const commitErrors: Record<string, number> = {}
       const commitLoop = (async () => {
         // Bounded: ends when the kill loop is done.
         while (!stopping) {
@@ -194,8 +195,10 @@ test(
               history.commit(CONSUMER, c.partition, c.offset)
               commits++
             }
-          } catch {
+          } catch (err) {
             // the broker is down or the group is rebalancing: the next round commits
+            const code = err instanceof SluiceError ? err.code : 'OTHER'
+            commitErrors[code] = (commitErrors[code] ?? 0) + 1
           }
         }
       })()
@@ -237,6 +240,7 @@ test(
         unsettled,
         polls,
         commits,
+        commitErrors,
         ...report.counts,
       })
       if (report.anomalies > 0) console.log(`[reliability] D1 anomalies:\n  ${report.examples.join('\n  ')}`)
