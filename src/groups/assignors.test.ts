@@ -8,16 +8,12 @@ import {
   type TargetAssignment,
   type TopicPartition,
 } from './assignors.js'
+import { Random } from '../testing/random.js'
 
+/** Seeded so a failing run can be replayed. */
 function rng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
+  const random = new Random(seed)
+  return () => random.next()
 }
 
 function randomTopics(rand: () => number): Map<string, number> {

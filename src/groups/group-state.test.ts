@@ -5,6 +5,7 @@ import type { GroupHeartbeatRequest, GroupHeartbeatResponse, TopicPartitions } f
 import { FencedMemberEpochError, NotOwnerError, UnknownMemberError } from '../errors.js'
 import { tpKey } from './assignors.js'
 import { ConsumerGroup, type TopicsMeta } from './group-state.js'
+import { Random } from '../testing/random.js'
 
 const SESSION_MS = 1_000
 const REBALANCE_MS = 5_000
@@ -117,15 +118,10 @@ function totalOwned(clients: SimClient[]): number {
   return clients.reduce((s, c) => s + c.owned.size, 0)
 }
 
+/** Seeded so a failing run can be replayed. */
 function rng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
+  const random = new Random(seed)
+  return () => random.next()
 }
 
 describe('ConsumerGroup', () => {

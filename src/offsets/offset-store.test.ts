@@ -9,6 +9,7 @@ import { InvalidArgumentError } from '../errors.js'
 import type { LogConfig } from '../storage/api.js'
 import { openStorage, type Storage } from '../storage/storage.js'
 import { openOffsetStore, type OffsetStore, type OffsetStoreOptions } from './offset-store.js'
+import { Random } from '../testing/random.js'
 
 const LOG_NAME = '__consumer_offsets/0'
 
@@ -46,15 +47,10 @@ async function open(options: OffsetStoreOptions = {}, config: Partial<LogConfig>
   return openOffsetStore(log, options)
 }
 
+/** Seeded so a failing run can be replayed. */
 function rng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
+  const random = new Random(seed)
+  return () => random.next()
 }
 
 describe('OffsetStore', () => {

@@ -11,17 +11,12 @@ import {
   FrameDecoder,
   type Frame,
 } from './frame.js'
+import { Random } from '../testing/random.js'
 
-/** Deterministic PRNG (mulberry32) so a failing seed can be replayed. */
+/** Seeded so a failing run can be replayed. */
 function random(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
+  const random = new Random(seed)
+  return () => random.next()
 }
 
 function makeFrames(rand: () => number, count: number): Frame[] {
