@@ -4,11 +4,13 @@
 // Buffers: they are not copied into the encoded body at all but handed to the socket as separate parts (writev), with
 // only their bin header in the msgpack stream — the bytes on the wire are exactly what `encodeBody` would produce.
 // No records/structures extension, no shared state between messages: every body decodes on its own. Decoding
-// allocates at most about the body's size (the frame decoder bounds that); malformed bodies become a ProtocolError.
+// allocates at most about the body's size (checkMsgpackLengths refuses counts the bytes cannot hold, the frame decoder
+// bounds the body); malformed bodies become a ProtocolError.
 import { randomBytes } from 'node:crypto'
 import { Packr } from 'msgpackr'
 import { ProtocolError } from '../errors.js'
 import { assert } from '../util/assert.js'
+import { checkMsgpackLengths } from './msgpack-lengths.js'
 
 const packr = new Packr({
   useRecords: false,
@@ -94,6 +96,8 @@ export function encodeBodyParts(value: unknown): Buffer[] {
 /** Decodes exactly one msgpack value filling `body`; anything else is a ProtocolError. */
 export function decodeBody(body: Buffer): unknown {
   if (body.length === 0) throw new ProtocolError('empty message body')
+  // Before msgpackr allocates anything: no declared length may exceed the bytes that could hold it.
+  checkMsgpackLengths(body)
   try {
     // unpack() reads one value and ignores trailing bytes; a body must hold exactly one value, so check the end.
     const values = packr.unpackMultiple(body) as unknown[]
