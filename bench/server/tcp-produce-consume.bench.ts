@@ -3,7 +3,7 @@
 // moving the same bytes with the same framing and pipelining but no broker.
 // Envelope: loopback TCP moves ~2-4 GB/s on these cores; a 100-record batch of 1 KiB is ~105 KB, so the raw ceiling is
 // ~20-40k batches/s. msgpack copies each batch once per side, the broker appends with one write(2) to the page cache
-// (topic flush 'os', acks 1: no fsync in this question), so Sluice should reach a good fraction of the raw ceiling for
+// (topic flush 'os', acks 1; a second row uses acks 'all' on a flush 'sync' topic: one fdatasync per group commit), so Sluice should reach a good fraction of the raw ceiling for
 // 1 KiB records; for 100 B records per-request overhead (~20-50 µs of JS) dominates: ~20-50k batches/s ⇒ 2-5M rec/s max.
 import { promises as fs } from 'node:fs'
 import net from 'node:net'
@@ -115,6 +115,18 @@ export async function run(): Promise<BenchRow[]> {
           ),
         )
       })
+      // The durable case: acks 'all' on a flush 'sync' topic, so every ack waits for an fdatasync (group commit).
+      const durableTopic = `bench-durable-${size}`
+      await t.createTopic({ name: durableTopic, partitions: 1, config: { flush: 'sync' } })
+      const durable = `sluice TCP produce acks=all flush=sync, ${size} B records`
+      bytesPerIteration.set(durable, recordBytes)
+      bench.add(durable, async () => {
+        await Promise.all(
+          Array.from({ length: IN_FLIGHT }, () =>
+            t.produce({ topic: durableTopic, partition: 0, acks: 'all', batch: Buffer.from(batch) }),
+          ),
+        )
+      })
       // Fetch without record decoding: the same walk, batches CRC-checked (iterateBatches) but records not decoded.
       let fetchOffset = 0
       const fetchOnly = `sluice TCP fetch + CRC, no decode, ${size} B records`
@@ -167,8 +179,9 @@ export async function run(): Promise<BenchRow[]> {
     }
     await bench.run()
     return bench.tasks.map((task) => {
-      const result = task.result as { period?: number }
-      const period = result.period ?? NaN
+      // The median iteration time, not the mean: these machines are noisy.
+      const result = task.result as { latency?: { p50: number }; period?: number }
+      const period = result.latency?.p50 ?? result.period ?? NaN
       const bytes = bytesPerIteration.get(task.name) ?? 0
       return {
         name: task.name,
