@@ -2,7 +2,7 @@
 // closeAll; records keep their append order within a partition's batches.
 import { afterEach, describe, expect, test, vi } from 'vitest'
 import { BATCH_HEADER_BYTES } from '../config/limits.js'
-import { BatchAccumulator, type PartitionQueue, type PendingRequest } from './batch-accumulator.js'
+import { BatchAccumulator, OpenBatch, type PartitionQueue, type PendingRequest } from './batch-accumulator.js'
 
 const request: PendingRequest = { resolve: () => {}, reject: () => {}, results: null, remaining: 1, settled: false }
 const record = (i: number) => ({ key: null, value: Buffer.from(String(i)), timestamp: i })
@@ -48,5 +48,22 @@ describe('BatchAccumulator', () => {
     expect(acc.queue('a', 0)).not.toBe(acc.queue('b', 0))
     expect([...acc.all()]).toHaveLength(3)
     acc.stopTimers()
+  })
+
+  test('release() drops the records of an encoded batch but keeps its record count and every timestamp', () => {
+    for (const timestamps of [
+      [5, 5, 5],
+      [7, 3, 9, 3],
+    ]) {
+      const batch = new OpenBatch()
+      for (const t of timestamps) {
+        batch.records.push({ key: null, value: null, timestamp: t })
+        batch.recordCount++
+      }
+      batch.release()
+      expect(batch.records).toHaveLength(0)
+      expect(batch.recordCount).toBe(timestamps.length)
+      expect(timestamps.map((_, i) => batch.timestampOf(i))).toEqual(timestamps)
+    }
   })
 })

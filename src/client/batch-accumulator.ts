@@ -27,7 +27,14 @@ export interface PendingRequest {
 }
 
 export class OpenBatch {
+  /** Emptied by release() once the batch is encoded, so records do not outlive their bytes (they would otherwise
+   *  survive until the ack, often an fsync later, and be promoted by the GC). */
   readonly records: RecordInput[] = []
+  /** The record count, kept after release(). */
+  recordCount = 0
+  /** After release(): each record's timestamp, or null when they are all `timestamp`. */
+  timestamps: Float64Array | null = null
+  timestamp = 0
   readonly requests: PendingRequest[] = []
   /** Index of each record in its request's `results`. */
   readonly slots: number[] = []
@@ -35,6 +42,34 @@ export class OpenBatch {
   bytes = BATCH_HEADER_BYTES
   /** The part of `bytes` its records account for (what the producer's buffer counts). */
   recordBytes = 0
+
+  /** The timestamp of record `i` (before or after release). */
+  timestampOf(i: number): number {
+    const records = this.records
+    if (records.length > 0) return records[i]!.timestamp
+    return this.timestamps === null ? this.timestamp : this.timestamps[i]!
+  }
+
+  /** Keeps the record count and timestamps and drops the records (call once their bytes are encoded). */
+  release(): void {
+    const records = this.records
+    const count = records.length
+    if (count === 0) return
+    const first = records[0]!.timestamp
+    let uniform = true
+    for (let i = 1; i < count; i++)
+      if (records[i]!.timestamp !== first) {
+        uniform = false
+        break
+      }
+    if (uniform) this.timestamp = first
+    else {
+      const timestamps = new Float64Array(count)
+      for (let i = 0; i < count; i++) timestamps[i] = records[i]!.timestamp
+      this.timestamps = timestamps
+    }
+    records.length = 0
+  }
 }
 
 export class PartitionQueue {
@@ -94,6 +129,7 @@ export class BatchAccumulator {
       this.#arm(q)
     }
     batch.records.push(record)
+    batch.recordCount++
     batch.requests.push(request)
     batch.slots.push(slot)
     batch.bytes += recordBytes

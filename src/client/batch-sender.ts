@@ -10,7 +10,8 @@
 // have settled, so records of one partition never overtake each other.
 import type { ProduceResponse } from '../broker/api.js'
 import { SluiceError } from '../errors.js'
-import { encodeRecordBatch } from '../storage/record-batch.js'
+import { encodeRecordBatch, POS, writeInt64 } from '../storage/record-batch.js'
+import { crc32c } from '../util/crc32c.js'
 import type { OpenBatch, PartitionQueue, PendingRequest, RecordMetadata } from './batch-accumulator.js'
 import type { ProducerConfig } from './client-config.js'
 import type { Transport } from './transport.js'
@@ -21,6 +22,8 @@ const SEQUENCE_MODULUS = 2 ** 31
 export interface InFlightBatch {
   readonly batch: OpenBatch
   bytes: Buffer | null
+  /** The bytes must be restamped with the current producer id and a new baseSequence before they are sent. */
+  stale: boolean
   /** The producer-id generation the bytes were (or will be) encoded under. */
   generation: number
   baseSequence: number
@@ -62,7 +65,15 @@ export class BatchSender {
       const batch = q.ready.shift()!
       let markDone!: () => void
       const done = new Promise<void>((resolve) => (markDone = resolve))
-      const f: InFlightBatch = { batch, bytes: null, generation: this.#generation, baseSequence: -1, done, markDone }
+      const f: InFlightBatch = {
+        batch,
+        bytes: null,
+        stale: false,
+        generation: this.#generation,
+        baseSequence: -1,
+        done,
+        markDone,
+      }
       window.push(f)
       this.#inFlight++
       void this.#run(q, f)
@@ -96,7 +107,7 @@ export class BatchSender {
             const earlier = q.window.slice(0, q.window.indexOf(f))
             await Promise.all(earlier.map((e) => e.done))
             if (f.generation !== this.#generation) {
-              f.bytes = null
+              f.stale = true
               continue
             }
             if (earlier.length > 0) continue
@@ -120,24 +131,30 @@ export class BatchSender {
   /** Encodes `f` if it has no bytes for the current producer id; sequences are taken in call order. */
   async #encode(q: PartitionQueue, f: InFlightBatch): Promise<void> {
     const config = this.config
-    if (f.bytes !== null) return
+    if (f.bytes !== null && !f.stale) return
     if (config.idempotent) while (this.#producerId < 0) await this.#initProducer()
     const baseSequence = config.idempotent ? q.nextSequence : -1
-    f.bytes = encodeRecordBatch(f.batch.records, {
-      compression: config.compression,
-      producerId: config.idempotent ? this.#producerId : -1,
-      producerEpoch: config.idempotent ? this.#producerEpoch : -1,
-      baseSequence,
-      batchBytesMax: config.recordBytesMax,
-    })
+    const producerId = config.idempotent ? this.#producerId : -1
+    const producerEpoch = config.idempotent ? this.#producerEpoch : -1
+    if (f.bytes === null) {
+      f.bytes = encodeRecordBatch(f.batch.records, {
+        compression: config.compression,
+        producerId,
+        producerEpoch,
+        baseSequence,
+        batchBytesMax: config.recordBytesMax,
+      })
+      f.batch.release()
+    } else f.bytes = restampBatch(f.bytes, producerId, producerEpoch, baseSequence)
+    f.stale = false
     f.baseSequence = baseSequence
     f.generation = this.#generation
-    if (config.idempotent) q.nextSequence = (baseSequence + f.batch.records.length) % SEQUENCE_MODULUS
+    if (config.idempotent) q.nextSequence = (baseSequence + f.batch.recordCount) % SEQUENCE_MODULUS
   }
 
   #failed(q: PartitionQueue, f: InFlightBatch, err: unknown): void {
     if (hasCode(err, 'UNKNOWN_TOPIC', 'UNKNOWN_PARTITION')) this.hooks.onUnknownTopic(q.topic)
-    if (this.config.idempotent && f.bytes !== null && f.generation === this.#generation) {
+    if (this.config.idempotent && f.bytes !== null && !f.stale && f.generation === this.#generation) {
       const later = q.window.indexOf(f) < q.window.length - 1
       // Unknown whether it landed (retries exhausted), or later batches are sequenced after it: start a new id.
       if (later || (err instanceof SluiceError && err.retriable)) this.#renew()
@@ -174,19 +191,20 @@ export class BatchSender {
 
 /** Resolves each record's request with its metadata (offset -1 with acks 0). */
 function complete(q: PartitionQueue, batch: OpenBatch, response: ProduceResponse | null): void {
-  const { records, requests, slots } = batch
+  const { requests, slots } = batch
   const topic = q.topic
   const partition = q.partition
   const baseOffset = response === null ? -1 : response.baseOffset
   const appendTime = response === null ? -1 : response.logAppendTime
-  for (let i = 0; i < records.length; i++) {
+  const count = batch.recordCount
+  for (let i = 0; i < count; i++) {
     const request = requests[i]!
     if (request.settled) continue
     const meta: RecordMetadata = {
       topic,
       partition,
       offset: baseOffset < 0 ? -1 : baseOffset + i,
-      timestamp: appendTime >= 0 ? appendTime : records[i]!.timestamp,
+      timestamp: appendTime >= 0 ? appendTime : batch.timestampOf(i),
     }
     const results = request.results
     if (results === null) {
@@ -200,6 +218,18 @@ function complete(q: PartitionQueue, batch: OpenBatch, response: ProduceResponse
       }
     }
   }
+}
+
+/** A copy of an encoded batch under another producer id, epoch and baseSequence (the records are the same; they are
+ *  no longer held once encoded). These header fields are inside the CRC range, so the CRC is recomputed. A copy,
+ *  because the bytes sent before may still be referenced by the transport. */
+function restampBatch(bytes: Buffer, producerId: number, producerEpoch: number, baseSequence: number): Buffer {
+  const out = Buffer.from(bytes)
+  writeInt64(out, POS.producerId, producerId)
+  out.writeInt16BE(producerEpoch, POS.producerEpoch)
+  out.writeInt32BE(baseSequence, POS.baseSequence)
+  out.writeUInt32BE(crc32c(out, POS.attributes), POS.crc)
+  return out
 }
 
 export function settleError(request: PendingRequest, err: unknown): void {

@@ -93,4 +93,18 @@ describe('decodeMessages', () => {
     expect(() => decodeMessages(buf, 't', 0, 0, Infinity, out)).toThrow(CorruptRecordError)
     expect(out).toEqual([])
   })
+
+  test('keys and values are Buffers viewing the fetched bytes (no copy), also at a non-zero byteOffset', () => {
+    const batch = encodeRecordBatch([{ key: Buffer.from('key'), value: Buffer.from('value'), timestamp: 1 }])
+    const pooled = Buffer.concat([Buffer.from('xxxx'), batch]).subarray(4) // a view with byteOffset 4
+    const out: Message[] = []
+    decodeMessages(pooled, 't', 0, 0, Infinity, out)
+    const { key, value } = out[0]!
+    expect(Buffer.isBuffer(key) && Buffer.isBuffer(value)).toBe(true)
+    expect((key as Buffer).toString()).toBe('key')
+    expect((value as Buffer).toString()).toBe('value')
+    expect((value as Buffer).buffer).toBe(pooled.buffer)
+    pooled[pooled.indexOf('value')] = 0x56 // 'V': the view sees the change
+    expect((value as Buffer).toString()).toBe('Value')
+  })
 })

@@ -28,6 +28,36 @@ export const NO_HEADERS: Readonly<Record<string, Buffer | null>> = Object.freeze
 
 const DECOMPRESSED_BYTES_MAX = 64 * LIMITS.recordBytesMax
 
+/** Node's Buffer subclass for views, as `Buffer[Symbol.species]` exposes it: `new ViewBuffer(arrayBuffer, offset,
+ *  length)` makes the same Buffer view as `subarray()` at about a third of the cost (subarray looks up the species
+ *  constructor on every call), which matters at two views per record. Falls back to subarray if it is missing. */
+type ViewBufferConstructor = new (buffer: ArrayBufferLike, byteOffset: number, length: number) => Buffer
+const ViewBuffer: ViewBufferConstructor | null = (() => {
+  const species = (Buffer as unknown as Record<symbol, unknown>)[Symbol.species]
+  if (typeof species !== 'function') return null
+  const Ctor = species as ViewBufferConstructor
+  try {
+    const probe = Buffer.from([1, 2, 3])
+    const view = new Ctor(probe.buffer, probe.byteOffset + 1, 2)
+    return Buffer.isBuffer(view) && view.length === 2 && view[0] === 2 ? Ctor : null
+  } catch {
+    return null
+  }
+})()
+
+/** `length` bytes at the reader as a view (no copy), or null for length -1; the checks of ByteReader.bytes. */
+function readView(reader: ByteReader, length: number): Buffer | null {
+  if (length === -1) return null
+  const pos = reader.pos
+  if (length < -1) throw new CorruptRecordError(`negative length ${length}`)
+  if (pos + length > reader.end) throw new CorruptRecordError(`length ${length} runs past the end of the batch`)
+  reader.pos = pos + length
+  const buf = reader.buf
+  return ViewBuffer === null
+    ? buf.subarray(pos, pos + length)
+    : new ViewBuffer(buf.buffer, buf.byteOffset + pos, length)
+}
+
 /** Reads the messages of the whole batches in a fetched buffer, in offset order, one at a time. */
 export class MessageCursor {
   /** The offset after the last whole batch in the buffer (where the next fetch starts). */
@@ -115,8 +145,8 @@ export class MessageCursor {
       reader.pos = recordEnd
       return null
     }
-    const key = reader.bytes(reader.varint())
-    const value = reader.bytes(reader.varint())
+    const key = readView(reader, reader.varint())
+    const value = readView(reader, reader.varint())
     const headerCount = reader.varint()
     let headers = NO_HEADERS
     if (headerCount !== 0) {

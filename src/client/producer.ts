@@ -246,7 +246,8 @@ export class Producer {
     if (explicit !== undefined) {
       if (explicit >= partitionCount) throw new UnknownPartitionError(topic, explicit, partitionCount)
       partition = explicit
-    } else if (record.key !== null) partition = partitionForKey(record.key, partitionCount)
+    } else if (record.key !== null)
+      partition = partitionCount === 1 ? 0 : partitionForKey(record.key, partitionCount) // no hash for one partition
     else partition = this.#sticky.partition(topic, partitionCount)
     this.#bufferedBytes += bytes
     this.#accumulator.append(this.#accumulator.queue(topic, partition), record, bytes, request, slot)

@@ -147,6 +147,19 @@ describe('ConsumerGroup', () => {
     g.checkInvariants()
   })
 
+  test('a member waiting for partitions others still hold is told to heartbeat sooner until it has them', () => {
+    const g = newGroup(topicsMeta({ t: 4 }))
+    const a = new SimClient(g, { topics: ['t'] })
+    expect(a.join(0).heartbeatIntervalMs).toBe(100)
+    const b = new SimClient(g, { topics: ['t'] })
+    expect(b.join(10).heartbeatIntervalMs).toBe(20) // its two partitions are still a's
+    a.beat(20) // a is told to release two
+    expect(b.beat(22).heartbeatIntervalMs).toBe(20) // still waiting
+    a.beat(25) // a reports them released
+    expect(b.beat(30).heartbeatIntervalMs).toBe(100) // b got them: back to the normal interval
+    expect(b.owned.size).toBe(2)
+  })
+
   test('a leaving member frees its partitions for the others at once', () => {
     const g = newGroup(topicsMeta({ t: 6 }))
     const clients = [0, 1, 2].map(() => new SimClient(g, { topics: ['t'] }))
