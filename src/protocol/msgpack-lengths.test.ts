@@ -40,6 +40,12 @@ describe('checkMsgpackLengths', () => {
     for (const body of attacks) expect(() => checkMsgpackLengths(body)).toThrow(ProtocolError)
   })
 
+  test('walks every value of the body, not only the first: a huge array after a small map is refused', () => {
+    const trailing = Buffer.concat([encodeBody({ a: 1 }), Buffer.from('dd01de0001c0', 'hex')])
+    expect(() => checkMsgpackLengths(trailing)).toThrow(ProtocolError)
+    expect(() => checkMsgpackLengths(Buffer.concat([encodeBody(1), encodeBody('two')]))).not.toThrow()
+  })
+
   test('bounds nested containers by what they owe together, not one level at a time', () => {
     // 100 nested array16 headers each announcing 200 elements: each level alone fits in the bytes left, together not.
     const nested = Buffer.concat(Array.from({ length: 100 }, () => Buffer.from('dc00c8', 'hex')))

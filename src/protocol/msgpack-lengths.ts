@@ -37,6 +37,7 @@ const FIXED_PAYLOAD_BYTES: Readonly<Record<number, number>> = {
 /** Throws ProtocolError when a declared length in `body` cannot fit in the bytes that follow it. */
 export function checkMsgpackLengths(body: Buffer): void {
   let pos = 0
+  // Every value in the body is walked, not only the first: the decoder reads them all (unpackMultiple).
   let pending = 1
   while (pending > 0) {
     if (pos >= body.length) throw new ProtocolError('malformed message body: it ends before its last value')
@@ -113,5 +114,6 @@ export function checkMsgpackLengths(body: Buffer): void {
         `malformed message body: ${pending} values are still owed but only ${left - payloadBytes} bytes are left`,
       )
     pos += payloadBytes
+    if (pending === 0 && pos < body.length) pending = 1 // another top-level value follows
   }
 }
