@@ -112,7 +112,7 @@ test(
   async () => {
     const seed = runSeed('D1')
     const rng = new Random(seed)
-    const cycles = trials(12, 1_000)
+    const cycles = trials(50, 1_000)
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), `sluice-d1-${seed}-`))
     const dataDir = path.join(dir, 'data')
     const history = new HistoryRecorder(path.join(dir, 'history.jsonl'))
