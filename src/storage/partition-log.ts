@@ -42,6 +42,8 @@ export interface PartitionLogDeps {
   clock: () => number
   /** Called after every successful fdatasync of a log file (stats). */
   onFdatasync: () => void
+  /** A roll made a whole segment durable: the recovery point may move past it (checkpointed soon, coalesced). */
+  onRolled: () => void
   /** Truncation removed offsets at and above `offset`: the recovery point must not claim them (persisted at once). */
   lowerRecoveryPoint: (name: string, offset: number) => void
 }
@@ -232,6 +234,7 @@ export class PartitionLog implements PartitionLogApi, Flushable {
       this.#segments.push(next)
       fsyncDir(this.dir)
       this.#advanceDurable(old.nextOffset)
+      this.deps.onRolled()
       return next
     } catch (err) {
       throw this.#goOffline(

@@ -72,6 +72,10 @@ describe('layout', () => {
     for (const name of ['../x', '/abs', 'a//b', 'a/../../b', '', 'checkpoints/x', 'meta.json', 'a/./b', 'a b', 'x/'])
       await expect(storage.openLog(name, logConfig()), name).rejects.toThrow(InvalidArgumentError)
     expect(fs.readdirSync(path.dirname(tmpDir)).filter((n) => n === 'x' || n === 'b')).toEqual([])
+    // a component longer than NAME_MAX (255) is refused up front, by openLog and deleteLog alike (A5 found deleteLog
+    // failing with a raw ENAMETOOLONG)
+    await expect(storage.openLog('a'.repeat(256), logConfig())).rejects.toThrow(InvalidArgumentError)
+    await expect(storage.deleteLog(`x/${'a'.repeat(256)}`)).rejects.toThrow(InvalidArgumentError)
     await storage.close()
   })
 
@@ -102,6 +106,30 @@ describe('layout', () => {
       await reopened.close()
     } finally {
       fs.rmSync(crashed, { recursive: true, force: true })
+    }
+  })
+
+  test('while open, the recovery point follows what is durable, so a crash re-validates only the bytes after it', async ({
+    tmpDir,
+  }) => {
+    const storage = await openStorage(tmpDir, { checkpointIntervalMs: 20 })
+    const file = path.join(tmpDir, 'checkpoints/recovery-point')
+    const checkpointed = (): Record<string, number> =>
+      fs.existsSync(file) ? (JSON.parse(fs.readFileSync(file, 'utf8')) as { logs: Record<string, number> }).logs : {}
+    try {
+      const durable = await storage.openLog('topics/d/0', logConfig({ flush: 'sync' }))
+      const lazy = await storage.openLog('topics/o/0', logConfig({ flush: 'os' }))
+      const appended = durable.append(makeBatch('d', 5))
+      lazy.append(makeBatch('o', 3))
+      await durable.waitDurable(appended.lastOffset)
+      const deadline = Date.now() + 5_000
+      while (checkpointed()['topics/d/0'] !== 5 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10))
+      // The synced log's point moved to its end without a close; the 'os' log's did not (nothing of it is fsynced).
+      expect(checkpointed()['topics/d/0']).toBe(5)
+      expect(checkpointed()['topics/o/0'] ?? 0).toBe(0)
+      expect(fs.existsSync(path.join(tmpDir, '.clean-shutdown'))).toBe(false)
+    } finally {
+      await storage.close()
     }
   })
 
