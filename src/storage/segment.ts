@@ -28,6 +28,11 @@ export const nodeDurabilityFs: DurabilityFs = {
   fdatasyncSync: (fd) => fs.fdatasyncSync(fd),
 }
 
+/** Test-only seam (S5 disk-full test): the write(2) of batch appends, replaced to inject ENOSPC. */
+export const appendWriteFs = {
+  writeSync: (fd: number, buf: Buffer, offset: number, length: number): number => fs.writeSync(fd, buf, offset, length),
+}
+
 const HEADER_WINDOW_BYTES = 16 * 1024
 const INDEX_FLAGS = fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT
 
@@ -282,7 +287,7 @@ export class Segment {
     let done = 0
     try {
       // Each turn writes at least one byte (writeSync throws otherwise).
-      while (done < batch.length) done += fs.writeSync(this.fd, batch, done, batch.length - done)
+      while (done < batch.length) done += appendWriteFs.writeSync(this.fd, batch, done, batch.length - done)
     } catch (err) {
       if (done > 0) fs.ftruncateSync(this.fd, position) // throws when even that fails: the caller takes the log offline
       throw storageError('append to', this.logPath, err)
