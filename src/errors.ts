@@ -13,6 +13,7 @@ export type ErrorCode =
   | 'CORRUPT_RECORD'
   | 'RECORD_TOO_LARGE'
   | 'STORAGE'
+  | 'DISK_FULL'
   | 'PARTITION_OFFLINE'
   | 'DATA_DIR_LOCKED'
   | 'CLOSED'
@@ -192,11 +193,19 @@ export class NotAuthenticatedError extends SluiceError {
 
 /** A file-system failure; the fs error is the `cause`. */
 export class StorageError extends SluiceError {
-  readonly code = 'STORAGE'
+  readonly code: ErrorCode = 'STORAGE'
   readonly retriable: boolean
   constructor(message: string, options?: ErrorOptions & { retriable?: boolean }) {
     super(message, options)
     this.retriable = options?.retriable ?? false
+  }
+}
+
+/** The disk is full (ENOSPC, EDQUOT): nothing of the request was kept, and the same request succeeds once space returns. */
+export class DiskFullError extends StorageError {
+  override readonly code: ErrorCode = 'DISK_FULL'
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, { ...options, retriable: true })
   }
 }
 
@@ -293,6 +302,7 @@ const WIRE_CLASSES: Record<ErrorCode, (message: string) => SluiceError> = {
   CORRUPT_RECORD: (m) => new CorruptRecordError(m),
   RECORD_TOO_LARGE: (m) => new RecordTooLargeError(m),
   STORAGE: (m) => new StorageError(m),
+  DISK_FULL: (m) => new DiskFullError(m),
   PARTITION_OFFLINE: (m) => new PartitionOfflineError(m),
   DATA_DIR_LOCKED: (m) => withMessage(new DataDirLockedError('', -1), m),
   CLOSED: (m) => withMessage(new ClosedError(''), m),

@@ -95,6 +95,7 @@ export {
   AuthenticationError,
   NotAuthenticatedError,
   StorageError,
+  DiskFullError,
   CorruptRecordError,
   PartitionOfflineError,
   DataDirLockedError,

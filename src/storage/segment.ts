@@ -6,7 +6,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { BATCH_HEADER_BYTES } from '../config/limits.js'
-import { CorruptRecordError, StorageError } from '../errors.js'
+import { CorruptRecordError, DiskFullError, StorageError } from '../errors.js'
 import { assert } from '../util/assert.js'
 import { writeFileSynced } from './atomic-file.js'
 import { IndexPolicy, OFFSET_ENTRY, TIME_ENTRY, buildIndexes, type SegmentScan } from '../workers/segment-scan.js'
@@ -47,9 +47,11 @@ export interface BatchStart {
 }
 
 function storageError(what: string, file: string, cause: unknown): StorageError {
-  return new StorageError(`${what} ${file} failed: ${cause instanceof Error ? cause.message : String(cause)}`, {
-    cause,
-  })
+  const message = `${what} ${file} failed: ${cause instanceof Error ? cause.message : String(cause)}`
+  const code = (cause as NodeJS.ErrnoException | null)?.code
+  // A full disk is retriable: the failed write was cut back, and appends work again once space returns.
+  if (code === 'ENOSPC' || code === 'EDQUOT') return new DiskFullError(message, { cause })
+  return new StorageError(message, { cause })
 }
 
 export class Segment {
