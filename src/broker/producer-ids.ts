@@ -5,7 +5,7 @@
 import { readFile } from 'node:fs/promises'
 import path from 'node:path'
 import { InvalidArgumentError, StorageError } from '../errors.js'
-import { writeFileAtomic } from '../topics/write-file-atomic.js'
+import { writeFileAtomicAsync as writeFileAtomic } from '../storage/atomic-file.js'
 
 export const PRODUCER_ID_BLOCK = 1_000
 const FILE_NAME = 'producer-ids.json'

@@ -1,8 +1,11 @@
 // Small files that must never be seen half-written (checkpoints, meta.json, log-start-offset): written to a temporary
 // sibling, fsynced, renamed over the target, and the directory fsynced so the rename itself is durable. A reader sees
-// the old content or the new, never a mix.
+// the old content or the new, never a mix. The synchronous forms serve the storage engine's own files; the async
+// forms (`writeFileAtomicAsync`, `fsyncDirAsync`) serve the broker's (topic.json, producer-id blocks), off the event loop.
 import fs from 'node:fs'
+import { open, rename, rm } from 'node:fs/promises'
 import path from 'node:path'
+import { StorageError } from '../errors.js'
 
 export function fsyncDir(dir: string): void {
   const fd = fs.openSync(dir, 'r')
@@ -46,5 +49,33 @@ export function writeFileSynced(file: string, bytes: Buffer): void {
     fs.fsyncSync(fd)
   } finally {
     fs.closeSync(fd)
+  }
+}
+
+export async function fsyncDirAsync(dir: string): Promise<void> {
+  const handle = await open(dir, 'r')
+  try {
+    await handle.sync()
+  } finally {
+    await handle.close()
+  }
+}
+
+/** As writeFileAtomic, without blocking; the temp name carries the pid so two writers never share one. */
+export async function writeFileAtomicAsync(file: string, data: string | Buffer): Promise<void> {
+  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`)
+  try {
+    const handle = await open(tmp, 'w')
+    try {
+      await handle.writeFile(data)
+      await handle.sync()
+    } finally {
+      await handle.close()
+    }
+    await rename(tmp, file)
+    await fsyncDirAsync(path.dirname(file))
+  } catch (cause) {
+    await rm(tmp, { force: true }).catch(() => {})
+    throw new StorageError(`could not write ${file}: ${(cause as Error).message}`, { cause })
   }
 }

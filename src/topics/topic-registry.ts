@@ -18,7 +18,7 @@ import {
 import type { PartitionLogApi, StorageApi, StorageLogger } from '../storage/api.js'
 import { resolveTopicConfig, toLogConfig } from './topic-config.js'
 import { isInternalTopic, validateTopicName } from './topic-name.js'
-import { fsyncDir, writeFileAtomic } from './write-file-atomic.js'
+import { fsyncDirAsync as fsyncDir, writeFileAtomicAsync as writeFileAtomic } from '../storage/atomic-file.js'
 
 const TOPIC_FILE = 'topic.json'
 const DELETING_FILE = '.deleting'
