@@ -155,7 +155,8 @@ export class Broker implements BrokerApi {
 
   #groups(): GroupCoordinatorPort {
     this.#enter()
-    if (this.#coordinator === null) throw new InternalError('this broker was opened without a group coordinator (openGroupCoordinator: null)')
+    if (this.#coordinator === null)
+      throw new InternalError('this broker was opened without a group coordinator (openGroupCoordinator: null)')
     return this.#coordinator
   }
 
@@ -247,7 +248,8 @@ export class Broker implements BrokerApi {
 
   async fetch(req: FetchRequest): Promise<FetchResponse> {
     this.#enter()
-    if (req?.fence != null && this.#coordinator === null) throw new InternalError('this broker was opened without a group coordinator (openGroupCoordinator: null)')
+    if (req?.fence != null && this.#coordinator === null)
+      throw new InternalError('this broker was opened without a group coordinator (openGroupCoordinator: null)')
     return fetchPartitions(
       {
         registry: this.#registry,
