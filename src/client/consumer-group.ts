@@ -1,32 +1,11 @@
-// What the Consumer needs from a group membership (the contract with src/client/group-membership.ts, written by the
-// groups engineer), kept as structural types so the consumer depends on the behaviour, not on the class, plus the
-// start-offset lookup that assignment shares with manual assign(). Sluice wires the real GroupMembership in through a
-// MembershipFactory.
+// What the Consumer needs from a group membership: the handle it drives (structural, so tests can plug in their own;
+// the options and the target contract are group-membership.ts's own types), plus the start-offset lookup that
+// assignment shares with manual assign(). Sluice wires the real GroupMembership in through a MembershipFactory.
 import type { BrokerApi, CommittedOffset, GroupFence } from '../broker/api.js'
 import type { TopicPartition } from './client-config.js'
+import type { GroupMembershipOptions, MembershipTarget } from './group-membership.js'
 import type { Transport } from './transport.js'
 import { tpKey } from './validate.js'
-
-export interface MembershipOptions {
-  groupId: string
-  groupInstanceId: string | null
-  sessionTimeoutMs: number
-  heartbeatIntervalMs: number
-  maxPollIntervalMs: number
-  assignor: 'uniform' | 'range'
-  subscription: { topics: string[] } | { regex: RegExp }
-  /** Errors of target callbacks and retried heartbeats. */
-  onError?: (err: unknown) => void
-}
-
-/** Implemented by the Consumer; called by the membership. */
-export interface MembershipTargetLike {
-  onPartitionsAssigned(partitions: TopicPartition[]): Promise<void>
-  onPartitionsRevoked(partitions: TopicPartition[]): Promise<void>
-  onPartitionsLost(partitions: TopicPartition[]): Promise<void>
-  onReset(resets: Array<{ topic: string; partition: number; offset: number }>): void
-  lastPollMsAgo(): number
-}
 
 export interface MembershipHandle {
   start(): Promise<void>
@@ -39,8 +18,8 @@ export interface MembershipHandle {
 
 export type MembershipFactory = (
   transport: BrokerApi,
-  options: MembershipOptions,
-  target: MembershipTargetLike,
+  options: GroupMembershipOptions,
+  target: MembershipTarget,
 ) => MembershipHandle
 
 /** Offsets for `timestamp` (-2 earliest, -1 latest, else first offset with timestamp ≥ it), keyed by tpKey. */
