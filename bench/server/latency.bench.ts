@@ -6,15 +6,13 @@
 // consumer's long-poll wake-up (~0.1 ms) ⇒ p50 ≈ 1-2 ms, p99 ≤ 5 ms (the tracker's target) unless the disk stalls.
 // Latency is a distribution of single events, not a repeated task, so this file samples hrtime itself (tinybench
 // measures throughput elsewhere).
-import { spawn, type ChildProcess } from 'node:child_process'
 import { promises as fs } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { fileURLToPath, pathToFileURL } from 'node:url'
+import { pathToFileURL } from 'node:url'
 import { Sluice } from '../../src/sluice.js'
+import { startServeChild, stopServeChild } from '../../scripts/serve-child.js'
 
-const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
-const CLI = path.join(REPO_ROOT, 'src', 'cli', 'main.ts')
 const RATES_PER_SEC = [20_000, 50_000] as const
 const WARMUP_MS = 1_000
 const MEASURE_MS = 4_000
@@ -30,22 +28,6 @@ export interface LatencyRow {
   p99Ms: number
   p999Ms: number
   maxMs: number
-}
-
-function startBroker(dataDir: string): Promise<{ child: ChildProcess; address: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'serve', '--data-dir', dataDir, '--port', '0'], {
-      cwd: REPO_ROOT,
-      stdio: ['ignore', 'pipe', 'ignore'],
-    })
-    let out = ''
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString()
-      const m = /listening on (\S+):(\d+)/.exec(out)
-      if (m !== null) resolve({ child, address: `${m[1]}:${m[2]}` })
-    })
-    child.once('exit', (code) => reject(new Error(`sluice serve exited with ${code} before listening`)))
-  })
 }
 
 function percentile(sorted: Float64Array, q: number): number {
@@ -105,8 +87,7 @@ async function measure(sl: Sluice, topic: string, ratePerSec: number): Promise<L
 
 export async function run(): Promise<LatencyRow[]> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'sluice-bench-latency-'))
-  const broker = await startBroker(path.join(dir, 'data'))
-  const exited = new Promise((resolve) => broker.child.once('exit', resolve))
+  const broker = await startServeChild(path.join(dir, 'data'))
   const rows: LatencyRow[] = []
   try {
     const sl = await Sluice.connect({ brokers: [broker.address] })
@@ -116,8 +97,7 @@ export async function run(): Promise<LatencyRow[]> {
       await sl.close()
     }
   } finally {
-    broker.child.kill('SIGTERM')
-    await exited
+    await stopServeChild(broker, 'SIGTERM')
     await fs.rm(dir, { recursive: true, force: true })
   }
   return rows

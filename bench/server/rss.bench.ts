@@ -6,15 +6,13 @@
 // fetch responses 2 × maxBytes (≤ 1 MiB each by default), socket buffers a few MB; indexes of a few 128 MiB segments
 // are small. So ≈ 100-150 MiB if the broker holds no per-record objects; V8's heap growth between GCs may add tens of
 // MiB. Anything near 256 MiB means buffers are retained (request bodies, unacked batches, fetch caches).
-import { spawn, type ChildProcess } from 'node:child_process'
 import { promises as fs } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { fileURLToPath, pathToFileURL } from 'node:url'
+import { pathToFileURL } from 'node:url'
 import { Sluice } from '../../src/sluice.js'
+import { startServeChild, stopServeChild } from '../../scripts/serve-child.js'
 
-const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
-const CLI = path.join(REPO_ROOT, 'src', 'cli', 'main.ts')
 const MIB = 2 ** 20
 const LOAD_SECONDS = Number(process.env.SLUICE_BENCH_RSS_SECONDS ?? '20')
 const SAMPLE_MS = 250
@@ -39,39 +37,6 @@ export interface RssRow {
   producedRecords: number
   consumedRecords: number
   producedMBps: number
-}
-
-function startBroker(dataDir: string): Promise<{ child: ChildProcess; address: string; exited: Promise<void> }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'serve', '--data-dir', dataDir, '--port', '0'], {
-      cwd: REPO_ROOT,
-      stdio: ['ignore', 'pipe', 'ignore'],
-    })
-    const exited = new Promise<void>((res) => child.once('exit', () => res()))
-    let out = ''
-    let done = false
-    const timer = setTimeout(() => {
-      if (done) return
-      done = true
-      child.kill('SIGKILL')
-      reject(new Error(`sluice serve did not print "listening" within ${START_TIMEOUT_MS} ms`))
-    }, START_TIMEOUT_MS)
-    child.stdout!.on('data', (d: Buffer) => {
-      if (done) return
-      out += d.toString()
-      const m = /listening on (\S+):(\d+)/.exec(out)
-      if (m === null) return
-      done = true
-      clearTimeout(timer)
-      resolve({ child, address: `${m[1]}:${m[2]}`, exited })
-    })
-    child.once('exit', (code, signal) => {
-      if (done) return
-      done = true
-      clearTimeout(timer)
-      reject(new Error(`sluice serve exited (${code ?? signal}) before listening`))
-    })
-  })
 }
 
 /** VmRSS of `pid` in bytes, or NaN if the process is gone. */
@@ -178,16 +143,11 @@ export async function run(): Promise<RssRow[]> {
     throw new Error(`SLUICE_BENCH_RSS_SECONDS must be > 0, got ${process.env.SLUICE_BENCH_RSS_SECONDS}`)
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'sluice-bench-rss-'))
   try {
-    const broker = await startBroker(path.join(dir, 'data'))
+    const broker = await startServeChild(path.join(dir, 'data'), START_TIMEOUT_MS)
     try {
       return [await load(broker.address, broker.child.pid!)]
     } finally {
-      if (broker.child.exitCode === null && broker.child.signalCode === null) broker.child.kill('SIGTERM')
-      const timeout = new Promise<'timeout'>((res) => setTimeout(() => res('timeout'), 30_000).unref())
-      if ((await Promise.race([broker.exited, timeout])) === 'timeout') {
-        broker.child.kill('SIGKILL')
-        await broker.exited
-      }
+      await stopServeChild(broker, 'SIGTERM')
     }
   } finally {
     await fs.rm(dir, { recursive: true, force: true })

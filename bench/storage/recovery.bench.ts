@@ -9,15 +9,13 @@
 // 128 MiB segments and a recent checkpoint that is ≤ 6 × 128 MiB at ~1-2 GB/s from the page cache ⇒ +0.4-0.8 s; with
 // flush 'os' the durable offset may lag far behind, and a re-scan of all 4 GiB (~2 cores, ~1-1.5 GB/s) is ≈ 3-4 s,
 // over the 2 s target. Either way the page cache is warm here (same boot), so this is the best case for the disk.
-import { spawn, type ChildProcess } from 'node:child_process'
 import { promises as fs } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { fileURLToPath, pathToFileURL } from 'node:url'
+import { pathToFileURL } from 'node:url'
 import { Sluice } from '../../src/sluice.js'
+import { startServeChild, stopServeChild } from '../../scripts/serve-child.js'
 
-const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
-const CLI = path.join(REPO_ROOT, 'src', 'cli', 'main.ts')
 const GIB = 2 ** 30
 const SIZE_GIB = Number(process.env.SLUICE_BENCH_RECOVERY_GIB ?? '1')
 const TOPIC = 'recovery'
@@ -36,58 +34,6 @@ export interface RecoveryRow {
   dataGiB: number
   toListeningMs: number
   toNewestFetchedMs: number
-}
-
-interface Broker {
-  child: ChildProcess
-  address: string
-  exited: Promise<void>
-  /** performance.now() when spawned, and when "listening" was printed. */
-  spawnedAt: number
-  listeningAt: number
-}
-
-function startBroker(dataDir: string): Promise<Broker> {
-  return new Promise((resolve, reject) => {
-    const spawnedAt = performance.now()
-    const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'serve', '--data-dir', dataDir, '--port', '0'], {
-      cwd: REPO_ROOT,
-      stdio: ['ignore', 'pipe', 'ignore'],
-    })
-    const exited = new Promise<void>((res) => child.once('exit', () => res()))
-    let out = ''
-    let done = false
-    const timer = setTimeout(() => {
-      if (done) return
-      done = true
-      child.kill('SIGKILL')
-      reject(new Error(`sluice serve did not print "listening" within ${START_TIMEOUT_MS} ms`))
-    }, START_TIMEOUT_MS)
-    child.stdout!.on('data', (d: Buffer) => {
-      if (done) return
-      out += d.toString()
-      const m = /listening on (\S+):(\d+)/.exec(out)
-      if (m === null) return
-      done = true
-      clearTimeout(timer)
-      resolve({ child, address: `${m[1]}:${m[2]}`, exited, spawnedAt, listeningAt: performance.now() })
-    })
-    child.once('exit', (code, signal) => {
-      if (done) return
-      done = true
-      clearTimeout(timer)
-      reject(new Error(`sluice serve exited (${code ?? signal}) before listening`))
-    })
-  })
-}
-
-async function stopBroker(broker: Broker, signal: NodeJS.Signals): Promise<void> {
-  if (broker.child.exitCode === null && broker.child.signalCode === null) broker.child.kill(signal)
-  const timeout = new Promise<'timeout'>((res) => setTimeout(() => res('timeout'), 30_000).unref())
-  if ((await Promise.race([broker.exited, timeout])) === 'timeout') {
-    broker.child.kill('SIGKILL')
-    await broker.exited
-  }
 }
 
 async function dirBytes(dir: string, depth = 0): Promise<number> {
@@ -140,7 +86,7 @@ async function fill(address: string, dataDir: string, targetBytes: number): Prom
 
 /** Spawns the broker on `dataDir` and times "listening" and the fetch of each partition's newest record. */
 async function timeRestart(name: string, dataDir: string, newest: number[], bytes: number): Promise<RecoveryRow> {
-  const broker = await startBroker(dataDir)
+  const broker = await startServeChild(dataDir, START_TIMEOUT_MS)
   try {
     const sl = await Sluice.connect({ brokers: [broker.address] })
     try {
@@ -179,7 +125,7 @@ async function timeRestart(name: string, dataDir: string, newest: number[], byte
       await sl.close()
     }
   } finally {
-    await stopBroker(broker, 'SIGTERM')
+    await stopServeChild(broker, 'SIGTERM')
   }
 }
 
@@ -190,12 +136,12 @@ export async function run(): Promise<RecoveryRow[]> {
   const dataDir = path.join(dir, 'data')
   const rows: RecoveryRow[] = []
   try {
-    const first = await startBroker(dataDir)
+    const first = await startServeChild(dataDir, START_TIMEOUT_MS)
     let newest: number[]
     try {
       newest = await fill(first.address, dataDir, SIZE_GIB * GIB)
     } finally {
-      await stopBroker(first, 'SIGKILL')
+      await stopServeChild(first, 'SIGKILL')
     }
     const bytes = await dirBytes(dataDir)
     rows.push(await timeRestart(`restart after kill -9, ${PARTITIONS} partitions, 1 KiB`, dataDir, newest, bytes))
