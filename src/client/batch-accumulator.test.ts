@@ -26,6 +26,25 @@ describe('BatchAccumulator', () => {
     expect(q.ready.every((b) => b.recordBytes === b.records.length * 30)).toBe(true)
   })
 
+  test('with no open batch, records join the newest closed batch still waiting for dispatch, up to batchBytes', () => {
+    const acc = new BatchAccumulator(BATCH_HEADER_BYTES + 100, 60_000, () => {})
+    const q = acc.queue('t', 0)
+    acc.append(q, record(0), 30, request, 0)
+    acc.close(q) // closed but not dispatched: the in-flight window is full
+    for (let i = 1; i < 6; i++) acc.append(q, record(i), 30, request, 0)
+    // 0,1,2 fill the waiting batch; 3 opens a new one, which takes 4 and 5
+    expect(q.ready.map((b) => b.records.map((r) => r.timestamp))).toEqual([[0, 1, 2]])
+    expect(q.ready[0]!.recordCount).toBe(3)
+    expect(q.ready[0]!.recordBytes).toBe(90)
+    expect(q.current?.records.map((r) => r.timestamp)).toEqual([3, 4, 5])
+    q.ready.shift() // dispatched: later records no longer join it
+    acc.close(q)
+    acc.append(q, record(6), 30, request, 0)
+    expect(q.ready.map((b) => b.records.map((r) => r.timestamp))).toEqual([[3, 4, 5]])
+    expect(q.current?.records.map((r) => r.timestamp)).toEqual([6])
+    acc.stopTimers()
+  })
+
   test('a batch closes once lingerMs has passed since it opened, not before', () => {
     vi.useFakeTimers()
     const closedQueues: PartitionQueue[] = []

@@ -1,6 +1,6 @@
 // Per-partition batching for the producer. Records are appended to the open batch of their partition; a batch closes
 // when the next record would take it past `batchBytes`, when `lingerMs` has passed since it opened, or on flush, and
-// moves to that partition's ready queue. The accumulator only groups records and runs the linger timers: the producer
+// moves to that partition's ready queue, where it still takes records (up to `batchBytes`) until it is dispatched. The accumulator only groups records and runs the linger timers: the producer
 // decides when a ready batch is sent (BatchSender: a bounded window per partition, dispatched in order).
 // Byte counts are upper-bound estimates of the encoded size, so a closed batch never encodes past `batchBytes`.
 import type { RecordInput } from '../storage/record-batch.js'
@@ -116,7 +116,10 @@ export class BatchAccumulator {
     return q
   }
 
-  /** Adds one record of `recordBytes` (estimated) to the open batch of `q`, closing a full one first. */
+  /** Adds one record of `recordBytes` (estimated) to the open batch of `q`, closing a full one first. With no open
+   *  batch, the record joins the newest closed batch still waiting for room in the in-flight window if it fits: while
+   *  acknowledgements are slow (an fsync stall), the records that arrive meanwhile leave as one batch when the window
+   *  opens instead of as a queue of tiny batches each waiting its turn (that queue is what made latency grow). */
   append(q: PartitionQueue, record: RecordInput, recordBytes: number, request: PendingRequest, slot: number): void {
     let batch = q.current
     if (batch !== null && batch.bytes + recordBytes > this.batchBytes) {
@@ -124,9 +127,13 @@ export class BatchAccumulator {
       batch = null
     }
     if (batch === null) {
-      batch = new OpenBatch()
-      q.current = batch
-      this.#arm(q)
+      const waiting = q.ready.length > 0 ? q.ready[q.ready.length - 1]! : null
+      if (waiting !== null && waiting.bytes + recordBytes <= this.batchBytes) batch = waiting
+      else {
+        batch = new OpenBatch()
+        q.current = batch
+        this.#arm(q)
+      }
     }
     batch.records.push(record)
     batch.recordCount++
