@@ -16,12 +16,37 @@ export interface RecordMetadata {
   timestamp: number
 }
 
+/** Where each record of a sendBatch() call landed, kept in flat arrays until the last one is acknowledged: the
+ *  metadata objects are made at the end, so they are not carried (and promoted by the GC) while the batch is sent. */
+export class BatchResults {
+  readonly partitions: Int32Array
+  readonly offsets: Float64Array
+  readonly timestamps: Float64Array
+
+  constructor(
+    readonly topic: string,
+    count: number,
+  ) {
+    this.partitions = new Int32Array(count)
+    this.offsets = new Float64Array(count)
+    this.timestamps = new Float64Array(count)
+  }
+
+  toMetadata(): RecordMetadata[] {
+    const { topic, partitions, offsets, timestamps } = this
+    const out = new Array<RecordMetadata>(offsets.length)
+    for (let i = 0; i < out.length; i++)
+      out[i] = { topic, partition: partitions[i]!, offset: offsets[i]!, timestamp: timestamps[i]! }
+    return out
+  }
+}
+
 /** One send() or sendBatch() call: settled once, when its last record is acknowledged or on the first failure. */
 export interface PendingRequest {
   resolve(value: RecordMetadata | RecordMetadata[]): void
   reject(err: Error): void
   /** null for send(); one slot per message for sendBatch(). */
-  results: RecordMetadata[] | null
+  results: BatchResults | null
   remaining: number
   settled: boolean
 }

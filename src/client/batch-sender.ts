@@ -12,7 +12,7 @@ import type { ProduceResponse } from '../broker/api.js'
 import { SluiceError } from '../errors.js'
 import { encodeRecordBatch, POS, writeInt64 } from '../storage/record-batch.js'
 import { crc32c } from '../util/crc32c.js'
-import type { OpenBatch, PartitionQueue, PendingRequest, RecordMetadata } from './batch-accumulator.js'
+import type { OpenBatch, PartitionQueue, PendingRequest } from './batch-accumulator.js'
 import type { ProducerConfig } from './client-config.js'
 import type { Transport } from './transport.js'
 
@@ -200,21 +200,20 @@ function complete(q: PartitionQueue, batch: OpenBatch, response: ProduceResponse
   for (let i = 0; i < count; i++) {
     const request = requests[i]!
     if (request.settled) continue
-    const meta: RecordMetadata = {
-      topic,
-      partition,
-      offset: baseOffset < 0 ? -1 : baseOffset + i,
-      timestamp: appendTime >= 0 ? appendTime : batch.timestampOf(i),
-    }
+    const offset = baseOffset < 0 ? -1 : baseOffset + i
+    const timestamp = appendTime >= 0 ? appendTime : batch.timestampOf(i)
     const results = request.results
     if (results === null) {
       request.settled = true
-      request.resolve(meta)
+      request.resolve({ topic, partition, offset, timestamp })
     } else {
-      results[slots[i]!] = meta
+      const slot = slots[i]!
+      results.partitions[slot] = partition
+      results.offsets[slot] = offset
+      results.timestamps[slot] = timestamp
       if (--request.remaining === 0) {
         request.settled = true
-        request.resolve(results)
+        request.resolve(results.toMetadata())
       }
     }
   }

@@ -20,6 +20,7 @@ import {
   BatchAccumulator,
   type OpenBatch,
   type PartitionQueue,
+  BatchResults,
   type PendingRequest,
   type RecordMetadata,
 } from './batch-accumulator.js'
@@ -105,7 +106,7 @@ export class Producer {
       return Promise.reject(new InvalidArgumentError(`sendBatch takes an array of messages, got ${typeof messages}`))
     if (messages.length === 0) return Promise.resolve([])
     return new Promise<RecordMetadata | RecordMetadata[]>((resolve, reject) => {
-      const results = new Array<RecordMetadata>(messages.length)
+      const results = new BatchResults(topic, messages.length)
       this.#submit(topic, messages, { resolve, reject, results, remaining: messages.length, settled: false })
     }) as Promise<RecordMetadata[]>
   }
