@@ -2,6 +2,7 @@
 // not appended (also after a reopen), gaps refused, fenced epochs, and the five-batch retry window.
 import { describe, expect } from 'vitest'
 import type { Broker } from '../src/broker/broker.js'
+import { PRODUCER_BATCHES_KEPT } from '../src/broker/producer-state.js'
 import {
   DuplicateSequenceError,
   InvalidArgumentError,
@@ -99,11 +100,13 @@ describe('broker idempotent producer', () => {
     expect(await logEnd(broker)).toBe(2)
   })
 
-  test('only the last five batches can be retried; an older retry is DuplicateSequenceError', async ({ fx }) => {
+  test(`only the last ${PRODUCER_BATCHES_KEPT} batches can be retried; an older retry is DuplicateSequenceError`, async ({
+    fx,
+  }) => {
     const broker = await fx.open()
     await broker.createTopic({ name: 't', partitions: 1 })
     const { producerId } = await broker.initProducer()
-    for (let seq = 0; seq < 6; seq++)
+    for (let seq = 0; seq < PRODUCER_BATCHES_KEPT + 1; seq++)
       await broker.produce({ topic: 't', partition: 0, acks: 1, batch: idem(producerId, seq, 1) })
     await expect(broker.produce({ topic: 't', partition: 0, acks: 1, batch: idem(producerId, 0, 1) })).rejects.toThrow(
       DuplicateSequenceError,
@@ -112,7 +115,7 @@ describe('broker idempotent producer', () => {
       baseOffset: 1,
       duplicate: true,
     })
-    expect(await logEnd(broker)).toBe(6)
+    expect(await logEnd(broker)).toBe(PRODUCER_BATCHES_KEPT + 1)
   })
 
   test('a producer id the broker never issued is refused', async ({ fx }) => {

@@ -14,8 +14,9 @@ import {
 import type { PartitionLogApi } from '../storage/api.js'
 import { readBatchHeader, type BatchHeader } from '../storage/record-batch.js'
 
-/** Kafka keeps five in-flight batches per producer and partition; retries can only target those. */
-export const PRODUCER_BATCHES_KEPT = 5
+/** Batches kept per producer and partition: the producer's in-flight limit (client-config IN_FLIGHT_MAX), so any
+ *  batch a producer may retry is still known. Kafka keeps five; see client-config for why Sluice keeps sixteen. */
+export const PRODUCER_BATCHES_KEPT = 16
 const SEQUENCE_MODULUS = 2 ** 31
 /** Bytes per read while rebuilding state. */
 const SCAN_READ_BYTES = 1024 * 1024

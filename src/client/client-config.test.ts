@@ -18,7 +18,7 @@ function problemsOf(fn: () => unknown): readonly string[] {
 describe('resolveProducerConfig', () => {
   test('defaults are complete and frozen: acks all, linger 5, 1 MiB batches, idempotent with 5 in flight', () => {
     const c = resolveProducerConfig()
-    expect(c).toMatchObject({ acks: 'all', lingerMs: 5, batchBytes: 1024 * 1024, idempotent: true, maxInFlight: 5 })
+    expect(c).toMatchObject({ acks: 'all', lingerMs: 5, batchBytes: 1024 * 1024, idempotent: true, maxInFlight: 16 })
     expect(c.compression).toBe('none')
     expect(c.valueCodec).toBe(bufferCodec)
     expect(c.bufferBytesMax).toBe(LIMITS.producerBufferBytesMax)
@@ -43,7 +43,7 @@ describe('resolveProducerConfig', () => {
         acks: 'some',
         batchBytes: LIMITS.recordBytesMax + 1,
         retries: -1,
-        maxInFlight: 9,
+        maxInFlight: 17,
         keyCodec: { encode: 1 },
         extra: true,
       } as unknown as ProducerOptions),
