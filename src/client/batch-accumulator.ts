@@ -3,9 +3,10 @@
 // moves to that partition's ready queue, where it still takes records (up to `batchBytes`) until it is dispatched. The accumulator only groups records and runs the linger timers: the producer
 // decides when a ready batch is sent (BatchSender: a bounded window per partition, dispatched in order).
 // Byte counts are upper-bound estimates of the encoded size, so a closed batch never encodes past `batchBytes`.
-import type { RecordInput } from '../storage/record-batch.js'
+import type { RecordHeader } from '../storage/record-batch.js'
 import type { InFlightBatch } from './batch-sender.js'
-import { BATCH_HEADER_BYTES } from '../config/limits.js'
+import { BATCH_HEADER_BYTES, LIMITS } from '../config/limits.js'
+import { BatchBuilder } from './batch-builder.js'
 
 export interface RecordMetadata {
   topic: string
@@ -52,14 +53,8 @@ export interface PendingRequest {
 }
 
 export class OpenBatch {
-  /** Emptied by release() once the batch is encoded, so records do not outlive their bytes (they would otherwise
-   *  survive until the ack, often an fsync later, and be promoted by the GC). */
-  readonly records: RecordInput[] = []
-  /** The record count, kept after release(). */
-  recordCount = 0
-  /** After release(): each record's timestamp, or null when they are all `timestamp`. */
-  timestamps: Float64Array | null = null
-  timestamp = 0
+  /** The batch's bytes, serialized as records are appended. */
+  readonly builder: BatchBuilder
   readonly requests: PendingRequest[] = []
   /** Index of each record in its request's `results`. */
   readonly slots: number[] = []
@@ -68,32 +63,17 @@ export class OpenBatch {
   /** The part of `bytes` its records account for (what the producer's buffer counts). */
   recordBytes = 0
 
-  /** The timestamp of record `i` (before or after release). */
-  timestampOf(i: number): number {
-    const records = this.records
-    if (records.length > 0) return records[i]!.timestamp
-    return this.timestamps === null ? this.timestamp : this.timestamps[i]!
+  constructor(batchBytes: number) {
+    this.builder = new BatchBuilder(batchBytes)
   }
 
-  /** Keeps the record count and timestamps and drops the records (call once their bytes are encoded). */
-  release(): void {
-    const records = this.records
-    const count = records.length
-    if (count === 0) return
-    const first = records[0]!.timestamp
-    let uniform = true
-    for (let i = 1; i < count; i++)
-      if (records[i]!.timestamp !== first) {
-        uniform = false
-        break
-      }
-    if (uniform) this.timestamp = first
-    else {
-      const timestamps = new Float64Array(count)
-      for (let i = 0; i < count; i++) timestamps[i] = records[i]!.timestamp
-      this.timestamps = timestamps
-    }
-    records.length = 0
+  get recordCount(): number {
+    return this.builder.recordCount
+  }
+
+  /** The timestamp of record `i`. */
+  timestampOf(i: number): number {
+    return this.builder.timestampOf(i)
   }
 }
 
@@ -141,27 +121,38 @@ export class BatchAccumulator {
     return q
   }
 
-  /** Adds one record of `recordBytes` (estimated) to the open batch of `q`, closing a full one first. With no open
-   *  batch, the record joins the newest closed batch still waiting for room in the in-flight window if it fits: while
-   *  acknowledgements are slow (an fsync stall), the records that arrive meanwhile leave as one batch when the window
-   *  opens instead of as a queue of tiny batches each waiting its turn (that queue is what made latency grow). */
-  append(q: PartitionQueue, record: RecordInput, recordBytes: number, request: PendingRequest, slot: number): void {
+  /** Adds one record of `recordBytes` (estimated, an upper bound) to the open batch of `q`, closing a full one first.
+   *  With no open batch, the record joins the newest closed batch still waiting for room in the in-flight window if
+   *  it fits: while acknowledgements are slow (an fsync stall), the records that arrive meanwhile leave as one batch
+   *  when the window opens instead of as a queue of tiny batches each waiting its turn (that queue made latency grow).
+   *  `keyBytes`/`valueBytes`: byte lengths (UTF-8 for strings), -1 for null. */
+  append(
+    q: PartitionQueue,
+    key: Buffer | string | null,
+    keyBytes: number,
+    value: Buffer | string | null,
+    valueBytes: number,
+    timestamp: number,
+    headers: readonly RecordHeader[] | undefined,
+    recordBytes: number,
+    request: PendingRequest,
+    slot: number,
+  ): void {
     let batch = q.current
-    if (batch !== null && batch.bytes + recordBytes > this.batchBytes) {
+    if (batch !== null && !fits(batch, recordBytes, this.batchBytes)) {
       this.close(q)
       batch = null
     }
     if (batch === null) {
       const waiting = q.ready.length > 0 ? q.ready[q.ready.length - 1]! : null
-      if (waiting !== null && waiting.bytes + recordBytes <= this.batchBytes) batch = waiting
+      if (waiting !== null && fits(waiting, recordBytes, this.batchBytes)) batch = waiting
       else {
-        batch = new OpenBatch()
+        batch = new OpenBatch(this.batchBytes)
         q.current = batch
         this.#arm(q)
       }
     }
-    batch.records.push(record)
-    batch.recordCount++
+    batch.builder.append(key, keyBytes, value, valueBytes, timestamp, headers)
     batch.requests.push(request)
     batch.slots.push(slot)
     batch.bytes += recordBytes
@@ -210,6 +201,10 @@ export class BatchAccumulator {
     if (this.lingerMs === 0 || this.#flushing > 0) q.immediate = setImmediate(fire)
     else q.timer = setTimeout(fire, this.lingerMs)
   }
+}
+
+function fits(batch: OpenBatch, recordBytes: number, batchBytes: number): boolean {
+  return batch.bytes + recordBytes <= batchBytes && batch.recordCount < LIMITS.batchRecordsMax
 }
 
 function stopTimer(q: PartitionQueue): void {

@@ -10,7 +10,7 @@
 // have settled, so records of one partition never overtake each other.
 import type { ProduceResponse } from '../broker/api.js'
 import { SluiceError } from '../errors.js'
-import { encodeRecordBatch, POS, writeInt64 } from '../storage/record-batch.js'
+import { POS, writeInt64 } from '../storage/record-batch.js'
 import { crc32c } from '../util/crc32c.js'
 import type { OpenBatch, PartitionQueue, PendingRequest } from './batch-accumulator.js'
 import type { ProducerConfig } from './client-config.js'
@@ -136,16 +136,15 @@ export class BatchSender {
     const baseSequence = config.idempotent ? q.nextSequence : -1
     const producerId = config.idempotent ? this.#producerId : -1
     const producerEpoch = config.idempotent ? this.#producerEpoch : -1
-    if (f.bytes === null) {
-      f.bytes = encodeRecordBatch(f.batch.records, {
+    if (f.bytes === null)
+      f.bytes = f.batch.builder.finish({
         compression: config.compression,
         producerId,
         producerEpoch,
         baseSequence,
         batchBytesMax: config.recordBytesMax,
       })
-      f.batch.release()
-    } else f.bytes = restampBatch(f.bytes, producerId, producerEpoch, baseSequence)
+    else f.bytes = restampBatch(f.bytes, producerId, producerEpoch, baseSequence)
     f.stale = false
     f.baseSequence = baseSequence
     f.generation = this.#generation

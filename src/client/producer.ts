@@ -11,9 +11,10 @@ import {
   TimeoutError,
   UnknownPartitionError,
 } from '../errors.js'
-import type { RecordHeader, RecordInput } from '../storage/record-batch.js'
+import type { RecordHeader } from '../storage/record-batch.js'
 import { StickyPartitioner } from '../topics/partitioner.js'
 import { partitionForKey } from '../util/murmur2.js'
+import { utf8Length, writeUtf8 } from '../util/utf8.js'
 import { sizeOfVarint } from '../util/varint.js'
 import { BatchSender, settleError } from './batch-sender.js'
 import {
@@ -25,7 +26,8 @@ import {
   type RecordMetadata,
 } from './batch-accumulator.js'
 import { type ProducerConfig } from './client-config.js'
-import { encodeWith } from './codecs.js'
+import { bufferCodec, encodeWith, stringCodec } from './codecs.js'
+import { PreparedRecords } from './prepared-records.js'
 import { Fifo } from './fifo.js'
 import { TopicMetadataCache } from './topic-metadata.js'
 import type { Transport } from './transport.js'
@@ -50,14 +52,15 @@ export interface ProducerMessage {
 /** Per-record upper bound on framing bytes beyond key, value and headers: length, attributes, timestamp and offset
  *  deltas (varlong ≤ 10, varint ≤ 3 below LIMITS.batchRecordsMax), key/value lengths, header count. */
 const RECORD_OVERHEAD_BYTES = 5 + 1 + 10 + 3 + 5 + 5 + 5
+/** String keys up to this many UTF-8 bytes are hashed from a reused buffer. */
+const KEY_SCRATCH_BYTES = 4096
 
 /** Records and their estimated sizes of one call, not yet in the accumulator (metadata loading or buffer full). */
 interface WaitingSend {
   topic: string
   /** For the explicit partitions. */
   messages: readonly ProducerMessage[]
-  records: RecordInput[]
-  bytes: number[]
+  records: PreparedRecords
   next: number
   request: PendingRequest
 }
@@ -71,14 +74,27 @@ export class Producer {
   readonly #idleWaiters: Array<() => void> = []
   readonly #sender: BatchSender
   #bufferedBytes = 0
-  /** Out-parameter of #prepare. */
-  #preparedBytes = 0
+  /** Out-parameters of #prepare (no tuple per record on the hot path). */
+  #pKey: Buffer | string | null = null
+  #pKeyBytes = -1
+  #pValue: Buffer | string | null = null
+  #pValueBytes = -1
+  #pTimestamp = 0
+  #pHeaders: RecordHeader[] | undefined = undefined
+  #pBytes = 0
+  /** Strings are written into batches as UTF-8 without an intermediate Buffer when the codec would do just that. */
+  readonly #keysAsText: boolean
+  readonly #valuesAsText: boolean
+  /** String keys are hashed for their partition from here (no Buffer per key). */
+  readonly #keyScratch = Buffer.allocUnsafe(KEY_SCRATCH_BYTES)
   #closed = false
   #closing: Promise<void> | null = null
   readonly #onClose: ((p: Producer) => void) | null
 
   constructor(transport: Transport, config: ProducerConfig, onClose?: (p: Producer) => void) {
     this.#config = config
+    this.#keysAsText = config.keyCodec === bufferCodec || config.keyCodec === stringCodec
+    this.#valuesAsText = config.valueCodec === bufferCodec || config.valueCodec === stringCodec
     this.#metadata = new TopicMetadataCache(transport, config.retries, config.retryBackoffMs)
     this.#accumulator = new BatchAccumulator(config.batchBytes, config.lingerMs, (q) => this.#onBatchClosed(q))
     this.#sender = new BatchSender(transport, config, () => this.#accumulator.all(), {
@@ -139,19 +155,48 @@ export class Producer {
   #submitOne(topic: string, message: ProducerMessage, request: PendingRequest): void {
     try {
       const known = this.#check(topic)
-      const record = this.#prepare(message, 'message', Date.now())
-      const bytes = this.#preparedBytes
+      this.#prepare(message, 'message', Date.now())
+      const bytes = this.#pBytes
       if (
         known !== undefined &&
         this.#waiting.length === 0 &&
         this.#bufferedBytes + bytes <= this.#config.bufferBytesMax
       ) {
-        this.#enqueue(topic, known, record, bytes, message.partition, request, 0)
+        this.#enqueue(
+          topic,
+          known,
+          this.#pKey,
+          this.#pKeyBytes,
+          this.#pValue,
+          this.#pValueBytes,
+          this.#pTimestamp,
+          this.#pHeaders,
+          bytes,
+          message.partition,
+          request,
+          0,
+        )
         return
       }
-      this.#wait({ topic, messages: [message], records: [record], bytes: [bytes], next: 0, request })
+      const records = new PreparedRecords(1)
+      this.#keepPrepared(records, 0)
+      this.#wait({ topic, messages: [message], records, next: 0, request })
     } catch (err) {
       settleError(request, err)
+    }
+  }
+
+  /** Copies #prepare's out-parameters into slot `i`. */
+  #keepPrepared(records: PreparedRecords, i: number): void {
+    records.keys.push(this.#pKey)
+    records.values.push(this.#pValue)
+    records.keyBytes[i] = this.#pKeyBytes
+    records.valueBytes[i] = this.#pValueBytes
+    records.timestamps[i] = this.#pTimestamp
+    records.bytes[i] = this.#pBytes
+    if (this.#pHeaders !== undefined) {
+      records.headers ??= []
+      records.headers[i] = this.#pHeaders
     }
   }
 
@@ -160,24 +205,23 @@ export class Producer {
       const known = this.#check(topic)
       const count = messages.length
       const now = Date.now()
-      const records = new Array<RecordInput>(count)
-      const bytes = new Array<number>(count)
+      const records = new PreparedRecords(count)
       let total = 0
       for (let i = 0; i < count; i++) {
-        records[i] = this.#prepare(messages[i], `message ${i}`, now)
-        bytes[i] = this.#preparedBytes
-        total += this.#preparedBytes
+        this.#prepare(messages[i], `message ${i}`, now)
+        this.#keepPrepared(records, i)
+        total += this.#pBytes
       }
+      const w: WaitingSend = { topic, messages, records, next: 0, request }
       if (
         known !== undefined &&
         this.#waiting.length === 0 &&
         this.#bufferedBytes + total <= this.#config.bufferBytesMax
       ) {
-        for (let i = 0; i < count; i++)
-          this.#enqueue(topic, known, records[i]!, bytes[i]!, messages[i]!.partition, request, i)
+        for (; w.next < count; w.next++) this.#enqueuePrepared(w, known)
         return
       }
-      this.#wait({ topic, messages, records, bytes, next: 0, request })
+      this.#wait(w)
     } catch (err) {
       settleError(request, err)
     }
@@ -201,25 +245,50 @@ export class Producer {
     if (this.#waiting.length === 1) this.#drainWaiting()
   }
 
-  /** Encodes one message into a RecordInput and leaves its estimated batch bytes in #preparedBytes (no tuple
-   *  allocation on the hot path). Throws a typed error naming `where` for bad input. */
-  #prepare(message: ProducerMessage | undefined, where: string, now: number): RecordInput {
+  /** Validates and encodes one message into the #p* out-parameters, with its estimated batch bytes in #pBytes.
+   *  Throws a typed error naming `where` for bad input. */
+  #prepare(message: ProducerMessage | undefined, where: string, now: number): void {
     if (typeof message !== 'object' || message === null)
       throw new InvalidArgumentError(
         `${where} must be an object with a value, got ${message === null ? 'null' : typeof message}`,
       )
-    const key = encodeWith(this.#config.keyCodec, message.key, 'key')
-    const value = encodeWith(this.#config.valueCodec, message.value, 'value')
-    const timestamp = message.timestamp === undefined ? now : toTimestamp(message.timestamp, `${where} timestamp`)
-    let size = RECORD_OVERHEAD_BYTES + (key === null ? 0 : key.length) + (value === null ? 0 : value.length)
+    const k = message.key
+    if (k === null || k === undefined) {
+      this.#pKey = null
+      this.#pKeyBytes = -1
+    } else if (typeof k === 'string' && this.#keysAsText) {
+      this.#pKey = k
+      this.#pKeyBytes = utf8Length(k)
+    } else {
+      const key = encodeWith(this.#config.keyCodec, k, 'key')!
+      this.#pKey = key
+      this.#pKeyBytes = key.length
+    }
+    const v = message.value
+    if (v === null || v === undefined) {
+      this.#pValue = null
+      this.#pValueBytes = -1
+    } else if (typeof v === 'string' && this.#valuesAsText) {
+      this.#pValue = v
+      this.#pValueBytes = utf8Length(v)
+    } else {
+      const value = encodeWith(this.#config.valueCodec, v, 'value')!
+      this.#pValue = value
+      this.#pValueBytes = value.length
+    }
+    this.#pTimestamp = message.timestamp === undefined ? now : toTimestamp(message.timestamp, `${where} timestamp`)
+    const keyBytes = this.#pKeyBytes < 0 ? 0 : this.#pKeyBytes
+    const valueBytes = this.#pValueBytes < 0 ? 0 : this.#pValueBytes
+    let size = RECORD_OVERHEAD_BYTES + keyBytes + valueBytes
     let headers: RecordHeader[] | undefined
     if (message.headers !== undefined && message.headers !== null) {
       headers = toRecordHeaders(message.headers, where)
       for (const h of headers) {
-        const keyBytes = Buffer.byteLength(h.key)
-        size += sizeOfVarint(keyBytes) + keyBytes + 5 + (h.value === null ? 0 : h.value.length)
+        const hKeyBytes = Buffer.byteLength(h.key)
+        size += sizeOfVarint(hKeyBytes) + hKeyBytes + 5 + (h.value === null ? 0 : h.value.length)
       }
     }
+    this.#pHeaders = headers
     if (message.partition !== undefined && (!Number.isSafeInteger(message.partition) || message.partition < 0))
       throw new InvalidArgumentError(
         `${where} partition must be a non-negative integer, got ${String(message.partition)}`,
@@ -227,17 +296,41 @@ export class Producer {
     const recordBytesMax = this.#config.recordBytesMax
     if (size + BATCH_HEADER_BYTES > recordBytesMax)
       throw new RecordTooLargeError(
-        `${where} is about ${size} bytes (key ${key?.length ?? 0}, value ${value?.length ?? 0}), ` +
+        `${where} is about ${size} bytes (key ${keyBytes}, value ${valueBytes}), ` +
           `more than recordBytesMax ${recordBytesMax} allows in one batch`,
       )
-    this.#preparedBytes = size
-    return headers === undefined ? { key, value, timestamp } : { key, value, timestamp, headers }
+    this.#pBytes = size
+  }
+
+  /** Record `w.next` of a waiting or batch call into the accumulator. */
+  #enqueuePrepared(w: WaitingSend, partitionCount: number): void {
+    const r = w.records
+    const i = w.next
+    this.#enqueue(
+      w.topic,
+      partitionCount,
+      r.keys[i]!,
+      r.keyBytes[i]!,
+      r.values[i]!,
+      r.valueBytes[i]!,
+      r.timestamps[i]!,
+      r.headersOf(i),
+      r.bytes[i]!,
+      w.messages[i]!.partition,
+      w.request,
+      i,
+    )
   }
 
   #enqueue(
     topic: string,
     partitionCount: number,
-    record: RecordInput,
+    key: Buffer | string | null,
+    keyBytes: number,
+    value: Buffer | string | null,
+    valueBytes: number,
+    timestamp: number,
+    headers: RecordHeader[] | undefined,
     bytes: number,
     explicit: number | undefined,
     request: PendingRequest,
@@ -247,11 +340,17 @@ export class Producer {
     if (explicit !== undefined) {
       if (explicit >= partitionCount) throw new UnknownPartitionError(topic, explicit, partitionCount)
       partition = explicit
-    } else if (record.key !== null)
-      partition = partitionCount === 1 ? 0 : partitionForKey(record.key, partitionCount) // no hash for one partition
-    else partition = this.#sticky.partition(topic, partitionCount)
+    } else if (key === null) partition = this.#sticky.partition(topic, partitionCount)
+    else if (partitionCount === 1)
+      partition = 0 // no hash for one partition
+    else if (typeof key !== 'string') partition = partitionForKey(key, partitionCount)
+    else if (keyBytes <= KEY_SCRATCH_BYTES) {
+      writeUtf8(this.#keyScratch, 0, key, keyBytes)
+      partition = partitionForKey(this.#keyScratch, partitionCount, keyBytes)
+    } else partition = partitionForKey(Buffer.from(key, 'utf8'), partitionCount)
     this.#bufferedBytes += bytes
-    this.#accumulator.append(this.#accumulator.queue(topic, partition), record, bytes, request, slot)
+    const q = this.#accumulator.queue(topic, partition)
+    this.#accumulator.append(q, key, keyBytes, value, valueBytes, timestamp, headers, bytes, request, slot)
   }
 
   /** Moves waiting sends into the accumulator, in order, as metadata arrives and buffer space frees. */
@@ -268,14 +367,14 @@ export class Producer {
         return
       }
       try {
-        while (w.next < w.records.length) {
-          const bytes = w.bytes[w.next]!
+        while (w.next < w.records.count) {
+          const bytes = w.records.bytes[w.next]!
           if (this.#bufferedBytes > 0 && this.#bufferedBytes + bytes > this.#config.bufferBytesMax) {
             // Full: send what is open so completions free space, then continue from here.
             this.#accumulator.closeAll()
             return
           }
-          this.#enqueue(w.topic, count, w.records[w.next]!, bytes, w.messages[w.next]!.partition, w.request, w.next)
+          this.#enqueuePrepared(w, count)
           w.next++
         }
       } catch (err) {

@@ -19,6 +19,7 @@ import { gunzipSync, gzipSync } from 'node:zlib'
 import { BATCH_HEADER_BYTES, LIMITS } from '../config/limits.js'
 import { CorruptRecordError, InvalidArgumentError, RecordTooLargeError, UnsupportedVersionError } from '../errors.js'
 import { crc32c } from '../util/crc32c.js'
+import { utf8Length, writeUtf8 } from '../util/utf8.js'
 import { ByteReader, sizeOfVarint, sizeOfVarlong, writeVarint, writeVarlong } from '../util/varint.js'
 
 export const POS = Object.freeze({
@@ -114,19 +115,80 @@ export function writeInt64(buf: Uint8Array, pos: number, n: number): void {
   b.writeUInt32BE(n - hi * 4294967296, pos + 4)
 }
 
-function recordBodySize(r: RecordInput, timestampDelta: number, offsetDelta: number): number {
+/** Bytes of one record's body (after its length varint). `keyBytes`/`valueBytes` are -1 for null. */
+export function recordBodyBytes(
+  timestampDelta: number,
+  offsetDelta: number,
+  keyBytes: number,
+  valueBytes: number,
+  headers: readonly RecordHeader[] | undefined,
+): number {
   let size = 1 + sizeOfVarlong(timestampDelta) + sizeOfVarint(offsetDelta)
-  size += r.key === null ? 1 : sizeOfVarint(r.key.length) + r.key.length
-  size += r.value === null ? 1 : sizeOfVarint(r.value.length) + r.value.length
-  const headers = r.headers
+  size += keyBytes < 0 ? 1 : sizeOfVarint(keyBytes) + keyBytes
+  size += valueBytes < 0 ? 1 : sizeOfVarint(valueBytes) + valueBytes
   if (headers === undefined || headers.length === 0) return size + 1
   size += sizeOfVarint(headers.length)
   for (const h of headers) {
-    const keyBytes = Buffer.byteLength(h.key)
-    size += sizeOfVarint(keyBytes) + keyBytes
+    const hKeyBytes = utf8Length(h.key)
+    size += sizeOfVarint(hKeyBytes) + hKeyBytes
     size += h.value === null ? 1 : sizeOfVarint(h.value.length) + h.value.length
   }
   return size
+}
+
+/** Writes one record (length varint first) at `pos`; returns the position after it. `key` and `value` may be strings,
+ *  written as UTF-8 (`keyBytes`/`valueBytes` are their byte lengths, -1 for null); `buf` was sized with recordBodyBytes. */
+export function writeRecord(
+  buf: Buffer,
+  pos: number,
+  body: number,
+  timestampDelta: number,
+  offsetDelta: number,
+  key: Buffer | string | null,
+  keyBytes: number,
+  value: Buffer | string | null,
+  valueBytes: number,
+  headers: readonly RecordHeader[] | undefined,
+): number {
+  pos = writeVarint(buf, pos, body)
+  buf[pos++] = 0
+  pos = writeVarlong(buf, pos, timestampDelta)
+  pos = writeVarint(buf, pos, offsetDelta)
+  if (key === null) pos = writeVarint(buf, pos, -1)
+  else {
+    pos = writeVarint(buf, pos, keyBytes)
+    pos += typeof key === 'string' ? writeUtf8(buf, pos, key, keyBytes) : key.copy(buf, pos)
+  }
+  if (value === null) pos = writeVarint(buf, pos, -1)
+  else {
+    pos = writeVarint(buf, pos, valueBytes)
+    pos += typeof value === 'string' ? writeUtf8(buf, pos, value, valueBytes) : value.copy(buf, pos)
+  }
+  if (headers === undefined || headers.length === 0) buf[pos++] = 0
+  else {
+    pos = writeVarint(buf, pos, headers.length)
+    for (const h of headers) {
+      const hKeyBytes = utf8Length(h.key)
+      pos = writeVarint(buf, pos, hKeyBytes)
+      pos += writeUtf8(buf, pos, h.key, hKeyBytes)
+      if (h.value === null) pos = writeVarint(buf, pos, -1)
+      else {
+        pos = writeVarint(buf, pos, h.value.length)
+        pos += h.value.copy(buf, pos)
+      }
+    }
+  }
+  return pos
+}
+
+function recordBodySize(r: RecordInput, timestampDelta: number, offsetDelta: number): number {
+  return recordBodyBytes(
+    timestampDelta,
+    offsetDelta,
+    r.key === null ? -1 : r.key.length,
+    r.value === null ? -1 : r.value.length,
+    r.headers,
+  )
 }
 
 function writeRecords(
@@ -138,37 +200,57 @@ function writeRecords(
 ): number {
   for (let i = 0; i < records.length; i++) {
     const r = records[i]!
-    pos = writeVarint(buf, pos, bodySizes[i]!)
-    buf[pos++] = 0
-    pos = writeVarlong(buf, pos, r.timestamp - baseTimestamp)
-    pos = writeVarint(buf, pos, i)
-    if (r.key === null) pos = writeVarint(buf, pos, -1)
-    else {
-      pos = writeVarint(buf, pos, r.key.length)
-      pos += r.key.copy(buf, pos)
-    }
-    if (r.value === null) pos = writeVarint(buf, pos, -1)
-    else {
-      pos = writeVarint(buf, pos, r.value.length)
-      pos += r.value.copy(buf, pos)
-    }
-    const headers = r.headers
-    if (headers === undefined || headers.length === 0) buf[pos++] = 0
-    else {
-      pos = writeVarint(buf, pos, headers.length)
-      for (const h of headers) {
-        const keyBytes = Buffer.byteLength(h.key)
-        pos = writeVarint(buf, pos, keyBytes)
-        pos += buf.write(h.key, pos, 'utf8')
-        if (h.value === null) pos = writeVarint(buf, pos, -1)
-        else {
-          pos = writeVarint(buf, pos, h.value.length)
-          pos += h.value.copy(buf, pos)
-        }
-      }
-    }
+    const key = r.key
+    const value = r.value
+    pos = writeRecord(
+      buf,
+      pos,
+      bodySizes[i]!,
+      r.timestamp - baseTimestamp,
+      i,
+      key,
+      key === null ? -1 : key.length,
+      value,
+      value === null ? -1 : value.length,
+      r.headers,
+    )
   }
   return pos
+}
+
+/** The header fields a batch's builder knows once its records are written. */
+export interface BatchHeaderFields {
+  baseOffset: number
+  /** With the timestamp type and compression bits. */
+  attributes: number
+  recordCount: number
+  baseTimestamp: number
+  maxTimestamp: number
+  producerId: number
+  producerEpoch: number
+  baseSequence: number
+}
+
+/** Fills the 61-byte header of the batch that is all of `buf` (records already written after it) and its CRC-32C. */
+export function writeBatchHeader(buf: Buffer, f: BatchHeaderFields): void {
+  writeInt64(buf, POS.baseOffset, f.baseOffset)
+  buf.writeInt32BE(buf.length - LOG_OVERHEAD, POS.batchLength)
+  buf.writeInt32BE(0, POS.partitionLeaderEpoch)
+  buf.writeInt8(MAGIC, POS.magic)
+  buf.writeInt16BE(f.attributes, POS.attributes)
+  buf.writeInt32BE(f.recordCount - 1, POS.lastOffsetDelta)
+  writeInt64(buf, POS.baseTimestamp, f.baseTimestamp)
+  writeInt64(buf, POS.maxTimestamp, f.maxTimestamp)
+  writeInt64(buf, POS.producerId, f.producerId)
+  buf.writeInt16BE(f.producerEpoch, POS.producerEpoch)
+  buf.writeInt32BE(f.baseSequence, POS.baseSequence)
+  buf.writeInt32BE(f.recordCount, POS.recordsCount)
+  buf.writeUInt32BE(crc32c(buf, POS.attributes), POS.crc)
+}
+
+/** The attributes bits of a batch with these settings. */
+export function batchAttributes(compression: Compression, timestampType: TimestampType = 'create'): number {
+  return (timestampType === 'logAppend' ? TIMESTAMP_TYPE_BIT : 0) | (compression === 'gzip' ? 1 : 0)
 }
 
 /** Encodes records into one RecordBatch v2 with its CRC-32C. Offsets are deltas from `baseOffset` (default 0). */
@@ -214,19 +296,16 @@ export function encodeRecordBatch(records: readonly RecordInput[], options: Enco
   }
   if (buf.length > batchBytesMax)
     throw new RecordTooLargeError(`record batch of ${buf.length} bytes exceeds ${batchBytesMax}`)
-  writeInt64(buf, POS.baseOffset, options.baseOffset ?? 0)
-  buf.writeInt32BE(buf.length - LOG_OVERHEAD, POS.batchLength)
-  buf.writeInt32BE(0, POS.partitionLeaderEpoch)
-  buf.writeInt8(MAGIC, POS.magic)
-  buf.writeInt16BE(attributes, POS.attributes)
-  buf.writeInt32BE(records.length - 1, POS.lastOffsetDelta)
-  writeInt64(buf, POS.baseTimestamp, baseTimestamp)
-  writeInt64(buf, POS.maxTimestamp, maxTimestamp)
-  writeInt64(buf, POS.producerId, options.producerId ?? -1)
-  buf.writeInt16BE(options.producerEpoch ?? -1, POS.producerEpoch)
-  buf.writeInt32BE(options.baseSequence ?? -1, POS.baseSequence)
-  buf.writeInt32BE(records.length, POS.recordsCount)
-  buf.writeUInt32BE(crc32c(buf, POS.attributes), POS.crc)
+  writeBatchHeader(buf, {
+    baseOffset: options.baseOffset ?? 0,
+    attributes,
+    recordCount: records.length,
+    baseTimestamp,
+    maxTimestamp,
+    producerId: options.producerId ?? -1,
+    producerEpoch: options.producerEpoch ?? -1,
+    baseSequence: options.baseSequence ?? -1,
+  })
   return buf
 }
 

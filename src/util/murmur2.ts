@@ -5,8 +5,8 @@ const SEED = 0x9747b28c
 const M = 0x5bd1e995
 const R = 24
 
-export function murmur2(data: Uint8Array): number {
-  const length = data.length
+/** The hash of `data[0, length)`. */
+export function murmur2(data: Uint8Array, length = data.length): number {
   let h = (SEED ^ length) | 0
   const length4 = length >>> 2
   for (let i = 0; i < length4; i++) {
@@ -36,7 +36,7 @@ export function murmur2(data: Uint8Array): number {
   return h | 0
 }
 
-/** Kafka's `toPositive(murmur2(key)) % partitionCount`. */
-export function partitionForKey(key: Uint8Array, partitionCount: number): number {
-  return (murmur2(key) & 0x7fffffff) % partitionCount
+/** Kafka's `toPositive(murmur2(key)) % partitionCount`, over `key[0, length)`. */
+export function partitionForKey(key: Uint8Array, partitionCount: number, length = key.length): number {
+  return (murmur2(key, length) & 0x7fffffff) % partitionCount
 }

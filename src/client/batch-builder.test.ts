@@ -1,0 +1,80 @@
+// A batch built record by record decodes to exactly what was appended (string and Buffer keys and values, nulls,
+// headers, timestamps in any order), carries the producer fields and a valid CRC, and equals what the one-shot encoder
+// makes of the same records when their first timestamp is the smallest; gzip and the size limit apply at finish.
+import { describe, expect, test } from 'vitest'
+import { RecordTooLargeError } from '../errors.js'
+import { decodeRecords, encodeRecordBatch, readBatchHeader, validateBatch } from '../storage/record-batch.js'
+import { Random } from '../testing/random.js'
+import { BatchBuilder } from './batch-builder.js'
+
+const finish = (b: BatchBuilder, compression: 'none' | 'gzip' = 'none', batchBytesMax = 1 << 24) =>
+  b.finish({ compression, producerId: 42, producerEpoch: 3, baseSequence: 7, batchBytesMax })
+
+describe('BatchBuilder', () => {
+  test('records decode as appended, through buffer growth, with negative timestamp deltas', () => {
+    const random = new Random(11)
+    const b = new BatchBuilder(1 << 24)
+    const expected: Array<{ key: string | null; value: string | null; timestamp: number; headers: number }> = []
+    for (let i = 0; i < 3_000; i++) {
+      const key = random.int(0, 5) === 0 ? null : `k-${i}-é`
+      const value = random.int(0, 7) === 0 ? null : 'v'.repeat(random.int(0, 300)) + i
+      const timestamp = 1_700_000_000_000 + random.int(-5_000, 5_000)
+      const headers = random.int(0, 3) === 0 ? [{ key: `h${i}`, value: Buffer.from('x') }] : undefined
+      const asBuffer = i % 2 === 0
+      const k = key === null ? null : asBuffer ? Buffer.from(key) : key
+      const v = value === null ? null : asBuffer ? Buffer.from(value) : value
+      b.append(
+        k,
+        key === null ? -1 : Buffer.byteLength(key),
+        v,
+        value === null ? -1 : Buffer.byteLength(value),
+        timestamp,
+        headers,
+      )
+      expected.push({ key, value, timestamp, headers: headers?.length ?? 0 })
+    }
+    expect(b.recordCount).toBe(3_000)
+    for (const compression of ['none', 'gzip'] as const) {
+      const bytes = finish(b, compression)
+      expect(() => validateBatch(bytes)).not.toThrow()
+      const header = readBatchHeader(bytes)
+      expect(header).toMatchObject({
+        producerId: 42,
+        producerEpoch: 3,
+        baseSequence: 7,
+        recordCount: 3_000,
+        compression,
+      })
+      expect(header.maxTimestamp).toBe(Math.max(...expected.map((e) => e.timestamp)))
+      const decoded = decodeRecords(bytes)
+      expect(
+        decoded.map((r) => ({
+          key: r.key === null ? null : r.key.toString(),
+          value: r.value === null ? null : r.value.toString(),
+          timestamp: r.timestamp,
+          headers: r.headers.length,
+        })),
+      ).toEqual(expected)
+      expect(decoded.map((r) => r.offset)).toEqual(expected.map((_, i) => i))
+    }
+    expect(expected.map((_, i) => b.timestampOf(i))).toEqual(expected.map((e) => e.timestamp))
+  })
+
+  test('same bytes as encodeRecordBatch when the first record has the smallest timestamp', () => {
+    const records = [0, 1, 2, 5].map((d) => ({
+      key: Buffer.from(`k${d}`),
+      value: Buffer.from(`v${d}`),
+      timestamp: 1_000 + d,
+    }))
+    const b = new BatchBuilder(1 << 20)
+    for (const r of records) b.append(r.key, r.key.length, r.value, r.value.length, r.timestamp, undefined)
+    expect(finish(b)).toEqual(encodeRecordBatch(records, { producerId: 42, producerEpoch: 3, baseSequence: 7 }))
+    expect(b.timestampOf(3)).toBe(1_005)
+  })
+
+  test('a finished batch larger than batchBytesMax is refused with RecordTooLargeError', () => {
+    const b = new BatchBuilder(1 << 20)
+    b.append(null, -1, Buffer.alloc(1_000), 1_000, 1, undefined)
+    expect(() => finish(b, 'none', 500)).toThrow(RecordTooLargeError)
+  })
+})

@@ -1,0 +1,130 @@
+// Builds one RecordBatch v2 as records arrive: each record is serialized into the batch's buffer when it is appended,
+// so between send() and the acknowledgement the producer holds bytes, not one object (and one key Buffer) per record
+// for the garbage collector to carry. The header (timestamps, producer id, sequence, CRC-32C) is written once, by
+// `finish`, when the batch is dispatched. Offsets deltas are the append order; timestamp deltas are taken from the
+// first record's timestamp (negative when a later record carries an earlier explicit timestamp, as the format allows).
+import { BATCH_HEADER_BYTES } from '../config/limits.js'
+import { RecordTooLargeError } from '../errors.js'
+import { gzipSync } from 'node:zlib'
+import {
+  batchAttributes,
+  recordBodyBytes,
+  writeBatchHeader,
+  writeRecord,
+  type Compression,
+  type RecordHeader,
+} from '../storage/record-batch.js'
+import { assert } from '../util/assert.js'
+import { sizeOfVarint } from '../util/varint.js'
+
+/** First buffer of a batch; it doubles as records arrive, up to the batch's capacity. */
+const INITIAL_BYTES = 16 * 1024
+
+export interface FinishOptions {
+  compression: Compression
+  producerId: number
+  producerEpoch: number
+  baseSequence: number
+  /** Refuse a finished batch larger than this (the producer's recordBytesMax). */
+  batchBytesMax: number
+}
+
+export class BatchBuilder {
+  #buf: Buffer | null = null
+  #end = BATCH_HEADER_BYTES
+  #recordCount = 0
+  #baseTimestamp = 0
+  #maxTimestamp = 0
+  /** Each record's timestamp, kept only once one differs from the first. */
+  #timestamps: Float64Array | null = null
+
+  /** `capacityBytes`: the most this batch may hold (the accumulator's batchBytes); growth stops there. */
+  constructor(private readonly capacityBytes: number) {}
+
+  get recordCount(): number {
+    return this.#recordCount
+  }
+
+  /** Bytes written so far, header included. */
+  get sizeBytes(): number {
+    return this.#end
+  }
+
+  /** Serializes one record after the others. `keyBytes`/`valueBytes`: UTF-8 or Buffer lengths, -1 for null. */
+  append(
+    key: Buffer | string | null,
+    keyBytes: number,
+    value: Buffer | string | null,
+    valueBytes: number,
+    timestamp: number,
+    headers: readonly RecordHeader[] | undefined,
+  ): void {
+    const n = this.#recordCount
+    if (n === 0) {
+      this.#baseTimestamp = timestamp
+      this.#maxTimestamp = timestamp
+    } else {
+      if (timestamp > this.#maxTimestamp) this.#maxTimestamp = timestamp
+      if (this.#timestamps !== null || timestamp !== this.#baseTimestamp) this.#keepTimestamp(n, timestamp)
+    }
+    const delta = timestamp - this.#baseTimestamp
+    const body = recordBodyBytes(delta, n, keyBytes, valueBytes, headers)
+    const end = this.#end + sizeOfVarint(body) + body
+    const buf = this.#reserve(end)
+    this.#end = writeRecord(buf, this.#end, body, delta, n, key, keyBytes, value, valueBytes, headers)
+    assert(this.#end === end, 'record size mismatch')
+    this.#recordCount = n + 1
+  }
+
+  /** The timestamp of record `i`. */
+  timestampOf(i: number): number {
+    return this.#timestamps === null ? this.#baseTimestamp : this.#timestamps[i]!
+  }
+
+  /** The whole batch with its header and CRC: a view of the builder's buffer, or a new buffer when compressed. */
+  finish(options: FinishOptions): Buffer {
+    assert(this.#buf !== null && this.#recordCount > 0, 'finish() of an empty batch')
+    let out = this.#buf.subarray(0, this.#end)
+    if (options.compression === 'gzip') {
+      const compressed = gzipSync(out.subarray(BATCH_HEADER_BYTES))
+      out = Buffer.allocUnsafe(BATCH_HEADER_BYTES + compressed.length)
+      compressed.copy(out, BATCH_HEADER_BYTES)
+    }
+    if (out.length > options.batchBytesMax)
+      throw new RecordTooLargeError(`record batch of ${out.length} bytes exceeds ${options.batchBytesMax}`)
+    writeBatchHeader(out, {
+      baseOffset: 0,
+      attributes: batchAttributes(options.compression),
+      recordCount: this.#recordCount,
+      baseTimestamp: this.#baseTimestamp,
+      maxTimestamp: this.#maxTimestamp,
+      producerId: options.producerId,
+      producerEpoch: options.producerEpoch,
+      baseSequence: options.baseSequence,
+    })
+    return out
+  }
+
+  #reserve(bytes: number): Buffer {
+    const buf = this.#buf
+    if (buf !== null && bytes <= buf.length) return buf
+    let size = buf === null ? INITIAL_BYTES : buf.length * 2
+    if (size > this.capacityBytes) size = this.capacityBytes
+    if (size < bytes) size = bytes
+    const grown = Buffer.allocUnsafe(size)
+    if (buf !== null) buf.copy(grown, 0, 0, this.#end)
+    this.#buf = grown
+    return grown
+  }
+
+  #keepTimestamp(n: number, timestamp: number): void {
+    let ts = this.#timestamps
+    if (ts === null || n >= ts.length) {
+      const grown = new Float64Array(Math.max(16, n * 2))
+      if (ts === null) grown.fill(this.#baseTimestamp, 0, n)
+      else grown.set(ts)
+      this.#timestamps = ts = grown
+    }
+    ts[n] = timestamp
+  }
+}

@@ -1,0 +1,28 @@
+// The records of one send()/sendBatch() call after validation and encoding, before they enter the accumulator: kept
+// as parallel arrays (references to the caller's strings and Buffers, or to the codec's output) rather than one
+// object per record, since a large sendBatch holds them until the accumulator takes them.
+import type { RecordHeader } from '../storage/record-batch.js'
+
+export class PreparedRecords {
+  readonly keys: Array<Buffer | string | null> = []
+  readonly values: Array<Buffer | string | null> = []
+  /** Byte lengths (UTF-8 for strings), -1 for null. */
+  readonly keyBytes: Int32Array
+  readonly valueBytes: Int32Array
+  readonly timestamps: Float64Array
+  /** Estimated bytes in a batch (an upper bound), per record. */
+  readonly bytes: Int32Array
+  /** Null until some record has headers. */
+  headers: Array<RecordHeader[] | undefined> | null = null
+
+  constructor(readonly count: number) {
+    this.keyBytes = new Int32Array(count)
+    this.valueBytes = new Int32Array(count)
+    this.timestamps = new Float64Array(count)
+    this.bytes = new Int32Array(count)
+  }
+
+  headersOf(i: number): RecordHeader[] | undefined {
+    return this.headers === null ? undefined : this.headers[i]
+  }
+}
