@@ -63,8 +63,8 @@ export class OpenBatch {
   /** The part of `bytes` its records account for (what the producer's buffer counts). */
   recordBytes = 0
 
-  constructor(batchBytes: number) {
-    this.builder = new BatchBuilder(batchBytes)
+  constructor(batchBytes: number, expectedBytes = 0) {
+    this.builder = new BatchBuilder(batchBytes, expectedBytes)
   }
 
   get recordCount(): number {
@@ -100,6 +100,9 @@ export class BatchAccumulator {
   readonly #queues = new Map<string, PartitionQueue[]>()
   /** While > 0, batches close on the next turn of the event loop instead of lingering. */
   #flushing = 0
+  /** Estimated bytes of records about to be appended by one call (sendBatch): new batches start that big (up to
+   *  batchBytes) instead of growing from small. Set and reset by the producer around its appends. */
+  expectedBytes = 0
 
   constructor(
     private readonly batchBytes: number,
@@ -147,7 +150,7 @@ export class BatchAccumulator {
       const waiting = q.ready.length > 0 ? q.ready[q.ready.length - 1]! : null
       if (waiting !== null && fits(waiting, recordBytes, this.batchBytes)) batch = waiting
       else {
-        batch = new OpenBatch(this.batchBytes)
+        batch = new OpenBatch(this.batchBytes, this.expectedBytes)
         q.current = batch
         this.#arm(q)
       }

@@ -17,7 +17,7 @@ import {
 import { assert } from '../util/assert.js'
 import { sizeOfVarint } from '../util/varint.js'
 
-/** First buffer of a batch; it doubles as records arrive, up to the batch's capacity. */
+/** First buffer of a batch unless a larger size is expected; it doubles as records arrive, up to the capacity. */
 const INITIAL_BYTES = 16 * 1024
 
 export interface FinishOptions {
@@ -38,8 +38,12 @@ export class BatchBuilder {
   /** Each record's timestamp, kept only once one differs from the first. */
   #timestamps: Float64Array | null = null
 
-  /** `capacityBytes`: the most this batch may hold (the accumulator's batchBytes); growth stops there. */
-  constructor(private readonly capacityBytes: number) {}
+  /** `capacityBytes`: the most this batch may hold (the accumulator's batchBytes); growth stops there.
+   *  `expectedBytes`: what the caller knows is coming (a sendBatch's records), so the first buffer is big enough. */
+  constructor(
+    private readonly capacityBytes: number,
+    private readonly expectedBytes = 0,
+  ) {}
 
   get recordCount(): number {
     return this.#recordCount
@@ -108,7 +112,7 @@ export class BatchBuilder {
   #reserve(bytes: number): Buffer {
     const buf = this.#buf
     if (buf !== null && bytes <= buf.length) return buf
-    let size = buf === null ? INITIAL_BYTES : buf.length * 2
+    let size = buf === null ? Math.max(INITIAL_BYTES, this.expectedBytes) : buf.length * 2
     if (size > this.capacityBytes) size = this.capacityBytes
     if (size < bytes) size = bytes
     const grown = Buffer.allocUnsafe(size)

@@ -218,7 +218,12 @@ export class Producer {
         this.#waiting.length === 0 &&
         this.#bufferedBytes + total <= this.#config.bufferBytesMax
       ) {
-        for (; w.next < count; w.next++) this.#enqueuePrepared(w, known)
+        this.#accumulator.expectedBytes = total
+        try {
+          for (; w.next < count; w.next++) this.#enqueuePrepared(w, known)
+        } finally {
+          this.#accumulator.expectedBytes = 0
+        }
         return
       }
       this.#wait(w)
