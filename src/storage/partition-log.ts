@@ -556,4 +556,14 @@ export class PartitionLog implements PartitionLogApi, Flushable {
   syncIndexes(): void {
     if (this.#offlineError === null && !this.#closed) this.#segments.at(-1)!.syncIndexes()
   }
+
+  /** As syncIndexes, off the event loop. */
+  async syncIndexesAsync(): Promise<void> {
+    if (this.#offlineError === null && !this.#closed) await this.#segments.at(-1)!.syncIndexesAsync()
+  }
+
+  /** Bumped by every truncation: a checkpoint taken across one must not raise this log's recovery point. */
+  get truncationCount(): number {
+    return this.#truncations
+  }
 }

@@ -371,6 +371,16 @@ export class Segment {
     fs.fsyncSync(this.#timeIndexFd)
   }
 
+  /** As syncIndexes, with the fsyncs on the thread pool (the periodic checkpoint, off the event loop). An fd closed
+   *  meanwhile by a roll fails the promise or syncs nothing harmful: a roll fsyncs the indexes itself before closing. */
+  async syncIndexesAsync(): Promise<void> {
+    if (!this.isActive) return
+    if (this.#indexFilesStale) return this.syncIndexes()
+    const fsyncFd = (fd: number) =>
+      new Promise<void>((resolve, reject) => fs.fsync(fd, (err) => (err ? reject(err) : resolve())))
+    await Promise.all([fsyncFd(this.#indexFd), fsyncFd(this.#timeIndexFd)])
+  }
+
   /** Writes the index files of a sealed segment whose indexes were rebuilt in memory. */
   persistIndexesIfStale(): void {
     if (this.#indexFilesStale && !this.isActive) this.#rewriteIndexFiles()

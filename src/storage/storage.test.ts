@@ -5,7 +5,7 @@ import { spawn, spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { describe, expect } from 'vitest'
+import { describe, expect, vi } from 'vitest'
 import { ClosedError, DataDirLockedError, InvalidArgumentError, PartitionOfflineError } from '../errors.js'
 import { captureLogger, logConfig, makeBatch, readAll, tmpTest as test } from '../testing/storage-fixtures.js'
 import { nodeDurabilityFs, type DurabilityFs } from './segment.js'
@@ -129,6 +129,46 @@ describe('layout', () => {
       expect(checkpointed()['topics/o/0'] ?? 0).toBe(0)
       expect(fs.existsSync(path.join(tmpDir, '.clean-shutdown'))).toBe(false)
     } finally {
+      await storage.close()
+    }
+  })
+
+  test('the periodic checkpoint (fsyncs off the event loop) never claims a point past a log truncated meanwhile', async ({
+    tmpDir,
+  }) => {
+    const storage = await openStorage(tmpDir, { checkpointIntervalMs: 3_600_000 })
+    const file = path.join(tmpDir, 'checkpoints/recovery-point')
+    const checkpointed = (): number | undefined =>
+      fs.existsSync(file)
+        ? (JSON.parse(fs.readFileSync(file, 'utf8')) as { logs: Record<string, number> }).logs['topics/t/0']
+        : undefined
+    // Hold the checkpoint's index fsyncs until the log has been truncated under it.
+    const held: Array<() => void> = []
+    const realFsync = fs.fsync
+    const hold = (fd: number, cb: (err: Error | null) => void): void => {
+      held.push(() => realFsync(fd, cb))
+    }
+    const spy = vi.spyOn(fs, 'fsync').mockImplementation(hold as unknown as typeof fs.fsync)
+    try {
+      const log = await storage.openLog('topics/t/0', logConfig({ flush: 'sync' }))
+      log.append(makeBatch('a', 4))
+      const appended = log.append(makeBatch('b', 4))
+      await log.waitDurable(appended.lastOffset)
+      const checkpoint = storage.checkpointDurable() // takes durable offset 8, then syncs the indexes
+      const deadline = Date.now() + 5_000
+      while (held.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 1))
+      expect(held).toHaveLength(2)
+      log.truncateTo(4)
+      spy.mockRestore()
+      for (const release of held.splice(0)) release()
+      await checkpoint
+      expect(log.logEndOffset).toBe(4)
+      expect(checkpointed() ?? 0).toBeLessThanOrEqual(4)
+      await storage.checkpointDurable() // and the next one records the truncated log's durable end
+      expect(checkpointed()).toBe(4)
+    } finally {
+      spy.mockRestore()
+      for (const release of held.splice(0)) release()
       await storage.close()
     }
   })
