@@ -210,7 +210,11 @@ export class Storage implements StorageApi {
 
   async #openLogNow(name: string, dir: string, config: LogConfig): Promise<PartitionLog> {
     try {
-      fs.mkdirSync(dir, { recursive: true })
+      // A new directory's entry is durable only once its parent is fsynced: without this, a power cut after the first
+      // acknowledged appends lost the whole partition directory (found by D3). Every ancestor up to the data dir is
+      // synced, since the caller (the topic registry) may have created them unsynced too.
+      if (fs.mkdirSync(dir, { recursive: true }) !== undefined)
+        for (let d = path.dirname(dir); d.length >= this.dataDir.length; d = path.dirname(d)) fsyncDir(d)
       const now = this.#deps.clock()
       const recovered = await recoverSegments({
         verifySegment: (segment) => this.#verifySegment(segment, config.indexIntervalBytes),
