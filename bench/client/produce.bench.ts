@@ -5,6 +5,8 @@
 // writing it ≈ 0.5 ms ⇒ raw ceiling ≈ 1.5-3M records/s of 100 B. The SDK adds per record: codec + partition choice +
 // accumulator (~150 ns) and encoding (~100 ns), and per batch one CRC-32C in the client and one in the broker (1 MiB at
 // ~1.5 GB/s ≈ 0.7 ms each) ⇒ target ≥ 1M rec/s for sendBatch, ≥ 400k rec/s for send() (one promise per call).
+// A 6-partition topic (keys spread by murmur2) adds one sendBatch row: six batches of a sixth of the size, which
+// group commit should cover with about as many fdatasyncs as one partition needs.
 import { closeSync, fdatasyncSync, openSync, promises as fs, writeSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -38,6 +40,7 @@ export async function run(): Promise<BenchRow[]> {
   const rows: BenchRow[] = []
   try {
     await sl.admin().createTopic('bench', { partitions: 1, flush: 'sync' })
+    await sl.admin().createTopic('bench-6p', { partitions: 6, flush: 'sync' })
     for (const { valueBytes, records } of CASES) {
       const batch = messages(records, valueBytes)
       const bytes = records * (valueBytes + RECORD_OVERHEAD_BYTES)
@@ -58,6 +61,9 @@ export async function run(): Promise<BenchRow[]> {
       const producer = sl.producer({ acks: 'all' })
       bench.add(`sendBatch acks all, ${valueBytes} B`, async () => {
         await producer.sendBatch('bench', batch)
+      })
+      bench.add(`sendBatch acks all, 6 partitions, ${valueBytes} B`, async () => {
+        await producer.sendBatch('bench-6p', batch)
       })
       bench.add(`send() per record acks all, ${valueBytes} B`, async () => {
         const pending = new Array<Promise<unknown>>(records)

@@ -1,6 +1,7 @@
 // Question: end-to-end latency (producer.send → the consumer's eachMessage) over TCP with acks 'all' and flush
-// 'sync', at a fixed 20,000 records/s and at 50,000 records/s of 100 B: p50, p99, p99.9. The broker runs in its own
-// process (`sluice serve`); producer and consumer share this process, so both ends read the same monotonic clock.
+// 'sync', at a fixed 20,000 records/s, at 50,000 records/s and at 50% of the maximum rate measured first in the same
+// run (a short saturating run: the same producer and consumer flat out), for 100 B: p50, p99, p99.9. The broker runs
+// in its own process (`sluice serve`); producer and consumer share this process, so both ends read the same clock.
 // Envelope: one fdatasync ≈ 0.2-2 ms on this disk, group commit takes every batch that arrived meanwhile; a record
 // waits for linger (0 here), one loopback round trip (~50 µs), the fsync round it lands in (≤ 2 fsyncs ≈ 1-4 ms), and the
 // consumer's long-poll wake-up (~0.1 ms) ⇒ p50 ≈ 1-2 ms, p99 ≤ 5 ms (the tracker's target) unless the disk stalls.
@@ -19,9 +20,14 @@ const MEASURE_MS = 4_000
 const VALUE_BYTES = 100
 /** Sends per scheduler tick at most, so a late tick cannot flood the producer. */
 const TICK_SENDS_MAX = 1_000
+const SATURATE_MS = 1_500
+/** Unacknowledged sends at most during the saturating run: past this the producer waits for its acks. */
+const SATURATE_PENDING_MAX = 10_000
+const SATURATE_CHUNK = 500
 
 export interface LatencyRow {
   name: string
+  ratePerSec: number
   sent: number
   received: number
   p50Ms: number
@@ -35,7 +41,51 @@ function percentile(sorted: Float64Array, q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!
 }
 
-async function measure(sl: Sluice, topic: string, ratePerSec: number): Promise<LatencyRow> {
+/**
+ * Records/s that one producer (acks 'all', lingerMs 0, one send() per record) and one consumer sustain together flat
+ * out for SATURATE_MS: the smaller of the acknowledged rate and the received rate.
+ */
+async function measureMaxRate(
+  sl: Sluice,
+  topic: string,
+): Promise<{ ratePerSec: number; sent: number; received: number }> {
+  await sl.admin().createTopic(topic, { partitions: 1, flush: 'sync' })
+  let received = 0
+  let lastReceivedAt = 0
+  const consumer = sl.consumer({ maxWaitMs: 100 })
+  await consumer.assign([{ topic, partition: 0, offset: 0 }])
+  await consumer.run({
+    eachBatch: ({ batch }) => {
+      received += batch.messages.length
+      lastReceivedAt = performance.now()
+    },
+  })
+  const producer = sl.producer({ acks: 'all', lingerMs: 0 })
+  const start = performance.now()
+  let sent = 0
+  const pending: Array<Promise<unknown>> = []
+  while (performance.now() - start < SATURATE_MS) {
+    for (let n = 0; n < SATURATE_CHUNK; n++, sent++) {
+      const value = Buffer.alloc(VALUE_BYTES)
+      value.writeDoubleLE(performance.now(), 0)
+      pending.push(producer.send(topic, { key: null, value }))
+    }
+    if (pending.length >= SATURATE_PENDING_MAX) await Promise.all(pending.splice(0))
+    else await new Promise((resolve) => setImmediate(resolve))
+  }
+  await Promise.all(pending)
+  const ackedMs = performance.now() - start
+  const deadline = Date.now() + 10_000
+  while (received < sent && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5))
+  await producer.close()
+  await consumer.close()
+  if (received === 0) throw new Error(`saturating run: the consumer received none of ${sent} records`)
+  const receivedMs = lastReceivedAt - start
+  const ratePerSec = Math.floor(Math.min((sent * 1000) / ackedMs, (received * 1000) / receivedMs))
+  return { ratePerSec, sent, received }
+}
+
+async function measure(sl: Sluice, topic: string, ratePerSec: number, label = ''): Promise<LatencyRow> {
   await sl.admin().createTopic(topic, { partitions: 1, flush: 'sync' })
   const expected = Math.ceil((ratePerSec * (WARMUP_MS + MEASURE_MS)) / 1000)
   const latencies = new Float64Array(expected)
@@ -75,7 +125,8 @@ async function measure(sl: Sluice, topic: string, ratePerSec: number): Promise<L
   const sorted = latencies.subarray(0, measured).sort()
   const round = (x: number): number => Math.round(x * 100) / 100
   return {
-    name: `send → eachBatch, ${VALUE_BYTES} B, acks all, flush sync, ${ratePerSec.toLocaleString('en')} rec/s`,
+    name: `send → eachBatch, ${VALUE_BYTES} B, acks all, flush sync, ${ratePerSec.toLocaleString('en')} rec/s${label}`,
+    ratePerSec,
     sent,
     received,
     p50Ms: round(percentile(sorted, 0.5)),
@@ -93,6 +144,19 @@ export async function run(): Promise<LatencyRow[]> {
     const sl = await Sluice.connect({ brokers: [broker.address] })
     try {
       for (const rate of RATES_PER_SEC) rows.push(await measure(sl, `latency-${rate}`, rate))
+      const max = await measureMaxRate(sl, 'latency-max')
+      rows.push({
+        name: `saturating run: max rate, ${VALUE_BYTES} B, acks all, flush sync`,
+        ratePerSec: max.ratePerSec,
+        sent: max.sent,
+        received: max.received,
+        p50Ms: NaN,
+        p99Ms: NaN,
+        p999Ms: NaN,
+        maxMs: NaN,
+      })
+      const half = Math.floor(max.ratePerSec / 2)
+      rows.push(await measure(sl, 'latency-half-max', half, ' (50% of max)'))
     } finally {
       await sl.close()
     }
