@@ -20,6 +20,8 @@ const MEASURE_MS = 4_000
 const VALUE_BYTES = 100
 /** Sends per scheduler tick at most, so a late tick cannot flood the producer. */
 const TICK_SENDS_MAX = 1_000
+/** Sends without an acknowledgement at most; past it the sender skips ticks (then the rate is not held: see `sent`). */
+const UNACKED_MAX = 10_000
 const SATURATE_MS = 1_500
 /** Unacknowledged sends at most during the saturating run: past this the producer waits for its acks. */
 const SATURATE_PENDING_MAX = 10_000
@@ -106,20 +108,31 @@ async function measure(sl: Sluice, topic: string, ratePerSec: number, label = ''
   })
   const producer = sl.producer({ acks: 'all', lingerMs: 0 })
   let sent = 0
-  const pending: Array<Promise<unknown>> = []
+  // Sends are counted, not kept: holding every pending promise (as an earlier version did, up to 10,000) made this
+  // process's GC promote them and pause, which showed up in the very tail being measured.
+  let unacked = 0
+  let failure: unknown = null
+  const acked = (): void => {
+    unacked--
+  }
+  const failed = (err: unknown): void => {
+    unacked--
+    failure ??= err
+  }
   while (sent < expected) {
     const due = Math.min(expected, Math.floor(((performance.now() - start) * ratePerSec) / 1000))
-    for (let n = 0; sent < due && n < TICK_SENDS_MAX; n++, sent++) {
+    for (let n = 0; sent < due && n < TICK_SENDS_MAX && unacked < UNACKED_MAX; n++, sent++) {
       const value = Buffer.alloc(VALUE_BYTES)
       value.writeDoubleLE(performance.now(), 0)
-      pending.push(producer.send(topic, { key: null, value }))
+      unacked++
+      producer.send(topic, { key: null, value }).then(acked, failed)
     }
-    if (pending.length > 10_000) await Promise.all(pending.splice(0))
     await new Promise((resolve) => setTimeout(resolve, 1))
   }
-  await Promise.all(pending)
   const deadline = Date.now() + 10_000
-  while (received < sent && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10))
+  while ((unacked > 0 || received < sent) && Date.now() < deadline)
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  if (failure !== null) throw failure
   await producer.close()
   await consumer.close()
   const sorted = latencies.subarray(0, measured).sort()
