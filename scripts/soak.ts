@@ -1,5 +1,6 @@
 // Runs the long versions of the reliability tests (test/reliability): SLUICE_SOAK=1 turns the CI sizes into the soak
-// sizes (D1 1,000 kill cycles, S1/S2 10,000 trials, S3 1,000, P1 10^7 inputs, S6 1,000) and lifts the test timeouts.
+// sizes (D1 1,000 kill cycles, D2 200 SIGKILLs at each failpoint, S1/S2 10,000 trials, S3 1,000, P1 10^7 inputs,
+// S6 1,000) and lifts the test timeouts.
 // Arguments: file filters under test/reliability (`d1`, `s2`) and vitest options (`--reporter verbose`). SEED=<n> replays one run.
 //   node --import tsx scripts/soak.ts [vitest args...]
 import { spawn } from 'node:child_process'

@@ -6,6 +6,7 @@ import fs from 'node:fs'
 import { open, rename, rm } from 'node:fs/promises'
 import path from 'node:path'
 import { StorageError } from '../errors.js'
+import { failpoint } from './failpoints.js'
 
 export function fsyncDir(dir: string): void {
   const fd = fs.openSync(dir, 'r')
@@ -25,6 +26,7 @@ export function writeFileAtomic(file: string, content: string | Buffer): void {
   } finally {
     fs.closeSync(fd)
   }
+  failpoint('checkpoint-rename')
   fs.renameSync(tmp, file)
   fsyncDir(path.dirname(file))
 }
@@ -72,6 +74,7 @@ export async function writeFileAtomicAsync(file: string, data: string | Buffer):
     } finally {
       await handle.close()
     }
+    failpoint('checkpoint-rename')
     await rename(tmp, file)
     await fsyncDirAsync(path.dirname(file))
   } catch (cause) {

@@ -18,6 +18,7 @@ import { crc32c } from '../util/crc32c.js'
 import { DurableWaiters } from './durable-waiters.js'
 import type { AppendResult, LogConfig, PartitionLogApi, ReadResult, RetentionResult, StorageLogger } from './api.js'
 import { fsyncDir, readJsonFile, writeFileAtomic } from './atomic-file.js'
+import { failpoint } from './failpoints.js'
 import type { Flushable, GroupCommitFlusher } from './group-commit.js'
 import { resolveLogConfig } from './log-config.js'
 import {
@@ -232,6 +233,7 @@ export class PartitionLog implements PartitionLogApi, Flushable {
       this.deps.onFdatasync()
       const next = createSegment(this.dir, old.nextOffset, this.#config.indexIntervalBytes, now)
       this.#segments.push(next)
+      failpoint('roll-dirsync')
       fsyncDir(this.dir)
       this.#advanceDurable(old.nextOffset)
       this.deps.onRolled()
@@ -305,6 +307,7 @@ export class PartitionLog implements PartitionLogApi, Flushable {
       )
       return
     }
+    failpoint('fsync-ack')
     if (truncations === this.#truncations) this.#advanceDurable(target)
   }
 

@@ -9,6 +9,7 @@ import path from 'node:path'
 import { PartitionOfflineError } from '../errors.js'
 import type { SegmentScan } from '../workers/segment-scan.js'
 import type { StorageLogger } from './api.js'
+import { failpoint } from './failpoints.js'
 import { readBatchHeader } from './record-batch.js'
 import { loadIndexes, openSegmentFile } from './segment-files.js'
 import type { Segment } from './segment.js'
@@ -121,6 +122,7 @@ export async function recoverSegments(input: RecoveryInput): Promise<RecoveredLo
       if (indexProblem !== null && segment.sizeBytes > 0)
         input.logger.info('rebuilt segment indexes', { log: input.name, file: segment.logPath, reason: indexProblem })
       segment.adoptScan(scan)
+      failpoint('recovery')
     }
     if (!isLast && segment.nextOffset !== nextBase)
       return fail(

@@ -9,6 +9,7 @@ import { BATCH_HEADER_BYTES } from '../config/limits.js'
 import { CorruptRecordError, DiskFullError, StorageError } from '../errors.js'
 import { assert } from '../util/assert.js'
 import { writeFileSynced } from './atomic-file.js'
+import { failpoint } from './failpoints.js'
 import { IndexPolicy, OFFSET_ENTRY, TIME_ENTRY, buildIndexes, type SegmentScan } from '../workers/segment-scan.js'
 import { OffsetIndex } from './offset-index.js'
 import { LOG_OVERHEAD, POS, readBatchHeader, readInt64, type BatchHeader } from './record-batch.js'
@@ -294,6 +295,7 @@ export class Segment {
       if (done > 0) fs.ftruncateSync(this.fd, position) // throws when even that fails: the caller takes the log offline
       throw storageError('append to', this.logPath, err)
     }
+    failpoint('write-fsync')
     this.sizeBytes += batch.length
     this.nextOffset = lastOffset + 1
     const flags = this.policy.onBatch(batch.length, maxTimestamp)
@@ -315,6 +317,7 @@ export class Segment {
     if (this.#indexFilesStale) return
     try {
       fs.writeSync(fd, bytes)
+      failpoint('index-write')
     } catch {
       this.#indexFilesStale = true
     }

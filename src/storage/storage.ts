@@ -16,6 +16,7 @@ import {
 import type { LogConfig, StorageApi, StorageOptions as ApiStorageOptions, StorageLogger } from './api.js'
 import { fsyncDir, fsyncDirAsync, readJsonFile, writeFileAtomic } from './atomic-file.js'
 import { DataDirLock } from './data-dir-lock.js'
+import { failpoint } from './failpoints.js'
 import { GroupCommitFlusher } from './group-commit.js'
 import { resolveLogConfig } from './log-config.js'
 import { PartitionLog, readLogStartOffset, type PartitionLogDeps } from './partition-log.js'
@@ -367,6 +368,7 @@ export class Storage implements StorageApi {
       fs.rmSync(tmp, { force: true })
       return
     }
+    failpoint('checkpoint-rename')
     fs.renameSync(tmp, file)
     await fsyncDirAsync(path.dirname(file))
   }

@@ -1,0 +1,396 @@
+// D2: D1 with failpoints. The broker (`sluice serve` as a child process) kills itself with SIGKILL at a named point of
+// a durability protocol (src/storage/failpoints.ts): a batch written but not fsynced, fsynced but not acked, a roll
+// before its directory fsync, an index entry write, an atomic small-file write between its temp file's fsync and the
+// rename, and recovery itself (which needs an unclean state: every start here follows a kill). Each restart arms one
+// point, round-robin, at a seeded random hit number, through its environment; a child whose point has not fired within
+// FIRE_WAIT_MS is killed anyway and the cycle counts as not hit. Producers and a committing group consumer run as in
+// D1; the history, a final read after one clean restart and the committed offsets go to the checker (every count 0),
+// and every point must have fired at least `trials(20, 200)` times (read from the fsynced failpoint log).
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { afterAll, expect, test } from 'vitest'
+import { SluiceError } from '../../src/errors.js'
+import { Sluice } from '../../src/sluice.js'
+import { FAILPOINT_LOG_ENV, FAILPOINT_NAMES, FAILPOINTS_ENV, type FailpointName } from '../../src/storage/failpoints.js'
+import { decodeRecords, iterateBatches } from '../../src/storage/record-batch.js'
+import { Random } from '../../src/testing/random.js'
+import { startServe, type ServeChild } from '../cli-helpers.js'
+import { checkHistory, type PartitionRead } from './checker.js'
+import { compileSluice, startCompiledServe } from './compiled-serve.js'
+import { HistoryRecorder } from './history.js'
+import { reportFigures, runSeed, SOAK, testTimeoutMs, trials } from './settings.js'
+
+const TOPIC = 'd2'
+const GROUP = 'd2-group'
+const CONSUMER = 100
+const COMMIT_EVERY_MS = 250
+const PARTITIONS = 3
+const PRODUCERS = 2
+const CLIENTS_PER_PRODUCER = 2
+const CLIENT_IN_FLIGHT_MAX = 4
+/** Small segments: each partition rolls several times a second, and each roll is followed by a recovery-point checkpoint. */
+const SEGMENT_BYTES = 8 * 1024
+/** The armed hit is drawn from [1, max]: small enough that the point fires within about half a second of traffic. */
+const HIT_NUMBER_MAX: Record<FailpointName, number> = {
+  'write-fsync': 40,
+  'fsync-ack': 15,
+  'roll-dirsync': 2,
+  'index-write': 5,
+  'checkpoint-rename': 2,
+  recovery: 2,
+}
+/** A child whose failpoint has not fired this long after it listens is killed (the cycle counts as not hit). */
+const FIRE_WAIT_MS = 5_000
+/** A point that misses this many times in a row is dead (its call was moved or removed): the run stops and fails. */
+const MISSES_IN_A_ROW_MAX = 4
+const SETTLE_MS_MAX = 60_000
+const READ_TURNS_MAX = 100_000
+const PRE_APPEND_CODES = new Set([
+  'INVALID_ARGUMENT',
+  'INVALID_CONFIG',
+  'RECORD_TOO_LARGE',
+  'UNKNOWN_TOPIC',
+  'UNKNOWN_PARTITION',
+])
+
+const serveArgs = (dataDir: string, port: number): string[] => [
+  '--data-dir',
+  dataDir,
+  '--port',
+  String(port),
+  '--log-level',
+  'error',
+]
+
+async function kill(server: ServeChild): Promise<void> {
+  if (server.child.exitCode === null && server.child.signalCode === null) server.child.kill('SIGKILL')
+  await server.exited
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** Children not yet exited: killed after the file even when a test times out and its own cleanup never runs. */
+const liveChildren = new Set<ServeChild>()
+afterAll(() => {
+  for (const c of liveChildren) c.child.kill('SIGKILL')
+})
+
+const clientOptions = (address: string) => ({
+  brokers: [address],
+  requestTimeoutMs: 5_000,
+  connectTimeoutMs: 2_000,
+  reconnectBackoffMs: 20,
+  reconnectBackoffMsMax: 50,
+})
+
+const zeroPerPoint = (): Record<FailpointName, number> =>
+  Object.fromEntries(FAILPOINT_NAMES.map((n) => [n, 0])) as Record<FailpointName, number>
+
+/** Lines of the failpoint log per point (`name hitNumber pid`). */
+function firedCounts(logFile: string): Record<FailpointName, number> {
+  const counts = zeroPerPoint()
+  if (!fs.existsSync(logFile)) return counts
+  for (const line of fs.readFileSync(logFile, 'utf8').split('\n')) {
+    const name = line.split(' ')[0] as FailpointName
+    if (name in counts) counts[name]++
+  }
+  return counts
+}
+
+async function committedOffsets(sl: Sluice): Promise<Array<{ partition: number; offset: number }>> {
+  const all = await sl.transport.fetchOffsets({ groupId: GROUP, partitions: [{ topic: TOPIC, partitions: [0, 1, 2] }] })
+  return all.filter((c) => c.topic === TOPIC).map((c) => ({ partition: c.partition, offset: c.offset }))
+}
+
+async function readAllPartitions(address: string): Promise<PartitionRead[]> {
+  const reader = await Sluice.connect({ brokers: [address], requestTimeoutMs: 10_000 })
+  try {
+    const reads: PartitionRead[] = []
+    for (let partition = 0; partition < PARTITIONS; partition++) {
+      const read: PartitionRead = { partition, logStartOffset: 0, records: [] }
+      let offset = 0
+      for (let turn = 0; turn < READ_TURNS_MAX; turn++) {
+        const res = await reader.transport.fetch({
+          partitions: [{ topic: TOPIC, partition, offset }],
+          maxBytes: 1 << 20,
+          maxWaitMs: 0,
+        })
+        const p = res.partitions[0]!
+        if (p.error !== null)
+          throw new Error(`fetch ${TOPIC}/${partition}@${offset}: ${p.error.code} ${p.error.message}`)
+        if (turn === 0) {
+          read.logStartOffset = p.logStartOffset
+          offset = p.logStartOffset
+        }
+        if (p.records.length === 0) break
+        for (const { position, header } of iterateBatches(p.records))
+          for (const r of decodeRecords(p.records, position, offset, header)) {
+            read.records.push({ offset: r.offset, value: r.value?.toString() ?? '' })
+            offset = r.offset + 1
+          }
+        if (offset >= p.logEndOffset) break
+      }
+      reads.push(read)
+    }
+    return reads
+  } finally {
+    await reader.close()
+  }
+}
+
+test('D2: a mistyped failpoint name makes the broker refuse to start instead of running unarmed', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-d2-typo-'))
+  try {
+    const started = startServe(serveArgs(path.join(dir, 'data'), 0), { [FAILPOINTS_ENV]: 'write-fsinc:2' })
+    const outcome = await started.then(
+      async (server) => {
+        await kill(server)
+        return 'listening'
+      },
+      (err: Error) => err.message,
+    )
+    expect(outcome).toContain('unknown failpoint "write-fsinc"')
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+})
+
+test(
+  'D2: SIGKILL at every storage failpoint (and during recovery) loses no acknowledged record or commit',
+  async () => {
+    const seed = runSeed('D2')
+    const rng = new Random(seed)
+    const target = trials(20, 200)
+    const cyclesMax = target * FAILPOINT_NAMES.length * 2
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), `sluice-d2-${seed}-`))
+    const dataDir = path.join(dir, 'data')
+    const failpointLog = path.join(dir, 'failpoints.log')
+    const history = new HistoryRecorder(path.join(dir, 'history.jsonl'))
+    const started = Date.now()
+    // ~100 restarts: each child runs the sources transpiled once, which starts 2-3x faster than through tsx.
+    const mainJs = compileSluice(path.join(dir, 'build'))
+    const serve = async (port: number, env: Record<string, string> = {}): Promise<ServeChild> => {
+      const child = await startCompiledServe(mainJs, serveArgs(dataDir, port), env)
+      liveChildren.add(child)
+      void child.exited.then(() => liveChildren.delete(child))
+      return child
+    }
+    let server: ServeChild | null = await serve(0)
+    const port = server.port
+    const address = server.address
+    const sl = await Sluice.connect(clientOptions(address))
+    const consumerSl = await Sluice.connect(clientOptions(address))
+    let stopping = false
+    let passed = false
+    try {
+      await sl.admin().createTopic(TOPIC, { partitions: PARTITIONS, flush: 'sync', segmentBytes: SEGMENT_BYTES })
+      const producers = Array.from({ length: PRODUCERS }, () =>
+        sl.producer({ acks: 'all', idempotent: true, lingerMs: 1, retries: 12, retryBackoffMs: 20 }),
+      )
+      let acks = 0
+      const outstanding = new Set<Promise<void>>()
+
+      const send = (client: number, n: number): Promise<void> => {
+        const producer = producers[client % PRODUCERS]!
+        const partition = rng.int(0, PARTITIONS - 1)
+        const value = `c${client}-${n}`
+        history.invoke(client, partition, value)
+        return producer.send(TOPIC, { value, partition }).then(
+          (meta) => {
+            acks++
+            history.ok(client, partition, value, meta.offset)
+          },
+          (err: unknown) => {
+            const code = err instanceof SluiceError ? err.code : String(err)
+            if (PRE_APPEND_CODES.has(code)) history.fail(client, partition, value, code)
+            else history.info(client, partition, value, code)
+          },
+        )
+      }
+      const runClient = async (client: number): Promise<void> => {
+        const mine = new Set<Promise<void>>()
+        // Bounded: stops when the cycle loop is done; each turn waits for one outstanding send to settle.
+        for (let n = 0; !stopping; n++) {
+          const p: Promise<void> = send(client, n).finally(() => {
+            mine.delete(p)
+            outstanding.delete(p)
+          })
+          mine.add(p)
+          outstanding.add(p)
+          if (mine.size >= CLIENT_IN_FLIGHT_MAX) await Promise.race(mine)
+        }
+      }
+      const clients = Array.from({ length: PRODUCERS * CLIENTS_PER_PRODUCER }, (_, c) => runClient(c))
+
+      const onPartitions = (tps: Array<{ partition: number }>): void => {
+        for (const tp of tps) history.assign(CONSUMER, tp.partition)
+      }
+      const consumer = consumerSl.consumer({
+        groupId: GROUP,
+        autoOffsetReset: 'earliest',
+        autoCommit: false,
+        heartbeatIntervalMs: 200,
+        sessionTimeoutMs: 6_000,
+        onAssign: onPartitions,
+        onRevoke: onPartitions,
+      })
+      consumer.on('error', () => undefined)
+      await consumer.subscribe([TOPIC])
+      await consumer.run({
+        eachMessage: async ({ partition, message }) => {
+          history.poll(CONSUMER, partition, message.offset, (message.value as Buffer).toString())
+        },
+      })
+      let commits = 0
+      const commitErrors: Record<string, number> = {}
+      const commitLoop = (async () => {
+        // Bounded: ends when the cycle loop is done.
+        while (!stopping) {
+          await sleep(COMMIT_EVERY_MS)
+          try {
+            await consumer.commit()
+            for (const c of await committedOffsets(consumerSl)) {
+              if (c.offset < 0) continue
+              history.commit(CONSUMER, c.partition, c.offset)
+              commits++
+            }
+          } catch (err) {
+            const code = err instanceof SluiceError ? err.code : 'OTHER'
+            commitErrors[code] = (commitErrors[code] ?? 0) + 1
+          }
+        }
+      })()
+
+      // The unarmed first broker dies once traffic flows; from then on every start is armed and follows a kill.
+      while (acks === 0 && Date.now() - started < SETTLE_MS_MAX) await sleep(5)
+      await kill(server)
+      server = null
+      const armed = zeroPerPoint()
+      let fired = firedCounts(failpointLog)
+      let cycles = 0
+      let diedBeforeListening = 0
+      let cyclesWithAcks = 0
+      let startMs = 0
+      const listened = zeroPerPoint()
+      const servedMs = zeroPerPoint()
+      const otherExits: string[] = []
+      let turn = 0
+      const below = (): FailpointName[] => FAILPOINT_NAMES.filter((n) => fired[n] < target)
+      const missesInARow = zeroPerPoint()
+      // Bounded by cyclesMax; round-robin over the points that have not fired `target` times yet.
+      while (
+        cycles < cyclesMax &&
+        below().length > 0 &&
+        Math.max(...Object.values(missesInARow)) < MISSES_IN_A_ROW_MAX
+      ) {
+        const pending = below()
+        const point = pending[turn++ % pending.length]!
+        const hitNumber = rng.int(1, HIT_NUMBER_MAX[point])
+        armed[point]++
+        cycles++
+        const env = { [FAILPOINTS_ENV]: `${point}:${hitNumber}`, [FAILPOINT_LOG_ENV]: failpointLog }
+        const ackedBefore = acks
+        const startedAt = Date.now()
+        const child = await serve(port, env).catch((err: Error) => {
+          // a failpoint during startup (recovery) is the SIGKILL; any other early exit is a crash
+          if (!err.message.startsWith('serve exited (SIGKILL)')) otherExits.push(`${point}:${hitNumber} ${err.message}`)
+          return null
+        })
+        startMs += Date.now() - startedAt
+        if (child === null) diedBeforeListening++
+        else {
+          const listeningAt = Date.now()
+          const exit = await Promise.race([child.exited, sleep(FIRE_WAIT_MS).then(() => null)])
+          listened[point]++
+          servedMs[point] += Date.now() - listeningAt
+          if (exit !== null && exit !== 'SIGKILL') otherExits.push(`${point}:${hitNumber} exited ${exit}`)
+          await kill(child)
+        }
+        if (acks > ackedBefore) cyclesWithAcks++
+        const firedBefore = fired[point]
+        fired = firedCounts(failpointLog)
+        missesInARow[point] = fired[point] > firedBefore ? 0 : missesInARow[point] + 1
+      }
+      stopping = true
+      // The last start is unarmed: it recovers from the last failpoint and serves until the clients settle.
+      server = await serve(port)
+      await commitLoop
+      await Promise.race([Promise.all(clients), sleep(SETTLE_MS_MAX)])
+      await Promise.race([Promise.allSettled([...outstanding]), sleep(SETTLE_MS_MAX)])
+      const unsettled = outstanding.size
+      for (const p of producers) await p.close().catch(() => undefined)
+      await consumer.close().catch(() => undefined)
+
+      // One clean restart (SIGTERM: flush, checkpoint, clean-shutdown marker), then the final read and the commits.
+      server.child.kill('SIGTERM')
+      const cleanExit = await Promise.race([server.exited, sleep(SETTLE_MS_MAX).then(() => 'no exit')])
+      await kill(server)
+      server = await serve(port)
+      const reads = await readAllPartitions(address)
+      const reader = await Sluice.connect(clientOptions(address))
+      const committed = await committedOffsets(reader).finally(() => reader.close())
+      history.flush()
+      const report = checkHistory(history.ops, reads, { committed })
+      const polls = history.ops.filter((op) => op.f === 'poll').length
+      const notHit = Object.fromEntries(FAILPOINT_NAMES.map((n) => [n, armed[n] - fired[n]]))
+      reportFigures('D2', {
+        seed,
+        soak: SOAK,
+        target,
+        cycles,
+        fired,
+        notHit,
+        diedBeforeListening,
+        cyclesWithAcks,
+        meanStartMs: Math.round(startMs / cycles),
+        // mean ms from a child's listening line to its death, per point (recovery fires before listening)
+        meanMsToFire: Object.fromEntries(
+          FAILPOINT_NAMES.filter((n) => listened[n] > 0).map((n) => [n, Math.round(servedMs[n] / listened[n])]),
+        ),
+        otherExits: otherExits.length,
+        ...report.sends,
+        recordsRead: report.recordsRead,
+        unsettled,
+        polls,
+        commits,
+        commitErrors,
+        ...report.counts,
+        seconds: Math.round((Date.now() - started) / 1000),
+      })
+      if (report.anomalies > 0) console.log(`[reliability] D2 anomalies:\n  ${report.examples.join('\n  ')}`)
+      if (otherExits.length > 0) console.log(`[reliability] D2 unexpected exits:\n  ${otherExits.join('\n  ')}`)
+      expect(report.counts).toEqual({
+        offsetConflicts: 0,
+        lost: 0,
+        duplicates: 0,
+        abortedReads: 0,
+        gaps: 0,
+        nonMonotonicAcks: 0,
+        unknownValues: 0,
+        consumerSkips: 0,
+        consumerBackwards: 0,
+        staleCommits: 0,
+      })
+      expect(unsettled).toBe(0)
+      // Every armed child died by its own SIGKILL or ours, never by a crash of its own; the clean stop exited 0.
+      expect(otherExits).toEqual([])
+      expect(cleanExit).toBe(0)
+      for (const name of FAILPOINT_NAMES) expect(fired[name], name).toBeGreaterThanOrEqual(target)
+      // The run really exercised the broker between the kills: acks, deliveries and commits happened.
+      expect(report.sends.ok).toBeGreaterThan(report.sends.info)
+      expect(polls).toBeGreaterThan(0)
+      expect(commits).toBeGreaterThan(0)
+      passed = true
+    } finally {
+      stopping = true
+      await sl.close().catch(() => undefined)
+      await consumerSl.close().catch(() => undefined)
+      if (server !== null) await kill(server)
+      history.flush()
+      if (passed) fs.rmSync(dir, { recursive: true, force: true })
+      else console.log(`[reliability] D2 failed (seed ${seed}); history, failpoint log and data kept in ${dir}`)
+    }
+  },
+  testTimeoutMs(300_000),
+)
