@@ -2,13 +2,13 @@
 // PRODUCER_ID_BLOCK: `<dataDir>/producer-ids.json` holds the first id of the next unreserved block and is rewritten
 // (tmp → fsync → rename → fsync dir) before any id of a new block is handed out, so a crash only skips ids.
 // `firstIdThisRun` lets the sequence check tell producers from an earlier run (whose state may be lost) from new ones.
-import { readFile } from 'node:fs/promises'
+import { readdir, readFile, rm } from 'node:fs/promises'
 import path from 'node:path'
 import { InvalidArgumentError, StorageError } from '../errors.js'
 import { writeFileAtomicAsync as writeFileAtomic } from '../storage/atomic-file.js'
 
 export const PRODUCER_ID_BLOCK = 1_000
-const FILE_NAME = 'producer-ids.json'
+export const FILE_NAME = 'producer-ids.json'
 const FILE_VERSION = 1
 
 export class ProducerIdAllocator {
@@ -26,6 +26,10 @@ export class ProducerIdAllocator {
 
   static async open(dataDir: string): Promise<ProducerIdAllocator> {
     const file = path.join(dataDir, FILE_NAME)
+    // Temporary files of a write killed before its rename (writeFileAtomicAsync names them .<file>.<pid>.tmp).
+    for (const name of await readdir(dataDir))
+      if (name.startsWith(`.${FILE_NAME}.`) && name.endsWith('.tmp'))
+        await rm(path.join(dataDir, name), { force: true })
     let start = 0
     try {
       const parsed = JSON.parse(await readFile(file, 'utf8')) as { version?: unknown; nextBlockStart?: unknown }

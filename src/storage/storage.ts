@@ -393,6 +393,12 @@ export class Storage implements StorageApi {
   }
 }
 
+/** Removes the temporary files a process killed mid-write left in `dir` (they were never renamed into place, so
+ *  nothing reads them); the lock is held, so no writer of this data dir is alive. Found by D2. */
+function removeStaleTempFiles(dir: string): void {
+  for (const name of fs.readdirSync(dir)) if (name.endsWith('.tmp')) fs.rmSync(path.join(dir, name), { force: true })
+}
+
 export async function openStorage(dataDir: string, options: StorageOptions = {}): Promise<Storage> {
   if (typeof dataDir !== 'string' || dataDir.length === 0)
     throw new InvalidArgumentError('dataDir must be a non-empty path')
@@ -424,6 +430,7 @@ export async function openStorage(dataDir: string, options: StorageOptions = {})
       fsyncDir(root)
     }
     fs.mkdirSync(path.join(root, CHECKPOINT_DIR), { recursive: true })
+    removeStaleTempFiles(path.join(root, CHECKPOINT_DIR))
     const recoveryPoints = readRecoveryPoints(path.join(root, CHECKPOINT_DIR, RECOVERY_POINT_FILE), logger)
     if (!wasClean)
       logger.warn('previous run did not close cleanly; logs are re-validated past their recovery point', {

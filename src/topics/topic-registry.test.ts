@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rename, rm, stat } from 'node:fs/promises'
+import { mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { test as base, describe, expect } from 'vitest'
@@ -6,6 +6,7 @@ import { createMemoryLogger } from '../broker/logger.js'
 import { PartitionOfflineError, StorageError, UnknownPartitionError, UnknownTopicError } from '../errors.js'
 import type { LogConfig, PartitionLogApi, StorageApi } from '../storage/api.js'
 import { openStorage } from '../storage/storage.js'
+import { FILE_NAME as PRODUCER_IDS_FILE, ProducerIdAllocator } from '../broker/producer-ids.js'
 import { makeBatch } from '../testing/broker-fixture.js'
 import { DEFAULT_TOPIC_CONFIG } from './topic-config.js'
 import { openTopicRegistry, type TopicChange } from './topic-registry.js'
@@ -86,6 +87,29 @@ describe('TopicRegistry', () => {
     expect(logger.entries.some((e) => e.level === 'warn' && e.msg.includes('deletion'))).toBe(true)
     await reopened.create('half', 1)
     expect(reopened.log('half', 0).logEndOffset).toBe(0)
+    await storage.close()
+  })
+
+  test('temporary files of writes killed before their rename are removed at open, in the engine and topic dirs', async ({
+    dataDir,
+  }) => {
+    let storage = await openStorage(dataDir)
+    const registry = await openTopicRegistry(storage, DEFAULT_TOPIC_CONFIG, createMemoryLogger())
+    await registry.create('t', 1)
+    await storage.close()
+    const leftovers = [
+      path.join(dataDir, 'checkpoints', 'recovery-point.4242.async.tmp'),
+      path.join(dataDir, 'checkpoints', 'recovery-point.tmp'),
+      path.join(dataDir, 'topics', 't', '.topic.json.4242.tmp'),
+      path.join(dataDir, `.${PRODUCER_IDS_FILE}.4242.tmp`),
+    ]
+    for (const file of leftovers) await writeFile(file, 'half-written')
+    storage = await openStorage(dataDir)
+    const reopened = await openTopicRegistry(storage, DEFAULT_TOPIC_CONFIG, createMemoryLogger())
+    await ProducerIdAllocator.open(dataDir)
+    for (const file of leftovers) expect(await exists(file), file).toBe(false)
+    expect(reopened.list()).toEqual(['t'])
+    expect(await exists(path.join(dataDir, 'checkpoints', 'recovery-point'))).toBe(true)
     await storage.close()
   })
 

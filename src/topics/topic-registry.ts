@@ -123,6 +123,9 @@ export class TopicRegistry {
       if (!entry.isDirectory()) continue
       const dir = path.join(this.#topicsDir, entry.name)
       const files = await readdir(dir)
+      // Temporary files of a topic.json write killed before its rename: never read, so removed (the broker holds the
+      // data dir's lock, so no writer is alive).
+      for (const f of files) if (f.endsWith('.tmp')) await rm(path.join(dir, f), { force: true })
       if (files.includes(DELETING_FILE)) {
         this.logger.warn('finishing the deletion of a topic interrupted by a crash', { topic: entry.name })
         const partitions = files.filter((f) => /^\d+$/.test(f)).map(Number)
