@@ -118,24 +118,27 @@ function collectSends(history: readonly HistoryOp[]): Map<string, Send> {
   return sends
 }
 
+/** Every count at 0: what a passing run's `report.counts` equals. */
+export const NO_ANOMALIES: Readonly<CheckerCounts> = Object.freeze({
+  offsetConflicts: 0,
+  lost: 0,
+  duplicates: 0,
+  abortedReads: 0,
+  gaps: 0,
+  nonMonotonicAcks: 0,
+  unknownValues: 0,
+  consumerSkips: 0,
+  consumerBackwards: 0,
+  staleCommits: 0,
+})
+
 export function checkHistory(
   history: readonly HistoryOp[],
   reads: readonly PartitionRead[],
   options: CheckerOptions = {},
 ): CheckerReport {
   const idempotent = options.idempotent ?? true
-  const counts: CheckerCounts = {
-    offsetConflicts: 0,
-    lost: 0,
-    duplicates: 0,
-    abortedReads: 0,
-    gaps: 0,
-    nonMonotonicAcks: 0,
-    unknownValues: 0,
-    consumerSkips: 0,
-    consumerBackwards: 0,
-    staleCommits: 0,
-  }
+  const counts: CheckerCounts = { ...NO_ANOMALIES }
   const examples: string[] = []
   const note = (kind: keyof CheckerCounts, text: string): void => {
     counts[kind]++
