@@ -10,16 +10,16 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { afterAll, expect, test } from 'vitest'
-import { SluiceError } from '../../src/errors.js'
 import { Sluice } from '../../src/sluice.js'
 import { FAILPOINT_LOG_ENV, FAILPOINT_NAMES, FAILPOINTS_ENV, type FailpointName } from '../../src/storage/failpoints.js'
-import { decodeRecords, iterateBatches } from '../../src/storage/record-batch.js'
 import { Random } from '../../src/testing/random.js'
 import { startServe, type ServeChild } from '../cli-helpers.js'
-import { checkHistory, type PartitionRead, NO_ANOMALIES } from './checker.js'
+import { checkHistory, NO_ANOMALIES } from './checker.js'
 import { compileSluice, startCompiledServe } from './compiled-serve.js'
 import { HistoryRecorder } from './history.js'
 import { reportFigures, runSeed, SOAK, testTimeoutMs, trials } from './settings.js'
+import { readAllPartitions } from './read-back.js'
+import { committedOffsets, restartingClientOptions, sleep, TcpWorkload } from './tcp-workload.js'
 
 const TOPIC = 'd2'
 const GROUP = 'd2-group'
@@ -45,15 +45,8 @@ const FIRE_WAIT_MS = 5_000
 /** A point that misses this many times in a row is dead (its call was moved or removed): the run stops and fails. */
 const MISSES_IN_A_ROW_MAX = 4
 const SETTLE_MS_MAX = 60_000
-const READ_TURNS_MAX = 100_000
-const PRE_APPEND_CODES = new Set([
-  'INVALID_ARGUMENT',
-  'INVALID_CONFIG',
-  'RECORD_TOO_LARGE',
-  'UNKNOWN_TOPIC',
-  'UNKNOWN_PARTITION',
-])
-
+/** Children live for a fraction of a second: clients retry the connection fast. */
+const RECONNECT_BACKOFF_MS_MAX = 50
 const serveArgs = (dataDir: string, port: number): string[] => [
   '--data-dir',
   dataDir,
@@ -68,20 +61,10 @@ async function kill(server: ServeChild): Promise<void> {
   await server.exited
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
-
 /** Children not yet exited: killed after the file even when a test times out and its own cleanup never runs. */
 const liveChildren = new Set<ServeChild>()
 afterAll(() => {
   for (const c of liveChildren) c.child.kill('SIGKILL')
-})
-
-const clientOptions = (address: string) => ({
-  brokers: [address],
-  requestTimeoutMs: 5_000,
-  connectTimeoutMs: 2_000,
-  reconnectBackoffMs: 20,
-  reconnectBackoffMsMax: 50,
 })
 
 const zeroPerPoint = (): Record<FailpointName, number> =>
@@ -96,47 +79,6 @@ function firedCounts(logFile: string): Record<FailpointName, number> {
     if (name in counts) counts[name]++
   }
   return counts
-}
-
-async function committedOffsets(sl: Sluice): Promise<Array<{ partition: number; offset: number }>> {
-  const all = await sl.transport.fetchOffsets({ groupId: GROUP, partitions: [{ topic: TOPIC, partitions: [0, 1, 2] }] })
-  return all.filter((c) => c.topic === TOPIC).map((c) => ({ partition: c.partition, offset: c.offset }))
-}
-
-async function readAllPartitions(address: string): Promise<PartitionRead[]> {
-  const reader = await Sluice.connect({ brokers: [address], requestTimeoutMs: 10_000 })
-  try {
-    const reads: PartitionRead[] = []
-    for (let partition = 0; partition < PARTITIONS; partition++) {
-      const read: PartitionRead = { partition, logStartOffset: 0, records: [] }
-      let offset = 0
-      for (let turn = 0; turn < READ_TURNS_MAX; turn++) {
-        const res = await reader.transport.fetch({
-          partitions: [{ topic: TOPIC, partition, offset }],
-          maxBytes: 1 << 20,
-          maxWaitMs: 0,
-        })
-        const p = res.partitions[0]!
-        if (p.error !== null)
-          throw new Error(`fetch ${TOPIC}/${partition}@${offset}: ${p.error.code} ${p.error.message}`)
-        if (turn === 0) {
-          read.logStartOffset = p.logStartOffset
-          offset = p.logStartOffset
-        }
-        if (p.records.length === 0) break
-        for (const { position, header } of iterateBatches(p.records))
-          for (const r of decodeRecords(p.records, position, offset, header)) {
-            read.records.push({ offset: r.offset, value: r.value?.toString() ?? '' })
-            offset = r.offset + 1
-          }
-        if (offset >= p.logEndOffset) break
-      }
-      reads.push(read)
-    }
-    return reads
-  } finally {
-    await reader.close()
-  }
 }
 
 test('D2: a mistyped failpoint name makes the broker refuse to start instead of running unarmed', async () => {
@@ -179,91 +121,28 @@ test(
     let server: ServeChild | null = await serve(0)
     const port = server.port
     const address = server.address
-    const sl = await Sluice.connect(clientOptions(address))
-    const consumerSl = await Sluice.connect(clientOptions(address))
-    let stopping = false
+    const sl = await Sluice.connect(restartingClientOptions(address, RECONNECT_BACKOFF_MS_MAX))
+    const consumerSl = await Sluice.connect(restartingClientOptions(address, RECONNECT_BACKOFF_MS_MAX))
+    let workload: TcpWorkload | null = null
     let passed = false
     try {
       await sl.admin().createTopic(TOPIC, { partitions: PARTITIONS, flush: 'sync', segmentBytes: SEGMENT_BYTES })
-      const producers = Array.from({ length: PRODUCERS }, () =>
-        sl.producer({ acks: 'all', idempotent: true, lingerMs: 1, retries: 12, retryBackoffMs: 20 }),
-      )
-      let acks = 0
-      const outstanding = new Set<Promise<void>>()
-
-      const send = (client: number, n: number): Promise<void> => {
-        const producer = producers[client % PRODUCERS]!
-        const partition = rng.int(0, PARTITIONS - 1)
-        const value = `c${client}-${n}`
-        history.invoke(client, partition, value)
-        return producer.send(TOPIC, { value, partition }).then(
-          (meta) => {
-            acks++
-            history.ok(client, partition, value, meta.offset)
-          },
-          (err: unknown) => {
-            const code = err instanceof SluiceError ? err.code : String(err)
-            if (PRE_APPEND_CODES.has(code)) history.fail(client, partition, value, code)
-            else history.info(client, partition, value, code)
-          },
-        )
-      }
-      const runClient = async (client: number): Promise<void> => {
-        const mine = new Set<Promise<void>>()
-        // Bounded: stops when the cycle loop is done; each turn waits for one outstanding send to settle.
-        for (let n = 0; !stopping; n++) {
-          const p: Promise<void> = send(client, n).finally(() => {
-            mine.delete(p)
-            outstanding.delete(p)
-          })
-          mine.add(p)
-          outstanding.add(p)
-          if (mine.size >= CLIENT_IN_FLIGHT_MAX) await Promise.race(mine)
-        }
-      }
-      const clients = Array.from({ length: PRODUCERS * CLIENTS_PER_PRODUCER }, (_, c) => runClient(c))
-
-      const onPartitions = (tps: Array<{ partition: number }>): void => {
-        for (const tp of tps) history.assign(CONSUMER, tp.partition)
-      }
-      const consumer = consumerSl.consumer({
-        groupId: GROUP,
-        autoOffsetReset: 'earliest',
-        autoCommit: false,
-        heartbeatIntervalMs: 200,
-        sessionTimeoutMs: 6_000,
-        onAssign: onPartitions,
-        onRevoke: onPartitions,
+      const w = await TcpWorkload.start(sl, consumerSl, {
+        topic: TOPIC,
+        group: GROUP,
+        partitions: PARTITIONS,
+        producers: PRODUCERS,
+        clientsPerProducer: CLIENTS_PER_PRODUCER,
+        clientInFlightMax: CLIENT_IN_FLIGHT_MAX,
+        commitEveryMs: COMMIT_EVERY_MS,
+        consumerClient: CONSUMER,
+        rng,
+        history,
       })
-      consumer.on('error', () => undefined)
-      await consumer.subscribe([TOPIC])
-      await consumer.run({
-        eachMessage: async ({ partition, message }) => {
-          history.poll(CONSUMER, partition, message.offset, (message.value as Buffer).toString())
-        },
-      })
-      let commits = 0
-      const commitErrors: Record<string, number> = {}
-      const commitLoop = (async () => {
-        // Bounded: ends when the cycle loop is done.
-        while (!stopping) {
-          await sleep(COMMIT_EVERY_MS)
-          try {
-            await consumer.commit()
-            for (const c of await committedOffsets(consumerSl)) {
-              if (c.offset < 0) continue
-              history.commit(CONSUMER, c.partition, c.offset)
-              commits++
-            }
-          } catch (err) {
-            const code = err instanceof SluiceError ? err.code : 'OTHER'
-            commitErrors[code] = (commitErrors[code] ?? 0) + 1
-          }
-        }
-      })()
+      workload = w
 
       // The unarmed first broker dies once traffic flows; from then on every start is armed and follows a kill.
-      while (acks === 0 && Date.now() - started < SETTLE_MS_MAX) await sleep(5)
+      while (w.acks === 0 && Date.now() - started < SETTLE_MS_MAX) await sleep(5)
       await kill(server)
       server = null
       const armed = zeroPerPoint()
@@ -290,7 +169,7 @@ test(
         armed[point]++
         cycles++
         const env = { [FAILPOINTS_ENV]: `${point}:${hitNumber}`, [FAILPOINT_LOG_ENV]: failpointLog }
-        const ackedBefore = acks
+        const ackedBefore = w.acks
         const startedAt = Date.now()
         const child = await serve(port, env).catch((err: Error) => {
           // a failpoint during startup (recovery) is the SIGKILL; any other early exit is a crash
@@ -307,29 +186,23 @@ test(
           if (exit !== null && exit !== 'SIGKILL') otherExits.push(`${point}:${hitNumber} exited ${exit}`)
           await kill(child)
         }
-        if (acks > ackedBefore) cyclesWithAcks++
+        if (w.acks > ackedBefore) cyclesWithAcks++
         const firedBefore = fired[point]
         fired = firedCounts(failpointLog)
         missesInARow[point] = fired[point] > firedBefore ? 0 : missesInARow[point] + 1
       }
-      stopping = true
       // The last start is unarmed: it recovers from the last failpoint and serves until the clients settle.
       server = await serve(port)
-      await commitLoop
-      await Promise.race([Promise.all(clients), sleep(SETTLE_MS_MAX)])
-      await Promise.race([Promise.allSettled([...outstanding]), sleep(SETTLE_MS_MAX)])
-      const unsettled = outstanding.size
-      for (const p of producers) await p.close().catch(() => undefined)
-      await consumer.close().catch(() => undefined)
+      const { unsettled } = await w.stop(SETTLE_MS_MAX)
 
       // One clean restart (SIGTERM: flush, checkpoint, clean-shutdown marker), then the final read and the commits.
       server.child.kill('SIGTERM')
       const cleanExit = await Promise.race([server.exited, sleep(SETTLE_MS_MAX).then(() => 'no exit')])
       await kill(server)
       server = await serve(port)
-      const reads = await readAllPartitions(address)
-      const reader = await Sluice.connect(clientOptions(address))
-      const committed = await committedOffsets(reader).finally(() => reader.close())
+      const reads = await readAllPartitions(address, TOPIC, PARTITIONS)
+      const reader = await Sluice.connect(restartingClientOptions(address))
+      const committed = await committedOffsets(reader, GROUP, TOPIC, PARTITIONS).finally(() => reader.close())
       history.flush()
       const report = checkHistory(history.ops, reads, { committed })
       const polls = history.ops.filter((op) => op.f === 'poll').length
@@ -353,8 +226,8 @@ test(
         recordsRead: report.recordsRead,
         unsettled,
         polls,
-        commits,
-        commitErrors,
+        commits: w.commits,
+        commitErrors: w.commitErrors,
         ...report.counts,
         seconds: Math.round((Date.now() - started) / 1000),
       })
@@ -369,10 +242,10 @@ test(
       // The run really exercised the broker between the kills: acks, deliveries and commits happened.
       expect(report.sends.ok).toBeGreaterThan(report.sends.info)
       expect(polls).toBeGreaterThan(0)
-      expect(commits).toBeGreaterThan(0)
+      expect(w.commits).toBeGreaterThan(0)
       passed = true
     } finally {
-      stopping = true
+      workload?.abandon()
       await sl.close().catch(() => undefined)
       await consumerSl.close().catch(() => undefined)
       if (server !== null) await kill(server)

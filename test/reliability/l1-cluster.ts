@@ -1,14 +1,11 @@
 // The processes of the L1 load-and-churn test as the parent sees them: the `sluice serve` broker (killed with SIGKILL
 // and restarted on the same port and data dir) and the consumer-group member processes (test/fixtures/l1-member.ts),
 // each parsed from its JSON-lines stdout into the history and the ownership and commit records the analysis needs.
-// The caller kills every child it started here; `readAllPartitions` is the fresh reader of the final check.
+// The caller kills every child it started here.
 import { spawn, type ChildProcess } from 'node:child_process'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { Sluice } from '../../src/sluice.js'
-import { decodeRecords, iterateBatches } from '../../src/storage/record-batch.js'
 import { startServe, type ServeChild } from '../cli-helpers.js'
-import type { PartitionRead } from './checker.js'
 import type { HistoryRecorder } from './history.js'
 import type { CommitAck, OwnershipEvent, Redelivery } from './l1-analysis.js'
 
@@ -18,7 +15,6 @@ export const MEMBER_CLIENT_BASE = 100
 /** Bytes of an unfinished stdout line kept from a member; a longer line is a fixture bug. */
 const LINE_BYTES_MAX = 1 << 20
 /** Fetches of one partition in the final read. */
-const READ_TURNS_MAX = 1_000_000
 
 export interface MemberSettings {
   broker: string
@@ -246,39 +242,5 @@ export class BrokerProcess {
   /** Log lines at warn or error level (for the report on failure). */
   problems(): string[] {
     return this.lives.flatMap((l) => l.stderr().split('\n')).filter((l) => /"level":"(warn|error)"/.test(l))
-  }
-}
-
-/** A fresh reader's read of every partition of `topic` from its log start to its end. */
-export async function readAllPartitions(address: string, topic: string, partitions: number): Promise<PartitionRead[]> {
-  const reader = await Sluice.connect({ brokers: [address], requestTimeoutMs: 30_000 })
-  try {
-    const reads: PartitionRead[] = []
-    for (let partition = 0; partition < partitions; partition++) {
-      const read: PartitionRead = { partition, logStartOffset: 0, records: [] }
-      let offset = 0
-      for (let turn = 0; turn < READ_TURNS_MAX; turn++) {
-        const res = await reader.transport.fetch({
-          partitions: [{ topic, partition, offset }],
-          maxBytes: 4 << 20,
-          maxWaitMs: 0,
-        })
-        const p = res.partitions[0]!
-        if (p.error !== null)
-          throw new Error(`fetch ${topic}/${partition}@${offset}: ${p.error.code} ${p.error.message}`)
-        if (turn === 0) offset = read.logStartOffset = p.logStartOffset
-        if (p.records.length === 0) break
-        for (const { position, header } of iterateBatches(p.records))
-          for (const r of decodeRecords(p.records, position, offset, header)) {
-            read.records.push({ offset: r.offset, value: r.value?.toString() ?? '' })
-            offset = r.offset + 1
-          }
-        if (offset >= p.logEndOffset) break
-      }
-      reads.push(read)
-    }
-    return reads
-  } finally {
-    await reader.close()
   }
 }

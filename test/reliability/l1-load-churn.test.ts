@@ -26,7 +26,8 @@ import {
   type Disruption,
   type LagSample,
 } from './l1-analysis.js'
-import { BrokerProcess, GroupRecord, MemberProcess, readAllPartitions, type MemberSettings } from './l1-cluster.js'
+import { BrokerProcess, GroupRecord, MemberProcess, type MemberSettings } from './l1-cluster.js'
+import { readAllPartitions } from './read-back.js'
 import { reportFigures, runSeed, SOAK, testTimeoutMs } from './settings.js'
 
 const TOPIC = 'l1'

@@ -11,11 +11,11 @@ import { performance } from 'node:perf_hooks'
 import { SluiceError } from '../../src/errors.js'
 import { Sluice } from '../../src/sluice.js'
 import type { StorageLogger } from '../../src/storage/api.js'
-import { decodeRecords, iterateBatches } from '../../src/storage/record-batch.js'
 import { openStorage } from '../../src/storage/storage.js'
 import { PowerCutFs, type CutReport } from '../../src/testing/power-cut-fs.js'
 import { Random } from '../../src/testing/random.js'
 import type { PartitionRead } from './checker.js'
+import { readPartitions } from './read-back.js'
 import { HistoryRecorder } from './history.js'
 
 export const TOPIC = 'power'
@@ -35,7 +35,6 @@ const CHECKPOINT_INTERVAL_MS = 100
 const ARMED_CALLS_MAX = 600
 const FIRST_ACK_WAIT_MS_MAX = 15_000
 const SETTLE_MS_MAX = 15_000
-const READ_TURNS_MAX = 100_000
 /** Callback fdatasyncs (group commit, interval flush) take 0..this many ms, so appends pile up behind them. */
 const FSYNC_LATENCY_MS_MAX = 3
 const LAG_PROBE_MS = 5
@@ -93,36 +92,6 @@ export interface PowerCutResult {
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
-
-async function readAllPartitions(sl: Sluice): Promise<PartitionRead[]> {
-  const reads: PartitionRead[] = []
-  for (let partition = 0; partition < PARTITIONS; partition++) {
-    const read: PartitionRead = { partition, logStartOffset: 0, records: [] }
-    let offset = 0
-    for (let turn = 0; turn < READ_TURNS_MAX; turn++) {
-      const res = await sl.transport.fetch({
-        partitions: [{ topic: TOPIC, partition, offset }],
-        maxBytes: 1 << 20,
-        maxWaitMs: 0,
-      })
-      const p = res.partitions[0]!
-      if (p.error !== null) throw new Error(`fetch ${TOPIC}/${partition}@${offset}: ${p.error.code} ${p.error.message}`)
-      if (turn === 0) {
-        read.logStartOffset = p.logStartOffset
-        offset = p.logStartOffset
-      }
-      if (p.records.length === 0) break
-      for (const { position, header } of iterateBatches(p.records))
-        for (const r of decodeRecords(p.records, position, offset, header)) {
-          read.records.push({ offset: r.offset, value: r.value?.toString() ?? '' })
-          offset = r.offset + 1
-        }
-      if (offset >= p.logEndOffset) break
-    }
-    reads.push(read)
-  }
-  return reads
-}
 
 export async function runPowerCuts(options: PowerCutRunOptions): Promise<PowerCutResult> {
   const rng = new Random(options.seed)
@@ -316,7 +285,7 @@ export async function runPowerCuts(options: PowerCutRunOptions): Promise<PowerCu
     }
     const sl = await open()
     try {
-      const reads = await readAllPartitions(sl)
+      const reads = await readPartitions(sl, TOPIC, PARTITIONS)
       const committed = (
         await sl.transport.fetchOffsets({ groupId: GROUP, partitions: [{ topic: TOPIC, partitions: [0, 1, 2] }] })
       ).map((c) => ({ partition: c.partition, offset: c.offset }))
