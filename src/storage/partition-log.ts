@@ -26,6 +26,7 @@ import {
   POS,
   decodeRecords,
   readInt64,
+  LEADER_EPOCH,
   setBaseOffset,
   validateBatch,
   writeInt64,
@@ -182,6 +183,7 @@ export class PartitionLog implements PartitionLogApi, Flushable {
     const baseOffset = active.nextOffset
     if (this.#shouldRoll(active, h.batchBytes, baseOffset + h.lastOffsetDelta, now)) active = this.#roll(now)
     setBaseOffset(batch, 0, baseOffset)
+    batch.writeInt32BE(LEADER_EPOCH, POS.partitionLeaderEpoch) // outside the CRC, as baseOffset: the log's own stamp
     let timestamp = h.maxTimestamp
     if (h.timestampType === 'logAppend') {
       timestamp = now

@@ -38,6 +38,8 @@ export const POS = Object.freeze({
   recordsCount: 57,
   records: BATCH_HEADER_BYTES,
 })
+/** The partitionLeaderEpoch Sluice stamps on every stored batch (one node, no leader elections). */
+export const LEADER_EPOCH = 0
 /** baseOffset + batchLength: the bytes before what `batchLength` counts. */
 export const LOG_OVERHEAD = 12
 export const MAGIC = 2
@@ -235,7 +237,7 @@ export interface BatchHeaderFields {
 export function writeBatchHeader(buf: Buffer, f: BatchHeaderFields): void {
   writeInt64(buf, POS.baseOffset, f.baseOffset)
   buf.writeInt32BE(buf.length - LOG_OVERHEAD, POS.batchLength)
-  buf.writeInt32BE(0, POS.partitionLeaderEpoch)
+  buf.writeInt32BE(LEADER_EPOCH, POS.partitionLeaderEpoch)
   buf.writeInt8(MAGIC, POS.magic)
   buf.writeInt16BE(f.attributes, POS.attributes)
   buf.writeInt32BE(f.recordCount - 1, POS.lastOffsetDelta)

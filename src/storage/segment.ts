@@ -12,7 +12,7 @@ import { writeFileSynced } from './atomic-file.js'
 import { failpoint } from './failpoints.js'
 import { IndexPolicy, OFFSET_ENTRY, TIME_ENTRY, buildIndexes, type SegmentScan } from '../workers/segment-scan.js'
 import { OffsetIndex } from './offset-index.js'
-import { LOG_OVERHEAD, POS, readBatchHeader, readInt64, type BatchHeader } from './record-batch.js'
+import { LEADER_EPOCH, LOG_OVERHEAD, POS, readBatchHeader, readInt64, type BatchHeader } from './record-batch.js'
 import { TimeIndex } from './time-index.js'
 
 /** The fs calls the engine makes for durability; tests replace them to inject failures and count calls. */
@@ -147,6 +147,7 @@ export class Segment {
       const header = readBatchHeader(window, pos - windowStart)
       if (header.batchLength < BATCH_HEADER_BYTES - LOG_OVERHEAD || pos + header.batchBytes > to)
         throw new CorruptRecordError(`batch length ${header.batchLength} does not fit the segment`, this.logPath, pos)
+      checkLeaderEpoch(header.partitionLeaderEpoch, this.logPath, pos)
       if (expected >= 0) {
         if (header.baseOffset !== expected)
           throw new CorruptRecordError(
@@ -259,6 +260,7 @@ export class Segment {
           this.logPath,
           position + cut,
         )
+      checkLeaderEpoch(buf.readInt32BE(cut + POS.partitionLeaderEpoch), this.logPath, position + cut)
       if (cut + batchBytes > buf.length) break
       expected = baseOffset + buf.readInt32BE(cut + POS.lastOffsetDelta) + 1
       cut += batchBytes
@@ -497,4 +499,15 @@ export class Segment {
     this.close()
     for (const file of [this.logPath, this.indexPath, this.timeIndexPath]) fs.rmSync(file, { force: true })
   }
+}
+
+/** Like baseOffset, partitionLeaderEpoch lies outside the CRC; this single-node log stamps LEADER_EPOCH on every
+ *  append, so any other value read back is a damaged header (S2 found such flips served unnoticed). */
+function checkLeaderEpoch(epoch: number, file: string, position: number): void {
+  if (epoch !== LEADER_EPOCH)
+    throw new CorruptRecordError(
+      `batch has partitionLeaderEpoch ${epoch}, this log writes ${LEADER_EPOCH}`,
+      file,
+      position,
+    )
 }

@@ -17,7 +17,8 @@ import { silentLogger } from '../../src/broker/logger.js'
 import { InvalidArgumentError, SluiceError, UnknownTopicError } from '../../src/errors.js'
 import { Sluice } from '../../src/sluice.js'
 import { makeBatch, logConfig } from '../../src/testing/storage-data.js'
-import { openStorage } from '../../src/storage/storage.js'
+import { openStorage, resolveLogDir } from '../../src/storage/storage.js'
+import { validateTopicName } from '../../src/topics/topic-name.js'
 import { Random } from '../../src/testing/random.js'
 import { reportFigures, runSeed, testTimeoutMs, trials } from './settings.js'
 
@@ -410,6 +411,63 @@ test(
     expect(outside).toEqual([])
     expect(strayInside).toEqual([])
     expect(metaKept).toBe(true)
+  },
+  testTimeoutMs(60_000),
+)
+
+test(
+  'A5: 100,000 random names: the broker accepts exactly Kafka rule, storage exactly its rule, every accepted path inside',
+  () => {
+    // The two SDK/storage tests above take each name through every call and the file system (about 1,000 names
+    // each in CI); this one takes 10^5 names (10^6 in soak) through the checks themselves: the broker's topic-name
+    // check and, for each accepted topic, the log directory of its partition 0 as the storage engine resolves it.
+    const seed = runSeed('A5 rule')
+    const rng = new Random(seed)
+    const list = names(rng, trials(100_000, 1_000_000))
+    const dataDir = path.resolve(root, 'rule', 'data')
+    const totals = {
+      names: list.length,
+      kafkaValid: 0,
+      accepted: 0,
+      storageValid: 0,
+      stored: 0,
+      mismatches: [] as string[],
+    }
+    const accepts = (check: () => unknown): boolean => {
+      try {
+        check()
+        return true
+      } catch (err) {
+        if (!(err instanceof InvalidArgumentError)) totals.mismatches.push(`untyped error: ${String(err)}`)
+        return false
+      }
+    }
+    for (const name of list) {
+      const expected = kafkaValid(name)
+      if (expected) totals.kafkaValid++
+      const accepted = accepts(() => validateTopicName(name))
+      if (accepted) totals.accepted++
+      if (accepted !== expected)
+        totals.mismatches.push(`topic ${JSON.stringify(name).slice(0, 80)}: accepted ${accepted}`)
+      if (accepted) {
+        const dir = resolveLogDir(dataDir, `topics/${name}/0`)
+        if (!dir.startsWith(dataDir + path.sep)) totals.mismatches.push(`topic ${name} resolves outside: ${dir}`)
+      }
+      const storageExpected = storageValid(name)
+      if (storageExpected) totals.storageValid++
+      let resolved: string | null = null
+      const stored = accepts(() => (resolved = resolveLogDir(dataDir, name)))
+      if (stored) totals.stored++
+      if (stored !== storageExpected)
+        totals.mismatches.push(`log ${JSON.stringify(name).slice(0, 80)}: accepted ${stored}`)
+      if (resolved !== null && !(resolved as string).startsWith(dataDir + path.sep))
+        totals.mismatches.push(`log ${name} resolves outside: ${String(resolved)}`)
+    }
+    reportFigures('A5 rule', { seed, ...totals, mismatches: totals.mismatches.length })
+    expect(totals.mismatches.slice(0, 10)).toEqual([])
+    // The generator really mixes legal and illegal names.
+    expect(totals.accepted).toBeGreaterThan(list.length / 10)
+    expect(totals.accepted).toBeLessThan(list.length * 0.9)
   },
   testTimeoutMs(60_000),
 )

@@ -88,7 +88,7 @@ test(
   () => {
     const seed = runSeed('P1')
     const rng = new Random(seed)
-    const total = trials(100_000, 10_000_000)
+    const total = trials(1_000_000, 100_000_000)
     const frames = [...corpus.requests, ...corpus.responses]
     const bodies = frames.map((f) => ({ apiKey: f.readUInt16BE(4), flags: f.readUInt8(12), body: f.subarray(13) }))
     const failures: FuzzFailure[] = []

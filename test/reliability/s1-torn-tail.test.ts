@@ -43,7 +43,7 @@ test(
   'S1: a torn tail at any byte of the active segment recovers to the last whole batch before it',
   async () => {
     const rng = new Random(seed)
-    const count = trials(2_000, 10_000)
+    const count = trials(10_000, 50_000)
     const trialDir = path.join(root, 'trial')
     const activeBase = ref.segmentBases.at(-1)!
     const activeBatches = ref.batches.filter((b) => b.segmentBase === activeBase)

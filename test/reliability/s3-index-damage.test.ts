@@ -81,7 +81,7 @@ test(
   'S3: a damaged offset or time index is rebuilt and every read stays byte-identical',
   async () => {
     const rng = new Random(seed)
-    const count = trials(500, 1_000)
+    const count = trials(1_000, 10_000)
     const trialDir = path.join(root, 'trial')
     const activeBase = ref.segmentBases.at(-1)!
     const offsets = [...refReads.keys()]
