@@ -1,6 +1,6 @@
 // Runs the long versions of the reliability tests (test/reliability): SLUICE_SOAK=1 turns the CI sizes into the soak
-// sizes (D1 1,000 kill cycles, D2 200 SIGKILLs at each failpoint, D3/D4 5,000 power cuts, L1 60 min, S1/S2 10,000
-// trials, S3 1,000, P1 10^7 inputs, S6 1,000) and lifts the test timeouts.
+// sizes (D1 1,000 kill cycles, D2 200 SIGKILLs at each failpoint, D3/D4 5,000 power cuts, L1 60 min, S1/S2 50,000
+// trials, S3 10,000, P1 10^8 inputs, S6 1,000) and lifts the test timeouts.
 // Arguments: file filters under test/reliability (`d1`, `s2`, `l1`) and vitest options (`--reporter verbose`). L1
 // (the load test) runs with vitest.load.config.ts, after the others. SEED=<n> replays one run.
 //   node --import tsx scripts/soak.ts [filters...] [vitest options...]
