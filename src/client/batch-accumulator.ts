@@ -84,6 +84,8 @@ export class PartitionQueue {
   readonly window: InFlightBatch[] = []
   /** Idempotent producers: the baseSequence of the next batch sent. */
   nextSequence = 0
+  /** Bytes of the last batch closed here: the next one starts with a buffer that size (traffic is steady). */
+  lastBatchBytes = 0
   timer: NodeJS.Timeout | null = null
   immediate: NodeJS.Immediate | null = null
 
@@ -150,7 +152,7 @@ export class BatchAccumulator {
       const waiting = q.ready.length > 0 ? q.ready[q.ready.length - 1]! : null
       if (waiting !== null && fits(waiting, recordBytes, this.batchBytes)) batch = waiting
       else {
-        batch = new OpenBatch(this.batchBytes, this.expectedBytes)
+        batch = new OpenBatch(this.batchBytes, Math.max(this.expectedBytes, q.lastBatchBytes))
         q.current = batch
         this.#arm(q)
       }
@@ -168,6 +170,7 @@ export class BatchAccumulator {
     const batch = q.current
     if (batch === null) return
     q.current = null
+    q.lastBatchBytes = batch.builder.sizeBytes
     q.ready.push(batch)
     this.onClosed(q)
   }

@@ -17,8 +17,10 @@ import {
 import { assert } from '../util/assert.js'
 import { sizeOfVarint } from '../util/varint.js'
 
-/** First buffer of a batch unless a larger size is expected; it doubles as records arrive, up to the capacity. */
-const INITIAL_BYTES = 16 * 1024
+/** First buffer of a batch unless a larger size is expected; it doubles as records arrive, up to the capacity.
+ *  Below 4 KiB Buffer.allocUnsafe slices Node's shared pool: a producer with lingerMs 0 closes a small batch every
+ *  turn, and a fresh 16 KiB buffer each (as before) was most of its allocation and GC work. */
+const INITIAL_BYTES = 4 * 1024 - 1
 
 export interface FinishOptions {
   compression: Compression
