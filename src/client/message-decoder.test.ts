@@ -2,6 +2,7 @@
 // the [from, to) range, decodes gzip, and refuses a corrupt batch without appending any of it.
 import { describe, expect, test } from 'vitest'
 import { CorruptRecordError } from '../errors.js'
+import { crc32c } from '../util/crc32c.js'
 import {
   decodeRecords,
   encodeRecordBatch,
@@ -9,7 +10,8 @@ import {
   setBaseOffset,
   type RecordInput,
 } from '../storage/record-batch.js'
-import { decodeMessages, type Message, NO_HEADERS } from './message-decoder.js'
+import { inspect } from 'node:util'
+import { decodeMessages, FetchedMessage, type Message, MessageCursor, NO_HEADERS } from './message-decoder.js'
 
 function seeded(seed: number): () => number {
   let s = seed >>> 0
@@ -71,7 +73,13 @@ describe('decodeMessages', () => {
         const next = decodeMessages(buf, 't', 3, from, to, out)
         expect(next, `seed ${seed}`).toBe(total)
         expect(
-          out.map(({ topic: _t, partition: _p, ...rest }) => rest),
+          out.map((m) => ({
+            offset: m.offset,
+            timestamp: m.timestamp,
+            key: m.key,
+            value: m.value,
+            headers: m.headers,
+          })),
           `seed ${seed}`,
         ).toEqual(reference(buf, from, to))
         expect(out.every((m) => m.topic === 't' && m.partition === 3)).toBe(true)
@@ -106,5 +114,59 @@ describe('decodeMessages', () => {
     expect((value as Buffer).buffer).toBe(pooled.buffer)
     pooled[pooled.indexOf('value')] = 0x56 // 'V': the view sees the change
     expect((value as Buffer).toString()).toBe('Value')
+  })
+
+  test('a key or value read twice is the same Buffer; both can be replaced (codecs do)', () => {
+    const out: Message[] = []
+    decodeMessages(logBytes([[{ key: Buffer.from('k'), value: Buffer.from('v'), timestamp: 1 }]]), 't', 0, 0, 1, out)
+    const m = out[0]!
+    expect(m).toBeInstanceOf(FetchedMessage)
+    expect(m.value).toBe(m.value)
+    expect(m.key).toBe(m.key)
+    m.value = 'decoded'
+    m.key = null
+    expect([m.key, m.value]).toEqual([null, 'decoded'])
+  })
+
+  test('JSON.stringify and util.inspect show key and value like a plain message', () => {
+    const out: Message[] = []
+    const records = [
+      { key: Buffer.from('k'), value: null, timestamp: 5, headers: [{ key: 'h', value: Buffer.from('x') }] },
+    ]
+    decodeMessages(logBytes([records]), 't', 2, 0, 1, out)
+    const m = out[0]!
+    const plain = {
+      topic: 't',
+      partition: 2,
+      offset: 0,
+      timestamp: 5,
+      key: Buffer.from('k'),
+      value: null,
+      headers: { h: Buffer.from('x') },
+    }
+    expect(JSON.parse(JSON.stringify(m))).toEqual(JSON.parse(JSON.stringify(plain)))
+    expect(inspect(m)).toBe(inspect(plain))
+  })
+
+  test('a key length running past its record is refused when the record is decoded, not when the key is read', () => {
+    const batch = encodeRecordBatch([{ key: Buffer.from('kk'), value: Buffer.from('vv'), timestamp: 1 }])
+    // Record layout after the 61-byte header: length, attributes, timestampDelta, offsetDelta, keyLength (zig-zag).
+    const keyLengthAt = 61 + 4
+    expect(batch[keyLengthAt]).toBe(4) // zig-zag 2
+    batch[keyLengthAt] = 40 // zig-zag 20: past the record's end
+    batch.writeUInt32BE(crc32c(batch, 21), 17)
+    const cursor = new MessageCursor(batch, 't', 0, 0, Infinity)
+    expect(() => cursor.next()).toThrow(CorruptRecordError)
+  })
+
+  test('a batch with log-append timestamps gives every message the batch maxTimestamp', () => {
+    const records = [5, 9, 7].map((t) => ({ key: null, value: Buffer.from('v'), timestamp: t }))
+    const batch = encodeRecordBatch(records, { timestampType: 'logAppend' })
+    const out: Message[] = []
+    decodeMessages(batch, 't', 0, 0, Infinity, out)
+    expect(out.map((m) => m.timestamp)).toEqual([9, 9, 9])
+    const created: Message[] = []
+    decodeMessages(encodeRecordBatch(records), 't', 0, 0, Infinity, created)
+    expect(created.map((m) => m.timestamp)).toEqual([5, 9, 7])
   })
 })

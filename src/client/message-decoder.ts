@@ -1,14 +1,17 @@
 // Decodes fetched record batches straight into the SDK's Message objects: the read hot path of replay and the
 // consumer. It walks the same RecordBatch v2 grammar as storage/record-batch.ts `decodeRecords` (whose layout table
-// is the reference) but lazily, one record per `next()`, building each Message directly with its key and value as
-// views into the fetched buffer and a shared frozen empty headers object when there are none: a message is created
-// only when it is asked for, so it usually dies young (cheap for the GC). Each batch is fully validated
-// (validateBatch: CRC, structure) when the cursor enters it, before any of its records is returned. Records below
-// `fromOffset` or at/after `toOffset` are skipped; the gzip-decompressed size is bounded as in decodeRecords.
+// is the reference) but lazily, one record per `next()`; a message is created only when it is asked for, so it
+// usually dies young (cheap for the GC). Each message is a FetchedMessage whose key and value become Buffer views of
+// the fetched bytes only when first read, and records without headers share one frozen empty headers object. Each
+// batch is fully validated (validateBatch: CRC, structure) when the cursor enters it, before any of its records is
+// returned, and every length inside a record is checked when the record is decoded, so reading a key or value later
+// cannot fail. Records below `fromOffset` or at/after `toOffset` are skipped; the gzip-decompressed size is bounded as
+// in decodeRecords.
+import { inspect, type InspectOptionsStylized } from 'node:util'
 import { gunzipSync } from 'node:zlib'
 import { BATCH_HEADER_BYTES, LIMITS } from '../config/limits.js'
 import { CorruptRecordError } from '../errors.js'
-import { type BatchHeader, LOG_OVERHEAD, readBatchHeader, validateBatch } from '../storage/record-batch.js'
+import { LOG_OVERHEAD, POS, readInt64, validateBatch } from '../storage/record-batch.js'
 import { ByteReader } from '../util/varint.js'
 
 export interface Message {
@@ -45,17 +48,165 @@ const ViewBuffer: ViewBufferConstructor | null = (() => {
   }
 })()
 
-/** `length` bytes at the reader as a view (no copy), or null for length -1; the checks of ByteReader.bytes. */
-function readView(reader: ByteReader, length: number): Buffer | null {
-  if (length === -1) return null
-  const pos = reader.pos
+/** Where the varint read last ended: the decoders below return the value and leave the position here, which saves
+ *  an object per field on the hot path. Only valid straight after a call, on this one thread. */
+let varintEnd = 0
+
+/** A zig-zag varint (at most 5 bytes) at `pos`, never reading at or past `end`. */
+function readVarint(buf: Buffer, pos: number, end: number): number {
+  if (pos >= end) throw new CorruptRecordError('varint runs past the end of the record')
+  let b = buf[pos]!
+  if (b < 0x80) {
+    varintEnd = pos + 1
+    return (b >>> 1) ^ -(b & 1)
+  }
+  let result = b & 0x7f
+  // Bytes 2..5: each turn reads one byte, at most 4 turns.
+  for (let shift = 7; ; shift += 7) {
+    if (++pos >= end) throw new CorruptRecordError('varint runs past the end of the record')
+    b = buf[pos]!
+    if (shift === 28) {
+      if (b > 0x0f) throw new CorruptRecordError('varint is longer than 5 bytes')
+      result |= b << 28
+      break
+    }
+    result |= (b & 0x7f) << shift
+    if (b < 0x80) break
+  }
+  varintEnd = pos + 1
+  return (result >>> 1) ^ -(result & 1)
+}
+
+/** A zig-zag varlong (exact to 2^53) at `pos`, never reading at or past `end`. */
+function readVarlong(buf: Buffer, pos: number, end: number): number {
+  if (pos >= end) throw new CorruptRecordError('varlong runs past the end of the record')
+  const first = buf[pos]!
+  if (first < 0x80) {
+    varintEnd = pos + 1
+    return (first >>> 1) ^ -(first & 1)
+  }
+  let result = 0
+  let multiplier = 1
+  // At most 8 turns (7 bits each: 56 bits, beyond which a number is no longer exact).
+  for (let i = 0; ; i++) {
+    if (pos >= end) throw new CorruptRecordError('varlong runs past the end of the record')
+    if (i >= 8) throw new CorruptRecordError('varlong is beyond the safe integer range')
+    const b = buf[pos++]!
+    result += (b & 0x7f) * multiplier
+    if (b < 0x80) break
+    multiplier *= 128
+  }
+  varintEnd = pos
+  return result % 2 === 0 ? result / 2 : -(result + 1) / 2
+}
+
+/** Marks a key or value not yet turned into a view. */
+const LAZY: unique symbol = Symbol('lazy')
+
+/**
+ * A decoded message whose key and value become Buffer views of the fetched bytes only when first read (creating a
+ * Buffer view costs about as much as decoding the rest of the record, and many consumers read only one of the two).
+ * The bytes were checked when the record was decoded: reading `key` or `value` never throws. Both are settable (the
+ * consumer's codecs replace them). Because they are accessors, `{ ...m }` and `Object.keys(m)` do not list them;
+ * `JSON.stringify(m)` and `util.inspect(m)` show the same fields as a plain message.
+ */
+export class FetchedMessage implements Message {
+  topic: string
+  partition: number
+  offset: number
+  timestamp: number
+  headers: Record<string, Buffer | null>
+  #key: unknown = LAZY
+  #value: unknown = LAZY
+  /** The memory the key and value are in, and where: byte offsets in it and lengths (-1 = null). */
+  readonly #memory: ArrayBufferLike
+  readonly #keyAt: number
+  readonly #keyLength: number
+  readonly #valueAt: number
+  readonly #valueLength: number
+
+  constructor(
+    topic: string,
+    partition: number,
+    offset: number,
+    timestamp: number,
+    headers: Record<string, Buffer | null>,
+    memory: ArrayBufferLike,
+    keyAt: number,
+    keyLength: number,
+    valueAt: number,
+    valueLength: number,
+  ) {
+    this.topic = topic
+    this.partition = partition
+    this.offset = offset
+    this.timestamp = timestamp
+    this.headers = headers
+    this.#memory = memory
+    this.#keyAt = keyAt
+    this.#keyLength = keyLength
+    this.#valueAt = valueAt
+    this.#valueLength = valueLength
+  }
+
+  get key(): unknown {
+    if (this.#key === LAZY) this.#key = this.#keyLength < 0 ? null : view(this.#memory, this.#keyAt, this.#keyLength)
+    return this.#key
+  }
+  set key(key: unknown) {
+    this.#key = key
+  }
+  get value(): unknown {
+    if (this.#value === LAZY)
+      this.#value = this.#valueLength < 0 ? null : view(this.#memory, this.#valueAt, this.#valueLength)
+    return this.#value
+  }
+  set value(value: unknown) {
+    this.#value = value
+  }
+
+  /** The fields of a plain message (what JSON.stringify and util.inspect show). */
+  toJSON(): Message {
+    const { topic, partition, offset, timestamp, key, value, headers } = this
+    return { topic, partition, offset, timestamp, key, value, headers }
+  }
+
+  [inspect.custom](depth: number, options: InspectOptionsStylized, inspectFn: typeof inspect): string {
+    return inspectFn(this.toJSON(), { ...options, depth: options.depth === null ? null : depth })
+  }
+}
+
+/** A Buffer over `length` bytes of `memory` at `byteOffset`, without a copy; the bounds were checked by the decoder. */
+const view: (memory: ArrayBufferLike, byteOffset: number, length: number) => Buffer =
+  ViewBuffer === null
+    ? (memory, byteOffset, length) => Buffer.from(memory, byteOffset, length)
+    : (memory, byteOffset, length) => new ViewBuffer(memory, byteOffset, length)
+
+/** Checks a key or value length at `pos` against the record's end: -1 (null) or a length that fits. */
+function checkLength(pos: number, length: number, end: number): void {
   if (length < -1) throw new CorruptRecordError(`negative length ${length}`)
-  if (pos + length > reader.end) throw new CorruptRecordError(`length ${length} runs past the end of the batch`)
-  reader.pos = pos + length
-  const buf = reader.buf
-  return ViewBuffer === null
-    ? buf.subarray(pos, pos + length)
-    : new ViewBuffer(buf.buffer, buf.byteOffset + pos, length)
+  if (pos + length > end) throw new CorruptRecordError(`length ${length} runs past the end of the record`)
+}
+
+/** The headers of a record, from `pos` (just after its headers count) to `end`; leaves `varintEnd` after them. */
+function readHeaders(
+  buf: Buffer,
+  pos: number,
+  end: number,
+  count: number,
+  offset: number,
+): Record<string, Buffer | null> {
+  if (count < 0 || count > LIMITS.recordHeadersMax)
+    throw new CorruptRecordError(`record at offset ${offset} has ${count} headers`)
+  const reader = new ByteReader(buf, pos, end)
+  const map: Record<string, Buffer | null> = {}
+  for (let j = 0; j < count; j++) {
+    const hk = reader.bytes(reader.varint())
+    if (hk === null) throw new CorruptRecordError(`record at offset ${offset}: header ${j} has a null key`)
+    map[hk.toString('utf8')] = reader.bytes(reader.varint())
+  }
+  varintEnd = reader.pos
+  return map
 }
 
 /** Reads the messages of the whole batches in a fetched buffer, in offset order, one at a time. */
@@ -64,10 +215,22 @@ export class MessageCursor {
   readonly nextOffset: number
   /** Byte end of the whole batches (a partial trailing batch is ignored). */
   readonly #end: number
+  /** Where the next batch starts in `buf`. */
   #position = 0
-  #reader: ByteReader | null = null
-  #header: BatchHeader | null = null
+  /** The records of the batch being read: its bytes (`buf`, or the gunzipped records section), where the next
+   *  record starts, where the records end, and the header fields a message needs. */
+  #records: Buffer
+  /** `#records.buffer` and `.byteOffset`, read once per batch (the `buffer` getter is slow enough to matter). */
+  #recordsMemory: ArrayBufferLike
+  #recordsByteOffset = 0
+  #pos = 0
+  #recordsEnd = 0
   #recordsLeft = 0
+  #baseOffset = 0
+  #baseTimestamp = 0
+  /** Whether the batch's timestamps are log-append times (then every record has its maxTimestamp). */
+  #logAppendTime = false
+  #maxTimestamp = 0
 
   constructor(
     private readonly buf: Buffer,
@@ -78,18 +241,22 @@ export class MessageCursor {
   ) {
     let pos = 0
     let next = fromOffset
+    // Each turn moves past one whole batch (>= BATCH_HEADER_BYTES bytes).
     while (buf.length - pos >= BATCH_HEADER_BYTES) {
-      const length = buf.readInt32BE(pos + 8)
+      const length = buf.readInt32BE(pos + POS.batchLength)
       if (length < BATCH_HEADER_BYTES - LOG_OVERHEAD || pos + LOG_OVERHEAD + length > buf.length) break
-      next = Math.max(next, readBatchHeader(buf, pos).lastOffset + 1)
+      next = Math.max(next, readInt64(buf, pos) + buf.readInt32BE(pos + POS.lastOffsetDelta) + 1)
       pos += LOG_OVERHEAD + length
     }
     this.#end = pos
     this.nextOffset = next
+    this.#records = buf
+    this.#recordsMemory = buf.buffer
   }
 
   /** The next message in range, or null when the buffer is used up. Throws CorruptRecordError for a bad batch. */
   next(): Message | null {
+    // Each turn decodes one record or enters one batch; both are finite.
     for (;;) {
       if (this.#recordsLeft > 0) {
         const message = this.#record()
@@ -113,7 +280,6 @@ export class MessageCursor {
     const start = this.#position
     this.#position += header.batchBytes
     if (header.lastOffset < this.fromOffset || header.baseOffset >= this.toOffset) return
-    let reader: ByteReader
     if (header.compression === 'gzip') {
       let body: Buffer
       try {
@@ -123,47 +289,62 @@ export class MessageCursor {
       } catch (cause) {
         throw new CorruptRecordError('gzip records section does not decompress', undefined, undefined, { cause })
       }
-      reader = new ByteReader(body, 0, body.length)
-    } else reader = new ByteReader(buf, start + BATCH_HEADER_BYTES, start + header.batchBytes)
-    this.#reader = reader
-    this.#header = header
+      this.#records = body
+      this.#pos = 0
+      this.#recordsEnd = body.length
+    } else {
+      this.#records = buf
+      this.#pos = start + BATCH_HEADER_BYTES
+      this.#recordsEnd = start + header.batchBytes
+    }
+    this.#recordsMemory = this.#records.buffer
+    this.#recordsByteOffset = this.#records.byteOffset
+    this.#baseOffset = header.baseOffset
+    this.#baseTimestamp = header.baseTimestamp
+    this.#logAppendTime = header.timestampType === 'logAppend'
+    this.#maxTimestamp = header.maxTimestamp
     this.#recordsLeft = header.recordCount
   }
 
-  /** Decodes the record at the reader; null when its offset is out of range. */
+  /** Decodes the record at `#pos` and moves past it; null when its offset is out of range. */
   #record(): Message | null {
-    const reader = this.#reader!
-    const header = this.#header!
-    const end = reader.end
-    const length = reader.varint()
-    const recordEnd = reader.pos + length
-    if (length < 0 || recordEnd > end) throw new CorruptRecordError(`record length ${length} runs past the batch`)
-    reader.pos++ // attributes, unused in v2
-    const timestampDelta = reader.varlong()
-    const offset = header.baseOffset + reader.varint()
-    if (offset < this.fromOffset || offset >= this.toOffset) {
-      reader.pos = recordEnd
-      return null
-    }
-    const key = readView(reader, reader.varint())
-    const value = readView(reader, reader.varint())
-    const headerCount = reader.varint()
+    const buf = this.#records
+    const length = readVarint(buf, this.#pos, this.#recordsEnd)
+    let pos = varintEnd
+    const end = pos + length
+    if (length < 0 || end > this.#recordsEnd)
+      throw new CorruptRecordError(`record length ${length} runs past the batch`)
+    this.#pos = end
+    pos++ // attributes, unused in v2
+    const timestampDelta = readVarlong(buf, pos, end)
+    const offset = this.#baseOffset + readVarint(buf, varintEnd, end)
+    if (offset < this.fromOffset || offset >= this.toOffset) return null
+    const keyLength = readVarint(buf, varintEnd, end)
+    const keyPosition = varintEnd
+    checkLength(keyPosition, keyLength, end)
+    pos = keyLength > 0 ? keyPosition + keyLength : keyPosition
+    const valueLength = readVarint(buf, pos, end)
+    const valuePosition = varintEnd
+    checkLength(valuePosition, valueLength, end)
+    pos = valueLength > 0 ? valuePosition + valueLength : valuePosition
+    const headerCount = readVarint(buf, pos, end)
     let headers = NO_HEADERS
-    if (headerCount !== 0) {
-      if (headerCount < 0 || headerCount > LIMITS.recordHeadersMax)
-        throw new CorruptRecordError(`record at offset ${offset} has ${headerCount} headers`)
-      const map: Record<string, Buffer | null> = {}
-      for (let j = 0; j < headerCount; j++) {
-        const hk = reader.bytes(reader.varint())
-        if (hk === null) throw new CorruptRecordError(`record at offset ${offset}: header ${j} has a null key`)
-        map[hk.toString('utf8')] = reader.bytes(reader.varint())
-      }
-      headers = map
-    }
-    if (reader.pos !== recordEnd)
-      throw new CorruptRecordError(`record at offset ${offset} does not fill its length ${length}`)
-    const timestamp = header.timestampType === 'logAppend' ? header.maxTimestamp : header.baseTimestamp + timestampDelta
-    return { topic: this.topic, partition: this.partition, offset, timestamp, key, value, headers }
+    if (headerCount !== 0) headers = readHeaders(buf, varintEnd, end, headerCount, offset)
+    if (varintEnd !== end) throw new CorruptRecordError(`record at offset ${offset} does not fill its length ${length}`)
+    const timestamp = this.#logAppendTime ? this.#maxTimestamp : this.#baseTimestamp + timestampDelta
+    const base = this.#recordsByteOffset
+    return new FetchedMessage(
+      this.topic,
+      this.partition,
+      offset,
+      timestamp,
+      headers,
+      this.#recordsMemory,
+      base + keyPosition,
+      keyLength,
+      base + valuePosition,
+      valueLength,
+    )
   }
 }
 

@@ -3,6 +3,7 @@
 // read), and the range is [from, to): `to` is exclusive in every form. Partitions are read one after the other, in
 // ascending partition number, each in offset order (not merged by timestamp). Each fetched batch is CRC-checked.
 import { LIMITS } from '../config/limits.js'
+import type { FetchResponse } from '../broker/api.js'
 import { errorFromWire, InvalidArgumentError, UnknownPartitionError } from '../errors.js'
 import type { ErrorCode } from '../errors.js'
 import { bufferCodec, type Codec, type CodecOption, resolveCodec } from './codecs.js'
@@ -127,12 +128,23 @@ export class Replay implements AsyncIterable<Message> {
   }
 }
 
-/** Decodes messages lazily from one fetched response at a time; fetches the next when it runs dry. */
+/** The fetch issued ahead of need: which range, from which offset, and its answer to come. */
+interface FetchAhead {
+  rangeIndex: number
+  offset: number
+  response: Promise<FetchResponse>
+}
+
+/**
+ * Decodes messages lazily from one fetched response at a time. As soon as a response arrives, the fetch after it is
+ * sent (one ahead, never more), so over TCP the broker reads and sends the next bytes while these are decoded.
+ */
 class ReplayIterator implements AsyncIterator<Message> {
   #ranges: PartitionRange[] | null = null
   #rangeIndex = 0
   #offset = -1
   #cursor: MessageCursor | null = null
+  #ahead: FetchAhead | null = null
   #done = false
 
   constructor(
@@ -150,6 +162,7 @@ class ReplayIterator implements AsyncIterator<Message> {
       if (message !== null) return Promise.resolve({ done: false, value: this.#decode(message) })
     } catch (err) {
       this.#done = true
+      this.#ahead = null
       return Promise.reject(err instanceof Error ? err : new Error(String(err)))
     }
     return this.#refill()
@@ -158,6 +171,7 @@ class ReplayIterator implements AsyncIterator<Message> {
   async return(): Promise<IteratorResult<Message>> {
     this.#done = true
     this.#cursor = null
+    this.#ahead = null // its answer, when it comes, is dropped
     return { done: true, value: undefined }
   }
 
@@ -171,6 +185,8 @@ class ReplayIterator implements AsyncIterator<Message> {
   async #refill(): Promise<IteratorResult<Message>> {
     if (this.#ranges === null) this.#ranges = await this.rangesPromise
     this.#cursor = null
+    // Each turn fetches once from the current range or moves to the next range; a fetch that yields nothing ends
+    // its range, and every other one advances #offset, so this ends.
     while (!this.#done) {
       const range = this.#ranges[this.#rangeIndex]
       if (range === undefined) break
@@ -185,17 +201,28 @@ class ReplayIterator implements AsyncIterator<Message> {
       if (message !== null) return { done: false, value: this.#decode(message) }
     }
     this.#done = true
+    this.#ahead = null
     return { done: true, value: undefined }
   }
 
-  /** One fetch of `range` from the current offset; false when nothing more is there. */
-  async #fetch(range: PartitionRange): Promise<boolean> {
-    const topic = this.topic
-    const response = await this.transport.fetch({
-      partitions: [{ topic, partition: range.partition, offset: this.#offset }],
+  #request(range: PartitionRange, offset: number): Promise<FetchResponse> {
+    return this.transport.fetch({
+      partitions: [{ topic: this.topic, partition: range.partition, offset }],
       maxBytes: this.maxBytes,
       maxWaitMs: 0,
     })
+  }
+
+  /** One fetch of `range` from the current offset (the one sent ahead when it matches); false when nothing more is
+   *  there. */
+  async #fetch(range: PartitionRange): Promise<boolean> {
+    const ahead = this.#ahead
+    this.#ahead = null
+    const response =
+      ahead !== null && ahead.rangeIndex === this.#rangeIndex && ahead.offset === this.#offset
+        ? await ahead.response
+        : await this.#request(range, this.#offset)
+    if (this.#done) return false
     const pr = response.partitions[0]
     if (pr === undefined) return false
     if (pr.error !== null) {
@@ -206,10 +233,19 @@ class ReplayIterator implements AsyncIterator<Message> {
       }
       throw errorFromWire({ code: pr.error.code as ErrorCode, message: pr.error.message })
     }
-    const cursor = new MessageCursor(pr.records, topic, range.partition, this.#offset, range.to)
+    const cursor = new MessageCursor(pr.records, this.topic, range.partition, this.#offset, range.to)
     if (cursor.nextOffset === this.#offset) return false // nothing more below `to` (truncated or deleted meanwhile)
     this.#cursor = cursor
     this.#offset = cursor.nextOffset
+    if (this.#offset < range.to) {
+      const next: FetchAhead = {
+        rangeIndex: this.#rangeIndex,
+        offset: this.#offset,
+        response: this.#request(range, this.#offset),
+      }
+      next.response.catch(() => undefined) // a failure surfaces when (and if) this answer is used
+      this.#ahead = next
+    }
     return true
   }
 }

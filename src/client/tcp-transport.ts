@@ -48,6 +48,7 @@ import {
   type HandshakeResponse,
 } from '../protocol/api-keys.js'
 import { decodeBody, encodeBodyParts } from '../protocol/codec.js'
+import { SocketReader } from './socket-reader.js'
 import {
   encodeFrameHeader,
   FLAG_ERROR,
@@ -159,15 +160,23 @@ class Link {
   private corked = false
   alive = true
 
+  /** `reader`: the socket was opened with its `onread`; null: the socket emits 'data' (TLS). */
   constructor(
     readonly socket: net.Socket,
     readonly address: string,
     frameBytesMax: number,
+    reader: SocketReader | null,
     private readonly onDead: (link: Link) => void,
   ) {
-    this.decoder = new FrameDecoder(frameBytesMax)
     socket.setNoDelay(true)
-    socket.on('data', (chunk: Buffer) => this.onData(chunk))
+    if (reader === null) {
+      this.decoder = new FrameDecoder(frameBytesMax)
+      socket.on('data', (chunk: Buffer) => this.onData(chunk))
+    } else {
+      this.decoder = reader.decoder
+      reader.onBytes = () => this.drain()
+      this.drain() // anything that arrived before this link existed
+    }
     socket.on('error', () => {}) // 'close' follows and fails the pending calls
     socket.on('close', () => this.die(new ConnectionError(`connection to ${address} lost`)))
   }
@@ -208,6 +217,12 @@ class Link {
 
   private onData(chunk: Buffer): void {
     this.decoder.push(chunk)
+    this.drain()
+  }
+
+  /** Answers every whole frame received. */
+  private drain(): void {
+    // Each turn takes one frame off the decoder, which holds finitely many bytes.
     for (;;) {
       let frame: Frame | null
       try {
@@ -453,11 +468,12 @@ export class TcpTransport implements BrokerApi {
   private async openLink(broker: { host: string; port: number; text: string }): Promise<Link> {
     const { connectTimeoutMs } = this.options
     const deadline = Date.now() + connectTimeoutMs
+    const tlsOptions = this.options.tls
+    const reader = tlsOptions === null ? new SocketReader(this.options.frameBytesMax) : null
     const socket = await new Promise<net.Socket>((resolve, reject) => {
-      const tlsOptions = this.options.tls
       const s =
-        tlsOptions === null
-          ? net.connect({ host: broker.host, port: broker.port })
+        reader !== null
+          ? net.connect({ host: broker.host, port: broker.port, onread: reader.onread })
           : tls.connect({
               servername: net.isIP(broker.host) === 0 ? broker.host : undefined,
               ...tlsOptions,
@@ -479,7 +495,7 @@ export class TcpTransport implements BrokerApi {
         reject(new ConnectionError(`cannot connect to ${broker.text}: ${err.message}`, { cause: err }))
       })
     })
-    const link = new Link(socket, broker.text, this.options.frameBytesMax, (dead) => {
+    const link = new Link(socket, broker.text, this.options.frameBytesMax, reader, (dead) => {
       if (this.link === dead) this.link = null
     })
     try {

@@ -143,4 +143,65 @@ describe('FrameDecoder', () => {
     for (let i = 0; i < stream.length; i++) decoder.push(stream.subarray(i, i + 1))
     expect(decoder.next()?.body.equals(body)).toBe(true)
   })
+
+  test('reading in place (readTarget/wrote) mixed with push() at random sizes yields the same frames, seed 7', () => {
+    const rand = random(7)
+    const frames = makeFrames(rand, 30)
+    for (let i = 0; i < frames.length; i += 4) frames[i]!.body = Buffer.alloc(20_000 + Math.floor(rand() * 50_000), i)
+    const stream = Buffer.concat(frames.map((f) => encodeFrame(f, f.body)))
+    const decoder = new FrameDecoder()
+    const out: Frame[] = []
+    let position = 0
+    let inPlace = 0
+    // Each turn moves at least one byte of the stream into the decoder.
+    while (position < stream.length) {
+      const want = 1 + Math.floor(rand() * 9000)
+      const target = decoder.readTarget(1024)
+      if (target !== null) {
+        const n = Math.min(want, target.length, stream.length - position)
+        stream.copy(target, 0, position, position + n)
+        decoder.wrote(n)
+        inPlace += n
+        position += n
+      } else {
+        const n = Math.min(want, stream.length - position)
+        decoder.push(Buffer.from(stream.subarray(position, position + n)))
+        position += n
+      }
+      for (let f = decoder.next(); f !== null; f = decoder.next()) out.push({ ...f, body: Buffer.from(f.body) })
+    }
+    expect(plain(out)).toEqual(plain(frames))
+    expect(inPlace).toBeGreaterThan(stream.length / 2)
+    expect(decoder.bufferedBytes).toBe(0)
+  })
+
+  test('a frame is read in place only once a sixteenth of it has arrived, and never past its end', () => {
+    const body = Buffer.alloc(160_000, 3)
+    const frame = encodeFrame({ apiKey: 1, apiVersion: 0, correlationId: 5, flags: FLAG_RESPONSE }, body)
+    const decoder = new FrameDecoder()
+    decoder.push(frame.subarray(0, 100))
+    expect(decoder.next()).toBeNull()
+    expect(decoder.readTarget(1)).toBeNull() // 87 of 160,009 bytes: allocating the frame now would cost 1,800x
+    decoder.push(frame.subarray(100, 20_000))
+    expect(decoder.next()).toBeNull()
+    const target = decoder.readTarget(1)!
+    expect(target.length).toBe(frame.length - 20_000)
+    expect(decoder.bufferedBytes).toBe(20_000 - 4)
+    expect(() => decoder.wrote(target.length + 1)).toThrow()
+    frame.copy(target, 0, 20_000)
+    decoder.wrote(target.length)
+    const got = decoder.next()!
+    expect(got.correlationId).toBe(5)
+    expect(got.body.equals(body)).toBe(true)
+    expect(decoder.readTarget(1)).toBeNull() // no frame pending
+  })
+
+  test('no in-place read is offered when less than minBytes of the frame is missing', () => {
+    const frame = encodeFrame({ apiKey: 1, apiVersion: 0, correlationId: 1, flags: 0 }, Buffer.alloc(10_000))
+    const decoder = new FrameDecoder()
+    decoder.push(frame.subarray(0, 9_000))
+    expect(decoder.next()).toBeNull()
+    expect(decoder.readTarget(2_000)).toBeNull()
+    expect(decoder.readTarget(500)).not.toBeNull()
+  })
 })

@@ -12,6 +12,9 @@
 //
 // The decoder checks `size` against its frameBytesMax before it keeps a single byte of the frame, keeps only the
 // bytes actually received (a peer announcing 64 MiB and sending 10 costs 10), and holds at most one partial frame.
+// A reader may also fill the rest of a large frame in place (`readTarget`/`wrote`, no copy from socket chunks); the
+// frame's buffer is then allocated whole, but only once DIRECT_RECEIVED_FRACTION_MIN of it has arrived, so a peer
+// still costs at most 16 times what it sent.
 import { FrameTooLargeError, ProtocolError } from '../errors.js'
 import { LIMITS } from '../config/limits.js'
 import { assert } from '../util/assert.js'
@@ -30,6 +33,8 @@ export const UINT16_MAX = 0xffff
 export const UINT32_MAX = 0xffff_ffff
 
 const EMPTY = Buffer.alloc(0)
+/** A frame's buffer is allocated whole for in-place reads only once this fraction of it has been received. */
+const DIRECT_RECEIVED_FRACTION_MIN = 1 / 16
 
 export interface FrameHeader {
   apiKey: number
@@ -83,6 +88,9 @@ export class FrameDecoder {
   /** Size of the frame being read, -1 before its prefix is complete. */
   private frameBytes = -1
   private failed: Error | null = null
+  /** The frame being filled in place (readTarget/wrote): its whole buffer and how many bytes are in. */
+  private direct: Buffer | null = null
+  private directBytes = 0
 
   constructor(public frameBytesMax: number = LIMITS.frameBytesMax) {
     assert(frameBytesMax >= FRAME_HEADER_BYTES && frameBytesMax <= UINT32_MAX, 'frameBytesMax out of range')
@@ -90,13 +98,44 @@ export class FrameDecoder {
 
   /** Bytes received but not yet returned as frames. */
   get bufferedBytes(): number {
-    return this.unreadBytes
+    return this.unreadBytes + this.directBytes
   }
 
   push(chunk: Buffer): void {
     if (chunk.length === 0) return
+    assert(this.direct === null || this.directBytes === this.direct.length, 'push() while a frame is filled in place')
     this.chunks.push(chunk)
     this.unreadBytes += chunk.length
+  }
+
+  /**
+   * Where the next bytes of the stream may be read in place: the unfilled rest of the current frame's own buffer,
+   * when its size prefix is known (call next() first), at least `minBytes` of it are still missing and enough of it
+   * has arrived; else null (then read elsewhere and push()). After reading n bytes into it, call wrote(n).
+   */
+  readTarget(minBytes: number): Buffer | null {
+    if (this.failed !== null) return null
+    if (this.direct === null) {
+      const frameBytes = this.frameBytes
+      if (frameBytes < 0 || frameBytes - this.unreadBytes < minBytes) return null
+      if (this.unreadBytes < frameBytes * DIRECT_RECEIVED_FRACTION_MIN) return null
+      // Everything buffered belongs to this frame (it is not complete): move it to the front of the frame's buffer.
+      const buf = Buffer.allocUnsafe(frameBytes)
+      const have = this.unreadBytes
+      if (have > 0) this.take(have).copy(buf, 0)
+      this.direct = buf
+      this.directBytes = have
+    }
+    return this.directBytes < this.direct.length ? this.direct.subarray(this.directBytes) : null
+  }
+
+  /** `bytes` were read into the buffer readTarget() returned. */
+  wrote(bytes: number): void {
+    assert(
+      this.direct !== null && bytes >= 0 && this.directBytes + bytes <= this.direct.length,
+      'wrote() past the frame',
+    )
+    this.directBytes += bytes
   }
 
   next(): Frame | null {
@@ -108,11 +147,21 @@ export class FrameDecoder {
       this.chunks = []
       this.head = 0
       this.unreadBytes = 0
+      this.direct = null
+      this.directBytes = 0
       throw err
     }
   }
 
   private read(): Frame | null {
+    if (this.direct !== null) {
+      if (this.directBytes < this.direct.length) return null
+      const buf = this.direct
+      this.direct = null
+      this.directBytes = 0
+      this.frameBytes = -1
+      return parseFrame(buf)
+    }
     if (this.frameBytes < 0) {
       if (this.unreadBytes < SIZE_PREFIX_BYTES) return null
       const size = this.take(SIZE_PREFIX_BYTES).readUInt32BE(0)
