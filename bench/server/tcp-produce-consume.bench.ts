@@ -17,7 +17,8 @@ import { Bench } from 'tinybench'
 import { openBroker } from '../../src/broker/broker.js'
 import { connectTcpTransport } from '../../src/client/tcp-transport.js'
 import type { Transport } from '../../src/client/transport.js'
-import { decodeRecords, encodeRecordBatch, iterateBatches } from '../../src/storage/record-batch.js'
+import { MessageCursor } from '../../src/client/message-decoder.js'
+import { encodeRecordBatch, iterateBatches } from '../../src/storage/record-batch.js'
 import { encodeFrame, FrameDecoder } from '../../src/protocol/frame.js'
 import { startServer } from '../../src/server/server.js'
 import { partitionForKey } from '../../src/util/murmur2.js'
@@ -113,13 +114,13 @@ async function fetchAll(t: Transport, topic: string, groups: PartitionBatches[],
         offsets[p.partition] = 0
         continue
       }
-      for (const loc of iterateBatches(p.records)) {
-        const decoded = decodeRecords(p.records, loc.position, offsets[p.partition]!)
-        left[p.partition]! -= decoded.length
-        total += decoded.length
-        const last = decoded.at(-1)
-        if (last !== undefined) offsets[p.partition] = last.offset + 1
-      }
+      // The SDK's decoder (what replay and consumers run): each batch CRC-checked, each record a Message.
+      const cursor = new MessageCursor(p.records, topic, p.partition, offsets[p.partition]!, Infinity)
+      let n = 0
+      for (let m = cursor.next(); m !== null; m = cursor.next()) n++
+      left[p.partition]! -= n
+      total += n
+      offsets[p.partition] = cursor.nextOffset
     }
   }
   return total

@@ -10,7 +10,6 @@ import {
   setBaseOffset,
   type RecordInput,
 } from '../storage/record-batch.js'
-import { inspect } from 'node:util'
 import { decodeMessages, FetchedMessage, type Message, MessageCursor, NO_HEADERS } from './message-decoder.js'
 
 function seeded(seed: number): () => number {
@@ -128,7 +127,7 @@ describe('decodeMessages', () => {
     expect([m.key, m.value]).toEqual([null, 'decoded'])
   })
 
-  test('JSON.stringify and util.inspect show key and value like a plain message', () => {
+  test('spread, structuredClone and JSON.stringify keep key and value like a plain message', () => {
     const out: Message[] = []
     const records = [
       { key: Buffer.from('k'), value: null, timestamp: 5, headers: [{ key: 'h', value: Buffer.from('x') }] },
@@ -145,7 +144,11 @@ describe('decodeMessages', () => {
       headers: { h: Buffer.from('x') },
     }
     expect(JSON.parse(JSON.stringify(m))).toEqual(JSON.parse(JSON.stringify(plain)))
-    expect(inspect(m)).toBe(inspect(plain))
+    expect({ ...m }).toEqual(plain)
+    const cloned = structuredClone(m) as unknown as Record<string, unknown>
+    expect(Buffer.from(cloned.key as Uint8Array)).toEqual(plain.key)
+    expect({ ...cloned, key: plain.key, headers: plain.headers }).toEqual(plain)
+    expect(Object.keys(m)).toEqual(Object.keys(plain))
   })
 
   test('a key length running past its record is refused when the record is decoded, not when the key is read', () => {
