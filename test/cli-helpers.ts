@@ -70,3 +70,19 @@ export function startServe(args: readonly string[], env: Record<string, string> 
     void exited.then((code) => reject(new Error(`serve exited (${code}) before listening: ${stderr}`)))
   })
 }
+
+/** `sluice serve` arguments for a crash test's child: the data dir, a fixed port (0 at first), errors only. */
+export const serveArgs = (dataDir: string, port: number): string[] => [
+  '--data-dir',
+  dataDir,
+  '--port',
+  String(port),
+  '--log-level',
+  'error',
+]
+
+/** SIGKILLs a serve child (unless it already exited) and waits for its exit. */
+export async function killServe(server: ServeChild): Promise<void> {
+  if (server.child.exitCode === null && server.child.signalCode === null) server.child.kill('SIGKILL')
+  await server.exited
+}

@@ -10,7 +10,7 @@ import path from 'node:path'
 import { expect, test } from 'vitest'
 import { Sluice } from '../../src/sluice.js'
 import { Random } from '../../src/testing/random.js'
-import { startServe, type ServeChild } from '../cli-helpers.js'
+import { killServe, serveArgs, startServe } from '../cli-helpers.js'
 import { checkHistory, NO_ANOMALIES } from './checker.js'
 import { HistoryRecorder } from './history.js'
 import { reportFigures, runSeed, SOAK, testTimeoutMs, trials } from './settings.js'
@@ -30,20 +30,6 @@ const CLIENT_IN_FLIGHT_MAX = 4
 /** The kill lands this many ms (random in range) after the restarted broker acknowledged its first send. */
 const KILL_DELAY_MS_MAX = 400
 const SETTLE_MS_MAX = 60_000
-
-const serveArgs = (dataDir: string, port: number): string[] => [
-  '--data-dir',
-  dataDir,
-  '--port',
-  String(port),
-  '--log-level',
-  'error',
-]
-
-async function kill(server: ServeChild): Promise<void> {
-  if (server.child.exitCode === null && server.child.signalCode === null) server.child.kill('SIGKILL')
-  await server.exited
-}
 
 test(
   'D1: SIGKILL of the broker during idempotent produce and group consume loses no acknowledged record or commit',
@@ -84,13 +70,13 @@ test(
         while (w.acks === ackedBefore && Date.now() < deadline) await sleep(5)
         if (w.acks > ackedBefore) killsAfterAck++
         await sleep(rng.int(0, KILL_DELAY_MS_MAX))
-        await kill(server)
+        await killServe(server)
         server = await startServe(serveArgs(dataDir, port))
       }
       const { unsettled } = await w.stop(SETTLE_MS_MAX)
 
       // The last restart, then a fresh reader reads every partition and the group's committed offsets.
-      await kill(server)
+      await killServe(server)
       server = await startServe(serveArgs(dataDir, port))
       const reads = await readAllPartitions(address, TOPIC, PARTITIONS)
       const reader = await Sluice.connect(restartingClientOptions(address))
@@ -125,7 +111,7 @@ test(
       workload?.abandon()
       await sl.close().catch(() => undefined)
       await consumerSl.close().catch(() => undefined)
-      await kill(server)
+      await killServe(server)
       history.flush()
       if (passed) fs.rmSync(dir, { recursive: true, force: true })
       else console.log(`[reliability] D1 failed (seed ${seed}); history and data kept in ${dir}`)

@@ -13,7 +13,7 @@ import { afterAll, expect, test } from 'vitest'
 import { Sluice } from '../../src/sluice.js'
 import { FAILPOINT_LOG_ENV, FAILPOINT_NAMES, FAILPOINTS_ENV, type FailpointName } from '../../src/storage/failpoints.js'
 import { Random } from '../../src/testing/random.js'
-import { startServe, type ServeChild } from '../cli-helpers.js'
+import { killServe, serveArgs, startServe, type ServeChild } from '../cli-helpers.js'
 import { checkHistory, NO_ANOMALIES } from './checker.js'
 import { compileSluice, startCompiledServe } from './compiled-serve.js'
 import { HistoryRecorder } from './history.js'
@@ -47,20 +47,6 @@ const MISSES_IN_A_ROW_MAX = 4
 const SETTLE_MS_MAX = 60_000
 /** Children live for a fraction of a second: clients retry the connection fast. */
 const RECONNECT_BACKOFF_MS_MAX = 50
-const serveArgs = (dataDir: string, port: number): string[] => [
-  '--data-dir',
-  dataDir,
-  '--port',
-  String(port),
-  '--log-level',
-  'error',
-]
-
-async function kill(server: ServeChild): Promise<void> {
-  if (server.child.exitCode === null && server.child.signalCode === null) server.child.kill('SIGKILL')
-  await server.exited
-}
-
 /** Children not yet exited: killed after the file even when a test times out and its own cleanup never runs. */
 const liveChildren = new Set<ServeChild>()
 afterAll(() => {
@@ -87,7 +73,7 @@ test('D2: a mistyped failpoint name makes the broker refuse to start instead of 
     const started = startServe(serveArgs(path.join(dir, 'data'), 0), { [FAILPOINTS_ENV]: 'write-fsinc:2' })
     const outcome = await started.then(
       async (server) => {
-        await kill(server)
+        await killServe(server)
         return 'listening'
       },
       (err: Error) => err.message,
@@ -143,7 +129,7 @@ test(
 
       // The unarmed first broker dies once traffic flows; from then on every start is armed and follows a kill.
       while (w.acks === 0 && Date.now() - started < SETTLE_MS_MAX) await sleep(5)
-      await kill(server)
+      await killServe(server)
       server = null
       const armed = zeroPerPoint()
       let fired = firedCounts(failpointLog)
@@ -184,7 +170,7 @@ test(
           listened[point]++
           servedMs[point] += Date.now() - listeningAt
           if (exit !== null && exit !== 'SIGKILL') otherExits.push(`${point}:${hitNumber} exited ${exit}`)
-          await kill(child)
+          await killServe(child)
         }
         if (w.acks > ackedBefore) cyclesWithAcks++
         const firedBefore = fired[point]
@@ -198,7 +184,7 @@ test(
       // One clean restart (SIGTERM: flush, checkpoint, clean-shutdown marker), then the final read and the commits.
       server.child.kill('SIGTERM')
       const cleanExit = await Promise.race([server.exited, sleep(SETTLE_MS_MAX).then(() => 'no exit')])
-      await kill(server)
+      await killServe(server)
       server = await serve(port)
       const reads = await readAllPartitions(address, TOPIC, PARTITIONS)
       const reader = await Sluice.connect(restartingClientOptions(address))
@@ -248,7 +234,7 @@ test(
       workload?.abandon()
       await sl.close().catch(() => undefined)
       await consumerSl.close().catch(() => undefined)
-      if (server !== null) await kill(server)
+      if (server !== null) await killServe(server)
       history.flush()
       if (passed) fs.rmSync(dir, { recursive: true, force: true })
       else console.log(`[reliability] D2 failed (seed ${seed}); history, failpoint log and data kept in ${dir}`)
