@@ -48,8 +48,18 @@ export interface ServeChild {
 }
 
 export function startServe(args: readonly string[], env: Record<string, string> = {}): Promise<ServeChild> {
+  return startServeOf(['--import', 'tsx', MAIN], args, env)
+}
+
+/** `node <entry...> serve ...args` with `env` added (the source through tsx, or a compiled main.js); resolves once it
+ *  prints its listening line, rejects if it exits first. */
+export function startServeOf(
+  entry: readonly string[],
+  args: readonly string[],
+  env: Record<string, string> = {},
+): Promise<ServeChild> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'serve', ...args], {
+    const child = spawn(process.execPath, [...entry, 'serve', ...args], {
       cwd: REPO_ROOT,
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -4,11 +4,10 @@
 // src/ (TypeScript's own isolated-module transpiler, the per-file transform tsx does too, no type check) into a temp
 // dir whose node_modules is a symlink to the repository's; `startCompiledServe` starts it as test/cli-helpers.ts's
 // `startServe` starts the source. The caller removes the dir (fs.rmSync removes the symlink, never its target).
-import { spawn } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 import ts from 'typescript'
-import { REPO_ROOT, type ServeChild } from '../cli-helpers.js'
+import { REPO_ROOT, startServeOf, type ServeChild } from '../cli-helpers.js'
 
 /** src/ has about 100 files; a tree many times larger is a wrong root, not a reason to run for minutes. */
 const SOURCE_FILES_MAX = 2_000
@@ -50,25 +49,5 @@ export function startCompiledServe(
   args: readonly string[],
   env: Record<string, string> = {},
 ): Promise<ServeChild> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [mainJs, 'serve', ...args], {
-      cwd: REPO_ROOT,
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let stdout = ''
-    let stderr = ''
-    const exited = new Promise<number | string>((r) => child.on('exit', (code, signal) => r(code ?? signal ?? -1)))
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
-    child.stdout.on('data', (d: Buffer) => {
-      stdout += d.toString()
-      const m = /listening on (\S+):(\d+)/.exec(stdout)
-      if (m !== null) {
-        const host = m[1] as string
-        const port = Number(m[2])
-        resolve({ child, host, port, address: `${host}:${port}`, stderr: () => stderr, exited })
-      }
-    })
-    void exited.then((code) => reject(new Error(`serve exited (${code}) before listening: ${stderr}`)))
-  })
+  return startServeOf([mainJs], args, env)
 }

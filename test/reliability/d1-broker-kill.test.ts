@@ -15,18 +15,11 @@ import { checkHistory, NO_ANOMALIES } from './checker.js'
 import { HistoryRecorder } from './history.js'
 import { reportFigures, runSeed, SOAK, testTimeoutMs, trials } from './settings.js'
 import { readAllPartitions } from './read-back.js'
-import { committedOffsets, restartingClientOptions, sleep, TcpWorkload } from './tcp-workload.js'
+import { committedOffsets, CRASH_WORKLOAD, restartingClientOptions, sleep, TcpWorkload } from './tcp-workload.js'
 
 const TOPIC = 'd1'
 const GROUP = 'd1-group'
-/** The consumer's client id in the history (producers' clients are 0..). */
-const CONSUMER = 100
-const COMMIT_EVERY_MS = 250
-const PARTITIONS = 3
-const PRODUCERS = 2
-const CLIENTS_PER_PRODUCER = 2
-/** Sends each client keeps outstanding. */
-const CLIENT_IN_FLIGHT_MAX = 4
+const PARTITIONS = CRASH_WORKLOAD.partitions
 /** The kill lands this many ms (random in range) after the restarted broker acknowledged its first send. */
 const KILL_DELAY_MS_MAX = 400
 const SETTLE_MS_MAX = 60_000
@@ -52,12 +45,7 @@ test(
       const w = await TcpWorkload.start(sl, consumerSl, {
         topic: TOPIC,
         group: GROUP,
-        partitions: PARTITIONS,
-        producers: PRODUCERS,
-        clientsPerProducer: CLIENTS_PER_PRODUCER,
-        clientInFlightMax: CLIENT_IN_FLIGHT_MAX,
-        commitEveryMs: COMMIT_EVERY_MS,
-        consumerClient: CONSUMER,
+        ...CRASH_WORKLOAD,
         rng,
         history,
       })

@@ -19,16 +19,11 @@ import { compileSluice, startCompiledServe } from './compiled-serve.js'
 import { HistoryRecorder } from './history.js'
 import { reportFigures, runSeed, SOAK, testTimeoutMs, trials } from './settings.js'
 import { readAllPartitions } from './read-back.js'
-import { committedOffsets, restartingClientOptions, sleep, TcpWorkload } from './tcp-workload.js'
+import { committedOffsets, CRASH_WORKLOAD, restartingClientOptions, sleep, TcpWorkload } from './tcp-workload.js'
 
 const TOPIC = 'd2'
 const GROUP = 'd2-group'
-const CONSUMER = 100
-const COMMIT_EVERY_MS = 250
-const PARTITIONS = 3
-const PRODUCERS = 2
-const CLIENTS_PER_PRODUCER = 2
-const CLIENT_IN_FLIGHT_MAX = 4
+const PARTITIONS = CRASH_WORKLOAD.partitions
 /** Small segments: each partition rolls several times a second, and each roll is followed by a recovery-point checkpoint. */
 const SEGMENT_BYTES = 8 * 1024
 /** The armed hit is drawn from [1, max]: small enough that the point fires within about half a second of traffic. */
@@ -116,12 +111,7 @@ test(
       const w = await TcpWorkload.start(sl, consumerSl, {
         topic: TOPIC,
         group: GROUP,
-        partitions: PARTITIONS,
-        producers: PRODUCERS,
-        clientsPerProducer: CLIENTS_PER_PRODUCER,
-        clientInFlightMax: CLIENT_IN_FLIGHT_MAX,
-        commitEveryMs: COMMIT_EVERY_MS,
-        consumerClient: CONSUMER,
+        ...CRASH_WORKLOAD,
         rng,
         history,
       })

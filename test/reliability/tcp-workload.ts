@@ -30,6 +30,17 @@ export const restartingClientOptions = (address: string, reconnectBackoffMsMax =
   reconnectBackoffMsMax,
 })
 
+/** The shape D1 and D2 run: 3 partitions, 2 producers with 2 clients each, 4 sends in flight per client, a commit
+ *  every 250 ms, the consumer as client 100 in the history. */
+export const CRASH_WORKLOAD = Object.freeze({
+  partitions: 3,
+  producers: 2,
+  clientsPerProducer: 2,
+  clientInFlightMax: 4,
+  commitEveryMs: 250,
+  consumerClient: 100,
+})
+
 export interface TcpWorkloadSettings {
   topic: string
   group: string
