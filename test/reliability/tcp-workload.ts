@@ -127,6 +127,11 @@ export class TcpWorkload {
     await Promise.race([Promise.all(this.#clients), sleep(settleMsMax)])
     await Promise.race([Promise.allSettled([...this.#outstanding]), sleep(settleMsMax)])
     const unsettled = this.#outstanding.size
+    // A final commit, as a consumer shutting down makes one: retried while the group re-forms after the last restart
+    // (membership is not persisted), so every run ends with the commit path exercised against the recovered broker.
+    // Bounded by settleMsMax.
+    const deadline = Date.now() + settleMsMax
+    while ((await this.#commitOnce()) <= 0 && Date.now() < deadline) await sleep(this.s.commitEveryMs)
     for (const p of this.producers) await p.close().catch(() => undefined)
     await this.consumer.close().catch(() => undefined)
     return { unsettled }
@@ -171,22 +176,32 @@ export class TcpWorkload {
   }
 
   async #runCommits(): Promise<void> {
-    const { group, topic, partitions, history, consumerClient } = this.s
     // Bounded: ends once stop() is called.
     while (!this.#stopping) {
       await sleep(this.s.commitEveryMs)
-      try {
-        await this.consumer.commit()
-        for (const c of await committedOffsets(this.consumerSl, group, topic, partitions)) {
-          if (c.offset < 0) continue
-          history.commit(consumerClient, c.partition, c.offset)
-          this.commits++
-        }
-      } catch (err) {
-        // the broker is down or the group is rebalancing: the next round commits
-        const code = err instanceof SluiceError ? err.code : 'OTHER'
-        this.commitErrors[code] = (this.commitErrors[code] ?? 0) + 1
+      await this.#commitOnce()
+    }
+  }
+
+  /** Commits the consumer's positions and records the group's committed offsets; returns how many partitions have a
+   *  committed offset, or -1 when the commit was refused. */
+  async #commitOnce(): Promise<number> {
+    const { group, topic, partitions, history, consumerClient } = this.s
+    try {
+      await this.consumer.commit()
+      let committed = 0
+      for (const c of await committedOffsets(this.consumerSl, group, topic, partitions)) {
+        if (c.offset < 0) continue
+        history.commit(consumerClient, c.partition, c.offset)
+        this.commits++
+        committed++
       }
+      return committed
+    } catch (err) {
+      // the broker is down or the group is rebalancing: the next round commits
+      const code = err instanceof SluiceError ? err.code : 'OTHER'
+      this.commitErrors[code] = (this.commitErrors[code] ?? 0) + 1
+      return -1
     }
   }
 }
