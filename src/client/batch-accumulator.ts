@@ -6,6 +6,7 @@
 import type { RecordHeader } from '../storage/record-batch.js'
 import type { InFlightBatch } from './batch-sender.js'
 import { BATCH_HEADER_BYTES, LIMITS } from '../config/limits.js'
+import { BatchBufferPool } from './batch-buffer-pool.js'
 import { BatchBuilder } from './batch-builder.js'
 
 export interface RecordMetadata {
@@ -63,8 +64,8 @@ export class OpenBatch {
   /** The part of `bytes` its records account for (what the producer's buffer counts). */
   recordBytes = 0
 
-  constructor(batchBytes: number, expectedBytes = 0) {
-    this.builder = new BatchBuilder(batchBytes, expectedBytes)
+  constructor(batchBytes: number, expectedBytes = 0, pool: BatchBufferPool | null = null) {
+    this.builder = new BatchBuilder(batchBytes, expectedBytes, pool)
   }
 
   get recordCount(): number {
@@ -105,12 +106,16 @@ export class BatchAccumulator {
   /** Estimated bytes of records about to be appended by one call (sendBatch): new batches start that big (up to
    *  batchBytes) instead of growing from small. Set and reset by the producer around its appends. */
   expectedBytes = 0
+  /** Full-size batch buffers, reused once their batches are answered (see BatchBufferPool). */
+  readonly pool: BatchBufferPool
 
   constructor(
     private readonly batchBytes: number,
     private readonly lingerMs: number,
     private readonly onClosed: BatchClosedListener,
-  ) {}
+  ) {
+    this.pool = new BatchBufferPool(batchBytes, LIMITS.producerPooledBatchBuffersMax)
+  }
 
   queue(topic: string, partition: number): PartitionQueue {
     let byPartition = this.#queues.get(topic)
@@ -152,7 +157,7 @@ export class BatchAccumulator {
       const waiting = q.ready.length > 0 ? q.ready[q.ready.length - 1]! : null
       if (waiting !== null && fits(waiting, recordBytes, this.batchBytes)) batch = waiting
       else {
-        batch = new OpenBatch(this.batchBytes, Math.max(this.expectedBytes, q.lastBatchBytes))
+        batch = new OpenBatch(this.batchBytes, Math.max(this.expectedBytes, q.lastBatchBytes), this.pool)
         q.current = batch
         this.#arm(q)
       }
@@ -196,6 +201,7 @@ export class BatchAccumulator {
   /** Stops every linger timer (close of the producer; batches are flushed first). */
   stopTimers(): void {
     for (const q of this.all()) stopTimer(q)
+    this.pool.clear()
   }
 
   #arm(q: PartitionQueue): void {

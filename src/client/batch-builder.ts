@@ -8,6 +8,7 @@ import { RecordTooLargeError } from '../errors.js'
 import { gzipSync } from 'node:zlib'
 import {
   batchAttributes,
+  markChecksummed,
   recordBodyBytes,
   writeBatchHeader,
   writeRecord,
@@ -15,6 +16,7 @@ import {
   type RecordHeader,
 } from '../storage/record-batch.js'
 import { assert } from '../util/assert.js'
+import type { BatchBufferPool } from './batch-buffer-pool.js'
 import { sizeOfVarint } from '../util/varint.js'
 
 /** First buffer of a batch unless a larger size is expected; it doubles as records arrive, up to the capacity.
@@ -33,6 +35,8 @@ export interface FinishOptions {
 
 export class BatchBuilder {
   #buf: Buffer | null = null
+  /** #buf came from the pool (it goes back on release()). */
+  #pooled = false
   #end = BATCH_HEADER_BYTES
   #recordCount = 0
   #baseTimestamp = 0
@@ -41,11 +45,15 @@ export class BatchBuilder {
   #timestamps: Float64Array | null = null
 
   /** `capacityBytes`: the most this batch may hold (the accumulator's batchBytes); growth stops there.
-   *  `expectedBytes`: what the caller knows is coming (a sendBatch's records), so the first buffer is big enough. */
+   *  `expectedBytes`: what the caller knows is coming (a sendBatch's records), so the first buffer is big enough.
+   *  `pool`: full-size buffers (of `capacityBytes`) come from it and go back to it on release(). */
   constructor(
     private readonly capacityBytes: number,
     private readonly expectedBytes = 0,
-  ) {}
+    private readonly pool: BatchBufferPool | null = null,
+  ) {
+    assert(pool === null || pool.bufferBytes === capacityBytes, 'the pool holds buffers of another size')
+  }
 
   get recordCount(): number {
     return this.#recordCount
@@ -108,6 +116,7 @@ export class BatchBuilder {
       producerEpoch: options.producerEpoch,
       baseSequence: options.baseSequence,
     })
+    markChecksummed(out)
     return out
   }
 
@@ -117,10 +126,21 @@ export class BatchBuilder {
     let size = buf === null ? Math.max(INITIAL_BYTES, this.expectedBytes) : buf.length * 2
     if (size > this.capacityBytes) size = this.capacityBytes
     if (size < bytes) size = bytes
-    const grown = Buffer.allocUnsafe(size)
+    const fromPool = this.pool !== null && size === this.capacityBytes
+    const grown = fromPool ? this.pool.take() : Buffer.allocUnsafe(size)
     if (buf !== null) buf.copy(grown, 0, 0, this.#end)
     this.#buf = grown
+    this.#pooled = fromPool
     return grown
+  }
+
+  /** Gives the buffer back to the pool. Only once nothing holds a view of it any more (the broker answered for the
+   *  batch); the builder is unusable afterwards. */
+  release(): void {
+    const buf = this.#buf
+    this.#buf = null
+    if (buf !== null && this.#pooled) this.pool!.give(buf)
+    this.#pooled = false
   }
 
   #keepTimestamp(n: number, timestamp: number): void {

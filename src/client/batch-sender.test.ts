@@ -108,4 +108,26 @@ describe('BatchSender (idempotent window)', () => {
     expect((await p.send('t', { value: 'v0' })).offset).toBe(0)
     expect(initFailures).toBe(-1)
   })
+
+  test('pooled batch buffers are reused only after the broker answered: records built meanwhile never overwrite them', async () => {
+    // Full 4 KiB batches come from the producer's pool. The model broker reads each batch 1 ms after it is handed
+    // over (and loses some acks, so those bytes are sent again); later calls build new batches in the meantime. A
+    // buffer given back before the answer would be written over while "on the wire" and the log would differ.
+    let calls = 0
+    const broker = new ModelBroker(() => (++calls % 5 === 0 ? 'lose-ack' : null))
+    const p = new Producer(
+      broker.transport(),
+      resolveProducerConfig({ lingerMs: 0, batchBytes: 4096, retryBackoffMs: 1 }),
+    )
+    const waves = Array.from({ length: 4 }, (_, w) =>
+      Array.from({ length: 120 }, (_, i) => ({ value: `w${w}-${i}-${'x'.repeat(200 + ((w * 7 + i) % 50))}` })),
+    )
+    const sends: Array<Promise<unknown>> = []
+    for (const wave of waves) {
+      sends.push(p.sendBatch('t', wave))
+      await new Promise((r) => setTimeout(r, 0)) // earlier batches are in flight when the next wave is built
+    }
+    await Promise.all(sends)
+    expect(broker.log).toEqual(waves.flat().map((m) => m.value))
+  })
 })

@@ -10,7 +10,7 @@
 // have settled, so records of one partition never overtake each other.
 import type { ProduceResponse } from '../broker/api.js'
 import { SluiceError } from '../errors.js'
-import { POS, writeInt64 } from '../storage/record-batch.js'
+import { markChecksummed, POS, writeInt64 } from '../storage/record-batch.js'
 import { crc32c } from '../util/crc32c.js'
 import type { OpenBatch, PartitionQueue, PendingRequest } from './batch-accumulator.js'
 import type { ProducerConfig } from './client-config.js'
@@ -24,6 +24,8 @@ export interface InFlightBatch {
   bytes: Buffer | null
   /** The bytes must be restamped with the current producer id and a new baseSequence before they are sent. */
   stale: boolean
+  /** The bytes were copied under a new producer id at least once (the builder's own bytes were sent before). */
+  restamped: boolean
   /** The producer-id generation the bytes were (or will be) encoded under. */
   generation: number
   baseSequence: number
@@ -69,6 +71,7 @@ export class BatchSender {
         batch,
         bytes: null,
         stale: false,
+        restamped: false,
         generation: this.#generation,
         baseSequence: -1,
         done,
@@ -95,6 +98,9 @@ export class BatchSender {
             batch: f.bytes!,
           })
           complete(q, f.batch, config.acks === 0 ? null : response)
+          // Answered: the broker wrote the bytes and the transport let go of them. With acks 0 there is no answer
+          // (a TCP write may still be queued), and a restamped batch's first bytes may sit on an old connection.
+          if (config.acks !== 0 && !f.restamped) f.batch.builder.release()
           return
         } catch (err) {
           if (
@@ -144,7 +150,10 @@ export class BatchSender {
         baseSequence,
         batchBytesMax: config.recordBytesMax,
       })
-    else f.bytes = restampBatch(f.bytes, producerId, producerEpoch, baseSequence)
+    else {
+      f.bytes = restampBatch(f.bytes, producerId, producerEpoch, baseSequence)
+      f.restamped = true
+    }
     f.stale = false
     f.baseSequence = baseSequence
     f.generation = this.#generation
@@ -227,6 +236,7 @@ function restampBatch(bytes: Buffer, producerId: number, producerEpoch: number, 
   out.writeInt16BE(producerEpoch, POS.producerEpoch)
   out.writeInt32BE(baseSequence, POS.baseSequence)
   out.writeUInt32BE(crc32c(out, POS.attributes), POS.crc)
+  markChecksummed(out)
   return out
 }
 

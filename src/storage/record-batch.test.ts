@@ -8,6 +8,7 @@ import {
   decodeRecords,
   encodeRecordBatch,
   iterateBatches,
+  markChecksummed,
   readBatchHeader,
   readInt64,
   setBaseOffset,
@@ -205,6 +206,23 @@ describe('bad input', () => {
       { key: Buffer.from('a'), value: Buffer.from('1'), timestamp: 5 },
       { key: Buffer.from('b'), value: Buffer.from('2'), timestamp: 6 },
     ])
+
+  test('only the very Buffer marked as checksummed here skips the CRC; its bytes anywhere else are checked', () => {
+    const marked = good()
+    markChecksummed(marked)
+    marked[marked.length - 1]! ^= 0x10 // what a skipped CRC cannot see: the marker vouches for the object, not bytes
+    expect(() => validateBatch(marked)).not.toThrow()
+    // A copy (what a socket or a file would deliver), a view, or the batch inside a larger buffer is checked.
+    expect(() => validateBatch(Buffer.from(marked))).toThrow(CorruptRecordError)
+    expect(() => validateBatch(marked.subarray(0))).toThrow(CorruptRecordError)
+    const inside = Buffer.concat([Buffer.alloc(3), marked])
+    expect(() => validateBatch(inside, 3)).toThrow(CorruptRecordError)
+    // The structural checks still run on a marked batch.
+    const short = good()
+    markChecksummed(short)
+    short.writeInt32BE(short.readInt32BE(POS.recordsCount) + 1, POS.recordsCount)
+    expect(() => validateBatch(short)).toThrow(CorruptRecordError)
+  })
 
   test('a flipped bit anywhere in the CRC-covered bytes fails with CorruptRecordError', () => {
     const base = good()
