@@ -62,6 +62,8 @@ interface WaitingSend {
   messages: readonly ProducerMessage[]
   records: PreparedRecords
   next: number
+  /** Estimated bytes of the records from `next` on. */
+  bytesLeft: number
   request: PendingRequest
 }
 
@@ -74,6 +76,9 @@ export class Producer {
   readonly #idleWaiters: Array<() => void> = []
   readonly #sender: BatchSender
   #bufferedBytes = 0
+  /** Records one synchronous step of a large send puts into batches: the in-flight window's worth. */
+  readonly #stepBytesMax: number
+  #drainImmediate: NodeJS.Immediate | null = null
   /** Out-parameters of #prepare (no tuple per record on the hot path). */
   #pKey: Buffer | string | null = null
   #pKeyBytes = -1
@@ -93,6 +98,7 @@ export class Producer {
 
   constructor(transport: Transport, config: ProducerConfig, onClose?: (p: Producer) => void) {
     this.#config = config
+    this.#stepBytesMax = config.batchBytes * config.maxInFlight
     this.#keysAsText = config.keyCodec === bufferCodec || config.keyCodec === stringCodec
     this.#valuesAsText = config.valueCodec === bufferCodec || config.valueCodec === stringCodec
     this.#metadata = new TopicMetadataCache(transport, config.retries, config.retryBackoffMs)
@@ -180,7 +186,7 @@ export class Producer {
       }
       const records = new PreparedRecords(1)
       this.#keepPrepared(records, 0)
-      this.#wait({ topic, messages: [message], records, next: 0, request })
+      this.#wait({ topic, messages: [message], records, next: 0, bytesLeft: bytes, request })
     } catch (err) {
       settleError(request, err)
     }
@@ -212,18 +218,16 @@ export class Producer {
         this.#keepPrepared(records, i)
         total += this.#pBytes
       }
-      const w: WaitingSend = { topic, messages, records, next: 0, request }
+      const w: WaitingSend = { topic, messages, records, next: 0, bytesLeft: total, request }
       if (
         known !== undefined &&
         this.#waiting.length === 0 &&
         this.#bufferedBytes + total <= this.#config.bufferBytesMax
       ) {
-        this.#accumulator.expectedBytes = total
-        try {
-          for (; w.next < count; w.next++) this.#enqueuePrepared(w, known)
-        } finally {
-          this.#accumulator.expectedBytes = 0
-        }
+        // It all fits, so 'done' or, for a large call, 'step': the rest follows on a later turn.
+        if (this.#enqueueSome(w, known) === 'done') return
+        this.#waiting.push(w)
+        this.#scheduleDrain()
         return
       }
       this.#wait(w)
@@ -358,6 +362,41 @@ export class Producer {
     this.#accumulator.append(q, key, keyBytes, value, valueBytes, timestamp, headers, bytes, request, slot)
   }
 
+  /** Appends records of `w` in order until all are in ('done'), the producer's buffer is full ('full'), or
+   *  `#stepBytesMax` of them are in ('step'). A call larger than a step returns to the event loop between steps: the
+   *  batches closed so far are dispatched, and the broker writes and fsyncs them while the next step is encoded,
+   *  instead of after the whole call is. */
+  #enqueueSome(w: WaitingSend, partitionCount: number): 'done' | 'full' | 'step' {
+    const count = w.records.count
+    const sizes = w.records.bytes
+    const bufferMax = this.#config.bufferBytesMax
+    let step = 0
+    this.#accumulator.expectedBytes = w.bytesLeft
+    try {
+      // Bounded by count.
+      while (w.next < count) {
+        const bytes = sizes[w.next]!
+        if (this.#bufferedBytes > 0 && this.#bufferedBytes + bytes > bufferMax) return 'full'
+        if (step >= this.#stepBytesMax) return 'step'
+        this.#enqueuePrepared(w, partitionCount)
+        w.bytesLeft -= bytes
+        step += bytes
+        w.next++
+      }
+      return 'done'
+    } finally {
+      this.#accumulator.expectedBytes = 0
+    }
+  }
+
+  #scheduleDrain(): void {
+    if (this.#drainImmediate !== null) return
+    this.#drainImmediate = setImmediate(() => {
+      this.#drainImmediate = null
+      this.#drainWaiting()
+    })
+  }
+
   /** Moves waiting sends into the accumulator, in order, as metadata arrives and buffer space frees. */
   #drainWaiting(): void {
     while (this.#waiting.length > 0) {
@@ -372,15 +411,15 @@ export class Producer {
         return
       }
       try {
-        while (w.next < w.records.count) {
-          const bytes = w.records.bytes[w.next]!
-          if (this.#bufferedBytes > 0 && this.#bufferedBytes + bytes > this.#config.bufferBytesMax) {
-            // Full: send what is open so completions free space, then continue from here.
-            this.#accumulator.closeAll()
-            return
-          }
-          this.#enqueuePrepared(w, count)
-          w.next++
+        const outcome = this.#enqueueSome(w, count)
+        if (outcome === 'full') {
+          // Send what is open so completions free space; #onSettled continues from here.
+          this.#accumulator.closeAll()
+          return
+        }
+        if (outcome === 'step') {
+          this.#scheduleDrain()
+          return
         }
       } catch (err) {
         settleError(w.request, err)
