@@ -29,6 +29,28 @@ const CASES = [
 /** Bytes one record takes on disk beyond its value (batch share, framing, 8-byte key). */
 const RECORD_OVERHEAD_BYTES = 20
 
+/** The log's default segment size: where the raw append loop starts a new file. */
+const SEGMENT_BYTES = 128 * 1024 * 1024
+
+/** Files appended to with one fdatasync per write, a new file every SEGMENT_BYTES (the raw append ceiling). */
+class GrowingFile {
+  #fd = -1
+  #size = 0
+  #files = 0
+  constructor(private readonly prefix: string) {}
+
+  appendDurably(chunk: Buffer): void {
+    if (this.#fd < 0 || this.#size + chunk.length > SEGMENT_BYTES) {
+      if (this.#fd >= 0) closeSync(this.#fd)
+      this.#fd = openSync(`${this.prefix}-${this.#files++}.log`, 'a')
+      this.#size = 0
+    }
+    writeSync(this.#fd, chunk)
+    fdatasyncSync(this.#fd)
+    this.#size += chunk.length
+  }
+}
+
 function messages(count: number, valueBytes: number): ProducerMessage[] {
   const value = Buffer.alloc(valueBytes, 0x61)
   return Array.from({ length: count }, (_, i) => ({ key: `key-${i % 1000}`, value }))
@@ -57,6 +79,12 @@ export async function run(): Promise<BenchRow[]> {
         } finally {
           closeSync(fd)
         }
+      })
+      // The same loop appending to files that keep growing across iterations, a new one every SEGMENT_BYTES, as the
+      // log's segments do (the loop above rewrites one file truncated each time: pages the kernel has just freed).
+      const rawAppend = new GrowingFile(path.join(dir, `raw-append-${valueBytes}`))
+      bench.add(`raw append writeSync+fdatasync per MiB, ${valueBytes} B`, () => {
+        for (let written = 0; written < bytes; written += chunk.length) rawAppend.appendDurably(chunk)
       })
       const producer = sl.producer({ acks: 'all' })
       bench.add(`sendBatch acks all, ${valueBytes} B`, async () => {
