@@ -56,7 +56,10 @@ export interface PendingRequest {
 export class OpenBatch {
   /** The batch's bytes, serialized as records are appended. */
   readonly builder: BatchBuilder
-  readonly requests: PendingRequest[] = []
+  /** The records' requests, run-length encoded: run r is `runCounts[r]` consecutive records of `runRequests[r]`
+   *  (a sendBatch call's records in one batch are one run, not one array entry each). */
+  readonly runRequests: PendingRequest[] = []
+  readonly runCounts: number[] = []
   /** Index of each record in its request's `results`. */
   readonly slots: number[] = []
   /** Estimated encoded size (an upper bound), header included. */
@@ -70,6 +73,17 @@ export class OpenBatch {
 
   get recordCount(): number {
     return this.builder.recordCount
+  }
+
+  /** Records that the record appended last belongs to `request`, at `slot` of its results. */
+  addRecordOf(request: PendingRequest, slot: number): void {
+    const last = this.runRequests.length - 1
+    if (last >= 0 && this.runRequests[last] === request) this.runCounts[last]!++
+    else {
+      this.runRequests.push(request)
+      this.runCounts.push(1)
+    }
+    this.slots.push(slot)
   }
 
   /** The timestamp of record `i`. */
@@ -163,8 +177,7 @@ export class BatchAccumulator {
       }
     }
     batch.builder.append(key, keyBytes, value, valueBytes, timestamp, headers)
-    batch.requests.push(request)
-    batch.slots.push(slot)
+    batch.addRecordOf(request, slot)
     batch.bytes += recordBytes
     batch.recordBytes += recordBytes
   }

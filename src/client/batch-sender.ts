@@ -169,7 +169,7 @@ export class BatchSender {
       else q.nextSequence = f.baseSequence
     }
     const error = err instanceof Error ? err : new Error(String(err))
-    for (const request of f.batch.requests) settleError(request, error)
+    for (const request of f.batch.runRequests) settleError(request, error)
   }
 
   #initProducer(): Promise<void> {
@@ -199,30 +199,43 @@ export class BatchSender {
 
 /** Resolves each record's request with its metadata (offset -1 with acks 0). */
 function complete(q: PartitionQueue, batch: OpenBatch, response: ProduceResponse | null): void {
-  const { requests, slots } = batch
+  const { runRequests, runCounts, slots } = batch
   const topic = q.topic
   const partition = q.partition
   const baseOffset = response === null ? -1 : response.baseOffset
   const appendTime = response === null ? -1 : response.logAppendTime
-  const count = batch.recordCount
-  for (let i = 0; i < count; i++) {
-    const request = requests[i]!
-    if (request.settled) continue
-    const offset = baseOffset < 0 ? -1 : baseOffset + i
-    const timestamp = appendTime >= 0 ? appendTime : batch.timestampOf(i)
+  let i = 0 // the record's index in the batch
+  for (let r = 0; r < runRequests.length; r++) {
+    const request = runRequests[r]!
+    const end = i + runCounts[r]!
+    if (request.settled) {
+      i = end
+      continue
+    }
     const results = request.results
     if (results === null) {
+      // send(): a run of one record
       request.settled = true
-      request.resolve({ topic, partition, offset, timestamp })
-    } else {
+      request.resolve({
+        topic,
+        partition,
+        offset: baseOffset < 0 ? -1 : baseOffset + i,
+        timestamp: appendTime >= 0 ? appendTime : batch.timestampOf(i),
+      })
+      i = end
+      continue
+    }
+    const { partitions, offsets, timestamps } = results
+    for (; i < end; i++) {
       const slot = slots[i]!
-      results.partitions[slot] = partition
-      results.offsets[slot] = offset
-      results.timestamps[slot] = timestamp
-      if (--request.remaining === 0) {
-        request.settled = true
-        request.resolve(results.toMetadata())
-      }
+      partitions[slot] = partition
+      offsets[slot] = baseOffset < 0 ? -1 : baseOffset + i
+      timestamps[slot] = appendTime >= 0 ? appendTime : batch.timestampOf(i)
+    }
+    request.remaining -= runCounts[r]!
+    if (request.remaining === 0) {
+      request.settled = true
+      request.resolve(results.toMetadata())
     }
   }
 }

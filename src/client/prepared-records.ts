@@ -4,8 +4,9 @@
 import type { RecordHeader } from '../storage/record-batch.js'
 
 export class PreparedRecords {
-  readonly keys: Array<Buffer | string | null> = []
-  readonly values: Array<Buffer | string | null> = []
+  /** Sized once (a call's record count is known): filled by index, never grown. */
+  readonly keys: Array<Buffer | string | null>
+  readonly values: Array<Buffer | string | null>
   /** Byte lengths (UTF-8 for strings), -1 for null. */
   readonly keyBytes: Int32Array
   readonly valueBytes: Int32Array
@@ -16,6 +17,8 @@ export class PreparedRecords {
   headers: Array<RecordHeader[] | undefined> | null = null
 
   constructor(readonly count: number) {
+    this.keys = new Array<Buffer | string | null>(count).fill(null)
+    this.values = new Array<Buffer | string | null>(count).fill(null)
     this.keyBytes = new Int32Array(count)
     this.valueBytes = new Int32Array(count)
     this.timestamps = new Float64Array(count)

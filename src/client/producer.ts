@@ -90,6 +90,9 @@ export class Producer {
   /** Strings are written into batches as UTF-8 without an intermediate Buffer when the codec would do just that. */
   readonly #keysAsText: boolean
   readonly #valuesAsText: boolean
+  /** Buffers pass through the default codec as they are: no codec call for them. */
+  readonly #keysRaw: boolean
+  readonly #valuesRaw: boolean
   /** String keys are hashed for their partition from here (no Buffer per key). */
   readonly #keyScratch = Buffer.allocUnsafe(KEY_SCRATCH_BYTES)
   #closed = false
@@ -101,6 +104,8 @@ export class Producer {
     this.#stepBytesMax = config.batchBytes * config.maxInFlight
     this.#keysAsText = config.keyCodec === bufferCodec || config.keyCodec === stringCodec
     this.#valuesAsText = config.valueCodec === bufferCodec || config.valueCodec === stringCodec
+    this.#keysRaw = config.keyCodec === bufferCodec
+    this.#valuesRaw = config.valueCodec === bufferCodec
     this.#metadata = new TopicMetadataCache(transport, config.retries, config.retryBackoffMs)
     this.#accumulator = new BatchAccumulator(config.batchBytes, config.lingerMs, (q) => this.#onBatchClosed(q))
     this.#sender = new BatchSender(transport, config, () => this.#accumulator.all(), {
@@ -194,8 +199,8 @@ export class Producer {
 
   /** Copies #prepare's out-parameters into slot `i`. */
   #keepPrepared(records: PreparedRecords, i: number): void {
-    records.keys.push(this.#pKey)
-    records.values.push(this.#pValue)
+    records.keys[i] = this.#pKey
+    records.values[i] = this.#pValue
     records.keyBytes[i] = this.#pKeyBytes
     records.valueBytes[i] = this.#pValueBytes
     records.timestamps[i] = this.#pTimestamp
@@ -268,6 +273,9 @@ export class Producer {
     } else if (typeof k === 'string' && this.#keysAsText) {
       this.#pKey = k
       this.#pKeyBytes = utf8Length(k)
+    } else if (this.#keysRaw && Buffer.isBuffer(k)) {
+      this.#pKey = k
+      this.#pKeyBytes = k.length
     } else {
       const key = encodeWith(this.#config.keyCodec, k, 'key')!
       this.#pKey = key
@@ -280,6 +288,9 @@ export class Producer {
     } else if (typeof v === 'string' && this.#valuesAsText) {
       this.#pValue = v
       this.#pValueBytes = utf8Length(v)
+    } else if (this.#valuesRaw && Buffer.isBuffer(v)) {
+      this.#pValue = v
+      this.#pValueBytes = v.length
     } else {
       const value = encodeWith(this.#config.valueCodec, v, 'value')!
       this.#pValue = value

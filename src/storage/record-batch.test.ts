@@ -217,7 +217,7 @@ describe('bad input', () => {
     expect(() => validateBatch(marked.subarray(0))).toThrow(CorruptRecordError)
     const inside = Buffer.concat([Buffer.alloc(3), marked])
     expect(() => validateBatch(inside, 3)).toThrow(CorruptRecordError)
-    // The structural checks still run on a marked batch.
+    // The header checks still run on a marked batch (the record count no longer matches lastOffsetDelta).
     const short = good()
     markChecksummed(short)
     short.writeInt32BE(short.readInt32BE(POS.recordsCount) + 1, POS.recordsCount)
