@@ -372,6 +372,7 @@ export async function openBroker(input: BrokerConfigInput = {}, options: OpenBro
             topics: new RegistryGroupTopicsView(registry),
             logger,
             now,
+            dataDir: config.dataDir,
           })
     const broker = new Broker({ config, storage, registry, producerIds, coordinator, logger, now })
     broker.startTimers()

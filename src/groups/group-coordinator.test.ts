@@ -1,5 +1,6 @@
 // The coordinator on real storage with a fake topic view and a fake clock: fenced commits, coordinated resets,
-// describe/list/delete, expiry, topic deletion, and offsets that survive a restart while members do not.
+// describe/list/delete, expiry, topic deletion, offsets that survive a restart, and membership that survives one
+// when the coordinator has a data dir (and does not without).
 import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
@@ -77,7 +78,8 @@ afterEach(async () => {
   await fs.rm(dir, { recursive: true, force: true })
 })
 
-async function open(): Promise<GroupCoordinator> {
+/** `persist`: give the coordinator the data dir, so membership is snapshotted under `<dir>/groups`. */
+async function open(persist = false): Promise<GroupCoordinator> {
   await coordinator?.close()
   await storage?.close()
   storage = await openStorage(dir)
@@ -91,7 +93,13 @@ async function open(): Promise<GroupCoordinator> {
     flush: 'sync',
     flushIntervalMs: DEFAULTS.flushIntervalMs,
   })
-  coordinator = await openGroupCoordinator({ offsetsLog, topics, now: () => clock, checkInvariants: true })
+  coordinator = await openGroupCoordinator({
+    offsetsLog,
+    topics,
+    now: () => clock,
+    checkInvariants: true,
+    ...(persist ? { dataDir: dir } : {}),
+  })
   return coordinator
 }
 
@@ -306,7 +314,7 @@ describe('GroupCoordinator', () => {
     expect(await c.fetchOffsets({ groupId: 'g' })).toEqual([])
   })
 
-  test('committed offsets survive a restart; members do not and must rejoin', async () => {
+  test('without a data dir, committed offsets survive a restart but members do not and must rejoin', async () => {
     let c = await open()
     const a = await c.heartbeat(hb({}))
     await c.commitOffsets({
@@ -332,4 +340,120 @@ describe('GroupCoordinator', () => {
     await c.close()
     await expect(c.listGroups()).rejects.toThrow(/closed/)
   })
+
+  /** Heartbeats every member (reporting what it owns) until no answer changes anything; bounded. */
+  async function settle(c: GroupCoordinator, members: GroupHeartbeatResponse[]): Promise<GroupHeartbeatResponse[]> {
+    const owns = members.map(owned)
+    for (let round = 0; round < 20; round++) {
+      let changed = false
+      for (let i = 0; i < members.length; i++) {
+        const m = members[i]!
+        const res = await c.heartbeat(
+          hb({ memberId: m.memberId, memberEpoch: m.memberEpoch, subscribedTopics: null, ownedPartitions: owns[i]! }),
+        )
+        if (res.assignment !== null && JSON.stringify(res.assignment) !== JSON.stringify(owns[i])) {
+          owns[i] = res.assignment
+          changed = true
+        }
+        if (res.memberEpoch !== m.memberEpoch) changed = true
+        members[i] = { ...res, assignment: owns[i]! }
+      }
+      if (!changed) return members
+    }
+    throw new Error('the group did not settle in 20 rounds')
+  }
+
+  test('with a data dir, members carry on after a restart: same member, epoch and partitions, commits accepted', async () => {
+    let c = await open(true)
+    const [a, b] = await settle(c, [await c.heartbeat(hb({})), await c.heartbeat(hb({}))])
+    const before = await c.describeGroup('g')
+    expect(before.state).toBe('Stable')
+    // What the members were told is on disk by the time they were told it.
+    const [file] = await fs.readdir(path.join(dir, 'groups'))
+    const onDisk = JSON.parse(await fs.readFile(path.join(dir, 'groups', file!), 'utf8')) as {
+      members: Array<{ memberId: string; epoch: number }>
+    }
+    expect(onDisk.members.map((m) => [m.memberId, m.epoch])).toEqual([
+      [a!.memberId, a!.memberEpoch],
+      [b!.memberId, b!.memberEpoch],
+    ])
+    c = await open(true)
+    const after = await c.describeGroup('g')
+    expect(after.members).toEqual(before.members)
+    expect(after.groupEpoch).toBe(before.groupEpoch)
+    // Both heartbeat with what they had: no fence, no rejoin, the same partitions under the same epochs.
+    const [a2, b2] = await settle(c, [a!, b!])
+    expect([a2!.memberId, a2!.memberEpoch, owned(a2!)]).toEqual([a!.memberId, a!.memberEpoch, owned(a!)])
+    expect([b2!.memberId, b2!.memberEpoch, owned(b2!)]).toEqual([b!.memberId, b!.memberEpoch, owned(b!)])
+    const partition = owned(b!)[0]!.partitions[0]!
+    await c.commitOffsets({
+      groupId: 'g',
+      memberId: b!.memberId,
+      memberEpoch: b!.memberEpoch,
+      offsets: [{ topic: 't', partition, offset: 9 }],
+    })
+    // A member from before the restart that is not in the group is still refused.
+    await expect(c.heartbeat(hb({ memberId: 'nobody', memberEpoch: 3, subscribedTopics: null }))).rejects.toThrow(
+      UnknownMemberError,
+    )
+  })
+
+  test('a restored member that does not come back is removed after its session timeout; its partitions move', async () => {
+    let c = await open(true)
+    const [a, b] = await settle(c, [await c.heartbeat(hb({})), await c.heartbeat(hb({}))])
+    c = await open(true)
+    clock += 600 // restored sessions start at the restart: within the 1,000 ms timeout both are still members
+    c.expire()
+    expect((await c.describeGroup('g')).members).toHaveLength(2)
+    const [a2] = await settle(c, [a!])
+    clock += 600 // b has been silent for 1,200 ms since the restart
+    c.expire()
+    const [a3] = await settle(c, [a2!])
+    expect(owned(a3!)).toEqual([{ topic: 't', partitions: [0, 1, 2, 3] }])
+    expect((await c.describeGroup('g')).members.map((m) => m.memberId)).toEqual([a!.memberId])
+    expect(b!.memberId).not.toBe(a!.memberId)
+  })
+
+  test('an emptied group leaves no snapshot; stale temporary files and unreadable snapshots are dropped at open', async () => {
+    let c = await open(true)
+    const a = await c.heartbeat(hb({}))
+    const groupsDir = path.join(dir, 'groups')
+    expect(await fs.readdir(groupsDir)).toHaveLength(1)
+    await c.heartbeat(hb({ memberId: a.memberId, memberEpoch: -1, subscribedTopics: null }))
+    expect(await fs.readdir(groupsDir)).toEqual([])
+    await c.heartbeat(hb({ groupId: 'other' }))
+    await fs.writeFile(path.join(groupsDir, 'garbage.json'), '{"version":1,"groupId":')
+    await fs.writeFile(path.join(groupsDir, '.x.json.123.tmp'), 'half a write')
+    const warnings: string[] = []
+    c = await openGroupCoordinator({
+      offsetsLog: (await reopenOffsetsLog())!,
+      topics,
+      now: () => clock,
+      checkInvariants: true,
+      dataDir: dir,
+      logger: { info() {}, warn: (msg: string) => warnings.push(msg), error() {} } as never,
+    })
+    coordinator = c
+    expect(warnings).toEqual(['group snapshot skipped'])
+    expect((await fs.readdir(groupsDir)).filter((n) => n.endsWith('.tmp'))).toEqual([])
+    expect((await c.describeGroup('other')).members).toHaveLength(1)
+  })
 })
+
+/** Closes the coordinator and storage of this test and opens the offsets log again (for a custom coordinator). */
+async function reopenOffsetsLog() {
+  await coordinator?.close()
+  coordinator = null
+  await storage?.close()
+  storage = await openStorage(dir)
+  return storage.openLog('__consumer_offsets/0', {
+    segmentBytes: DEFAULTS.segmentBytes,
+    segmentMs: DEFAULTS.segmentMs,
+    indexIntervalBytes: DEFAULTS.indexIntervalBytes,
+    indexBytesMax: DEFAULTS.indexBytesMax,
+    retentionMs: -1,
+    retentionBytes: -1,
+    flush: 'sync',
+    flushIntervalMs: DEFAULTS.flushIntervalMs,
+  })
+}

@@ -1,8 +1,11 @@
 // The group coordinator: every consumer group's state machine (group-state.ts), the committed offsets (offset-store.ts,
-// in `__consumer_offsets`) and the operations the broker delegates to it. Membership lives in memory only: after a
-// broker restart members get UNKNOWN_MEMBER and rejoin, while committed offsets survive. Ownership checks and the
-// offset append run in one synchronous step, so a commit cannot slip in between a fence (reassignment, reset) and the
-// write it guards against. An unref'd timer expires silent members; close() stops it.
+// in `__consumer_offsets`) and the operations the broker delegates to it. With a data dir, each group's membership
+// (epochs, subscriptions, assignments, pending revocations) is snapshotted (group-snapshots.ts) and an answer that
+// follows a change is given only once the snapshot holding it is durable: after a broker restart members carry on
+// with their epochs and partitions instead of rejoining, and no member was ever told something the restarted broker
+// does not know. Ownership checks and the offset append run in one synchronous step, so a commit cannot slip in
+// between a fence (reassignment, reset) and the write it guards against. An unref'd timer expires silent members;
+// close() stops it.
 import type {
   CommittedOffset,
   GroupDescription,
@@ -30,7 +33,8 @@ import { openOffsetStore, type OffsetStore, type OffsetStoreOptions } from '../o
 import type { PartitionLogApi, StorageLogger } from '../storage/api.js'
 import { randomUUID } from 'node:crypto'
 import { compareTp, tpKey, type TopicPartition } from './assignors.js'
-import { ConsumerGroup } from './group-state.js'
+import { ConsumerGroup, type GroupStateOptions } from './group-state.js'
+import { GroupSnapshots } from './group-snapshots.js'
 
 export interface GroupTopicsView {
   partitionCount(topic: string): number | null
@@ -55,6 +59,8 @@ export interface GroupCoordinatorOptions {
   /** Run the full disjoint-ownership check after every operation (tests). @default false */
   checkInvariants?: boolean
   offsetStore?: OffsetStoreOptions
+  /** Where group membership is snapshotted (`<dataDir>/groups`); without it membership lives in memory only. */
+  dataDir?: string
 }
 
 /** Bounds on what one request may carry, beyond the limits of config/limits.ts. */
@@ -71,6 +77,10 @@ export async function openGroupCoordinator(options: GroupCoordinatorOptions): Pr
     ...(options.logger === undefined ? {} : { logger: options.logger }),
   })
   const coordinator = new GroupCoordinator(store, options)
+  if (options.dataDir !== undefined) {
+    const { store: snapshots, snapshots: saved } = await GroupSnapshots.open(options.dataDir, options.logger)
+    coordinator.restore(snapshots, saved)
+  }
   coordinator.start()
   return coordinator
 }
@@ -91,6 +101,7 @@ export class GroupCoordinator {
   private timer: NodeJS.Timeout | null = null
   private unsubscribe: (() => void) | null = null
   private closed = false
+  private snapshots: GroupSnapshots | null = null
 
   constructor(
     private readonly store: OffsetStore,
@@ -111,21 +122,60 @@ export class GroupCoordinator {
     if (this.closed) throw new ClosedError('group coordinator')
   }
 
+  /** Takes the groups of a previous run (openGroupCoordinator calls it once, before start()). */
+  restore(snapshots: GroupSnapshots, saved: unknown[]): void {
+    this.snapshots = snapshots
+    const now = this.now()
+    for (const snapshot of saved) {
+      try {
+        const group = ConsumerGroup.restore(snapshot, this.groupStateOptions(), now)
+        this.groups.set(group.groupId, group)
+      } catch (err) {
+        this.options.logger?.warn('group snapshot not restored: its members rejoin', { error: String(err) })
+      }
+    }
+    for (const group of this.groups.values()) {
+      // Topics may have been created, deleted or resized while the broker was down.
+      group.refreshTopics(now)
+      this.afterChange(group)
+    }
+    if (this.groups.size > 0)
+      this.options.logger?.info('groups restored', {
+        groups: this.groups.size,
+        members: [...this.groups.values()].reduce((n, g) => n + g.members.size, 0),
+      })
+  }
+
+  /** Saves the group's snapshot (removes it once the group is empty); resolves when it is durable. */
+  private persist(group: ConsumerGroup): Promise<void> {
+    if (this.snapshots === null) return Promise.resolve()
+    const json = group.members.size === 0 ? '' : JSON.stringify(group.snapshot())
+    return this.snapshots.save(group.groupId, json)
+  }
+
+  /** persist() for changes nobody waits on (timers); a failure is logged by the store and retried on the next change. */
+  private persistLater(group: ConsumerGroup): void {
+    this.persist(group).catch(() => undefined)
+  }
+
   /** Removes members whose session (or revocation) timed out; exposed for tests with a fake clock. */
   expire(): void {
     const now = this.now()
     for (const [groupId, group] of this.groups) {
-      for (const r of group.expire(now))
+      const removed = group.expire(now)
+      for (const r of removed)
         this.options.logger?.info('group member removed', { groupId, memberId: r.memberId, reason: r.reason })
       this.afterChange(group)
+      if (removed.length > 0) this.persistLater(group)
     }
   }
 
   private refreshTopics(): void {
     const now = this.now()
-    for (const group of this.groups.values()) {
-      group.refreshTopics(now)
+    for (const group of [...this.groups.values()]) {
+      const changed = group.refreshTopics(now)
       this.afterChange(group)
+      if (changed) this.persistLater(group)
     }
   }
 
@@ -137,15 +187,19 @@ export class GroupCoordinator {
   private group(groupId: string, create: boolean): ConsumerGroup | undefined {
     let group = this.groups.get(groupId)
     if (group === undefined && create) {
-      const topics = this.options.topics
-      group = new ConsumerGroup(groupId, {
-        topics: { partitionCount: (t) => topics.partitionCount(t), listTopics: () => topics.listTopics() },
-        newMemberId: randomUUID,
-        heartbeatIntervalMs: this.options.heartbeatIntervalMs ?? DEFAULTS.heartbeatIntervalMs,
-      })
+      group = new ConsumerGroup(groupId, this.groupStateOptions())
       this.groups.set(groupId, group)
     }
     return group
+  }
+
+  private groupStateOptions(): GroupStateOptions {
+    const topics = this.options.topics
+    return {
+      topics: { partitionCount: (t) => topics.partitionCount(t), listTopics: () => topics.listTopics() },
+      newMemberId: randomUUID,
+      heartbeatIntervalMs: this.options.heartbeatIntervalMs ?? DEFAULTS.heartbeatIntervalMs,
+    }
   }
 
   async heartbeat(req: GroupHeartbeatRequest): Promise<GroupHeartbeatResponse> {
@@ -172,11 +226,18 @@ export class GroupCoordinator {
         }
       throw new UnknownMemberError(`member "${req.memberId}" is not in group "${req.groupId}" (rejoin)`)
     }
+    let response: GroupHeartbeatResponse
     try {
-      return group.heartbeat(req, this.now())
-    } finally {
+      response = group.heartbeat(req, this.now())
+    } catch (err) {
       this.afterChange(group)
+      this.persistLater(group) // a refusal can change the group too (a member removed for a stalled poll)
+      throw err
     }
+    this.afterChange(group)
+    // The answer reflects the group as it is now: it is given once that state would survive a restart.
+    await this.persist(group)
+    return response
   }
 
   private checkPartition(topic: string, partition: number): void {
@@ -284,6 +345,7 @@ export class GroupCoordinator {
     if (group !== undefined && group.liveMemberCount() > 0)
       throw new GroupNotEmptyError(`group "${groupId}" has ${group.liveMemberCount()} live members`)
     this.groups.delete(groupId)
+    await this.snapshots?.save(groupId, '')
     await this.store.deleteGroup(groupId)
   }
 
@@ -303,9 +365,9 @@ export class GroupCoordinator {
       })
     if (req.dryRun || plan.length === 0) return { plan }
     // Fence first: from here on, a commit for these partitions from an epoch before the reset is refused.
-    this.groups
-      .get(req.groupId)
-      ?.markResets(plan.map((r) => ({ topic: r.topic, partition: r.partition, offset: r.to })))
+    const group = this.groups.get(req.groupId)
+    group?.markResets(plan.map((r) => ({ topic: r.topic, partition: r.partition, offset: r.to })))
+    if (group !== undefined) this.persistLater(group) // members learn of it in a heartbeat answer, which waits for it
     await this.store.commit(
       req.groupId,
       plan.map((r) => ({ topic: r.topic, partition: r.partition, offset: r.to })),
@@ -354,6 +416,7 @@ export class GroupCoordinator {
     this.timer = null
     this.unsubscribe?.()
     this.unsubscribe = null
+    await this.snapshots?.settled()
   }
 
   /** For tests and metrics. */

@@ -2,7 +2,7 @@
 // regex subscriptions, and no double ownership at any step of random join/leave/heartbeat/expire sequences.
 import { describe, expect, test } from 'vitest'
 import type { GroupHeartbeatRequest, GroupHeartbeatResponse, TopicPartitions } from '../broker/api.js'
-import { FencedMemberEpochError, NotOwnerError, UnknownMemberError } from '../errors.js'
+import { FencedMemberEpochError, InvalidArgumentError, NotOwnerError, UnknownMemberError } from '../errors.js'
 import { tpKey } from './assignors.js'
 import { ConsumerGroup, type TopicsMeta } from './group-state.js'
 import { Random } from '../testing/random.js'
@@ -404,5 +404,81 @@ describe('ConsumerGroup', () => {
     settle(clients, 1)
     expect(totalOwned(clients)).toBe(5)
     expect(clients.filter((c) => c.owned.size === 0)).toHaveLength(2)
+  })
+})
+
+describe('ConsumerGroup snapshots', () => {
+  test('a group restored from its snapshot mid-rebalance is the same group, and its members carry on to a settled state', () => {
+    const meta = topicsMeta({ a: 6, b: 3 })
+    const group = newGroup(meta)
+    const c1 = new SimClient(group, { topics: ['a', 'b'] })
+    const c2 = new SimClient(group, { regex: '^a$' })
+    const c3 = new SimClient(group, { topics: ['a'] }, 'static-3')
+    c1.join(0)
+    settle([c1], 0)
+    c2.join(10)
+    c3.join(10)
+    c1.beat(20, false) // c1 is told to give partitions up but has not released them yet: revocations pending
+    group.markResets([{ topic: 'b', partition: 0, offset: 42 }])
+    const snap = group.snapshot()
+    expect(snap.members.some((m) => m.pendingRevoke.length > 0)).toBe(true)
+    expect(snap.members.some((m) => m.resets.length > 0)).toBe(true)
+
+    let next = 100
+    const restored = ConsumerGroup.restore(
+      JSON.parse(JSON.stringify(snap)),
+      {
+        topics: meta,
+        newMemberId: () => `r${++next}`,
+        heartbeatIntervalMs: 100,
+      },
+      1_000,
+    )
+    expect(restored.snapshot()).toEqual(snap)
+    expect(restored.state()).toBe(group.state())
+    for (const m of group.members.values())
+      expect(restored.holdings(restored.members.get(m.memberId)!)).toEqual(group.holdings(m))
+
+    // The clients, as they were, now talk to the restored group: nobody is fenced, everything ends up owned once.
+    const moved = [c1, c2, c3].map((c) => {
+      const r = new SimClient(restored, c.sub, c.instanceId)
+      Object.assign(r, {
+        memberId: c.memberId,
+        epoch: c.epoch,
+        owned: new Set(c.owned),
+        releasing: new Set(c.releasing),
+      })
+      return r
+    })
+    settle(moved, 1_010, 6)
+    restored.checkInvariants()
+    expect(restored.state()).toBe('Stable')
+    expect(totalOwned(moved)).toBe(9)
+    expect(moved.map((c) => c.memberId)).toEqual([c1, c2, c3].map((c) => c.memberId))
+  })
+
+  test('a snapshot that is not well formed or gives one partition to two members is refused, naming the problem', () => {
+    const meta = topicsMeta({ a: 2 })
+    const group = newGroup(meta)
+    const c1 = new SimClient(group, { topics: ['a'] })
+    const c2 = new SimClient(group, { topics: ['a'] })
+    c1.join(0)
+    c2.join(0)
+    settle([c1, c2], 0)
+    const good = group.snapshot()
+    const options = { topics: meta, newMemberId: () => 'x', heartbeatIntervalMs: 100 }
+    const variant = (edit: (s: ReturnType<ConsumerGroup['snapshot']>) => void) => {
+      const s = JSON.parse(JSON.stringify(good)) as ReturnType<ConsumerGroup['snapshot']>
+      edit(s)
+      return () => ConsumerGroup.restore(s, options, 0)
+    }
+    expect(variant(() => undefined)).not.toThrow()
+    expect(variant((s) => (s.version = 2))).toThrow(/unknown version/)
+    expect(variant((s) => (s.members[1]!.assigned = s.members[0]!.assigned))).toThrow(/held by both/)
+    expect(variant((s) => (s.members[0]!.memberId = ''))).toThrow(/without an id/)
+    expect(variant((s) => (s.members[0]!.epoch = -3))).toThrow(/member epoch -3/)
+    expect(variant((s) => (s.members[0]!.target = [['a', 1.5]]))).toThrow(/target entry/)
+    expect(variant((s) => (s.members[1]!.memberId = s.members[0]!.memberId))).toThrow(/twice/)
+    expect(variant((s) => (s.members[0]!.subscribedRegex = '('))).toThrow(InvalidArgumentError)
   })
 })

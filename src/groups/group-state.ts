@@ -24,6 +24,7 @@ import {
   newMemberState,
   sameKeys,
   toTopicPartitions,
+  type Held,
   type MemberState,
 } from './member-state.js'
 
@@ -42,6 +43,45 @@ export interface GroupStateOptions {
   topics: TopicsMeta
   newMemberId: () => string
   heartbeatIntervalMs: number
+}
+
+/** Bumped when the snapshot's shape changes; a snapshot of another version is not restored. */
+const SNAPSHOT_VERSION = 1
+
+/** [topic, partition, epoch, resetEpoch] */
+type HeldSnapshot = [string, number, number, number]
+
+export interface GroupSnapshot {
+  version: number
+  groupId: string
+  groupEpoch: number
+  assignmentEpoch: number
+  assignor: AssignorName
+  topicsFingerprint: string
+  members: Array<{
+    memberId: string
+    groupInstanceId: string | null
+    epoch: number
+    previousEpoch: number
+    subscribedTopics: string[]
+    subscribedRegex: string | null
+    resolvedTopics: string[]
+    assignor: AssignorName
+    target: Array<[string, number]>
+    assigned: HeldSnapshot[]
+    pendingRevoke: HeldSnapshot[]
+    /** A revocation was pending: its deadline restarts on restore. */
+    revoking: boolean
+    sessionTimeoutMs: number
+    rebalanceTimeoutMs: number
+    departed: boolean
+    /** [topic, partition, offset] of resets not yet delivered. */
+    resets: Array<[string, number, number]>
+  }>
+}
+
+function nonNegative(value: unknown, what: string, bad: (why: string) => never): number {
+  return Number.isSafeInteger(value) && (value as number) >= 0 ? (value as number) : bad(`${what} ${String(value)}`)
 }
 
 export interface RemovedMember {
@@ -374,6 +414,126 @@ export class ConsumerGroup {
         member.resets.set(key, { topic: r.topic, partition: r.partition, offset: r.offset })
       }
     }
+  }
+
+  /**
+   * What a broker restart must not forget (group-snapshots.ts writes it before answering): epochs, every member's
+   * subscription, target and holdings with their fencing epochs, and undelivered resets. Session clocks are not kept:
+   * a restored member gets a fresh session timeout to heartbeat again.
+   */
+  snapshot(): GroupSnapshot {
+    const held = (m: Map<string, Held>): HeldSnapshot[] =>
+      [...m.values()].map((h) => [h.tp.topic, h.tp.partition, h.epoch, h.resetEpoch])
+    return {
+      version: SNAPSHOT_VERSION,
+      groupId: this.groupId,
+      groupEpoch: this.groupEpoch,
+      assignmentEpoch: this.assignmentEpoch,
+      assignor: this.assignor,
+      topicsFingerprint: this.topicsFingerprint,
+      members: [...this.members.values()].map((m) => ({
+        memberId: m.memberId,
+        groupInstanceId: m.groupInstanceId,
+        epoch: m.epoch,
+        previousEpoch: m.previousEpoch,
+        subscribedTopics: m.subscribedTopics,
+        subscribedRegex: m.subscribedRegex?.source ?? null,
+        resolvedTopics: m.resolvedTopics,
+        assignor: m.assignor,
+        target: m.target.map((tp) => [tp.topic, tp.partition]),
+        assigned: held(m.assigned),
+        pendingRevoke: held(m.pendingRevoke),
+        revoking: m.revokeSinceMs !== null,
+        sessionTimeoutMs: m.sessionTimeoutMs,
+        rebalanceTimeoutMs: m.rebalanceTimeoutMs,
+        departed: m.departed,
+        resets: [...m.resets.values()].map((r) => [r.topic, r.partition, r.offset]),
+      })),
+    }
+  }
+
+  /**
+   * A group as `snapshot()` left it, every member's session (and any revocation deadline) restarting at `nowMs`, and
+   * every member's next response carrying its assignment. Throws InvalidArgumentError for a snapshot that is not
+   * well formed or breaks the one-holder invariant; nothing of it is used then.
+   */
+  static restore(snapshot: unknown, options: GroupStateOptions, nowMs: number): ConsumerGroup {
+    const bad = (why: string): never => {
+      throw new InvalidArgumentError(`group snapshot: ${why}`)
+    }
+    const s = snapshot as GroupSnapshot
+    if (typeof s !== 'object' || s === null || s.version !== SNAPSHOT_VERSION) bad('unknown version')
+    if (typeof s.groupId !== 'string' || s.groupId.length === 0) bad('no group id')
+    if (!Array.isArray(s.members) || s.members.length > LIMITS.groupMembersMax) bad('members is not a bounded list')
+    const group = new ConsumerGroup(s.groupId, options)
+    group.groupEpoch = nonNegative(s.groupEpoch, 'groupEpoch', bad)
+    group.assignmentEpoch = nonNegative(s.assignmentEpoch, 'assignmentEpoch', bad)
+    group.assignor = isAssignorName(s.assignor) ? s.assignor : bad(`assignor ${String(s.assignor)}`)
+    group.topicsFingerprint = typeof s.topicsFingerprint === 'string' ? s.topicsFingerprint : bad('fingerprint')
+    const tps = (list: unknown, what: string): TopicPartition[] =>
+      Array.isArray(list)
+        ? list.map((e: unknown) =>
+            Array.isArray(e) && typeof e[0] === 'string' && Number.isSafeInteger(e[1]) && e[1] >= 0
+              ? { topic: e[0], partition: e[1] as number }
+              : bad(`${what} entry ${JSON.stringify(e)}`),
+          )
+        : bad(`${what} is not a list`)
+    const helds = (list: unknown, what: string): Map<string, Held> => {
+      const out = new Map<string, Held>()
+      for (const [i, tp] of tps(list, what).entries()) {
+        const e = (list as unknown[][])[i]!
+        out.set(tpKey(tp.topic, tp.partition), {
+          tp,
+          epoch: nonNegative(e[2], `${what} epoch`, bad),
+          resetEpoch: nonNegative(e[3], `${what} reset epoch`, bad),
+        })
+      }
+      return out
+    }
+    for (const m of s.members) {
+      if (typeof m !== 'object' || m === null || typeof m.memberId !== 'string' || m.memberId.length === 0)
+        bad('a member without an id')
+      if (group.members.has(m.memberId)) bad(`member ${m.memberId} twice`)
+      const strings = (list: unknown, what: string): string[] =>
+        Array.isArray(list) && list.every((t) => typeof t === 'string') ? (list as string[]) : bad(what)
+      const member: MemberState = {
+        memberId: m.memberId,
+        groupInstanceId: typeof m.groupInstanceId === 'string' ? m.groupInstanceId : null,
+        epoch: nonNegative(m.epoch, 'member epoch', bad),
+        previousEpoch: nonNegative(m.previousEpoch, 'previous epoch', bad),
+        subscribedTopics: strings(m.subscribedTopics, 'subscribedTopics'),
+        subscribedRegex: m.subscribedRegex === null ? null : compileSubscriptionRegex(String(m.subscribedRegex)),
+        resolvedTopics: strings(m.resolvedTopics, 'resolvedTopics'),
+        assignor: isAssignorName(m.assignor) ? m.assignor : bad(`member assignor ${String(m.assignor)}`),
+        target: tps(m.target, 'target'),
+        assigned: helds(m.assigned, 'assigned'),
+        pendingRevoke: helds(m.pendingRevoke, 'pendingRevoke'),
+        revokeSinceMs: m.revoking === true ? nowMs : null,
+        lastHeartbeatMs: nowMs,
+        sessionTimeoutMs: nonNegative(m.sessionTimeoutMs, 'sessionTimeoutMs', bad),
+        rebalanceTimeoutMs: nonNegative(m.rebalanceTimeoutMs, 'rebalanceTimeoutMs', bad),
+        departed: m.departed === true,
+        resets: new Map(),
+        assignmentChanged: true,
+      }
+      for (const r of Array.isArray(m.resets) ? m.resets : bad('resets is not a list')) {
+        const [topic, partition, offset] = Array.isArray(r) ? r : bad('a reset entry')
+        if (typeof topic !== 'string') bad('a reset entry')
+        member.resets.set(tpKey(topic as string, nonNegative(partition, 'reset partition', bad)), {
+          topic: topic as string,
+          partition: partition as number,
+          offset: nonNegative(offset, 'reset offset', bad),
+        })
+      }
+      for (const k of [...member.assigned.keys(), ...member.pendingRevoke.keys()]) {
+        const holder = group.owners.get(k)
+        if (holder !== undefined) bad(`partition ${k} held by both ${holder} and ${member.memberId}`)
+        group.owners.set(k, member.memberId)
+      }
+      group.members.set(member.memberId, member)
+    }
+    group.checkInvariants()
+    return group
   }
 
   liveMemberCount(): number {
