@@ -23,7 +23,15 @@ import { Random } from '../../src/testing/random.js'
 import { reportFigures, runSeed, testTimeoutMs, trials } from './settings.js'
 
 const LEGAL = /^[a-zA-Z0-9._-]+$/
-const ENGINE_FILES = new Set(['meta.json', '.lock', 'checkpoints', '.clean-shutdown', 'topics', 'producer-ids.json', 'groups'])
+const ENGINE_FILES = new Set([
+  'meta.json',
+  '.lock',
+  'checkpoints',
+  '.clean-shutdown',
+  'topics',
+  'producer-ids.json',
+  'groups',
+])
 
 const TRAVERSAL = [
   '',
