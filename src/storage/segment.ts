@@ -148,6 +148,14 @@ export class Segment {
       if (header.batchLength < BATCH_HEADER_BYTES - LOG_OVERHEAD || pos + header.batchBytes > to)
         throw new CorruptRecordError(`batch length ${header.batchLength} does not fit the segment`, this.logPath, pos)
       checkLeaderEpoch(header.partitionLeaderEpoch, this.logPath, pos)
+      // Offsets are taken from headers here without the CRC: a header must at least agree with itself, or one flipped
+      // bit in lastOffsetDelta (S2 found it: the sign bit) would move the log end by two billion offsets.
+      if (header.recordCount < 1 || header.lastOffsetDelta !== header.recordCount - 1)
+        throw new CorruptRecordError(
+          `batch header says ${header.recordCount} records but lastOffsetDelta ${header.lastOffsetDelta}`,
+          this.logPath,
+          pos,
+        )
       if (expected >= 0) {
         if (header.baseOffset !== expected)
           throw new CorruptRecordError(
