@@ -36,15 +36,25 @@ export interface RecoveryRow {
   toNewestFetchedMs: number
 }
 
+/** Bytes under `dir` while the broker runs: a file or directory removed between listing and stat (a checkpoint's
+ *  temporary file renamed away, a segment deleted by retention) counts as nothing. */
 async function dirBytes(dir: string, depth = 0): Promise<number> {
   if (depth > 6) return 0
   let total = 0
-  for (const entry of await fs.readdir(dir, { withFileTypes: true })) {
+  const entries = await fs.readdir(dir, { withFileTypes: true }).catch(ignoreMissing([]))
+  for (const entry of entries) {
     const full = path.join(dir, entry.name)
     if (entry.isDirectory()) total += await dirBytes(full, depth + 1)
-    else if (entry.isFile()) total += (await fs.stat(full)).size
+    else if (entry.isFile()) total += (await fs.stat(full).catch(ignoreMissing({ size: 0 }))).size
   }
   return total
+}
+
+function ignoreMissing<T>(fallback: T): (err: NodeJS.ErrnoException) => T {
+  return (err) => {
+    if (err.code === 'ENOENT') return fallback
+    throw err
+  }
 }
 
 /** Fills the topic until the data dir holds `targetBytes`; returns the newest offset of each partition. */
