@@ -18,16 +18,24 @@ export class WorkerPool {
 
   #get(): Piscina {
     if (this.#closed) throw new Error('worker pool is closed')
-    this.#pool ??= new Piscina({
-      filename: entryUrl.href,
-      workerData: { sluiceWorkerModule: workerUrl.href },
-      maxThreads: WORKER_THREADS_MAX,
-      minThreads: 0,
-      idleTimeout: WORKER_IDLE_TIMEOUT_MS,
-    })
-    // A worker that fails to start rejects the tasks it was given; the pool itself must not throw an unhandled error.
-    this.#pool.on('error', () => {})
+    if (this.#pool === null) {
+      this.#pool = new Piscina({
+        filename: entryUrl.href,
+        workerData: { sluiceWorkerModule: workerUrl.href },
+        maxThreads: WORKER_THREADS_MAX,
+        minThreads: 0,
+        idleTimeout: WORKER_IDLE_TIMEOUT_MS,
+      })
+      // A worker that fails to start rejects the tasks it was given; the pool itself must not throw an unhandled
+      // error. Once per pool (it was added on every task: a listener leak Node warned about at the 11th).
+      this.#pool.on('error', () => {})
+    }
     return this.#pool
+  }
+
+  /** 'error' listeners on the pool (tests: exactly one, however many tasks ran). */
+  get errorListenerCount(): number {
+    return this.#pool?.listenerCount('error') ?? 0
   }
 
   /** Verifies a whole segment file in a worker thread (and derives its index entries when given an interval). */
