@@ -414,6 +414,40 @@ describe('GroupCoordinator', () => {
     expect(b!.memberId).not.toBe(a!.memberId)
   })
 
+  test('a commit past its log end after a crash is lowered to the end at open, so the next records are not skipped', async () => {
+    const c = await open()
+    await c.commitOffsets({
+      groupId: 'g',
+      memberId: '',
+      memberEpoch: -1,
+      offsets: [
+        { topic: 't', partition: 0, offset: 90, metadata: 'm' },
+        { topic: 't', partition: 1, offset: 30 },
+      ],
+    })
+    // The crash: partition 0 now ends at 40 (records 40-99 were read and committed before their fsync, then lost).
+    topics.topics.get('t')!.end[0] = 40
+    const warnings: Array<{ message: string; fields: unknown }> = []
+    coordinator = await openGroupCoordinator({
+      offsetsLog: (await reopenOffsetsLog())!,
+      topics,
+      now: () => clock,
+      logger: {
+        info() {},
+        warn: (message: string, fields: unknown) => warnings.push({ message, fields }),
+        error() {},
+      } as never,
+    })
+    expect(await coordinator.fetchOffsets({ groupId: 'g' })).toEqual([
+      { topic: 't', partition: 0, offset: 40, metadata: 'm' },
+      { topic: 't', partition: 1, offset: 30, metadata: '' },
+    ])
+    expect(warnings).toHaveLength(1)
+    expect(warnings[0]!.fields).toEqual({ groupId: 'g', partitions: 't/0' })
+    // Durable: the next open finds the lowered commit and has nothing to lower.
+    expect(await coordinator.lowerCommitsPastLogEnds()).toBe(0)
+  })
+
   test('an emptied group leaves no snapshot; stale temporary files and unreadable snapshots are dropped at open', async () => {
     let c = await open(true)
     const a = await c.heartbeat(hb({}))

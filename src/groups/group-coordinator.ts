@@ -23,6 +23,7 @@ import { DEFAULTS, LIMITS } from '../config/limits.js'
 import {
   ClosedError,
   GroupNotEmptyError,
+  SluiceError,
   InvalidArgumentError,
   UnknownGroupError,
   UnknownMemberError,
@@ -81,6 +82,7 @@ export async function openGroupCoordinator(options: GroupCoordinatorOptions): Pr
     const { store: snapshots, snapshots: saved } = await GroupSnapshots.open(options.dataDir, options.logger)
     coordinator.restore(snapshots, saved)
   }
+  await coordinator.lowerCommitsPastLogEnds()
   coordinator.start()
   return coordinator
 }
@@ -144,6 +146,41 @@ export class GroupCoordinator {
         groups: this.groups.size,
         members: [...this.groups.values()].reduce((n, g) => n + g.members.size, 0),
       })
+  }
+
+  /**
+   * Lowers every committed offset that lies past its partition's log end to that end, and logs it. A consumer reads a
+   * record once it is written, before its fsync; after a power cut (or a crash with flush 'interval'/'os') the log can
+   * end below an offset a group committed past such records, and the next records appended reuse those offsets: left
+   * as it was, the commit would make the group skip them. Run at open, before any member is served; returns how many
+   * commits were lowered.
+   */
+  async lowerCommitsPastLogEnds(): Promise<number> {
+    const topics = this.options.topics
+    let lowered = 0
+    for (const groupId of this.store.groupIds()) {
+      const fixes: Array<{ topic: string; partition: number; offset: number; metadata: string }> = []
+      for (const c of this.store.list(groupId)) {
+        const count = topics.partitionCount(c.topic)
+        if (count === null || c.partition >= count) continue
+        let end: number
+        try {
+          end = topics.logEndOffset(c.topic, c.partition)
+        } catch (err) {
+          if (err instanceof SluiceError) continue // offline: its end is unknown, the commit stays as it is
+          throw err
+        }
+        if (c.offset > end) fixes.push({ topic: c.topic, partition: c.partition, offset: end, metadata: c.metadata })
+      }
+      if (fixes.length === 0) continue
+      this.options.logger?.warn('committed offsets past the log end lowered to it (records lost in a crash)', {
+        groupId,
+        partitions: fixes.map((f) => `${f.topic}/${f.partition}`).join(','),
+      })
+      await this.store.commit(groupId, fixes)
+      lowered += fixes.length
+    }
+    return lowered
   }
 
   /** Saves the group's snapshot (removes it once the group is empty); resolves when it is durable. */

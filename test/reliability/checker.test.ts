@@ -231,4 +231,19 @@ describe('checker', () => {
       staleCommits: 1,
     })
   })
+
+  test('a commit lowered to a recovered log end is not stale where the record it covered was lost; lower is', () => {
+    // Committed 2 on partition 0; a crash took 'b' (offset 1), the broker lowered the commit to the log end (1), and
+    // a later record 'y' took offset 1.
+    const history: HistoryOp[] = [
+      ...base,
+      { client: 5, type: 'ok', f: 'commit', partition: 0, offset: 2 },
+      ...acked(1, [[0, 'y', 1]]),
+    ]
+    const reads = [read(0, ['a', 'y']), read(1, ['c'])]
+    const counts = checkHistory(history, reads, { committed: [{ partition: 0, offset: 1 }] }).counts
+    expect(nonZero(counts)).toEqual({ lost: 1, offsetConflicts: 1 })
+    // Lowered past a record that survived (offset 0 still holds 'a'): stale.
+    expect(checkHistory(history, reads, { committed: [{ partition: 0, offset: 0 }] }).counts.staleCommits).toBe(1)
+  })
 })

@@ -50,6 +50,7 @@ test(
         expect(report.counts).toEqual(NO_ANOMALIES)
         expect(run.figures.errorExamples).toEqual([])
         expect(run.figures.unsettled).toBe(0)
+        expect(run.figures.commitsPastLogEnd).toBe(0)
         fs.rmSync(partDir, { recursive: true, force: true })
       }
       reportFigures('D3', { seed, soak: SOAK, ...total, seconds: Math.round((Date.now() - started) / 100) / 10 })

@@ -92,6 +92,7 @@ test(
         expect({ ...report.counts, lost: 0, offsetConflicts: 0 }).toEqual(NO_ANOMALIES)
         expect(run.figures.errorExamples).toEqual([])
         expect(run.figures.unsettled).toBe(0)
+        expect(run.figures.commitsPastLogEnd).toBe(0)
         fs.rmSync(partDir, { recursive: true, force: true })
       }
       reportFigures('D4', {

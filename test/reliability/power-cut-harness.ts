@@ -82,8 +82,12 @@ export interface PowerCutResult {
     commits: number
     fsCalls: { writes: number; fileSyncs: number; dirSyncs: number; creates: number; removes: number; renames: number }
     cut: CutReport
-    recovery: { tornTailsCut: number; indexesRebuilt: number }
+    /** commitLowerings: opens at which the group's commits past a recovered log end were lowered to it. */
+    recovery: { tornTailsCut: number; indexesRebuilt: number; commitLowerings: number }
     /** Errors the broker logged while the disk was up (a cut makes the dead instance log plenty: not counted). */
+    /** Committed offsets found past their partition's log end right after a reopen (must be 0: the broker lowers
+     *  them at open, or a group resuming there would skip the records that next take those offsets). */
+    commitsPastLogEnd: number
     errorsWhileUp: number
     errorExamples: string[]
     /** The longest a LAG_PROBE_MS timer fired late while the broker ran (event-loop stalls stretch every window). */
@@ -121,7 +125,8 @@ export async function runPowerCuts(options: PowerCutRunOptions): Promise<PowerCu
       unlinksReverted: 0,
       renamesReverted: 0,
     },
-    recovery: { tornTailsCut: 0, indexesRebuilt: 0 },
+    recovery: { tornTailsCut: 0, indexesRebuilt: 0, commitLowerings: 0 },
+    commitsPastLogEnd: 0,
     errorsWhileUp: 0,
     errorExamples: [],
     eventLoopLagMsMax: 0,
@@ -135,6 +140,7 @@ export async function runPowerCuts(options: PowerCutRunOptions): Promise<PowerCu
     },
     warn: (message) => {
       if (message === 'cut a torn tail from a segment') figures.recovery.tornTailsCut++
+      if (message.startsWith('committed offsets past the log end lowered')) figures.recovery.commitLowerings++
     },
     error: (message, fields) => {
       if (layer.frozen) return
@@ -202,6 +208,16 @@ export async function runPowerCuts(options: PowerCutRunOptions): Promise<PowerCu
         continue
       }
       const instance = sl
+      try {
+        const ends = (await instance.admin().describeTopic(TOPIC)).partitions.map((p) => p.logEndOffset)
+        const now = await instance.transport.fetchOffsets({
+          groupId: GROUP,
+          partitions: [{ topic: TOPIC, partitions: ends.map((_, p) => p) }],
+        })
+        for (const c of now) if (c.offset > ends[c.partition]!) figures.commitsPastLogEnd++
+      } catch (err) {
+        if (!layer.frozen) throw err // an armed cut may land inside these reads
+      }
       let stopping = false
       let cycleAcks = 0
       const outstanding = new Set<Promise<void>>()
