@@ -54,4 +54,16 @@ describe('GroupSnapshots', () => {
     expect(await onDisk()).toEqual([{ version: 1, groupId: 'g', n: 2 }])
     expect((await fs.readdir(path.join(dir, 'groups'))).filter((n) => n.endsWith('.tmp'))).toEqual([])
   })
+
+  test('a queued write that finds its snapshot already durable does nothing, and later saves still write', async () => {
+    const { store } = await GroupSnapshots.open(dir)
+    const first = store.save('g', snap('g', 1)) // in flight
+    const second = store.save('g', snap('g', 2)) // queued behind it
+    const back = store.save('g', snap('g', 1)) // the queued write now carries 1 again: already durable when it runs
+    await Promise.all([first, second, back])
+    expect(await onDisk()).toEqual([{ version: 1, groupId: 'g', n: 1 }])
+    await store.settled()
+    await store.save('g', snap('g', 3))
+    expect(await onDisk()).toEqual([{ version: 1, groupId: 'g', n: 3 }])
+  })
 })

@@ -85,7 +85,7 @@ export class GroupSnapshots {
       return w.next ?? w.inFlight ?? Promise.resolve()
     }
     w.latest = json
-    if (w.inFlight === null) return (w.inFlight = this.#write(groupId, w))
+    if (w.inFlight === null) return this.#start(groupId, w)
     w.next ??= w.inFlight
       .then(
         () => undefined,
@@ -93,9 +93,19 @@ export class GroupSnapshots {
       )
       .then(() => {
         w.next = null
-        return (w.inFlight = this.#write(groupId, w))
+        return this.#start(groupId, w)
       })
     return w.next
+  }
+
+  /** Writes `w.latest` now; `w.inFlight` is that write until it settles. */
+  #start(groupId: string, w: GroupWrites): Promise<void> {
+    const write: Promise<void> = this.#write(groupId, w).finally(() => {
+      if (w.inFlight === write) w.inFlight = null
+      if (w.latest === '' && w.durable === '' && w.inFlight === null && w.next === null) this.#groups.delete(groupId)
+    })
+    w.inFlight = write
+    return write
   }
 
   /** Resolves once every write started or queued so far has finished (either way). */
@@ -119,9 +129,6 @@ export class GroupSnapshots {
       if (w.latest === json) w.latest = w.durable
       this.#logger?.warn('group snapshot not written', { groupId, error: String(err) })
       throw err
-    } finally {
-      w.inFlight = null
-      if (w.latest === '' && w.durable === '' && w.next === null) this.#groups.delete(groupId)
     }
   }
 }
