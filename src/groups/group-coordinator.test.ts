@@ -80,19 +80,7 @@ afterEach(async () => {
 
 /** `persist`: give the coordinator the data dir, so membership is snapshotted under `<dir>/groups`. */
 async function open(persist = false): Promise<GroupCoordinator> {
-  await coordinator?.close()
-  await storage?.close()
-  storage = await openStorage(dir)
-  const offsetsLog = await storage.openLog('__consumer_offsets/0', {
-    segmentBytes: DEFAULTS.segmentBytes,
-    segmentMs: DEFAULTS.segmentMs,
-    indexIntervalBytes: DEFAULTS.indexIntervalBytes,
-    indexBytesMax: DEFAULTS.indexBytesMax,
-    retentionMs: -1,
-    retentionBytes: -1,
-    flush: 'sync',
-    flushIntervalMs: DEFAULTS.flushIntervalMs,
-  })
+  const offsetsLog = await reopenOffsetsLog()
   coordinator = await openGroupCoordinator({
     offsetsLog,
     topics,
@@ -429,7 +417,7 @@ describe('GroupCoordinator', () => {
     topics.topics.get('t')!.end[0] = 40
     const warnings: Array<{ message: string; fields: unknown }> = []
     coordinator = await openGroupCoordinator({
-      offsetsLog: (await reopenOffsetsLog())!,
+      offsetsLog: await reopenOffsetsLog(),
       topics,
       now: () => clock,
       logger: {
@@ -460,7 +448,7 @@ describe('GroupCoordinator', () => {
     await fs.writeFile(path.join(groupsDir, '.x.json.123.tmp'), 'half a write')
     const warnings: string[] = []
     c = await openGroupCoordinator({
-      offsetsLog: (await reopenOffsetsLog())!,
+      offsetsLog: await reopenOffsetsLog(),
       topics,
       now: () => clock,
       checkInvariants: true,
@@ -474,7 +462,7 @@ describe('GroupCoordinator', () => {
   })
 })
 
-/** Closes the coordinator and storage of this test and opens the offsets log again (for a custom coordinator). */
+/** Closes the coordinator and storage of this test and opens the offsets log again. */
 async function reopenOffsetsLog() {
   await coordinator?.close()
   coordinator = null
