@@ -30,6 +30,7 @@ import {
   UnknownPartitionError,
   UnknownTopicError,
 } from '../errors.js'
+import { assert } from '../util/assert.js'
 import { openOffsetStore, type OffsetStore, type OffsetStoreOptions } from '../offsets/offset-store.js'
 import type { PartitionLogApi, StorageLogger } from '../storage/api.js'
 import { randomUUID } from 'node:crypto'
@@ -104,6 +105,8 @@ export class GroupCoordinator {
   private unsubscribe: (() => void) | null = null
   private closed = false
   private snapshots: GroupSnapshots | null = null
+  /** Each group's change counter as of its last snapshot handed to the store. */
+  private readonly savedChanges = new WeakMap<ConsumerGroup, number>()
 
   constructor(
     private readonly store: OffsetStore,
@@ -183,11 +186,29 @@ export class GroupCoordinator {
     return lowered
   }
 
-  /** Saves the group's snapshot (removes it once the group is empty); resolves when it is durable. */
+  /**
+   * Saves the group's snapshot (removes it once the group is empty); resolves when it is durable. The group is
+   * serialized only when its change counter moved since the last save: a heartbeat that changes nothing costs a
+   * comparison, not a walk of the whole group. Under `checkInvariants` the counter is checked against the JSON.
+   */
   private persist(group: ConsumerGroup): Promise<void> {
     if (this.snapshots === null) return Promise.resolve()
+    const saved = this.savedChanges.get(group)
+    if (saved === group.changes && this.options.checkInvariants !== true) return this.snapshots.pending(group.groupId)
     const json = group.members.size === 0 ? '' : JSON.stringify(group.snapshot())
-    return this.snapshots.save(group.groupId, json)
+    if (saved === group.changes)
+      assert(
+        json === this.snapshots.latest(group.groupId),
+        `group "${group.groupId}" changed without its change counter moving`,
+      )
+    const changes = group.changes
+    this.savedChanges.set(group, changes)
+    const write = this.snapshots.save(group.groupId, json)
+    write.catch(() => {
+      // Not durable: the next persist serializes again and retries, changed or not.
+      if (this.savedChanges.get(group) === changes) this.savedChanges.delete(group)
+    })
+    return write
   }
 
   /** persist() for changes nobody waits on (timers); a failure is logged by the store and retried on the next change. */

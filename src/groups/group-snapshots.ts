@@ -98,6 +98,17 @@ export class GroupSnapshots {
     return w.next
   }
 
+  /** Resolves once the newest snapshot handed to save() for this group is durable (at once when it already is). */
+  pending(groupId: string): Promise<void> {
+    const w = this.#groups.get(groupId)
+    return w?.next ?? w?.inFlight ?? Promise.resolve()
+  }
+
+  /** The newest snapshot handed to save() for this group ('' when none). */
+  latest(groupId: string): string {
+    return this.#groups.get(groupId)?.latest ?? ''
+  }
+
   /** Writes `w.latest` now; `w.inFlight` is that write until it settles. */
   #start(groupId: string, w: GroupWrites): Promise<void> {
     const write: Promise<void> = this.#write(groupId, w).finally(() => {

@@ -332,6 +332,16 @@ describe('ConsumerGroup', () => {
       }
       const joined = new Set<SimClient>()
       let now = 0
+      // The change counter moves whenever the snapshot does (else the coordinator would not make a change durable).
+      let lastChanges = g.changes
+      let lastSnapshot = JSON.stringify(g.snapshot())
+      const checkChanges = (step: number): void => {
+        const snapshot = JSON.stringify(g.snapshot())
+        if (g.changes === lastChanges)
+          expect(snapshot, `snapshot changed, counter did not, step ${step}`).toBe(lastSnapshot)
+        lastChanges = g.changes
+        lastSnapshot = snapshot
+      }
       try {
         for (let step = 0; step < 300; step++) {
           now += Math.floor(rand() * 150)
@@ -349,9 +359,16 @@ describe('ConsumerGroup', () => {
             } else if (op < 0.1) {
               meta.topics.set('b', 1 + Math.floor(rand() * 6))
               g.refreshTopics(now)
+              checkChanges(step)
             } else if (op < 0.15) {
               // Silent for a while: the clock moves past others' sessions too, so expiry happens.
               now += SESSION_MS / 2
+            } else if (op < 0.18) {
+              // A coordinated reset, then its holder's heartbeat (two resets between heartbeats fence the holder).
+              g.markResets([{ topic: 'a', partition: 0, offset: step }])
+              checkChanges(step)
+              const holder = [...joined].find((x) => x.memberId === g.holderOf('a', 0))
+              holder?.beat(now, true)
             } else {
               c.beat(now, rand() < 0.7)
             }
@@ -370,6 +387,7 @@ describe('ConsumerGroup', () => {
             }
           }
           g.checkInvariants()
+          checkChanges(step)
           const seen = new Set<string>()
           for (const x of joined) {
             for (const k of x.owned) {

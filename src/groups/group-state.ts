@@ -97,11 +97,26 @@ export class ConsumerGroup {
   /** tpKey → memberId for every partition assigned to or pending revocation from a member. */
   private readonly owners = new Map<string, string>()
   private topicsFingerprint = ''
+  /** Bumped by every change to what snapshot() returns (see `changes`). */
+  #changes = 0
 
   constructor(
     readonly groupId: string,
     private readonly options: GroupStateOptions,
   ) {}
+
+  /**
+   * A counter that moves whenever what `snapshot()` would return changes (epochs, members, subscriptions, targets,
+   * holdings, revocations, resets, timeouts), and only then: the coordinator compares it instead of serializing the
+   * group on every heartbeat to learn whether there is anything new to make durable.
+   */
+  get changes(): number {
+    return this.#changes
+  }
+
+  private changed(): void {
+    this.#changes++
+  }
 
   /** One heartbeat: join (epoch 0), leave (-1, or -2 for a static member), or heartbeat and reconcile. */
   heartbeat(req: GroupHeartbeatRequest, nowMs: number): GroupHeartbeatResponse {
@@ -112,6 +127,8 @@ export class ConsumerGroup {
         `member ${member.memberId} of group "${this.groupId}" sent epoch ${req.memberEpoch}, current is ${member.epoch}`,
       )
     member.lastHeartbeatMs = nowMs
+    if (member.sessionTimeoutMs !== req.sessionTimeoutMs || member.rebalanceTimeoutMs !== req.rebalanceTimeoutMs)
+      this.changed()
     member.sessionTimeoutMs = req.sessionTimeoutMs
     member.rebalanceTimeoutMs = req.rebalanceTimeoutMs
     if (req.lastPollMsAgo > req.rebalanceTimeoutMs) {
@@ -128,6 +145,7 @@ export class ConsumerGroup {
     const send = req.memberEpoch === 0 || member.assignmentChanged || !sameKeys(reported, member.assigned)
     member.assignmentChanged = false
     const resets = [...member.resets.values()]
+    if (resets.length > 0) this.changed()
     member.resets.clear()
     return {
       memberId: member.memberId,
@@ -157,6 +175,7 @@ export class ConsumerGroup {
   }
 
   private join(req: GroupHeartbeatRequest, nowMs: number): MemberState {
+    this.changed()
     if (req.groupInstanceId !== null) {
       const existing = [...this.members.values()].find((m) => m.groupInstanceId === req.groupInstanceId)
       // A static member back (or a replacement for a live zombie): same member, same partitions, newer epoch. The
@@ -199,6 +218,7 @@ export class ConsumerGroup {
       if (req.memberEpoch === -2 && member.groupInstanceId !== null) {
         // It revoked everything before leaving: pending revocations are done; its assignment stays reserved.
         member.departed = true
+        this.changed()
         member.lastHeartbeatMs = nowMs
         this.reconcile(member, new Set(), nowMs)
       } else {
@@ -235,6 +255,7 @@ export class ConsumerGroup {
       member.assignor = req.assignor
       changed = true
     }
+    if (changed) this.changed()
     return changed
   }
 
@@ -268,6 +289,7 @@ export class ConsumerGroup {
 
   /** Bumps the group epoch and computes a new target from every member (departed static ones included). */
   private computeTarget(nowMs: number): void {
+    this.changed()
     this.groupEpoch++
     const counts = new Map<string, number>()
     const votes = new Map<AssignorName, number>()
@@ -304,23 +326,28 @@ export class ConsumerGroup {
       if (reported.has(k)) continue
       member.pendingRevoke.delete(k)
       this.release(k, member)
+      this.changed()
     }
     const targetKeys = new Map(member.target.map((tp) => [tpKey(tp.topic, tp.partition), tp]))
     for (const [k, held] of member.assigned) {
       if (targetKeys.has(k)) continue
       member.assigned.delete(k)
       member.assignmentChanged = true
+      this.changed()
       if (reported.has(k)) member.pendingRevoke.set(k, held)
       else this.release(k, member)
     }
     if (member.pendingRevoke.size > 0) {
+      if (member.revokeSinceMs === null) this.changed()
       member.revokeSinceMs ??= nowMs
       return
     }
+    if (member.revokeSinceMs !== null) this.changed()
     member.revokeSinceMs = null
     const grants: Array<[string, TopicPartition]> = []
     for (const [k, tp] of targetKeys) if (!member.assigned.has(k) && !this.owners.has(k)) grants.push([k, tp])
     if (grants.length === 0) return
+    this.changed()
     const epoch = this.nextEpoch(member)
     member.previousEpoch = member.epoch
     member.epoch = epoch
@@ -338,6 +365,7 @@ export class ConsumerGroup {
   }
 
   private remove(member: MemberState): void {
+    this.changed()
     for (const k of member.assigned.keys()) this.release(k, member)
     for (const k of member.pendingRevoke.keys()) this.release(k, member)
     this.members.delete(member.memberId)
@@ -402,6 +430,7 @@ export class ConsumerGroup {
       if (member === undefined || member.departed) continue
       byMember.set(member, [...(byMember.get(member) ?? []), r])
     }
+    if (byMember.size > 0) this.changed()
     for (const [member, list] of byMember) {
       const epoch = this.nextEpoch(member)
       member.previousEpoch = member.epoch
