@@ -433,7 +433,9 @@ export class ConsumerGroup {
     if (byMember.size > 0) this.changed()
     for (const [member, list] of byMember) {
       const epoch = this.nextEpoch(member)
-      member.previousEpoch = member.epoch
+      // Resets still undelivered mean the member has not heard of its current epoch yet: the one it knows stays
+      // accepted (two resets between two heartbeats must not fence it).
+      if (member.resets.size === 0) member.previousEpoch = member.epoch
       member.epoch = epoch
       for (const r of list) {
         const key = tpKey(r.topic, r.partition)
