@@ -166,7 +166,7 @@ export class Producer {
   #submitOne(topic: string, message: ProducerMessage, request: PendingRequest): void {
     try {
       const known = this.#check(topic)
-      this.#prepare(message, 'message', Date.now())
+      this.#prepare(message, -1, Date.now())
       const bytes = this.#pBytes
       if (
         known !== undefined &&
@@ -219,7 +219,7 @@ export class Producer {
       const records = new PreparedRecords(count)
       let total = 0
       for (let i = 0; i < count; i++) {
-        this.#prepare(messages[i], `message ${i}`, now)
+        this.#prepare(messages[i], i, now)
         this.#keepPrepared(records, i)
         total += this.#pBytes
       }
@@ -260,11 +260,12 @@ export class Producer {
   }
 
   /** Validates and encodes one message into the #p* out-parameters, with its estimated batch bytes in #pBytes.
-   *  Throws a typed error naming `where` for bad input. */
-  #prepare(message: ProducerMessage | undefined, where: string, now: number): void {
+   *  Throws a typed error naming the message (`index` in its sendBatch call, -1 for send) for bad input; the name is
+   *  built only then (a string per record was a measurable share of a large sendBatch). */
+  #prepare(message: ProducerMessage | undefined, index: number, now: number): void {
     if (typeof message !== 'object' || message === null)
       throw new InvalidArgumentError(
-        `${where} must be an object with a value, got ${message === null ? 'null' : typeof message}`,
+        `${whereOf(index)} must be an object with a value, got ${message === null ? 'null' : typeof message}`,
       )
     const k = message.key
     if (k === null || k === undefined) {
@@ -296,13 +297,19 @@ export class Producer {
       this.#pValue = value
       this.#pValueBytes = value.length
     }
-    this.#pTimestamp = message.timestamp === undefined ? now : toTimestamp(message.timestamp, `${where} timestamp`)
+    const ts = message.timestamp
+    this.#pTimestamp =
+      ts === undefined
+        ? now
+        : typeof ts === 'number' && Number.isSafeInteger(ts) && ts >= 0
+          ? ts
+          : toTimestamp(ts, `${whereOf(index)} timestamp`)
     const keyBytes = this.#pKeyBytes < 0 ? 0 : this.#pKeyBytes
     const valueBytes = this.#pValueBytes < 0 ? 0 : this.#pValueBytes
     let size = RECORD_OVERHEAD_BYTES + keyBytes + valueBytes
     let headers: RecordHeader[] | undefined
     if (message.headers !== undefined && message.headers !== null) {
-      headers = toRecordHeaders(message.headers, where)
+      headers = toRecordHeaders(message.headers, whereOf(index))
       for (const h of headers) {
         const hKeyBytes = Buffer.byteLength(h.key)
         size += sizeOfVarint(hKeyBytes) + hKeyBytes + 5 + (h.value === null ? 0 : h.value.length)
@@ -311,12 +318,12 @@ export class Producer {
     this.#pHeaders = headers
     if (message.partition !== undefined && (!Number.isSafeInteger(message.partition) || message.partition < 0))
       throw new InvalidArgumentError(
-        `${where} partition must be a non-negative integer, got ${String(message.partition)}`,
+        `${whereOf(index)} partition must be a non-negative integer, got ${String(message.partition)}`,
       )
     const recordBytesMax = this.#config.recordBytesMax
     if (size + BATCH_HEADER_BYTES > recordBytesMax)
       throw new RecordTooLargeError(
-        `${where} is about ${size} bytes (key ${keyBytes}, value ${valueBytes}), ` +
+        `${whereOf(index)} is about ${size} bytes (key ${keyBytes}, value ${valueBytes}), ` +
           `more than recordBytesMax ${recordBytesMax} allows in one batch`,
       )
     this.#pBytes = size
@@ -479,6 +486,11 @@ export class Producer {
     if (this.#idleWaiters.length === 0 || !this.#isIdle()) return
     for (const resolve of this.#idleWaiters.splice(0)) resolve()
   }
+}
+
+/** How an error names a message: its index in a sendBatch call, or just 'message' for send() (index -1). */
+function whereOf(index: number): string {
+  return index < 0 ? 'message' : `message ${index}`
 }
 
 function toRecordHeaders(headers: Record<string, HeaderValue>, where: string): RecordHeader[] {

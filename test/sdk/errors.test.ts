@@ -73,7 +73,13 @@ describeEachTransport('errors', (getSluice) => {
     await expect(producer.send('shape', null as never)).rejects.toThrow(InvalidArgumentError)
     await expect(producer.send('shape', { value: 42 })).rejects.toThrow(/'buffer' codec/)
     await expect(producer.send('shape', { value: 'x', headers: { h: 5 as never } })).rejects.toThrow(/header "h"/)
-    await expect(producer.send('shape', { value: 'x', timestamp: -5 })).rejects.toThrow(/timestamp/)
+    await expect(producer.send('shape', { value: 'x', timestamp: -5 })).rejects.toThrow(/^message timestamp/)
+    await expect(producer.sendBatch('shape', [{ value: 'x' }, { value: 'y', timestamp: 1.5 }])).rejects.toThrow(
+      /^message 1 timestamp/,
+    )
+    await expect(producer.sendBatch('shape', [{ value: 'x', timestamp: new Date(7) }, null as never])).rejects.toThrow(
+      /^message 1 must be an object/,
+    )
     await expect(producer.sendBatch('shape', 'nope' as never)).rejects.toThrow(InvalidArgumentError)
     await expect(sl.producer({ valueCodec: 'json' }).send('shape', { value: () => 1 })).rejects.toThrow(/json/)
   })
