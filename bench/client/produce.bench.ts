@@ -61,9 +61,12 @@ export async function run(): Promise<BenchRow[]> {
   const sl = await Sluice.open({ dataDir: path.join(dir, 'data'), flush: 'sync' }, { logger: silentLogger })
   const rows: BenchRow[] = []
   try {
-    await sl.admin().createTopic('bench', { partitions: 1, flush: 'sync' })
-    await sl.admin().createTopic('bench-6p', { partitions: 6, flush: 'sync' })
     for (const { valueBytes, records } of CASES) {
+      // Topics of their own per case, as the raw append loop starts its own files: both write into fresh files.
+      const topic = `bench-${valueBytes}`
+      const topic6 = `bench-6p-${valueBytes}`
+      await sl.admin().createTopic(topic, { partitions: 1, flush: 'sync' })
+      await sl.admin().createTopic(topic6, { partitions: 6, flush: 'sync' })
       const batch = messages(records, valueBytes)
       const bytes = records * (valueBytes + RECORD_OVERHEAD_BYTES)
       const bench = new Bench({ iterations: 3, time: 0, warmupIterations: 1, warmupTime: 0 })
@@ -88,14 +91,14 @@ export async function run(): Promise<BenchRow[]> {
       })
       const producer = sl.producer({ acks: 'all' })
       bench.add(`sendBatch acks all, ${valueBytes} B`, async () => {
-        await producer.sendBatch('bench', batch)
+        await producer.sendBatch(topic, batch)
       })
       bench.add(`sendBatch acks all, 6 partitions, ${valueBytes} B`, async () => {
-        await producer.sendBatch('bench-6p', batch)
+        await producer.sendBatch(topic6, batch)
       })
       bench.add(`send() per record acks all, ${valueBytes} B`, async () => {
         const pending = new Array<Promise<unknown>>(records)
-        for (let i = 0; i < records; i++) pending[i] = producer.send('bench', batch[i]!)
+        for (let i = 0; i < records; i++) pending[i] = producer.send(topic, batch[i]!)
         await Promise.all(pending)
       })
       await bench.run()
