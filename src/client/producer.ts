@@ -67,6 +67,18 @@ interface WaitingSend {
   request: PendingRequest
 }
 
+/**
+ * A sendBatch larger than this many batches is encoded in steps of about that size, returning to the event loop in
+ * between so the batches of one step are written and fsynced while the next is encoded. Two: one batch in the disk's
+ * hands while the next fills. Measured, 200,000 x 100 B records, 1 MiB batches, median of 12 calls: steps of 16 MiB
+ * (the whole in-flight window, as before) 75-78 ms per call with 12 ms of it waiting for the last fsyncs, 4 MiB
+ * 71-75 ms, 2 MiB 66-71 ms (5 ms waiting), 1 MiB 67-71 ms; 1 KiB records 71-74 against 66-67 ms; 6 partitions 79-80
+ * against 73-78 ms.
+ */
+const STEP_BATCHES = 2
+/** Steps are never smaller than this, so small batches do not make a large call cost thousands of event-loop turns. */
+const STEP_BYTES_MIN = 2 * 1024 * 1024
+
 export class Producer {
   readonly #config: ProducerConfig
   readonly #metadata: TopicMetadataCache
@@ -76,7 +88,7 @@ export class Producer {
   readonly #idleWaiters: Array<() => void> = []
   readonly #sender: BatchSender
   #bufferedBytes = 0
-  /** Records one synchronous step of a large send puts into batches: the in-flight window's worth. */
+  /** Bytes of records one synchronous step of a large send puts into batches (see STEP_BATCHES). */
   readonly #stepBytesMax: number
   #drainImmediate: NodeJS.Immediate | null = null
   /** Out-parameters of #prepare (no tuple per record on the hot path). */
@@ -101,7 +113,10 @@ export class Producer {
 
   constructor(transport: Transport, config: ProducerConfig, onClose?: (p: Producer) => void) {
     this.#config = config
-    this.#stepBytesMax = config.batchBytes * config.maxInFlight
+    this.#stepBytesMax = Math.min(
+      config.batchBytes * config.maxInFlight,
+      Math.max(STEP_BATCHES * config.batchBytes, STEP_BYTES_MIN),
+    )
     this.#keysAsText = config.keyCodec === bufferCodec || config.keyCodec === stringCodec
     this.#valuesAsText = config.valueCodec === bufferCodec || config.valueCodec === stringCodec
     this.#keysRaw = config.keyCodec === bufferCodec

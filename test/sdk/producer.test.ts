@@ -240,7 +240,7 @@ describeEachTransport('producer', (getSluice) => {
     expect(read).toEqual(sent)
   })
 
-  test('a sendBatch larger than one step (batchBytes x maxInFlight) keeps its order against later sends', async () => {
+  test('a sendBatch larger than one step (here batchBytes x maxInFlight) keeps its order against later sends', async () => {
     const sl = getSluice()
     await sl.admin().createTopic('steps', { partitions: 1 })
     // Steps of 2 x 4 KiB: a 2,000-record call is appended over many turns of the event loop; the send() and the
