@@ -41,6 +41,7 @@ export type {
   PartitionsListener,
   TopicPartition,
 } from './client/client-config.js'
+export type { FetchVisibility } from './broker/api.js'
 export { LIMITS, DEFAULTS } from './config/limits.js'
 
 // codecs

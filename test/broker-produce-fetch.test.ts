@@ -5,6 +5,8 @@ import type { OpenStorage } from '../src/broker/broker.js'
 import { CorruptRecordError, RecordTooLargeError } from '../src/errors.js'
 import type { PartitionLogApi } from '../src/storage/api.js'
 import { decodeRecords, iterateBatches } from '../src/storage/record-batch.js'
+import { nodeDurabilityFs, type DurabilityFs } from '../src/storage/segment.js'
+import { openStorage } from '../src/storage/storage.js'
 import { brokerTest as test, makeBatch, testOpenStorage } from '../src/testing/broker-fixture.js'
 
 /** Wraps the real storage so each waitDurable call is recorded and held until `release()`. */
@@ -192,6 +194,52 @@ describe('broker produce and fetch', () => {
       [1, 'late-1'],
     ])
     expect(res.partitions[0]!.records.length).toBe(0)
+  })
+
+  test("visibility 'durable' fetches only fsynced records, reports that end, and a long-poll wakes at the fsync", async ({
+    fx,
+  }) => {
+    // fdatasyncs of the group commit wait at a gate while it is closed.
+    let gate: Promise<void> = Promise.resolve()
+    let open = (): void => undefined
+    const close = (): void => {
+      gate = new Promise<void>((resolve) => (open = resolve))
+    }
+    const durabilityFs: DurabilityFs = {
+      fdatasync: async (fd) => {
+        await gate
+        await nodeDurabilityFs.fdatasync(fd)
+      },
+      fdatasyncSync: (fd) => nodeDurabilityFs.fdatasyncSync(fd),
+    }
+    const broker = await fx.open({}, { openStorage: (dir, o) => openStorage(dir, { ...o, durabilityFs }) })
+    await broker.createTopic({ name: 't', partitions: 1, config: { flush: 'sync' } })
+    await broker.createTopic({ name: 'os', partitions: 1, config: { flush: 'os' } })
+    const fetch = (topic: string, offset: number, visibility: 'written' | 'durable', maxWaitMs = 0) =>
+      broker.fetch({ partitions: [{ topic, partition: 0, offset }], maxBytes: 1 << 20, maxWaitMs, visibility })
+    close()
+    await broker.produce({ topic: 't', partition: 0, acks: 1, batch: makeBatch(3, 'a') })
+    expect(values((await fetch('t', 0, 'written')).partitions[0]!.records)).toHaveLength(3)
+    const early = (await fetch('t', 0, 'durable')).partitions[0]!
+    expect([early.records.length, early.logEndOffset, early.error]).toEqual([0, 0, null])
+    // An offset written but not durable is not out of range: it is simply not visible yet.
+    expect((await fetch('t', 2, 'durable')).partitions[0]!.error).toBeNull()
+    const parked = fetch('t', 0, 'durable', 10_000)
+    await new Promise((resolve) => setTimeout(resolve, 30))
+    await broker.produce({ topic: 't', partition: 0, acks: 1, batch: makeBatch(1, 'b') }) // not visible either
+    open() // the fsync the first durable fetch asked for completes
+    const woken = (await parked).partitions[0]!
+    expect(values(woken.records)[0]).toEqual([0, 'a-0'])
+    expect(woken.logEndOffset).toBeGreaterThanOrEqual(3)
+    expect(values(woken.records)).toHaveLength(woken.logEndOffset) // nothing past the durable end
+    // On a flush 'os' topic nothing asks for an fsync but the durable reader itself.
+    await broker.produce({ topic: 'os', partition: 0, acks: 1, batch: makeBatch(2, 'o') })
+    const os = (await fetch('os', 0, 'durable', 10_000)).partitions[0]!
+    expect(values(os.records)).toEqual([
+      [0, 'o-0'],
+      [1, 'o-1'],
+    ])
+    expect(os.logEndOffset).toBe(2)
   })
 
   test('a long-poll with no append ends after its wait with empty records and no error', async ({ fx }) => {

@@ -97,6 +97,7 @@ describe('sluice CLI', () => {
       '--from-beginning',
       '--max-messages',
       '20',
+      '--durable',
       ...b,
     ])
     expect(consumed.code).toBe(0)

@@ -1,6 +1,7 @@
 // Question: end-to-end latency (producer.send → the consumer's eachMessage) over TCP with acks 'all' and flush
 // 'sync', at a fixed 20,000 records/s, at 50,000 records/s and at 50% of the maximum rate measured first in the same
-// run (a short saturating run: the same producer and consumer flat out), for 100 B: p50, p99, p99.9. The broker runs
+// run (a short saturating run: the same producer and consumer flat out), for 100 B: p50, p99, p99.9; and at 20,000/s
+// for a consumer with visibility 'durable' (it sees a record only after its fsync). The broker runs
 // in its own process (`sluice serve`); producer and consumer share this process, so both ends read the same clock.
 // Envelope: one fdatasync ≈ 0.2-2 ms on this disk, group commit takes every batch that arrived meanwhile; a record
 // waits for linger (0 here), one loopback round trip (~50 µs), the fsync round it lands in (≤ 2 fsyncs ≈ 1-4 ms), and the
@@ -11,6 +12,7 @@ import { promises as fs } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { pathToFileURL } from 'node:url'
+import type { FetchVisibility } from '../../src/broker/api.js'
 import { Sluice } from '../../src/sluice.js'
 import { startServeChild, stopServeChild } from '../../scripts/serve-child.js'
 
@@ -87,14 +89,20 @@ async function measureMaxRate(
   return { ratePerSec, sent, received }
 }
 
-async function measure(sl: Sluice, topic: string, ratePerSec: number, label = ''): Promise<LatencyRow> {
+async function measure(
+  sl: Sluice,
+  topic: string,
+  ratePerSec: number,
+  label = '',
+  visibility: FetchVisibility = 'written',
+): Promise<LatencyRow> {
   await sl.admin().createTopic(topic, { partitions: 1, flush: 'sync' })
   const expected = Math.ceil((ratePerSec * (WARMUP_MS + MEASURE_MS)) / 1000)
   const latencies = new Float64Array(expected)
   let received = 0
   let measured = 0
   const start = performance.now()
-  const consumer = sl.consumer({ maxWaitMs: 100 })
+  const consumer = sl.consumer({ maxWaitMs: 100, visibility })
   await consumer.assign([{ topic, partition: 0, offset: 0 }])
   await consumer.run({
     eachBatch: ({ batch }) => {
@@ -157,6 +165,8 @@ export async function run(): Promise<LatencyRow[]> {
     const sl = await Sluice.connect({ brokers: [broker.address] })
     try {
       for (const rate of RATES_PER_SEC) rows.push(await measure(sl, `latency-${rate}`, rate))
+      // The same at 20,000/s for a consumer that sees fsynced records only: the price of no phantom reads.
+      rows.push(await measure(sl, 'latency-durable', RATES_PER_SEC[0], ", consumer visibility 'durable'", 'durable'))
       const max = await measureMaxRate(sl, 'latency-max')
       rows.push({
         name: `saturating run: max rate, ${VALUE_BYTES} B, acks all, flush sync`,

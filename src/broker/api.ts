@@ -79,7 +79,18 @@ export interface FetchRequest {
   maxWaitMs: number
   /** When set, partitions the member does not own are answered with a NOT_OWNER error. */
   fence?: GroupFence
+  /** Which records the fetch may return. @default 'written' */
+  visibility?: FetchVisibility
 }
+
+/**
+ * 'written': every record once it is written to its segment, before its fsync (the lowest latency; a power cut may
+ * still take a record a consumer has seen, and a later record may reuse its offset). 'durable': only records below the
+ * partition's durable offset (fdatasynced: what acks 'all' producers of flush 'sync' topics were answered for), and
+ * `logEndOffset` in the answer is that durable end; a fetch waiting for records that are written but not yet durable
+ * asks for their fsync, whatever the topic's flush policy.
+ */
+export type FetchVisibility = 'written' | 'durable'
 
 export interface FetchPartitionResponse {
   topic: string

@@ -1,7 +1,8 @@
 // The fetch path: read whole batches from each requested partition, within one byte budget shared by all of them
 // (the first non-empty partition may overshoot it by one batch, so a large batch is never stuck). Problems with one
 // partition (unknown, out of range, offline, not owned) become that partition's `error`; the others are still served.
-// When nothing was found and nothing failed, the fetch long-polls until an append, its wait, or close.
+// When nothing was found and nothing failed, the fetch long-polls until an append, its wait, or close. A fetch with
+// visibility 'durable' reads only below each partition's durable offset and waits for that offset to move instead.
 import type { FetchPartitionResponse, FetchRequest, FetchResponse, GroupFence } from './api.js'
 import { BATCH_HEADER_BYTES, LIMITS } from '../config/limits.js'
 import { errorToWire, InvalidArgumentError, OffsetOutOfRangeError, SluiceError } from '../errors.js'
@@ -25,6 +26,7 @@ interface CheckedFetch {
   req: FetchRequest
   maxBytes: number
   maxWaitMs: number
+  durable: boolean
 }
 
 function checkFetchRequest(req: FetchRequest): CheckedFetch {
@@ -46,11 +48,26 @@ function checkFetchRequest(req: FetchRequest): CheckedFetch {
     throw new InvalidArgumentError(`fetch maxBytes must be an integer >= 1, got ${String(req.maxBytes)}`)
   if (!Number.isInteger(req.maxWaitMs) || req.maxWaitMs < 0)
     throw new InvalidArgumentError(`fetch maxWaitMs must be an integer >= 0, got ${String(req.maxWaitMs)}`)
+  const visibility = req.visibility ?? 'written'
+  if (visibility !== 'written' && visibility !== 'durable')
+    throw new InvalidArgumentError(`fetch visibility must be 'written' or 'durable', got ${String(visibility)}`)
   return {
     req,
     maxBytes: Math.min(req.maxBytes, LIMITS.fetchBytesMax),
     maxWaitMs: Math.min(req.maxWaitMs, LIMITS.fetchWaitMsMax),
+    durable: visibility === 'durable',
   }
+}
+
+/** The whole batches of `records` below offset `end` (a batch boundary: the durable offset). */
+function batchesBelow(records: Buffer, end: number): Buffer {
+  let pos = 0
+  while (records.length - pos >= BATCH_HEADER_BYTES) {
+    const header = readBatchHeader(records, pos)
+    if (header.baseOffset >= end || header.batchBytes <= 0 || pos + header.batchBytes > records.length) break
+    pos += header.batchBytes
+  }
+  return pos === records.length ? records : records.subarray(0, pos)
 }
 
 /** The longest prefix of whole batches in `records` that fits `budget` bytes. */
@@ -91,21 +108,26 @@ function readOnce(ctx: FetchContext, checked: CheckedFetch): Pass {
       const log = ctx.registry.onlineLog(p.topic, p.partition)
       const start = log.logStartOffset
       const end = log.logEndOffset
+      // What this fetch may see: everything written, or (durable) what an fsync covered.
+      const visibleEnd = checked.durable ? Math.min(log.durableOffset, end) : end
       out.logStartOffset = start
-      out.logEndOffset = end
+      out.logEndOffset = visibleEnd
       if (p.offset < start || p.offset > end)
         throw new OffsetOutOfRangeError(p.offset, start, end, `${p.topic}/${p.partition}`)
       logs.push(log)
       const budget = Math.min(p.maxBytes ?? checked.maxBytes, remaining)
-      if (p.offset < end && budget > 0) {
+      if (p.offset < visibleEnd && budget > 0) {
         const read = log.read(p.offset, budget)
         let records = read.records
+        if (checked.durable) records = batchesBelow(records, visibleEnd)
         if (records.length > budget && bytes > 0) records = wholeBatchesWithin(records, budget)
         out.records = records
         out.logStartOffset = read.logStartOffset
-        out.logEndOffset = read.logEndOffset
+        if (!checked.durable) out.logEndOffset = read.logEndOffset
         bytes += records.length
         remaining -= records.length
+      } else if (checked.durable && p.offset < end) {
+        log.requestFlush() // records are there but not yet durable: this reader waits for their fsync
       }
     } catch (err) {
       if (!(err instanceof SluiceError)) throw err
@@ -126,7 +148,7 @@ export async function fetchPartitions(ctx: FetchContext, req: FetchRequest): Pro
     if (pass.bytes > 0 || pass.errors > 0 || pass.logs.length === 0 || ctx.isClosed()) return pass.response
     const waitMs = deadline - Date.now()
     if (waitMs <= 0) return pass.response
-    const reason = await ctx.longPolls.wait(pass.logs, waitMs)
+    const reason = await ctx.longPolls.wait(pass.logs, waitMs, checked.durable ? 'durable' : 'append')
     if (reason !== 'append' && reason !== 'changed') return pass.response
     pass = readOnce(ctx, checked)
   }

@@ -1,5 +1,5 @@
-// Parks fetches that found nothing new until one of their partitions gets an append, their wait runs out, or the
-// broker closes. The number of parked fetches is bounded (LIMITS.fetchWaitersMax): past it a fetch is not parked and
+// Parks fetches that found nothing new until one of their partitions gets an append (or, for readers of durable
+// records only, its durable offset moves), their wait runs out, or the broker closes. The number of parked fetches is bounded (LIMITS.fetchWaitersMax): past it a fetch is not parked and
 // answers empty at once. Every wait removes its onAppend listeners and clears its timer on every way out.
 import { LIMITS } from '../config/limits.js'
 import type { PartitionLogApi } from '../storage/api.js'
@@ -17,8 +17,9 @@ export class LongPolls {
     return this.#wakers.size
   }
 
-  /** Resolves on the first append to any of `logs`, after `waitMs`, or at close. Never rejects. */
-  wait(logs: readonly PartitionLogApi[], waitMs: number): Promise<WakeReason> {
+  /** Resolves on the first append to any of `logs` (`on` 'durable': the first advance of a durable offset), after
+   *  `waitMs`, or at close, with 'append' for either event. Never rejects. */
+  wait(logs: readonly PartitionLogApi[], waitMs: number, on: 'append' | 'durable' = 'append'): Promise<WakeReason> {
     if (this.#closed) return Promise.resolve('closed')
     if (this.#wakers.size >= this.waitersMax) return Promise.resolve('full')
     if (waitMs <= 0) return Promise.resolve('timeout')
@@ -37,7 +38,8 @@ export class LongPolls {
       this.#wakers.add(finish)
       for (const log of logs) {
         try {
-          unsubscribes.push(log.onAppend(() => finish('append')))
+          const wake = (): void => finish('append')
+          unsubscribes.push(on === 'durable' ? log.onDurable(wake) : log.onAppend(wake))
         } catch {
           // An offline log cannot be watched; the others still can, and the timer still runs.
         }

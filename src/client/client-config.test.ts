@@ -59,7 +59,7 @@ describe('resolveProducerConfig', () => {
 })
 
 describe('resolveConsumerConfig', () => {
-  test('defaults: no group, latest, auto commit every 5 s, 1 MiB fetches waiting 500 ms', () => {
+  test('defaults: no group, latest, auto commit every 5 s, 1 MiB fetches waiting 500 ms, written records', () => {
     const c = resolveConsumerConfig({})
     expect(c).toMatchObject({
       groupId: null,
@@ -69,8 +69,10 @@ describe('resolveConsumerConfig', () => {
       maxBytes: 1024 * 1024,
       maxWaitMs: 500,
       assignor: 'uniform',
+      visibility: 'written',
       onAssign: null,
     })
+    expect(resolveConsumerConfig({ visibility: 'durable' }).visibility).toBe('durable')
     expect(Object.isFrozen(c)).toBe(true)
   })
 
@@ -81,11 +83,13 @@ describe('resolveConsumerConfig', () => {
         heartbeatIntervalMs: 1000,
         groupInstanceId: 'a',
         onRevoke: 3,
+        visibility: 'committed',
       } as never),
     )
     expect(problems.join('\n')).toMatch(/heartbeatIntervalMs/)
     expect(problems.join('\n')).toMatch(/groupInstanceId needs a groupId/)
     expect(problems.join('\n')).toMatch(/onRevoke/)
-    expect(problems).toHaveLength(3)
+    expect(problems.join('\n')).toMatch(/visibility/)
+    expect(problems).toHaveLength(4)
   })
 })

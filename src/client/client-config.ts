@@ -1,7 +1,7 @@
 // Producer and consumer options: the public option types (JSDoc @default on each), their frozen defaults, and the
 // resolvers. A resolver never mutates the caller's object, checks every field, throws one InvalidConfigError listing
 // every problem, and returns a complete frozen config so nothing past this boundary sees an optional field.
-import type { Acks } from '../broker/api.js'
+import type { Acks, FetchVisibility } from '../broker/api.js'
 import { DEFAULTS, LIMITS } from '../config/limits.js'
 import { BATCH_HEADER_BYTES } from '../config/limits.js'
 import { InvalidConfigError } from '../errors.js'
@@ -231,6 +231,12 @@ export interface ConsumerOptions {
   maxWaitMs?: number
   /** Wait after a failed fetch before the next; doubles up to 10x. @default 100 */
   retryBackoffMs?: number
+  /**
+   * 'written': records as soon as they are written, before their fsync (lowest latency; after a power cut the consumer
+   * may have seen records that are gone). 'durable': only records an fsync covered, as acks 'all' producers of flush
+   * 'sync' topics were answered; on other topics the consumer's wait asks for the fsync. @default 'written'
+   */
+  visibility?: FetchVisibility
   /** @default none */
   onAssign?: PartitionsListener
   /** @default none */
@@ -252,6 +258,7 @@ export interface ConsumerConfig {
   readonly maxBytes: number
   readonly maxWaitMs: number
   readonly retryBackoffMs: number
+  readonly visibility: FetchVisibility
   readonly onAssign: PartitionsListener | null
   readonly onRevoke: PartitionsListener | null
 }
@@ -267,6 +274,7 @@ export const CONSUMER_DEFAULTS = Object.freeze({
   maxBytes: DEFAULTS.fetchMaxBytes,
   maxWaitMs: DEFAULTS.fetchMaxWaitMs,
   retryBackoffMs: 100,
+  visibility: 'written' as FetchVisibility,
 })
 
 const CONSUMER_KEYS = [
@@ -284,6 +292,7 @@ const CONSUMER_KEYS = [
   'maxBytes',
   'maxWaitMs',
   'retryBackoffMs',
+  'visibility',
   'onAssign',
   'onRevoke',
 ] as const
@@ -350,6 +359,7 @@ export function resolveConsumerConfig(input?: ConsumerOptions): ConsumerConfig {
     maxBytes: checkInt(p, 'maxBytes', o.maxBytes ?? d.maxBytes, 1, LIMITS.fetchBytesMax),
     maxWaitMs: checkInt(p, 'maxWaitMs', o.maxWaitMs ?? d.maxWaitMs, 0, LIMITS.fetchWaitMsMax),
     retryBackoffMs: checkInt(p, 'retryBackoffMs', o.retryBackoffMs ?? d.retryBackoffMs, 0, BACKOFF_MS_MAX),
+    visibility: checkOneOf(p, 'visibility', o.visibility ?? d.visibility, ['written', 'durable'] as const),
     onAssign: checkListener(p, 'onAssign', o.onAssign),
     onRevoke: checkListener(p, 'onRevoke', o.onRevoke),
   }

@@ -4,7 +4,7 @@
 // processing loop, so over TCP the next fetch is usually in flight while the consumer works on the previous ones.
 // Each partition carries a `generation`, bumped by seek, pause, stop and revoke; data fetched under an older
 // generation is dropped, so nothing stale is ever delivered.
-import type { FetchPartitionRequest, FetchPartitionResponse, GroupFence } from '../broker/api.js'
+import type { FetchPartitionRequest, FetchPartitionResponse, FetchRequest, GroupFence } from '../broker/api.js'
 import { LIMITS } from '../config/limits.js'
 import { errorFromWire, SluiceError } from '../errors.js'
 import type { ErrorCode } from '../errors.js'
@@ -181,7 +181,8 @@ export class Fetcher {
       }
       try {
         const fence = this.hooks.fence()
-        const request = { partitions, maxBytes: this.config.maxBytes, maxWaitMs: this.config.maxWaitMs }
+        const request: FetchRequest = { partitions, maxBytes: this.config.maxBytes, maxWaitMs: this.config.maxWaitMs }
+        if (this.config.visibility === 'durable') request.visibility = 'durable'
         const response = await this.transport.fetch(fence === null ? request : { ...request, fence })
         backoffMs = this.config.retryBackoffMs
         if (this.#stopped) break

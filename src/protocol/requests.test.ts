@@ -32,6 +32,7 @@ describe('request decoding', () => {
       maxWaitMs: 500,
     }
     expect(decodeFetch(fetch)).toEqual(fetch)
+    expect(decodeFetch({ ...fetch, visibility: 'durable' })).toEqual({ ...fetch, visibility: 'durable' })
     const commit = { groupId: 'g', memberId: 'm', memberEpoch: 4, offsets: [{ topic: 't', partition: 0, offset: 7 }] }
     expect(decodeCommitOffsets(commit)).toEqual(commit)
     for (const to of ['earliest', 'latest', { timestamp: 5 }, { offset: 9 }, { shiftBy: -4 }] as const) {
@@ -63,6 +64,9 @@ describe('request decoding', () => {
     ).toMatch(/^fetch\.partitions\[1\]\.offset: expected an integer, got undefined/)
     expect(refused(() => decodeFetch({ partitions: [], maxBytes: 1, maxWaitMs: 0, fence: { groupId: 'g' } }))).toMatch(
       /^fetch\.fence\.memberId/,
+    )
+    expect(refused(() => decodeFetch({ partitions: [], maxBytes: 1, maxWaitMs: 0, visibility: 'fsynced' }))).toMatch(
+      /^fetch\.visibility: expected/,
     )
     expect(
       refused(() =>

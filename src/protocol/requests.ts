@@ -121,13 +121,15 @@ function decodeFetchPartition(value: unknown, path: string): FetchPartitionReque
 
 export function decodeFetch(body: unknown): FetchRequest {
   const path = 'fetch'
-  const o = object(body, path, ['partitions', 'maxBytes', 'maxWaitMs', 'fence'])
+  const o = object(body, path, ['partitions', 'maxBytes', 'maxWaitMs', 'fence', 'visibility'])
   const req: FetchRequest = {
     partitions: array(o, 'partitions', path, PARTITION_LIST_MAX, decodeFetchPartition),
     maxBytes: integer(o, 'maxBytes', path, 1, LIMITS.fetchBytesMax),
     maxWaitMs: integer(o, 'maxWaitMs', path, 0, LIMITS.fetchWaitMsMax),
   }
   if (o.fence !== undefined && o.fence !== null) req.fence = decodeFence(o.fence, `${path}.fence`)
+  if (o.visibility !== undefined && o.visibility !== null)
+    req.visibility = oneOf(o, 'visibility', path, ['written', 'durable'] as const)
   return req
 }
 

@@ -81,6 +81,12 @@ export interface PartitionLogApi {
   reconfigure(config: LogConfig): void
   /** Subscribes to appends (long-poll); returns an unsubscribe function. */
   onAppend(listener: (logEndOffset: number) => void): () => void
+  /** Offsets below this are fdatasynced (a power cut cannot take them); at a batch boundary, <= logEndOffset. */
+  readonly durableOffset: number
+  /** Subscribes to advances of durableOffset (long-polls of readers that see durable records only). */
+  onDurable(listener: (durableOffset: number) => void): () => void
+  /** Asks for an fdatasync of what is appended, whatever the flush policy (a reader is waiting for it). */
+  requestFlush(): void
 }
 
 export interface StorageOptions {

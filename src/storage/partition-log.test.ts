@@ -17,6 +17,12 @@ import { crc32c } from '../util/crc32c.js'
 import { POS, encodeRecordBatch, iterateBatches, readBatchHeader } from './record-batch.js'
 import { openStorage } from './storage.js'
 
+/** Resolves once `done()` holds; fails after about two seconds. */
+async function until(done: () => boolean): Promise<void> {
+  for (let i = 0; i < 200 && !done(); i++) await new Promise((resolve) => setTimeout(resolve, 10))
+  expect(done()).toBe(true)
+}
+
 function snapshot(dir: string): Record<string, string> {
   const out: Record<string, string> = {}
   const visit = (d: string): void => {
@@ -135,6 +141,31 @@ describe('append and read', () => {
     off()
     log.append(makeBatch('c'))
     expect(heard).toEqual([2, 3])
+    await storage.close()
+  })
+
+  test('durableOffset moves to a batch boundary after each fsync, and onDurable listeners hear it', async ({
+    tmpDir,
+  }) => {
+    const storage = await openStorage(tmpDir)
+    const log = await storage.openLog('l', logConfig({ flush: 'os' }))
+    const heard: number[] = []
+    const off = log.onDurable((durable) => heard.push(durable))
+    // A flush 'os' log fsyncs its appends only while someone listens for durability (a waiting reader).
+    log.append(makeBatch('a', 2))
+    log.append(makeBatch('b', 3))
+    await until(() => log.durableOffset === 5)
+    expect(heard).toEqual([5]) // one group-commit round covered both batches
+    off()
+    log.append(makeBatch('c'))
+    await new Promise((resolve) => setTimeout(resolve, 30))
+    expect(log.durableOffset).toBe(5) // nobody listens: written, not fsynced
+    log.requestFlush()
+    await until(() => log.durableOffset === 6)
+    expect(heard).toEqual([5])
+    const sync = await storage.openLog('s', logConfig({ flush: 'sync' }))
+    sync.append(makeBatch('d'))
+    await until(() => sync.durableOffset === 1) // flush 'sync' logs fsync every append
     await storage.close()
   })
 })

@@ -75,6 +75,7 @@ export class PartitionLog implements PartitionLogApi, Flushable {
   #durableOffset: number
   #waiters: DurableWaiters
   #listeners = new Set<(logEndOffset: number) => void>()
+  #durableListeners = new Set<(durableOffset: number) => void>()
   #offlineError: PartitionOfflineError | null
   #truncations = 0
   #timer: NodeJS.Timeout | null = null
@@ -205,7 +206,8 @@ export class PartitionLog implements PartitionLogApi, Flushable {
         ),
       )
     }
-    if (this.#config.flush === 'sync') this.deps.flusher.request(this)
+    // Flush 'sync' logs always fsync what is appended; others when a reader of durable records is waiting for it.
+    if (this.#config.flush === 'sync' || this.#durableListeners.size > 0) this.deps.flusher.request(this)
     this.#notify()
     return { baseOffset, lastOffset, timestamp, position, logStartOffset: this.#logStartOffset }
   }
@@ -251,25 +253,36 @@ export class PartitionLog implements PartitionLogApi, Flushable {
   }
 
   #notify(): void {
-    const end = this.logEndOffset
-    for (const listener of this.#listeners) {
+    this.#call(this.#listeners, this.logEndOffset, 'onAppend')
+  }
+
+  #call(listeners: Set<(offset: number) => void>, offset: number, what: string): void {
+    for (const listener of listeners) {
       try {
-        listener(end)
+        listener(offset)
       } catch (err) {
-        this.deps.logger.warn('onAppend listener threw', { log: this.name, error: (err as Error).message })
+        this.deps.logger.warn(`${what} listener threw`, { log: this.name, error: (err as Error).message })
       }
     }
   }
 
   onAppend(listener: (logEndOffset: number) => void): () => void {
+    return this.#subscribe(this.#listeners, listener, 'append')
+  }
+
+  onDurable(listener: (durableOffset: number) => void): () => void {
+    return this.#subscribe(this.#durableListeners, listener, 'durable')
+  }
+
+  #subscribe(listeners: Set<(offset: number) => void>, listener: (offset: number) => void, what: string): () => void {
     this.#check()
-    if (this.#listeners.size >= LIMITS.appendListenersMax)
-      throw new StorageError(`log ${this.name} has ${this.#listeners.size} append listeners (appendListenersMax)`, {
+    if (listeners.size >= LIMITS.appendListenersMax)
+      throw new StorageError(`log ${this.name} has ${listeners.size} ${what} listeners (appendListenersMax)`, {
         retriable: true,
       })
-    this.#listeners.add(listener)
+    listeners.add(listener)
     return () => {
-      this.#listeners.delete(listener)
+      listeners.delete(listener)
     }
   }
 
@@ -314,8 +327,10 @@ export class PartitionLog implements PartitionLogApi, Flushable {
   }
 
   #advanceDurable(offset: number): void {
-    if (offset > this.#durableOffset) this.#durableOffset = offset
+    const advanced = offset > this.#durableOffset
+    if (advanced) this.#durableOffset = offset
     this.#waiters.resolveBelow(this.#durableOffset)
+    if (advanced) this.#call(this.#durableListeners, this.#durableOffset, 'onDurable')
   }
 
   #startTimer(): void {
@@ -536,6 +551,7 @@ export class PartitionLog implements PartitionLogApi, Flushable {
     if (this.#closed) return
     this.#stopTimer()
     this.#listeners.clear()
+    this.#durableListeners.clear()
     if (this.#offlineError === null) {
       const active = this.#segments.at(-1)!
       try {

@@ -32,6 +32,7 @@ export class MemoryPartitionLog implements PartitionLogApi {
   #logStartOffset = 0
   #logEndOffset = 0
   #listeners = new Set<(logEndOffset: number) => void>()
+  #durableListeners = new Set<(durableOffset: number) => void>()
   /** Set through `takeOffline` by tests: every call then fails as an offline partition's would. */
   offlineError: Error | null = null
   constructor(
@@ -83,6 +84,7 @@ export class MemoryPartitionLog implements PartitionLogApi {
     active.sizeBytes += batch.length
     this.#logEndOffset = stored.lastOffset + 1
     for (const listener of [...this.#listeners]) listener(this.#logEndOffset)
+    for (const listener of [...this.#durableListeners]) listener(this.#logEndOffset)
     return {
       baseOffset,
       lastOffset: stored.lastOffset,
@@ -178,6 +180,18 @@ export class MemoryPartitionLog implements PartitionLogApi {
     this.#listeners.add(listener)
     return () => this.#listeners.delete(listener)
   }
+
+  /** Memory has no power cut to survive: everything appended counts as durable at once. */
+  get durableOffset(): number {
+    return this.#logEndOffset
+  }
+
+  onDurable(listener: (durableOffset: number) => void): () => void {
+    this.#durableListeners.add(listener)
+    return () => this.#durableListeners.delete(listener)
+  }
+
+  requestFlush(): void {}
 }
 
 const dataDirs = new Map<string, Map<string, MemoryPartitionLog>>()

@@ -75,6 +75,9 @@ function offlineLog(name: string, cause: unknown): PartitionLogApi {
     applyRetention: fail,
     reconfigure: fail,
     onAppend: fail,
+    durableOffset: 0,
+    onDurable: fail,
+    requestFlush: () => undefined,
   }
 }
 

@@ -1,7 +1,7 @@
 // D3: simulated power cuts (src/testing/power-cut-fs.ts: only fsynced bytes and directory entries of fsynced
 // directories survive, sometimes with a torn tail) during idempotent produce (acks all) to a flush-sync topic with 16 KiB
 // segments and simple offset commits, cut from a timer or inside a random fs call, then reopened on the same data dir,
-// for N cycles. The history, a final read and the committed offsets go to the checker: with flush sync no acknowledged
+// for N cycles, while two readers fetch with visibility 'written' and 'durable'. The history, a final read and the committed offsets go to the checker: with flush sync no acknowledged
 // record or commit may be lost, and every other count is 0. The seed is printed; on failure the history and data dir
 // are kept and their paths printed.
 import fs from 'node:fs'
@@ -51,6 +51,7 @@ test(
         expect(run.figures.errorExamples).toEqual([])
         expect(run.figures.unsettled).toBe(0)
         expect(run.figures.commitsPastLogEnd).toBe(0)
+        expect(run.figures.phantomReads.durable).toBe(0)
         fs.rmSync(partDir, { recursive: true, force: true })
       }
       reportFigures('D3', { seed, soak: SOAK, ...total, seconds: Math.round((Date.now() - started) / 100) / 10 })
@@ -62,6 +63,8 @@ test(
       expect((total.cut as { bytesDropped: number }).bytesDropped).toBeGreaterThan(0)
       expect(t.ok).toBeGreaterThan(cycles)
       expect(t.commits).toBeGreaterThan(0)
+      // Readers of written records saw records the cuts then took; readers of durable records never did (above).
+      expect((total.phantomReads as { written: number }).written).toBeGreaterThan(0)
       passed = true
     } finally {
       if (passed) fs.rmSync(dir, { recursive: true, force: true })

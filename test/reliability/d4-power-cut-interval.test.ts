@@ -93,6 +93,7 @@ test(
         expect(run.figures.errorExamples).toEqual([])
         expect(run.figures.unsettled).toBe(0)
         expect(run.figures.commitsPastLogEnd).toBe(0)
+        expect(run.figures.phantomReads.durable).toBe(0)
         fs.rmSync(partDir, { recursive: true, force: true })
       }
       reportFigures('D4', {
@@ -105,6 +106,8 @@ test(
       // The run exercised the window: cuts landed while acknowledged records were not yet flushed.
       expect(total.lostAcked as number).toBeGreaterThan(0)
       expect(total.cutsAfterAck as number).toBeGreaterThan(cycles / 4)
+      // Readers of written records saw records the cuts then took; readers of durable records never did (above).
+      expect((total.phantomReads as { written: number }).written).toBeGreaterThan(0)
       passed = true
     } finally {
       if (passed) fs.rmSync(dir, { recursive: true, force: true })

@@ -3,12 +3,15 @@
 // segment topic while the power is cut, either from a timer a random delay after the cycle's first acknowledgement or
 // in the middle of a random fs call (armed cut: inside a roll, a checkpoint, a recovery), with or without a torn tail.
 // The dead instance is closed on the frozen disk (nothing it does reaches the disk), and a new one opens the same dir.
+// Two readers fetch while the power is on, one with visibility 'written' and one 'durable'; every record they saw is
+// looked for in the final read at the offset where it was seen (a missing one is a phantom read: a cut took it).
 // In-process, not a child process per cycle: a cycle costs 50-150 ms instead of about 0.9 s (a D1 kill cycle: a tsx
 // process start, recovery and a reconnect), so 200 cuts fit in CI.
 import fs from 'node:fs'
 import path from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { SluiceError } from '../../src/errors.js'
+import { decodeRecords, iterateBatches } from '../../src/storage/record-batch.js'
 import { Sluice } from '../../src/sluice.js'
 import type { StorageLogger } from '../../src/storage/api.js'
 import { openStorage } from '../../src/storage/storage.js'
@@ -92,6 +95,11 @@ export interface PowerCutResult {
     errorExamples: string[]
     /** The longest a LAG_PROBE_MS timer fired late while the broker ran (event-loop stalls stretch every window). */
     eventLoopLagMsMax: number
+    /** Records each reader (fetch visibility 'written' and 'durable') saw while the power was on. */
+    recordsSeen: { written: number; durable: number }
+    /** Of those, records the final read does not hold at the offset where they were seen (a power cut took them):
+     *  expected for 'written' readers, never for 'durable' ones. */
+    phantomReads: { written: number; durable: number }
   }
 }
 
@@ -130,7 +138,13 @@ export async function runPowerCuts(options: PowerCutRunOptions): Promise<PowerCu
     errorsWhileUp: 0,
     errorExamples: [],
     eventLoopLagMsMax: 0,
+    recordsSeen: { written: 0, durable: 0 },
+    phantomReads: { written: 0, durable: 0 },
   }
+  /** What the readers saw: `partition:offset` → the values seen there (a reused offset may show two). */
+  const seen = { written: new Map<string, Set<string>>(), durable: new Map<string, Set<string>>() }
+  /** Where each reader goes on from, per partition (clamped to the log end at each open). */
+  const readFrom = { written: [0, 0, 0], durable: [0, 0, 0] }
   const layer = PowerCutFs.install(dataDir)
   const latencyRng = new Random(options.seed ^ 0x5eed)
   layer.fsyncLatencyMs = () => (latencyRng.bool() ? 0 : latencyRng.int(1, FSYNC_LATENCY_MS_MAX))
@@ -189,7 +203,7 @@ export async function runPowerCuts(options: PowerCutRunOptions): Promise<PowerCu
       const armed = rng.bool(0.5)
       if (armed) layer.armCut(rng.int(1, ARMED_CALLS_MAX), cutOptions)
       syncStart.fill(-1)
-      let sl: Sluice
+      let sl: Sluice | null = null
       try {
         sl = await open()
         if (!(await sl.admin().listTopics()).includes(TOPIC))
@@ -201,6 +215,9 @@ export async function runPowerCuts(options: PowerCutRunOptions): Promise<PowerCu
           })
       } catch (err) {
         if (!layer.frozen) throw err // recovery itself failed: a defect
+        // Cut after the open (creating the topic): that instance still holds the data dir's lock until closed.
+        const opened: Sluice | null = sl
+        if (opened !== null) await Promise.race([opened.close().catch(() => undefined), sleep(SETTLE_MS_MAX)])
         figures.cutsDuringOpen++
         figures.armedCuts++
         recordCut(cycle, layer.lastCut, torn)
@@ -219,6 +236,42 @@ export async function runPowerCuts(options: PowerCutRunOptions): Promise<PowerCu
         if (!layer.frozen) throw err // an armed cut may land inside these reads
       }
       let stopping = false
+      const readers = (['written', 'durable'] as const).map((visibility) =>
+        (async () => {
+          const from = readFrom[visibility]
+          try {
+            const ends = (await instance.admin().describeTopic(TOPIC)).partitions.map((p) => p.logEndOffset)
+            for (let p = 0; p < PARTITIONS; p++) from[p] = Math.min(from[p]!, ends[p]!)
+          } catch {
+            return // an armed cut
+          }
+          // Bounded: stops at the cut.
+          while (!stopping && !layer.frozen) {
+            let res
+            try {
+              res = await instance.transport.fetch({
+                partitions: from.map((offset, partition) => ({ topic: TOPIC, partition, offset })),
+                maxBytes: 1 << 20,
+                maxWaitMs: 20,
+                visibility,
+              })
+            } catch {
+              return // the cut closed the instance
+            }
+            for (const pr of res.partitions) {
+              if (pr.error !== null) continue
+              for (const { position, header } of iterateBatches(pr.records))
+                for (const r of decodeRecords(pr.records, position, from[pr.partition]!, header)) {
+                  const key = `${pr.partition}:${r.offset}`
+                  let values = seen[visibility].get(key)
+                  if (values === undefined) seen[visibility].set(key, (values = new Set()))
+                  values.add(r.value?.toString() ?? '')
+                  from[pr.partition] = r.offset + 1
+                }
+            }
+          }
+        })(),
+      )
       let cycleAcks = 0
       const outstanding = new Set<Promise<void>>()
       const producers = Array.from({ length: PRODUCERS }, () =>
@@ -293,7 +346,7 @@ export async function runPowerCuts(options: PowerCutRunOptions): Promise<PowerCu
       stopping = true
       // The dead instance: closed on the frozen disk so its timers stop and the data-dir lock is released in memory.
       await Promise.race([instance.close().catch(() => undefined), sleep(SETTLE_MS_MAX)])
-      await Promise.race([Promise.all([...clients, committer]), sleep(SETTLE_MS_MAX)])
+      await Promise.race([Promise.all([...clients, committer, ...readers]), sleep(SETTLE_MS_MAX)])
       await Promise.race([Promise.allSettled([...outstanding]), sleep(SETTLE_MS_MAX)])
       figures.unsettled += outstanding.size
       layer.resume()
@@ -302,6 +355,14 @@ export async function runPowerCuts(options: PowerCutRunOptions): Promise<PowerCu
     const sl = await open()
     try {
       const reads = await readPartitions(sl, TOPIC, PARTITIONS)
+      const final = new Map<string, string>()
+      for (const read of reads) for (const r of read.records) final.set(`${read.partition}:${r.offset}`, r.value)
+      for (const visibility of ['written', 'durable'] as const)
+        for (const [key, values] of seen[visibility])
+          for (const value of values) {
+            figures.recordsSeen[visibility]++
+            if (final.get(key) !== value) figures.phantomReads[visibility]++
+          }
       const committed = (
         await sl.transport.fetchOffsets({ groupId: GROUP, partitions: [{ topic: TOPIC, partitions: [0, 1, 2] }] })
       ).map((c) => ({ partition: c.partition, offset: c.offset }))

@@ -75,6 +75,31 @@ describeEachTransport('consumer', (getSluice) => {
     expect(got[0]!.offset).toBe(5)
   })
 
+  test("visibility 'durable' delivers fsynced records only: at once on flush sync topics, on request on flush os", async () => {
+    const sl = getSluice()
+    await sl.admin().createTopic('vs', { partitions: 1, flush: 'sync' })
+    await sl.admin().createTopic('vo', { partitions: 1, flush: 'os' })
+    const consumer = sl.consumer({ visibility: 'durable', valueCodec: 'string', autoOffsetReset: 'earliest' })
+    await consumer.assign([
+      { topic: 'vs', partition: 0 },
+      { topic: 'vo', partition: 0 },
+    ])
+    const got: Message[] = []
+    let endsBehind = 0
+    await consumer.run({
+      eachBatch: ({ batch }) => {
+        got.push(...batch.messages)
+        if (batch.logEndOffset < batch.messages.at(-1)!.offset + 1) endsBehind++
+      },
+    })
+    await sl.producer({ acks: 'all' }).sendBatch('vs', [{ value: 's0' }, { value: 's1' }])
+    await sl.producer({ acks: 1 }).sendBatch('vo', [{ value: 'o0' }, { value: 'o1' }, { value: 'o2' }])
+    await until(got, (m) => m.length === 5, 'five records')
+    expect(values(got).sort()).toEqual(['o0', 'o1', 'o2', 's0', 's1'])
+    expect(endsBehind).toBe(0) // a batch's logEndOffset (here the durable end) covers the records it carries
+    await consumer.close()
+  })
+
   test('for await iterates in order; seek moves the next record read', async () => {
     const sl = getSluice()
     await fill(sl, 'c3', 1, 10)

@@ -1,6 +1,7 @@
 // `sluice consume <topic>`: prints records as they arrive, from the latest offsets by default, from the beginning, from a
 // point in time, or from one partition's offset; with --group it joins the group (and commits as it goes). Stops after
-// --max-messages or on SIGINT/SIGTERM; closing the consumer commits the position of the last printed record.
+// --max-messages or on SIGINT/SIGTERM; closing the consumer commits the position of the last printed record. With
+// --durable only records an fsync covered are printed.
 import type { Command } from 'commander'
 import type { AssignPartition, Consumer, Message, Sluice } from '../../index.js'
 import { parseDate, parseInteger, UsageError, withClient, withTarget, type TargetOptions } from '../context.js'
@@ -15,6 +16,7 @@ interface ConsumeOptions extends TargetOptions {
   maxMessages?: number
   keySeparator?: string
   json?: boolean
+  durable?: boolean
 }
 
 function text(value: unknown): string | null {
@@ -51,6 +53,7 @@ async function makeConsumer(sluice: Sluice, topic: string, opts: ConsumeOptions)
     groupId: opts.group ?? null,
     autoOffsetReset: opts.fromBeginning === true ? 'earliest' : 'latest',
     autoCommit: opts.group !== undefined,
+    visibility: opts.durable === true ? 'durable' : 'written',
     ...(opts.group !== undefined && fromTime !== undefined
       ? {
           onAssign: (tps) =>
@@ -96,6 +99,7 @@ export function registerConsume(program: Command): void {
     .option('--max-messages <n>', 'stop after this many records', parseInteger('--max-messages', 1))
     .option('--key-separator <sep>', 'print key<sep>value')
     .option('--json', 'print one JSON object per record')
+    .option('--durable', 'print only records an fsync covered (consumer visibility durable)')
     .action(async (topic: string, opts: ConsumeOptions) => {
       checkOptions(opts)
       await withClient(opts, async (sluice) => {
