@@ -9,7 +9,7 @@
 import { gunzipSync } from 'node:zlib'
 import { BATCH_HEADER_BYTES, LIMITS } from '../config/limits.js'
 import { CorruptRecordError } from '../errors.js'
-import { LOG_OVERHEAD, POS, readInt64, validateBatch } from '../storage/record-batch.js'
+import { int32At, int64At, LOG_OVERHEAD, POS, validateBatch } from '../storage/record-batch.js'
 import { ByteReader } from '../util/varint.js'
 
 export interface Message {
@@ -183,9 +183,9 @@ export class MessageCursor {
     let next = fromOffset
     // Each turn moves past one whole batch (>= BATCH_HEADER_BYTES bytes).
     while (buf.length - pos >= BATCH_HEADER_BYTES) {
-      const length = buf.readInt32BE(pos + POS.batchLength)
+      const length = int32At(buf, pos + POS.batchLength)
       if (length < BATCH_HEADER_BYTES - LOG_OVERHEAD || pos + LOG_OVERHEAD + length > buf.length) break
-      next = Math.max(next, readInt64(buf, pos) + buf.readInt32BE(pos + POS.lastOffsetDelta) + 1)
+      next = Math.max(next, int64At(buf, pos) + int32At(buf, pos + POS.lastOffsetDelta) + 1)
       pos += LOG_OVERHEAD + length
     }
     this.#end = pos

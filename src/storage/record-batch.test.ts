@@ -20,8 +20,18 @@ describe('crc32c', () => {
   test('known vector: crc32c("123456789") is 0xE3069283', () => {
     expect(crc32c(Buffer.from('123456789'))).toBe(0xe3069283)
   })
-  test('a sub-range gives the CRC of just those bytes', () => {
+  test('a sub-range gives the CRC of just those bytes, also of a view into a larger buffer, above and below 512 B', () => {
     expect(crc32c(Buffer.from('xx123456789yy'), 2, 11)).toBe(0xe3069283)
+    const big = Buffer.alloc(4096)
+    for (let i = 0; i < big.length; i++) big[i] = (i * 131) & 0xff
+    const inner = big.subarray(100, 3000) // byteOffset 100 into the same memory
+    for (const [start, end] of [
+      [7, 300],
+      [5, 2800],
+      [0, inner.length],
+    ] as const)
+      expect(crc32c(inner, start, end)).toBe(crc32c(Buffer.from(inner.subarray(start, end))))
+    expect(crc32c(inner, 10, 5)).toBe(crc32c(Buffer.alloc(0))) // an empty range, as subarray makes it
   })
 })
 
@@ -42,6 +52,31 @@ describe('int64 helpers', () => {
       writeInt64(buf, 0, n)
       expect(readInt64(buf, 0)).toBe(n)
       expect(buf.readBigInt64BE(0)).toBe(BigInt(n))
+    }
+  })
+
+  test("readBatchHeader's byte-wise reads agree with Buffer's readers on random header bytes", () => {
+    let seed = 12345
+    const header = Buffer.alloc(61)
+    for (let trial = 0; trial < 2000; trial++) {
+      for (let i = 0; i < header.length; i++) header[i] = (seed = (seed * 1103515245 + 12345) >>> 0) >>> 24
+      const h = readBatchHeader(header)
+      const int64 = (p: number): number => header.readInt32BE(p) * 4294967296 + header.readUInt32BE(p + 4)
+      expect(h).toMatchObject({
+        baseOffset: int64(POS.baseOffset),
+        batchLength: header.readInt32BE(POS.batchLength),
+        partitionLeaderEpoch: header.readInt32BE(POS.partitionLeaderEpoch),
+        magic: header.readInt8(POS.magic),
+        crc: header.readUInt32BE(POS.crc),
+        attributes: header.readInt16BE(POS.attributes),
+        lastOffsetDelta: header.readInt32BE(POS.lastOffsetDelta),
+        baseTimestamp: int64(POS.baseTimestamp),
+        maxTimestamp: int64(POS.maxTimestamp),
+        producerId: int64(POS.producerId),
+        producerEpoch: header.readInt16BE(POS.producerEpoch),
+        baseSequence: header.readInt32BE(POS.baseSequence),
+        recordCount: header.readInt32BE(POS.recordsCount),
+      })
     }
   })
 })

@@ -30,7 +30,14 @@ const native = loadNative()
 export const crc32cNativeLoaded = native !== null
 
 export function crc32c(bytes: Uint8Array, start = 0, end = bytes.length): number {
-  const view = start === 0 && end === bytes.length ? bytes : bytes.subarray(start, end)
+  // A plain Uint8Array view: Buffer#subarray looks up its species constructor on every call, which costs more than
+  // checksumming a small batch.
+  const view =
+    start === 0 && end === bytes.length
+      ? bytes
+      : start >= 0 && start <= end && end <= bytes.length
+        ? new Uint8Array(bytes.buffer, bytes.byteOffset + start, end - start)
+        : bytes.subarray(start, end) // what subarray's clamping makes of an odd range
   if (native !== null && view.length >= NATIVE_MIN_BYTES) return native(view) >>> 0
   return CRC32C.buf(view, 0) >>> 0
 }
