@@ -1,6 +1,7 @@
 // Question: records/s a reader gets through the SDK — replay(), a consumer's `for await`, and run({ eachBatch }) — for
 // 100 B and 1 KiB values, embedded and over TCP to a `sluice serve` child, against a raw ceiling in the same run:
-// fs.readSync of the same log bytes into one reused buffer, with no decoding.
+// fs.readSync of the same log bytes into one reused buffer, with no decoding (and, for context, into a fresh buffer
+// per read, as a reader that hands its bytes out must).
 // Envelope (100 B records, ~125 B each on disk): the raw loop is memcpy-bound (~60 M rec/s). The SDK reads each
 // fetch into a fresh buffer (~3-8 GB/s with its page faults ⇒ ~15-40 ns/record), checks each batch's CRC-32C (native,
 // ~5 GB/s ⇒ ~25 ns), walks the records once to validate their lengths (~10 ns), decodes each record into a message
@@ -127,6 +128,18 @@ export async function run(): Promise<BenchRow[]> {
           const fd = openSync(file, 'r')
           try {
             while (readSync(fd, buf, 0, buf.length, null) > 0);
+          } finally {
+            closeSync(fd)
+          }
+        }
+      })
+      // The same loop into a fresh buffer per read, as a reader that hands the bytes out (records are views of them,
+      // kept as long as the user keeps them) must read: not cache-resident, first-touch page faults.
+      bench.add(`raw readSync into a fresh buffer per MiB, ${valueBytes} B`, () => {
+        for (const file of files) {
+          const fd = openSync(file, 'r')
+          try {
+            while (readSync(fd, Buffer.allocUnsafe(1024 * 1024), 0, 1024 * 1024, null) > 0);
           } finally {
             closeSync(fd)
           }
