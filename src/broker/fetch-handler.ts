@@ -126,7 +126,7 @@ function readOnce(ctx: FetchContext, checked: CheckedFetch): Pass {
         if (!checked.durable) out.logEndOffset = read.logEndOffset
         bytes += records.length
         remaining -= records.length
-      } else if (checked.durable && p.offset < end) {
+      } else if (checked.durable && p.offset >= visibleEnd && p.offset < end) {
         log.requestFlush() // records are there but not yet durable: this reader waits for their fsync
       }
     } catch (err) {

@@ -1,6 +1,7 @@
 // Parks fetches that found nothing new until one of their partitions gets an append (or, for readers of durable
-// records only, its durable offset moves), their wait runs out, or the broker closes. The number of parked fetches is bounded (LIMITS.fetchWaitersMax): past it a fetch is not parked and
-// answers empty at once. Every wait removes its onAppend listeners and clears its timer on every way out.
+// records only, its durable offset moves), their wait runs out, or the broker closes. The number of parked fetches is
+// bounded (LIMITS.fetchWaitersMax): past it a fetch is not parked and answers empty at once. Every wait removes its
+// listeners and clears its timer on every way out.
 import { LIMITS } from '../config/limits.js'
 import type { PartitionLogApi } from '../storage/api.js'
 

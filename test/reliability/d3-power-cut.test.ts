@@ -1,9 +1,10 @@
 // D3: simulated power cuts (src/testing/power-cut-fs.ts: only fsynced bytes and directory entries of fsynced
 // directories survive, sometimes with a torn tail) during idempotent produce (acks all) to a flush-sync topic with 16 KiB
 // segments and simple offset commits, cut from a timer or inside a random fs call, then reopened on the same data dir,
-// for N cycles, while two readers fetch with visibility 'written' and 'durable'. The history, a final read and the committed offsets go to the checker: with flush sync no acknowledged
-// record or commit may be lost, and every other count is 0. The seed is printed; on failure the history and data dir
-// are kept and their paths printed.
+// for N cycles, while two readers fetch with visibility 'written' and 'durable'. The history, a final read and the
+// committed offsets go to the checker: with flush sync no acknowledged record or commit may be lost, and every other
+// count is 0; the durable reader saw no record a cut then took. The seed is printed; on failure the history and data
+// dir are kept and their paths printed.
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
