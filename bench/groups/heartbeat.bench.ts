@@ -11,9 +11,9 @@ import path from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { Bench } from 'tinybench'
 import type { GroupHeartbeatRequest, TopicPartitions } from '../../src/broker/api.js'
-import { DEFAULTS } from '../../src/config/limits.js'
 import { openGroupCoordinator, type GroupCoordinator } from '../../src/groups/group-coordinator.js'
 import { openStorage, type Storage } from '../../src/storage/storage.js'
+import { DEFAULT_TOPIC_CONFIG, toLogConfig } from '../../src/topics/topic-config.js'
 
 const SIZES = [10, 100, 1000]
 
@@ -60,16 +60,10 @@ async function beat(c: GroupCoordinator, m: SimMember): Promise<void> {
 /** A coordinator whose group of `size` members has settled (every member holds its target). */
 async function settledGroup(dir: string, size: number, snapshots: boolean) {
   const storage: Storage = await openStorage(dir)
-  const offsetsLog = await storage.openLog('__consumer_offsets/0', {
-    segmentBytes: DEFAULTS.segmentBytes,
-    segmentMs: DEFAULTS.segmentMs,
-    indexIntervalBytes: DEFAULTS.indexIntervalBytes,
-    indexBytesMax: DEFAULTS.indexBytesMax,
-    retentionMs: -1,
-    retentionBytes: -1,
-    flush: 'sync',
-    flushIntervalMs: DEFAULTS.flushIntervalMs,
-  })
+  const offsetsLog = await storage.openLog(
+    '__consumer_offsets/0',
+    toLogConfig({ ...DEFAULT_TOPIC_CONFIG, retentionMs: -1, retentionBytes: -1, flush: 'sync' }),
+  )
   const coordinator = await openGroupCoordinator({
     offsetsLog,
     topics: topicsOf(size),

@@ -6,10 +6,10 @@ import os from 'node:os'
 import path from 'node:path'
 import { afterEach, beforeEach, describe, expect, test } from 'vitest'
 import type { BrokerApi } from '../broker/api.js'
-import { DEFAULTS } from '../config/limits.js'
 import { ConnectionError, FencedMemberEpochError } from '../errors.js'
 import { openGroupCoordinator, type GroupCoordinator, type GroupTopicsView } from '../groups/group-coordinator.js'
 import { openStorage, type Storage } from '../storage/storage.js'
+import { DEFAULT_TOPIC_CONFIG, toLogConfig } from '../topics/topic-config.js'
 import {
   GroupMembership,
   type GroupMembershipOptions,
@@ -36,16 +36,10 @@ const memberships: GroupMembership[] = []
 beforeEach(async () => {
   dir = await fs.mkdtemp(path.join(os.tmpdir(), 'sluice-membership-'))
   storage = await openStorage(dir)
-  const offsetsLog = await storage.openLog('__consumer_offsets/0', {
-    segmentBytes: DEFAULTS.segmentBytes,
-    segmentMs: DEFAULTS.segmentMs,
-    indexIntervalBytes: DEFAULTS.indexIntervalBytes,
-    indexBytesMax: DEFAULTS.indexBytesMax,
-    retentionMs: -1,
-    retentionBytes: -1,
-    flush: 'os',
-    flushIntervalMs: DEFAULTS.flushIntervalMs,
-  })
+  const offsetsLog = await storage.openLog(
+    '__consumer_offsets/0',
+    toLogConfig({ ...DEFAULT_TOPIC_CONFIG, retentionMs: -1, retentionBytes: -1, flush: 'os' }),
+  )
   coordinator = await openGroupCoordinator({
     offsetsLog,
     topics: topicsView,

@@ -6,7 +6,6 @@ import os from 'node:os'
 import path from 'node:path'
 import { afterEach, beforeEach, describe, expect, test } from 'vitest'
 import type { GroupHeartbeatRequest, GroupHeartbeatResponse } from '../broker/api.js'
-import { DEFAULTS } from '../config/limits.js'
 import {
   FencedMemberEpochError,
   GroupNotEmptyError,
@@ -18,6 +17,7 @@ import {
   UnknownTopicError,
 } from '../errors.js'
 import { openStorage, type Storage } from '../storage/storage.js'
+import { DEFAULT_TOPIC_CONFIG, toLogConfig } from '../topics/topic-config.js'
 import { openGroupCoordinator, type GroupCoordinator, type GroupTopicsView } from './group-coordinator.js'
 
 interface FakeTopic {
@@ -468,14 +468,8 @@ async function reopenOffsetsLog() {
   coordinator = null
   await storage?.close()
   storage = await openStorage(dir)
-  return storage.openLog('__consumer_offsets/0', {
-    segmentBytes: DEFAULTS.segmentBytes,
-    segmentMs: DEFAULTS.segmentMs,
-    indexIntervalBytes: DEFAULTS.indexIntervalBytes,
-    indexBytesMax: DEFAULTS.indexBytesMax,
-    retentionMs: -1,
-    retentionBytes: -1,
-    flush: 'sync',
-    flushIntervalMs: DEFAULTS.flushIntervalMs,
-  })
+  return storage.openLog(
+    '__consumer_offsets/0',
+    toLogConfig({ ...DEFAULT_TOPIC_CONFIG, retentionMs: -1, retentionBytes: -1, flush: 'sync' }),
+  )
 }
