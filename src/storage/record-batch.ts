@@ -105,6 +105,8 @@ export interface EncodeBatchOptions {
   batchBytesMax?: number
 }
 
+/** A big-endian int64 as a number (exact within ±2^53); throws RangeError past the end of `buf` (int64At below reads
+ *  bytes the caller has already checked). */
 export function readInt64(buf: Uint8Array, pos: number): number {
   const b = buf as Buffer
   return b.readInt32BE(pos) * 4294967296 + b.readUInt32BE(pos + 4)
