@@ -70,7 +70,7 @@ async function produceRound(sluice: Sluice, round: number): Promise<void> {
   const metas = await producer.sendBatch(TOPIC, messages)
   await producer.close()
   const byKey = new Map<string, Set<number>>()
-  for (const [i, m] of metas.entries()) {
+  for (const [i, m] of metas.toArray().entries()) {
     const key = messages[i]?.key ?? ''
     byKey.set(key, (byKey.get(key) ?? new Set()).add(m.partition))
   }

@@ -9,7 +9,7 @@ export type { SluiceOpenOptions, SluiceConnectOptions } from './sluice.js'
 // clients
 export { Admin } from './client/admin.js'
 export type { CreateTopicOptions, ResetOffsetsOptions, ResetPlanEntry } from './client/admin.js'
-export { Producer } from './client/producer.js'
+export { Producer, SendBatchResult } from './client/producer.js'
 export type { ProducerMessage, RecordMetadata, HeaderValue } from './client/producer.js'
 export { Consumer } from './client/consumer.js'
 export type {

@@ -8,18 +8,10 @@ import type { InFlightBatch } from './batch-sender.js'
 import { BATCH_HEADER_BYTES, LIMITS } from '../config/limits.js'
 import { BatchBufferPool } from './batch-buffer-pool.js'
 import { BatchBuilder } from './batch-builder.js'
+import { SendBatchResult, type RecordMetadata } from './send-batch-result.js'
 
-export interface RecordMetadata {
-  topic: string
-  partition: number
-  /** -1 with acks 0. */
-  offset: number
-  /** The record's timestamp, or the broker's log-append time when the topic uses it. */
-  timestamp: number
-}
-
-/** Where each record of a sendBatch() call landed, kept in flat arrays until the last one is acknowledged: the
- *  metadata objects are made at the end, so they are not carried (and promoted by the GC) while the batch is sent. */
+/** Where each record of a sendBatch() call landed, kept in flat arrays until the last one is acknowledged, then handed
+ *  to the caller as they are (a SendBatchResult). */
 export class BatchResults {
   readonly partitions: Int32Array
   readonly offsets: Float64Array
@@ -34,18 +26,14 @@ export class BatchResults {
     this.timestamps = new Float64Array(count)
   }
 
-  toMetadata(): RecordMetadata[] {
-    const { topic, partitions, offsets, timestamps } = this
-    const out = new Array<RecordMetadata>(offsets.length)
-    for (let i = 0; i < out.length; i++)
-      out[i] = { topic, partition: partitions[i]!, offset: offsets[i]!, timestamp: timestamps[i]! }
-    return out
+  toResult(): SendBatchResult {
+    return new SendBatchResult(this.topic, this.partitions, this.offsets, this.timestamps)
   }
 }
 
 /** One send() or sendBatch() call: settled once, when its last record is acknowledged or on the first failure. */
 export interface PendingRequest {
-  resolve(value: RecordMetadata | RecordMetadata[]): void
+  resolve(value: RecordMetadata | SendBatchResult): void
   reject(err: Error): void
   /** null for send(); one slot per message for sendBatch(). */
   results: BatchResults | null

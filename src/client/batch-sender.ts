@@ -235,7 +235,7 @@ function complete(q: PartitionQueue, batch: OpenBatch, response: ProduceResponse
     request.remaining -= runCounts[r]!
     if (request.remaining === 0) {
       request.settled = true
-      request.resolve(results.toMetadata())
+      request.resolve(results.toResult())
     }
   }
 }

@@ -23,8 +23,8 @@ import {
   type PartitionQueue,
   BatchResults,
   type PendingRequest,
-  type RecordMetadata,
 } from './batch-accumulator.js'
+import { SendBatchResult, type RecordMetadata } from './send-batch-result.js'
 import { type ProducerConfig } from './client-config.js'
 import { bufferCodec, encodeWith, stringCodec } from './codecs.js'
 import { PreparedRecords } from './prepared-records.js'
@@ -33,7 +33,7 @@ import { TopicMetadataCache } from './topic-metadata.js'
 import type { Transport } from './transport.js'
 import { checkTopicName, toTimestamp } from './validate.js'
 
-export type { RecordMetadata } from './batch-accumulator.js'
+export { SendBatchResult, type RecordMetadata } from './send-batch-result.js'
 
 export type HeaderValue = string | Buffer | null
 
@@ -136,21 +136,23 @@ export class Producer {
 
   /** Sends one record; resolves with where it landed once acknowledged under `acks`. */
   send(topic: string, message: ProducerMessage): Promise<RecordMetadata> {
-    return new Promise<RecordMetadata | RecordMetadata[]>((resolve, reject) => {
+    return new Promise<RecordMetadata | SendBatchResult>((resolve, reject) => {
       this.#submitOne(topic, message, { resolve, reject, results: null, remaining: 1, settled: false })
     }) as Promise<RecordMetadata>
   }
 
-  /** Sends many records with one promise; resolves with their metadata in the order given. All or nothing is queued:
-   *  a bad message rejects the call before any record is sent. */
-  sendBatch(topic: string, messages: readonly ProducerMessage[]): Promise<RecordMetadata[]> {
+  /** Sends many records with one promise; resolves with where each landed, in the order given (a SendBatchResult:
+   *  `at(i)`, `offsetOf(i)`, iteration, `toArray()`). All or nothing is queued: a bad message rejects the call before
+   *  any record is sent. */
+  sendBatch(topic: string, messages: readonly ProducerMessage[]): Promise<SendBatchResult> {
     if (!Array.isArray(messages))
       return Promise.reject(new InvalidArgumentError(`sendBatch takes an array of messages, got ${typeof messages}`))
-    if (messages.length === 0) return Promise.resolve([])
-    return new Promise<RecordMetadata | RecordMetadata[]>((resolve, reject) => {
+    if (messages.length === 0)
+      return Promise.resolve(new SendBatchResult(topic, new Int32Array(0), new Float64Array(0), new Float64Array(0)))
+    return new Promise<RecordMetadata | SendBatchResult>((resolve, reject) => {
       const results = new BatchResults(topic, messages.length)
       this.#submit(topic, messages, { resolve, reject, results, remaining: messages.length, settled: false })
-    }) as Promise<RecordMetadata[]>
+    }) as Promise<SendBatchResult>
   }
 
   /** Sends every buffered record now and resolves once all sends made before (and during) the flush are settled. */

@@ -38,7 +38,7 @@ describeEachTransport('idempotent producer', (getSluice, env) => {
     const producer = sl.producer({ retryBackoffMs: 1, lingerMs: 0 })
     const first = await producer.sendBatch('idem', [{ value: 'a' }, { value: 'b' }])
     const second = await producer.send('idem', { value: 'c' })
-    expect(first.map((m) => m.offset)).toEqual([0, 1])
+    expect([...first].map((m) => m.offset)).toEqual([0, 1])
     expect(second.offset).toBe(2)
     // calls 1 and 2 carried the same batch, as did 3 and 4
     expect(batches).toHaveLength(4)

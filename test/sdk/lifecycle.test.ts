@@ -12,16 +12,20 @@ describeEachTransport('lifecycle', (getSluice, env) => {
   test('reopen continuity: after close and open on the same dir, offsets continue and old records remain', async () => {
     let sl = getSluice()
     await sl.admin().createTopic('life', { partitions: 2 })
-    const first = await sl.producer().sendBatch(
-      'life',
-      Array.from({ length: 10 }, (_, i) => ({ key: `k${i}`, value: `a${i}` })),
-    )
+    const first = (
+      await sl.producer().sendBatch(
+        'life',
+        Array.from({ length: 10 }, (_, i) => ({ key: `k${i}`, value: `a${i}` })),
+      )
+    ).toArray()
     sl = await env().reopen()
     expect(await sl.admin().listTopics()).toEqual(['life'])
-    const second = await sl.producer().sendBatch(
-      'life',
-      Array.from({ length: 10 }, (_, i) => ({ key: `k${i}`, value: `b${i}` })),
-    )
+    const second = (
+      await sl.producer().sendBatch(
+        'life',
+        Array.from({ length: 10 }, (_, i) => ({ key: `k${i}`, value: `b${i}` })),
+      )
+    ).toArray()
     for (let i = 0; i < 10; i++) {
       expect(second[i]!.partition).toBe(first[i]!.partition)
       const lastBefore = Math.max(...first.filter((m) => m.partition === second[i]!.partition).map((m) => m.offset))

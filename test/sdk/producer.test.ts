@@ -1,8 +1,10 @@
 // Producer behaviour against the real broker, once per transport (embedded and tcp): ordering, partition placement,
 // metadata, acks, compression, flush/close and buffer bounds.
+import { inspect } from 'node:util'
 import { expect, test } from 'vitest'
 import { describeEachTransport } from '../../src/testing/sdk-harness.js'
 import type { Message } from '../../src/client/consumer.js'
+import { SendBatchResult } from '../../src/client/producer.js'
 import type { Sluice } from '../../src/sluice.js'
 
 async function readAll(
@@ -107,18 +109,43 @@ describeEachTransport('producer', (getSluice) => {
     const sl = getSluice()
     await sl.admin().createTopic('batch', { partitions: 2 })
     const producer = sl.producer({ lingerMs: 0 })
-    const messages = Array.from({ length: 500 }, (_, i) => ({ key: `k${i % 7}`, value: `v${i}` }))
-    const metas = await producer.sendBatch('batch', messages)
+    const messages = Array.from({ length: 500 }, (_, i) => ({
+      key: `k${i % 7}`,
+      value: `v${i}`,
+      timestamp: 1_700_000_000_000 + i,
+    }))
+    const result = await producer.sendBatch('batch', messages)
+    expect(result).toBeInstanceOf(SendBatchResult)
+    expect(result.length).toBe(500)
+    expect(result.topic).toBe('batch')
+    const metas = result.toArray()
     expect(metas).toHaveLength(500)
+    expect([...result]).toEqual(metas)
+    expect(JSON.parse(JSON.stringify(result))).toEqual(metas)
+    expect(result.at(-1)).toEqual(metas[499])
+    expect(result.at(500)).toBeUndefined()
+    expect(() => result.offsetOf(500)).toThrow(RangeError)
+    expect(() => result.partitionOf(-1)).toThrow(/message index -1 is outside this sendBatch call of 500 messages/)
+    expect(inspect(result)).toMatch(/^SendBatchResult\(500\) \[[\s\S]*\] \.\.\. 490 more$/)
     const records = await readAll(sl, 'batch', { valueCodec: 'string' })
     for (let i = 0; i < messages.length; i++) {
-      const r = records.find((x) => x.partition === metas[i]!.partition && x.offset === metas[i]!.offset)
+      expect(metas[i]).toEqual({
+        topic: 'batch',
+        partition: result.partitionOf(i),
+        offset: result.offsetOf(i),
+        timestamp: result.timestampOf(i),
+      })
+      expect(result.timestampOf(i)).toBe(1_700_000_000_000 + i)
+      const r = records.find((x) => x.partition === result.partitionOf(i) && x.offset === result.offsetOf(i))
       expect(r?.value).toBe(`v${i}`)
     }
     for (const p of [0, 1]) {
       const offsets = metas.filter((m) => m.partition === p).map((m) => m.offset)
+      expect(offsets.length).toBeGreaterThan(0)
       expect(offsets).toEqual(offsets.map((_, i) => offsets[0]! + i))
     }
+    const none = await producer.sendBatch('batch', [])
+    expect([none.length, none.toArray(), none.at(0)]).toEqual([0, [], undefined])
   })
 
   test.each([['all'], [1], [0]] as const)('acks %s: records land; acks 0 resolves offset -1', async (acks) => {
@@ -183,7 +210,7 @@ describeEachTransport('producer', (getSluice) => {
       'buffer',
       Array.from({ length: 300 }, () => ({ value })),
     )
-    expect(big.map((m) => m.offset)).toEqual(big.map((_, i) => 400 + i))
+    expect([...big].map((m) => m.offset)).toEqual(Array.from({ length: 300 }, (_, i) => 400 + i))
   })
 
   test('null keys stay on one partition for a whole batch', async () => {
@@ -230,7 +257,7 @@ describeEachTransport('producer', (getSluice) => {
         producer.sendBatch('reuse', messages),
         producer.send('reuse', { key: 'single', value: single }),
       ])
-      metas.forEach((m, i) => sent.set(`${m.partition}/${m.offset}`, messages[i]!.value.toString('hex')))
+      metas.toArray().forEach((m, i) => sent.set(`${m.partition}/${m.offset}`, messages[i]!.value.toString('hex')))
       sent.set(`${one.partition}/${one.offset}`, single.toString('hex'))
     }
     const read = new Map<string, string>()
@@ -257,9 +284,9 @@ describeEachTransport('producer', (getSluice) => {
     await producer.flush()
     expect(settled).toBe(3) // flush waited for every record of the stepped calls
     const [m1, m2, m3] = await Promise.all([p1, p2, p3])
-    expect(m1.map((m) => m.offset)).toEqual(Array.from({ length: 2000 }, (_, i) => 1 + i))
+    expect([...m1].map((m) => m.offset)).toEqual(Array.from({ length: 2000 }, (_, i) => 1 + i))
     expect(m2.offset).toBe(2001)
-    expect(m3.map((m) => m.offset)).toEqual(Array.from({ length: 500 }, (_, i) => 2002 + i))
+    expect([...m3].map((m) => m.offset)).toEqual(Array.from({ length: 500 }, (_, i) => 2002 + i))
     const values: string[] = []
     for await (const m of sl.replay({ topic: 'steps', valueCodec: 'string' })) values.push(m.value as string)
     expect(values).toEqual(['w', ...first.map((m) => m.value), 'b', ...second.map((m) => m.value)])
