@@ -45,11 +45,14 @@ export class OpenBatch {
   /** The batch's bytes, serialized as records are appended. */
   readonly builder: BatchBuilder
   /** The records' requests, run-length encoded: run r is `runCounts[r]` consecutive records of `runRequests[r]`
-   *  (a sendBatch call's records in one batch are one run, not one array entry each). */
+   *  (a sendBatch call's records in one batch are one run, not one array entry each), the first of them at
+   *  `runFirstSlots[r]` of its request's `results`. */
   readonly runRequests: PendingRequest[] = []
   readonly runCounts: number[] = []
-  /** Index of each record in its request's `results`. */
-  readonly slots: number[] = []
+  readonly runFirstSlots: number[] = []
+  /** Index of each record in its request's `results`, kept only once a run's slots stop being consecutive (a
+   *  sendBatch spread over partitions); until then a record's slot is its run's first slot plus its place in it. */
+  slots: number[] | null = null
   /** Estimated encoded size (an upper bound), header included. */
   bytes = BATCH_HEADER_BYTES
   /** The part of `bytes` its records account for (what the producer's buffer counts). */
@@ -66,12 +69,29 @@ export class OpenBatch {
   /** Records that the record appended last belongs to `request`, at `slot` of its results. */
   addRecordOf(request: PendingRequest, slot: number): void {
     const last = this.runRequests.length - 1
-    if (last >= 0 && this.runRequests[last] === request) this.runCounts[last]!++
+    const sameRequest = last >= 0 && this.runRequests[last] === request
+    if (this.slots === null) {
+      if (sameRequest && slot === this.runFirstSlots[last]! + this.runCounts[last]!) {
+        this.runCounts[last]!++
+        return
+      }
+      if (sameRequest) this.slots = this.#slotsSoFar()
+    }
+    this.slots?.push(slot)
+    if (sameRequest) this.runCounts[last]!++
     else {
       this.runRequests.push(request)
       this.runCounts.push(1)
+      this.runFirstSlots.push(slot)
     }
-    this.slots.push(slot)
+  }
+
+  /** The slot of each record so far, from the runs (all consecutive until now). */
+  #slotsSoFar(): number[] {
+    const out: number[] = []
+    for (let r = 0; r < this.runCounts.length; r++)
+      for (let k = 0; k < this.runCounts[r]!; k++) out.push(this.runFirstSlots[r]! + k)
+    return out
   }
 
   /** The timestamp of record `i`. */
@@ -103,6 +123,8 @@ export type BatchClosedListener = (queue: PartitionQueue) => void
 
 export class BatchAccumulator {
   readonly #queues = new Map<string, PartitionQueue[]>()
+  /** The queue queue() returned last (queues are never removed). */
+  #lastQueue: PartitionQueue | null = null
   /** While > 0, batches close on the next turn of the event loop instead of lingering. */
   #flushing = 0
   /** Estimated bytes of records about to be appended by one call (sendBatch): new batches start that big (up to
@@ -120,6 +142,9 @@ export class BatchAccumulator {
   }
 
   queue(topic: string, partition: number): PartitionQueue {
+    // Consecutive records mostly go to the same queue (one call, one partition): no map lookup for them.
+    const last = this.#lastQueue
+    if (last !== null && last.partition === partition && last.topic === topic) return last
     let byPartition = this.#queues.get(topic)
     if (byPartition === undefined) {
       byPartition = []
@@ -130,6 +155,7 @@ export class BatchAccumulator {
       q = new PartitionQueue(topic, partition)
       byPartition[partition] = q
     }
+    this.#lastQueue = q
     return q
   }
 

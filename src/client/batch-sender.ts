@@ -199,7 +199,7 @@ export class BatchSender {
 
 /** Resolves each record's request with its metadata (offset -1 with acks 0). */
 function complete(q: PartitionQueue, batch: OpenBatch, response: ProduceResponse | null): void {
-  const { runRequests, runCounts, slots } = batch
+  const { runRequests, runCounts, runFirstSlots, slots } = batch
   const topic = q.topic
   const partition = q.partition
   const baseOffset = response === null ? -1 : response.baseOffset
@@ -226,8 +226,9 @@ function complete(q: PartitionQueue, batch: OpenBatch, response: ProduceResponse
       continue
     }
     const { partitions, offsets, timestamps } = results
+    const firstSlot = runFirstSlots[r]! - i // + i: the slot of record i while the run's slots are consecutive
     for (; i < end; i++) {
-      const slot = slots[i]!
+      const slot = slots === null ? firstSlot + i : slots[i]!
       partitions[slot] = partition
       offsets[slot] = baseOffset < 0 ? -1 : baseOffset + i
       timestamps[slot] = appendTime >= 0 ? appendTime : batch.timestampOf(i)
