@@ -2,7 +2,10 @@
 // errors, the shared fetch byte budget, long-polling, listOffsets by time, size and corruption checks.
 import { describe, expect } from 'vitest'
 import type { OpenStorage } from '../src/broker/broker.js'
-import { CorruptRecordError, RecordTooLargeError } from '../src/errors.js'
+import { CorruptRecordError, InvalidArgumentError, RecordTooLargeError } from '../src/errors.js'
+import { InProcessTransport } from '../src/client/in-process-transport.js'
+import type { ReplayBound } from '../src/client/replay.js'
+import { Sluice } from '../src/sluice.js'
 import type { PartitionLogApi } from '../src/storage/api.js'
 import { decodeRecords, iterateBatches } from '../src/storage/record-batch.js'
 import { nodeDurabilityFs, type DurabilityFs } from '../src/storage/segment.js'
@@ -240,6 +243,69 @@ describe('broker produce and fetch', () => {
       [1, 'o-1'],
     ])
     expect(os.logEndOffset).toBe(2)
+  })
+
+  test("listOffsets and replay() with visibility 'durable' stop at the durable end, after the fsync of what is written", async ({
+    fx,
+  }) => {
+    // fdatasyncs of the group commit wait at a gate while it is closed.
+    let gate: Promise<void> = Promise.resolve()
+    let open = (): void => undefined
+    let syncs = 0
+    const close = (): void => {
+      gate = new Promise<void>((resolve) => (open = resolve))
+    }
+    const durabilityFs: DurabilityFs = {
+      fdatasync: async (fd) => {
+        syncs++
+        await gate
+        await nodeDurabilityFs.fdatasync(fd)
+      },
+      fdatasyncSync: (fd) => nodeDurabilityFs.fdatasyncSync(fd),
+    }
+    const broker = await fx.open({}, { openStorage: (dir, o) => openStorage(dir, { ...o, durabilityFs }) })
+    await broker.createTopic({ name: 't', partitions: 1, config: { flush: 'sync' } })
+    await broker.createTopic({ name: 'os', partitions: 1, config: { flush: 'os' } })
+    const base = Date.now() - 60_000
+    await broker.produce({ topic: 't', partition: 0, acks: 'all', batch: makeBatch(2, 'a', { timestamp: base }) })
+    close()
+    await broker.produce({ topic: 't', partition: 0, acks: 1, batch: makeBatch(3, 'b', { timestamp: base + 1000 }) })
+    const list = (timestamp: number, visibility: 'written' | 'durable') =>
+      broker.listOffsets({ topic: 't', timestamp, visibility }).then((r) => r.offsets[0]!.offset)
+    expect(await list(-1, 'written')).toBe(5)
+    expect(await list(base + 1000, 'written')).toBe(2)
+    expect(await list(-2, 'durable')).toBe(0)
+    const sl = new Sluice(new InProcessTransport(broker, false))
+    const read = async (visibility: 'written' | 'durable', to: ReplayBound = 'latest'): Promise<string[]> => {
+      const out: string[] = []
+      for await (const m of sl.replay({ topic: 't', to, visibility, valueCodec: 'string' })) out.push(m.value as string)
+      return out
+    }
+    expect(await read('written')).toEqual(['a-0', 'a-1', 'b-0', 'b-1', 'b-2'])
+    // Durable lookups wait for the fsync of the three written records; until it completes they answer nothing.
+    let answered = false
+    const latest = list(-1, 'durable').then((o) => ((answered = true), o))
+    let readDone = false
+    const durableRead = read('durable', 4).then((values) => ((readDone = true), values))
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 50))
+      expect([answered, readDone]).toEqual([false, false])
+    } finally {
+      open() // also when the check fails: the broker cannot close while an fsync hangs at the gate
+    }
+    expect(await latest).toBe(5)
+    expect(await durableRead).toEqual(['a-0', 'a-1', 'b-0', 'b-1'])
+    expect(await list(base + 5000, 'durable')).toBe(5)
+    // On a flush 'os' topic nothing fsyncs but the durable lookup's own request.
+    await broker.produce({ topic: 'os', partition: 0, acks: 1, batch: makeBatch(2, 'o') })
+    const before = syncs
+    const osOffsets = await broker.listOffsets({ topic: 'os', timestamp: -1, visibility: 'durable' })
+    expect(osOffsets.offsets[0]!.offset).toBe(2)
+    expect(syncs).toBeGreaterThan(before)
+    await expect(broker.listOffsets({ topic: 't', timestamp: -1, visibility: 'fsynced' as 'durable' })).rejects.toThrow(
+      /listOffsets visibility must be 'written' or 'durable', got fsynced/,
+    )
+    expect(() => sl.replay({ topic: 't', visibility: 'later' as 'durable' })).toThrow(InvalidArgumentError)
   })
 
   test('a long-poll with no append ends after its wait with empty records and no error', async ({ fx }) => {

@@ -111,6 +111,11 @@ export interface ListOffsetsRequest {
   topic: string
   partitions?: number[]
   timestamp: number
+  /** 'durable': answers where a reader with that visibility stops, never past the durable end: the call first waits
+   *  for an fsync of what is appended now (asking for it on 'interval'/'os' topics, as a durable fetch does), up to
+   *  LIMITS.listOffsetsDurableWaitMsMax, so 'latest' (-1) is the log end as of the call once that is durable. The log
+   *  start (-2) is the same either way. @default 'written' */
+  visibility?: FetchVisibility
 }
 
 export interface ListOffsetsResponse {

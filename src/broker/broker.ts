@@ -26,6 +26,7 @@ import type {
   ResetOffsetsResponse,
   TopicDescription,
 } from './api.js'
+import { LIMITS } from '../config/limits.js'
 import { ClosedError, InternalError, InvalidArgumentError, TopicExistsError, UnknownPartitionError } from '../errors.js'
 import type { PartitionLogApi, StorageApi, StorageLogger, StorageOptions } from '../storage/api.js'
 import {
@@ -36,6 +37,7 @@ import { openStorage as openDefaultStorage } from '../storage/storage.js'
 import { CONSUMER_OFFSETS_TOPIC, validateTopicName, validateUserTopicName } from '../topics/topic-name.js'
 import { openTopicRegistry, type TopicRegistry } from '../topics/topic-registry.js'
 import { resolveBrokerConfig, type BrokerConfig, type BrokerConfigInput } from './broker-config.js'
+import { durableEndNow } from './durable-end.js'
 import { fetchPartitions } from './fetch-handler.js'
 import { RegistryGroupTopicsView } from './group-topics-view.js'
 import { toLogger, type Logger } from './logger.js'
@@ -268,19 +270,33 @@ export class Broker implements BrokerApi {
     const timestamp = req.timestamp
     if (!Number.isSafeInteger(timestamp) || timestamp < -2)
       throw new InvalidArgumentError(`timestamp must be -2 (earliest), -1 (latest) or >= 0, got ${String(timestamp)}`)
+    const visibility = req.visibility ?? 'written'
+    if (visibility !== 'written' && visibility !== 'durable')
+      throw new InvalidArgumentError(`listOffsets visibility must be 'written' or 'durable', got ${String(visibility)}`)
     const count = this.#registry.partitionCount(req.topic)
     if (count === null) this.#registry.log(req.topic, 0) // throws UnknownTopicError
     const partitions = req.partitions ?? Array.from({ length: count ?? 0 }, (_, i) => i)
     if (!Array.isArray(partitions)) throw new InvalidArgumentError('partitions must be an array of partition numbers')
-    const offsets = partitions.map((partition) => {
+    if (partitions.length > LIMITS.partitionsMax)
+      throw new InvalidArgumentError(
+        `listOffsets of ${partitions.length} partitions, more than ${LIMITS.partitionsMax}`,
+      )
+    const logs = partitions.map((partition) => {
       if (!Number.isInteger(partition)) throw new UnknownPartitionError(req.topic, partition, count ?? 0)
-      const log = this.#registry.onlineLog(req.topic, partition)
+      return this.#registry.onlineLog(req.topic, partition)
+    })
+    const offsets = logs.map((log, i) => {
       let offset: number
       if (timestamp === -2) offset = log.logStartOffset
       else if (timestamp === -1) offset = log.logEndOffset
       else offset = log.offsetForTimestamp(timestamp) ?? log.logEndOffset
-      return { partition, offset }
+      return { partition: partitions[i]!, offset }
     })
+    if (visibility === 'durable' && timestamp !== -2) {
+      // Where a durable reader stops: at most the durable end, once what is appended now is fsynced.
+      const ends = await Promise.all(logs.map((log) => durableEndNow(log, LIMITS.listOffsetsDurableWaitMsMax)))
+      ends.forEach((end, i) => (offsets[i]!.offset = Math.min(offsets[i]!.offset, end)))
+    }
     return { offsets }
   }
 

@@ -2,8 +2,11 @@
 // when replay() is called (so 'latest' means the log end at the time of the call and records appended later are not
 // read), and the range is [from, to): `to` is exclusive in every form. Partitions are read one after the other, in
 // ascending partition number, each in offset order (not merged by timestamp). Each fetched batch is CRC-checked.
+// With visibility 'durable' the bounds are resolved as a durable reader sees the log: 'latest' is the log end as of
+// the call once an fsync covers it (replay() asks for one, as a durable consumer's fetch does), every bound stops at
+// that durable end, and the fetches return fsynced records only: nothing read can be taken by a power cut.
 import { LIMITS } from '../config/limits.js'
-import type { FetchResponse } from '../broker/api.js'
+import type { FetchResponse, FetchVisibility } from '../broker/api.js'
 import { errorFromWire, InvalidArgumentError, UnknownPartitionError } from '../errors.js'
 import type { ErrorCode } from '../errors.js'
 import { bufferCodec, type Codec, type CodecOption, resolveCodec } from './codecs.js'
@@ -29,6 +32,9 @@ export interface ReplayOptions {
   keyCodec?: CodecOption
   /** Bytes per fetch. @default 1 MiB */
   maxBytes?: number
+  /** 'durable': only records an fsync covered (see FetchVisibility); the bounds stop at the durable end.
+   *  @default 'written' */
+  visibility?: FetchVisibility
 }
 
 interface PartitionRange {
@@ -64,6 +70,7 @@ export class Replay implements AsyncIterable<Message> {
   readonly #valueCodec: Codec
   readonly #keyCodec: Codec
   readonly #maxBytes: number
+  readonly #visibility: FetchVisibility
 
   constructor(transport: Transport, options: ReplayOptions) {
     if (typeof options !== 'object' || options === null)
@@ -86,7 +93,11 @@ export class Replay implements AsyncIterable<Message> {
       throw new InvalidArgumentError(
         `maxBytes must be an integer in [1, ${LIMITS.fetchBytesMax}], got ${String(maxBytes)}`,
       )
+    const visibility = options.visibility ?? 'written'
+    if (visibility !== 'written' && visibility !== 'durable')
+      throw new InvalidArgumentError(`visibility must be 'written' or 'durable', got ${String(visibility)}`)
     this.#transport = transport
+    this.#visibility = visibility
     this.#topic = options.topic
     this.#valueCodec = valueCodec
     this.#keyCodec = keyCodec
@@ -102,17 +113,22 @@ export class Replay implements AsyncIterable<Message> {
     const partitions =
       wanted === undefined ? description.partitions.map((p) => p.partition) : [...new Set(wanted)].sort((a, b) => a - b)
     for (const p of partitions) if (p >= count) throw new UnknownPartitionError(topic, p, count)
-    const lookup = async (bound: ReplayBound): Promise<Map<number, number>> => {
-      const query = boundQuery(bound)
-      if (query === null) return new Map(partitions.map((p) => [p, bound as number]))
-      const { offsets } = await this.#transport.listOffsets({ topic, partitions, timestamp: query })
+    const visibility = this.#visibility
+    const listOffsets = async (timestamp: number): Promise<Map<number, number>> => {
+      const { offsets } = await this.#transport.listOffsets({ topic, partitions, timestamp, visibility })
       return new Map(offsets.map((o) => [o.partition, o.offset]))
     }
-    const [starts, ends] = await Promise.all([lookup(from), lookup(to)])
+    const lookup = async (bound: ReplayBound): Promise<Map<number, number>> => {
+      const query = boundQuery(bound)
+      return query === null ? new Map(partitions.map((p) => [p, bound as number])) : listOffsets(query)
+    }
+    // A durable reader's plain-offset `to` stops at the durable end too (the broker caps the looked-up bounds).
+    const durableEnds = visibility === 'durable' && boundQuery(to) === null ? listOffsets(-1) : null
+    const [starts, ends, capped] = await Promise.all([lookup(from), lookup(to), durableEnds])
     return partitions.map((partition) => ({
       partition,
       from: starts.get(partition) ?? 0,
-      to: ends.get(partition) ?? 0,
+      to: Math.min(ends.get(partition) ?? 0, capped?.get(partition) ?? Infinity),
     }))
   }
 
@@ -124,6 +140,7 @@ export class Replay implements AsyncIterable<Message> {
       this.#maxBytes,
       this.#keyCodec,
       this.#valueCodec,
+      this.#visibility,
     )
   }
 }
@@ -154,6 +171,7 @@ class ReplayIterator implements AsyncIterator<Message> {
     private readonly maxBytes: number,
     private readonly keyCodec: Codec,
     private readonly valueCodec: Codec,
+    private readonly visibility: FetchVisibility,
   ) {}
 
   next(): Promise<IteratorResult<Message>> {
@@ -210,6 +228,7 @@ class ReplayIterator implements AsyncIterator<Message> {
       partitions: [{ topic: this.topic, partition: range.partition, offset }],
       maxBytes: this.maxBytes,
       maxWaitMs: 0,
+      visibility: this.visibility,
     })
   }
 

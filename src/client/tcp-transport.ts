@@ -326,7 +326,9 @@ export class TcpTransport implements BrokerApi {
     return this.call(ApiKey.FETCH, req, req.maxWaitMs)
   }
   listOffsets(req: ListOffsetsRequest): Promise<ListOffsetsResponse> {
-    return this.call(ApiKey.LIST_OFFSETS, req)
+    // A durable lookup may wait for an fsync first (bounded by the broker).
+    const waitMs = req.visibility === 'durable' ? LIMITS.listOffsetsDurableWaitMsMax : 0
+    return this.call(ApiKey.LIST_OFFSETS, req, waitMs)
   }
   initProducer(): Promise<InitProducerResponse> {
     return this.call(ApiKey.INIT_PRODUCER, null)

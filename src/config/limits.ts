@@ -32,6 +32,9 @@ export const LIMITS = Object.freeze({
   fetchBytesMax: 32 * MiB,
   /** Long-poll wait of one fetch. */
   fetchWaitMsMax: 30_000,
+  /** How long a listOffsets with visibility 'durable' waits for the fsync of what is appended (then it answers the
+   *  durable end as it stands). */
+  listOffsetsDurableWaitMsMax: 30_000,
   /** Members of one group. */
   groupMembersMax: 1_000,
   /** Segments one partition may hold open as file handles. */

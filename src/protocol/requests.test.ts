@@ -9,6 +9,7 @@ import {
   decodeCreateTopic,
   decodeFetch,
   decodeGroupHeartbeat,
+  decodeListOffsets,
   decodeResetOffsets,
 } from './requests.js'
 
@@ -33,6 +34,8 @@ describe('request decoding', () => {
     }
     expect(decodeFetch(fetch)).toEqual(fetch)
     expect(decodeFetch({ ...fetch, visibility: 'durable' })).toEqual({ ...fetch, visibility: 'durable' })
+    const list = { topic: 't', partitions: [0, 2], timestamp: -1, visibility: 'durable' as const }
+    expect(decodeListOffsets(list)).toEqual(list)
     const commit = { groupId: 'g', memberId: 'm', memberEpoch: 4, offsets: [{ topic: 't', partition: 0, offset: 7 }] }
     expect(decodeCommitOffsets(commit)).toEqual(commit)
     for (const to of ['earliest', 'latest', { timestamp: 5 }, { offset: 9 }, { shiftBy: -4 }] as const) {
@@ -67,6 +70,9 @@ describe('request decoding', () => {
     )
     expect(refused(() => decodeFetch({ partitions: [], maxBytes: 1, maxWaitMs: 0, visibility: 'fsynced' }))).toMatch(
       /^fetch\.visibility: expected/,
+    )
+    expect(refused(() => decodeListOffsets({ topic: 't', timestamp: -1, visibility: 1 }))).toMatch(
+      /^listOffsets\.visibility: expected/,
     )
     expect(
       refused(() =>

@@ -135,11 +135,13 @@ export function decodeFetch(body: unknown): FetchRequest {
 
 export function decodeListOffsets(body: unknown): ListOffsetsRequest {
   const path = 'listOffsets'
-  const o = object(body, path, ['topic', 'partitions', 'timestamp'])
+  const o = object(body, path, ['topic', 'partitions', 'timestamp', 'visibility'])
   const req: ListOffsetsRequest = {
     topic: string(o, 'topic', path, NAME_MAX),
     timestamp: integer(o, 'timestamp', path, -2),
   }
+  if (o.visibility !== undefined && o.visibility !== null)
+    req.visibility = oneOf(o, 'visibility', path, ['written', 'durable'] as const)
   const partitions = optionalArray(o, 'partitions', path, LIMITS.partitionsMax, integerItem(0, PARTITION_MAX))
   if (partitions !== undefined) req.partitions = partitions
   return req

@@ -1,5 +1,6 @@
 // Bounded replay without a group, once per transport: bounds by Date, offset, 'earliest'/'latest'; the log end is
-// fixed when replay() is called; partitions are read one after the other; codecs decode what producers encoded.
+// fixed when replay() is called; durable visibility reads fsynced records only; partitions are read one after the
+// other; codecs decode what producers encoded.
 import { expect, test } from 'vitest'
 import { describeEachTransport } from '../../src/testing/sdk-harness.js'
 import type { Message } from '../../src/client/consumer.js'
@@ -48,6 +49,29 @@ describeEachTransport('replay', (getSluice) => {
     const got = await collect(replay)
     expect(got).toHaveLength(10)
     expect(got.every((m) => !String(m.value).startsWith('late'))).toBe(true)
+  })
+
+  test("visibility 'durable' reads what was written before the call once fsynced, also on a flush 'os' topic", async () => {
+    const sl = getSluice()
+    // Nothing fsyncs a flush 'os' topic on its own: its durable end moves only when the replay asks for it.
+    await sl.admin().createTopic('r-os', { partitions: 2, flush: 'os' })
+    await sl.producer({ acks: 1 }).sendBatch(
+      'r-os',
+      Array.from({ length: 8 }, (_, i) => ({ partition: i % 2, value: String(i) })),
+    )
+    const got = await collect(sl.replay({ topic: 'r-os', visibility: 'durable', valueCodec: 'string' }))
+    expect(got.map((m) => [m.partition, m.value])).toEqual([
+      [0, '0'],
+      [0, '2'],
+      [0, '4'],
+      [0, '6'],
+      [1, '1'],
+      [1, '3'],
+      [1, '5'],
+      [1, '7'],
+    ])
+    const capped = await collect(sl.replay({ topic: 'r-os', to: 1_000, partitions: [1], visibility: 'durable' }))
+    expect(capped.map((m) => m.offset)).toEqual([0, 1, 2, 3])
   })
 
   test('offset bounds are [from, to); partitions are read one after the other in partition order', async () => {
