@@ -37,7 +37,7 @@ import { openStorage as openDefaultStorage } from '../storage/storage.js'
 import { CONSUMER_OFFSETS_TOPIC, validateTopicName, validateUserTopicName } from '../topics/topic-name.js'
 import { openTopicRegistry, type TopicRegistry } from '../topics/topic-registry.js'
 import { resolveBrokerConfig, type BrokerConfig, type BrokerConfigInput } from './broker-config.js'
-import { durableEndNow } from './durable-end.js'
+import { durableEndsNow } from './durable-end.js'
 import { fetchPartitions } from './fetch-handler.js'
 import { RegistryGroupTopicsView } from './group-topics-view.js'
 import { toLogger, type Logger } from './logger.js'
@@ -294,7 +294,7 @@ export class Broker implements BrokerApi {
     })
     if (visibility === 'durable' && timestamp !== -2) {
       // Where a durable reader stops: at most the durable end, once what is appended now is fsynced.
-      const ends = await Promise.all(logs.map((log) => durableEndNow(log, LIMITS.listOffsetsDurableWaitMsMax)))
+      const ends = await durableEndsNow(this.#longPolls, logs, LIMITS.listOffsetsDurableWaitMsMax)
       ends.forEach((end, i) => (offsets[i]!.offset = Math.min(offsets[i]!.offset, end)))
     }
     return { offsets }

@@ -1,10 +1,12 @@
-// durableEndNow answers the log end once an fsync it asked for covers it, and never more than the durable offset:
-// when no fsync comes within the wait it answers the durable offset as it stands.
+// durableEndsNow answers each log's end as of the call once an fsync it asked for covers it, never more than the
+// durable offset: when no fsync comes within the wait, or the broker closes, it answers the durable offsets as they
+// stand, and it leaves no listener behind.
 import { describe, expect, test } from 'vitest'
 import type { PartitionLogApi } from '../storage/api.js'
-import { durableEndNow } from './durable-end.js'
+import { durableEndsNow } from './durable-end.js'
+import { LongPolls } from './long-poll.js'
 
-/** The slice of a log durableEndNow uses: ends, durable listeners, flush requests (each one recorded). */
+/** The slice of a log durableEndsNow and LongPolls use: ends, durable listeners, flush requests (counted). */
 function fakeLog(logEndOffset: number, durableOffset: number) {
   const listeners = new Set<(durable: number) => void>()
   const log = {
@@ -15,6 +17,9 @@ function fakeLog(logEndOffset: number, durableOffset: number) {
     onDurable(listener: (durable: number) => void) {
       listeners.add(listener)
       return () => listeners.delete(listener)
+    },
+    onAppend() {
+      throw new Error('not used')
     },
     requestFlush() {
       log.flushRequests++
@@ -27,35 +32,51 @@ function fakeLog(logEndOffset: number, durableOffset: number) {
   }
   return log
 }
-const api = (log: ReturnType<typeof fakeLog>): PartitionLogApi => log as unknown as PartitionLogApi
+const api = (...logs: Array<ReturnType<typeof fakeLog>>): PartitionLogApi[] => logs as unknown as PartitionLogApi[]
+const tick = (ms = 10): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
-describe('durableEndNow', () => {
-  test('a log durable to its end answers at once, without asking for an fsync', async () => {
-    const log = fakeLog(7, 7)
-    expect(await durableEndNow(api(log), 1000)).toBe(7)
-    expect(log.flushRequests).toBe(0)
+describe('durableEndsNow', () => {
+  test('logs durable to their ends answer at once, without asking for an fsync', async () => {
+    const a = fakeLog(7, 7)
+    const b = fakeLog(0, 0)
+    expect(await durableEndsNow(new LongPolls(), api(a, b), 1000)).toEqual([7, 0])
+    expect(a.flushRequests + b.flushRequests).toBe(0)
   })
 
-  test('asks for an fsync and answers the end of the log as of the call once the fsync covers it', async () => {
-    const log = fakeLog(10, 4)
-    const answer = durableEndNow(api(log), 10_000)
-    expect(log.flushRequests).toBe(1)
-    log.advance(8) // an earlier round: not enough
-    log.logEndOffset = 12 // appended after the call: not waited for
-    let settled = false
-    void answer.then(() => (settled = true))
-    await new Promise((resolve) => setTimeout(resolve, 10))
-    expect(settled).toBe(false)
-    log.advance(12)
-    expect(await answer).toBe(10)
-    expect(log.listeners.size).toBe(0)
+  test('asks for fsyncs and answers every end as of the call once fsyncs cover them all', async () => {
+    const a = fakeLog(10, 4)
+    const b = fakeLog(3, 3)
+    const c = fakeLog(5, 0)
+    let answer: number[] | null = null
+    const done = durableEndsNow(new LongPolls(), api(a, b, c), 10_000).then((ends) => (answer = ends))
+    expect([a.flushRequests, b.flushRequests, c.flushRequests]).toEqual([1, 0, 1])
+    a.advance(8) // an earlier round: not enough
+    a.logEndOffset = 12 // appended after the call: not waited for
+    await tick()
+    c.advance(5)
+    await tick()
+    expect(answer).toBeNull()
+    a.advance(12)
+    await done
+    expect(answer).toEqual([10, 3, 5])
+    expect(a.listeners.size + c.listeners.size).toBe(0)
   })
 
-  test('when no fsync comes within the wait, answers the durable offset as it stands and unsubscribes', async () => {
-    const log = fakeLog(10, 4)
-    const answer = durableEndNow(api(log), 20)
-    log.advance(6)
-    expect(await answer).toBe(6)
-    expect(log.listeners.size).toBe(0)
+  test('when no fsync comes within the wait, answers the durable offsets as they stand', async () => {
+    const a = fakeLog(10, 4)
+    const answer = durableEndsNow(new LongPolls(), api(a), 30)
+    a.advance(6)
+    expect(await answer).toEqual([6])
+    expect(a.listeners.size).toBe(0)
+  })
+
+  test("the broker's close ends the wait at once", async () => {
+    const polls = new LongPolls()
+    const a = fakeLog(10, 4)
+    const answer = durableEndsNow(polls, api(a), 60_000)
+    await tick()
+    polls.close()
+    expect(await answer).toEqual([4])
+    expect(a.listeners.size).toBe(0)
   })
 })
