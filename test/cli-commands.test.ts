@@ -47,6 +47,34 @@ describe('sluice CLI', () => {
     await runCli(['produce', 'orders', '--key-separator', ':', ...d], { input: 'user-9:late-1\nuser-9:late-2\n' })
     const late = await runCli(['consume', 'orders', '--from-time', mid.toISOString(), '--max-messages', '2', ...d])
     expect(late).toMatchObject({ code: 0, stdout: 'late-1\nlate-2\n' })
+    // Bounded reads exit at their bound without --max-messages: to the end as of the start, before a time, from a
+    // time (durable: this flush 'os' topic gets the fsync the read asks for), one partition's offset range.
+    const all = await runCli(['consume', 'orders', '--until-end', '--json', ...d])
+    expect(all.code).toBe(0)
+    const allRecords = all.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { value: string; partition: number; offset: number })
+    expect(allRecords.map((r) => r.value).sort()).toEqual(['a', 'b', 'c', 'd', 'late-1', 'late-2'])
+    const before = await runCli(['consume', 'orders', '--to-time', mid.toISOString(), ...d])
+    expect([before.code, before.stdout.trim().split('\n').sort()]).toEqual([0, ['a', 'b', 'c', 'd']])
+    const after = await runCli([
+      'consume',
+      'orders',
+      '--from-time',
+      mid.toISOString(),
+      '--until-end',
+      '--durable',
+      ...d,
+    ])
+    expect(after).toMatchObject({ code: 0, stdout: 'late-1\nlate-2\n' })
+    const first = allRecords[0]!
+    const one = ['--partition', String(first.partition), '--offset', String(first.offset)]
+    const ranged = await runCli(['consume', 'orders', ...one, '--to-offset', String(first.offset + 1), ...d])
+    expect(ranged).toMatchObject({ code: 0, stdout: `${first.value}\n` })
+    expect((await runCli(['consume', 'orders', '--group', 'g', '--until-end', ...d])).stderr).toMatch(/drop --group/)
+    expect((await runCli(['consume', 'orders', '--to-offset', '1', ...d])).code).toBe(2)
+    expect((await runCli(['consume', 'orders', '--until-end', '--to-time', mid.toISOString(), ...d])).code).toBe(2)
     const described = JSON.parse((await runCli(['topic', 'describe', 'orders', '--json', ...d])).stdout) as {
       partitions: Array<{ logEndOffset: number }>
       config: { flush: string }

@@ -1,9 +1,11 @@
 // `sluice consume <topic>`: prints records as they arrive, from the latest offsets by default, from the beginning, from a
 // point in time, or from one partition's offset; with --group it joins the group (and commits as it goes). Stops after
 // --max-messages or on SIGINT/SIGTERM; closing the consumer commits the position of the last printed record. With
-// --durable only records an fsync covered are printed.
+// --durable only records an fsync covered are printed. With an end bound (--until-end, --to-time, --to-offset) it is
+// a bounded replay instead (sl.replay, no group): from the beginning unless a start is given, partition after
+// partition, and it exits at the bound.
 import type { Command } from 'commander'
-import type { AssignPartition, Consumer, Message, Sluice } from '../../index.js'
+import type { AssignPartition, Consumer, Message, ReplayBound, Sluice } from '../../index.js'
 import { parseDate, parseInteger, UsageError, withClient, withTarget, type TargetOptions } from '../context.js'
 import { printLine } from '../output.js'
 
@@ -17,6 +19,9 @@ interface ConsumeOptions extends TargetOptions {
   keySeparator?: string
   json?: boolean
   durable?: boolean
+  untilEnd?: boolean
+  toTime?: string
+  toOffset?: number
 }
 
 function text(value: unknown): string | null {
@@ -45,6 +50,33 @@ function checkOptions(opts: ConsumeOptions): void {
   const starts = [opts.fromBeginning === true, opts.fromTime !== undefined, opts.offset !== undefined].filter(Boolean)
   if (starts.length > 1) throw new UsageError('give at most one of --from-beginning, --from-time, --offset')
   if (opts.offset !== undefined && opts.partition === undefined) throw new UsageError('--offset needs --partition')
+  const ends = [opts.untilEnd === true, opts.toTime !== undefined, opts.toOffset !== undefined].filter(Boolean)
+  if (ends.length > 1) throw new UsageError('give at most one of --until-end, --to-time, --to-offset')
+  if (opts.toOffset !== undefined && opts.partition === undefined) throw new UsageError('--to-offset needs --partition')
+  if (ends.length > 0 && opts.group !== undefined)
+    throw new UsageError('a bounded read (--until-end, --to-time, --to-offset) does not join a group: drop --group')
+}
+
+/** The bounded read: records of [start, end) of each partition, one partition after the other. */
+async function replayBounded(sluice: Sluice, topic: string, opts: ConsumeOptions): Promise<void> {
+  // From the beginning unless told otherwise: a bounded read from the latest offsets would read nothing.
+  const from: ReplayBound =
+    opts.fromTime !== undefined ? new Date(parseDate('--from-time', opts.fromTime)) : (opts.offset ?? 'earliest')
+  const to: ReplayBound =
+    opts.toTime !== undefined ? new Date(parseDate('--to-time', opts.toTime)) : (opts.toOffset ?? 'latest')
+  const replay = sluice.replay({
+    topic,
+    from,
+    to,
+    visibility: opts.durable === true ? 'durable' : 'written',
+    ...(opts.partition === undefined ? {} : { partitions: [opts.partition] }),
+  })
+  let printed = 0
+  for await (const message of replay) {
+    printLine(formatMessage(message, opts))
+    printed += 1
+    if (opts.maxMessages !== undefined && printed >= opts.maxMessages) break
+  }
 }
 
 async function makeConsumer(sluice: Sluice, topic: string, opts: ConsumeOptions): Promise<Consumer> {
@@ -100,8 +132,22 @@ export function registerConsume(program: Command): void {
     .option('--key-separator <sep>', 'print key<sep>value')
     .option('--json', 'print one JSON object per record')
     .option('--durable', 'print only records an fsync covered (consumer visibility durable)')
+    .option(
+      '--until-end',
+      'stop at the log end as of the start (a bounded read: no group, from the beginning by default)',
+    )
+    .option('--to-time <iso>', 'stop before the first record at or after this time (a bounded read)')
+    .option(
+      '--to-offset <n>',
+      'stop before this offset (a bounded read; needs --partition)',
+      parseInteger('--to-offset', 0),
+    )
     .action(async (topic: string, opts: ConsumeOptions) => {
       checkOptions(opts)
+      if (opts.untilEnd === true || opts.toTime !== undefined || opts.toOffset !== undefined) {
+        await withClient(opts, (sluice) => replayBounded(sluice, topic, opts))
+        return
+      }
       await withClient(opts, async (sluice) => {
         const consumer = await makeConsumer(sluice, topic, opts)
         const stop = () => void consumer.close().catch(() => {})
