@@ -12,6 +12,32 @@ import { nodeDurabilityFs, type DurabilityFs } from '../src/storage/segment.js'
 import { openStorage } from '../src/storage/storage.js'
 import { brokerTest as test, makeBatch, testOpenStorage } from '../src/testing/broker-fixture.js'
 
+/** Real storage whose group-commit fdatasyncs wait at a gate while it is closed (`close()`, then `open()`), counted
+ *  in `syncs`. */
+function fsyncGate(): { openStorage: OpenStorage; close(): void; open(): void; readonly syncs: number } {
+  let gate: Promise<void> = Promise.resolve()
+  let release = (): void => undefined
+  let syncs = 0
+  const durabilityFs: DurabilityFs = {
+    fdatasync: async (fd) => {
+      syncs++
+      await gate
+      await nodeDurabilityFs.fdatasync(fd)
+    },
+    fdatasyncSync: (fd) => nodeDurabilityFs.fdatasyncSync(fd),
+  }
+  return {
+    openStorage: (dir, options) => openStorage(dir, { ...options, durabilityFs }),
+    close: () => {
+      gate = new Promise<void>((resolve) => (release = resolve))
+    },
+    open: () => release(),
+    get syncs() {
+      return syncs
+    },
+  }
+}
+
 /** Wraps the real storage so each waitDurable call is recorded and held until `release()`. */
 async function gatedStorage(): Promise<{ openStorage: OpenStorage; waits: number[]; release: () => void }> {
   const inner = await testOpenStorage()
@@ -202,20 +228,9 @@ describe('broker produce and fetch', () => {
   test("visibility 'durable' fetches only fsynced records, reports that end, and a long-poll wakes at the fsync", async ({
     fx,
   }) => {
-    // fdatasyncs of the group commit wait at a gate while it is closed.
-    let gate: Promise<void> = Promise.resolve()
-    let open = (): void => undefined
-    const close = (): void => {
-      gate = new Promise<void>((resolve) => (open = resolve))
-    }
-    const durabilityFs: DurabilityFs = {
-      fdatasync: async (fd) => {
-        await gate
-        await nodeDurabilityFs.fdatasync(fd)
-      },
-      fdatasyncSync: (fd) => nodeDurabilityFs.fdatasyncSync(fd),
-    }
-    const broker = await fx.open({}, { openStorage: (dir, o) => openStorage(dir, { ...o, durabilityFs }) })
+    const gate = fsyncGate()
+    const { close, open } = gate
+    const broker = await fx.open({}, { openStorage: gate.openStorage })
     await broker.createTopic({ name: 't', partitions: 1, config: { flush: 'sync' } })
     await broker.createTopic({ name: 'os', partitions: 1, config: { flush: 'os' } })
     const fetch = (topic: string, offset: number, visibility: 'written' | 'durable', maxWaitMs = 0) =>
@@ -248,22 +263,9 @@ describe('broker produce and fetch', () => {
   test("listOffsets and replay() with visibility 'durable' stop at the durable end, after the fsync of what is written", async ({
     fx,
   }) => {
-    // fdatasyncs of the group commit wait at a gate while it is closed.
-    let gate: Promise<void> = Promise.resolve()
-    let open = (): void => undefined
-    let syncs = 0
-    const close = (): void => {
-      gate = new Promise<void>((resolve) => (open = resolve))
-    }
-    const durabilityFs: DurabilityFs = {
-      fdatasync: async (fd) => {
-        syncs++
-        await gate
-        await nodeDurabilityFs.fdatasync(fd)
-      },
-      fdatasyncSync: (fd) => nodeDurabilityFs.fdatasyncSync(fd),
-    }
-    const broker = await fx.open({}, { openStorage: (dir, o) => openStorage(dir, { ...o, durabilityFs }) })
+    const gate = fsyncGate()
+    const { close, open } = gate
+    const broker = await fx.open({}, { openStorage: gate.openStorage })
     await broker.createTopic({ name: 't', partitions: 1, config: { flush: 'sync' } })
     await broker.createTopic({ name: 'os', partitions: 1, config: { flush: 'os' } })
     const base = Date.now() - 60_000
@@ -298,10 +300,10 @@ describe('broker produce and fetch', () => {
     expect(await list(base + 5000, 'durable')).toBe(5)
     // On a flush 'os' topic nothing fsyncs but the durable lookup's own request.
     await broker.produce({ topic: 'os', partition: 0, acks: 1, batch: makeBatch(2, 'o') })
-    const before = syncs
+    const before = gate.syncs
     const osOffsets = await broker.listOffsets({ topic: 'os', timestamp: -1, visibility: 'durable' })
     expect(osOffsets.offsets[0]!.offset).toBe(2)
-    expect(syncs).toBeGreaterThan(before)
+    expect(gate.syncs).toBeGreaterThan(before)
     await expect(broker.listOffsets({ topic: 't', timestamp: -1, visibility: 'fsynced' as 'durable' })).rejects.toThrow(
       /listOffsets visibility must be 'written' or 'durable', got fsynced/,
     )
