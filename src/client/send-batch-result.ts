@@ -60,9 +60,9 @@ export class SendBatchResult implements Iterable<RecordMetadata> {
   /** The metadata of message `i` as an object, or undefined outside the call; negative `i` counts from the end, as
    *  Array#at does. */
   at(i: number): RecordMetadata | undefined {
-    const n = this.length
-    const k = Math.trunc(i) < 0 ? Math.trunc(i) + n : Math.trunc(i)
-    return Number.isInteger(k) && k >= 0 && k < n ? this.#metadata(k) : undefined
+    const relative = Number.isNaN(i) ? 0 : Math.trunc(i) // Array#at's ToIntegerOrInfinity
+    const k = relative < 0 ? relative + this.length : relative
+    return k >= 0 && k < this.length ? this.#metadata(k) : undefined
   }
 
   *[Symbol.iterator](): Generator<RecordMetadata> {

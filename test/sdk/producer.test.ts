@@ -124,6 +124,14 @@ describeEachTransport('producer', (getSluice) => {
     expect(JSON.parse(JSON.stringify(result))).toEqual(metas)
     expect(result.at(-1)).toEqual(metas[499])
     expect(result.at(500)).toBeUndefined()
+    // Index conversion as Array#at: fractions truncate, NaN is 0, out of range on either side is undefined.
+    expect([result.at(1.7), result.at(NaN), result.at(-500), result.at(-501), result.at(Infinity)]).toEqual([
+      metas[1],
+      metas[0],
+      metas[0],
+      undefined,
+      undefined,
+    ])
     expect(() => result.offsetOf(500)).toThrow(RangeError)
     expect(() => result.partitionOf(-1)).toThrow(/message index -1 is outside this sendBatch call of 500 messages/)
     expect(inspect(result)).toMatch(/^SendBatchResult\(500\) \[[\s\S]*\] \.\.\. 490 more$/)
