@@ -8,7 +8,12 @@ export type { SluiceOpenOptions, SluiceConnectOptions } from './sluice.js'
 
 // clients
 export { Admin } from './client/admin.js'
-export type { CreateTopicOptions, ResetOffsetsOptions, ResetPlanEntry } from './client/admin.js'
+export type {
+  AlterTopicConfigOptions,
+  CreateTopicOptions,
+  ResetOffsetsOptions,
+  ResetPlanEntry,
+} from './client/admin.js'
 export { Producer, SendBatchResult } from './client/producer.js'
 export type { ProducerMessage, RecordMetadata, HeaderValue } from './client/producer.js'
 export { Consumer } from './client/consumer.js'

@@ -81,6 +81,21 @@ describe('sluice CLI', () => {
     }
     expect(described.config.flush).toBe('os')
     expect(described.partitions.reduce((n, p) => n + p.logEndOffset, 0)).toBe(6)
+    // alter: set, give back to the default, refuse what is wrong (usage: 2; a bad value: 1), change nothing then
+    const altered = await runCli(['topic', 'alter', 'orders', '--retention-ms', '60000', '--flush', 'sync', ...d])
+    expect(altered.code).toBe(0)
+    expect(altered.stdout).toContain('retentionMs=60000')
+    expect(altered.stdout).toContain('flush=sync')
+    const reset = await runCli(['topic', 'alter', 'orders', '--delete-config', 'retention-ms', '--json', ...d])
+    expect((JSON.parse(reset.stdout) as { config: object }).config).toMatchObject({
+      retentionMs: 604_800_000,
+      flush: 'sync',
+    })
+    expect((await runCli(['topic', 'alter', 'orders', ...d])).code).toBe(2)
+    expect((await runCli(['topic', 'alter', 'orders', '--delete-config', 'colour', ...d])).code).toBe(2)
+    const bad = await runCli(['topic', 'alter', 'orders', '--segment-bytes', '5', ...d])
+    expect([bad.code, bad.stderr]).toEqual([1, expect.stringMatching(/segmentBytes must be an integer in \[1024/)])
+    expect((await runCli(['topic', 'describe', 'orders', ...d])).stdout).toContain('segmentBytes=134217728')
     const consumed = await runCli(['consume', 'orders', '--from-beginning', '--max-messages', '6', '--json', ...d])
     expect(consumed.code).toBe(0)
     const records = consumed.stdout

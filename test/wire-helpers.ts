@@ -69,6 +69,9 @@ export class FakeBroker implements BrokerApi {
   createTopic(req: Parameters<BrokerApi['createTopic']>[0]) {
     return this.record('createTopic', [req], this.topic(req.name))
   }
+  alterTopicConfig(req: Parameters<BrokerApi['alterTopicConfig']>[0]) {
+    return this.record('alterTopicConfig', [req], this.topic(req.name))
+  }
   deleteTopic(name: string) {
     return this.record('deleteTopic', [name], undefined)
   }

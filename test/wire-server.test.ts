@@ -65,6 +65,10 @@ describe('wire against a fake broker', () => {
     const calls: Array<[string, (api: BrokerApi) => Promise<unknown>]> = [
       ['info', (b) => b.info()],
       ['createTopic', (b) => b.createTopic({ name: 'orders', partitions: 3, config: { flush: 'os', retentionMs: 5 } })],
+      [
+        'alterTopicConfig',
+        (b) => b.alterTopicConfig({ name: 'orders', config: { retentionMs: 60_000, flush: 'os', segmentBytes: null } }),
+      ],
       ['deleteTopic', (b) => b.deleteTopic('orders')],
       ['listTopics', (b) => b.listTopics(true)],
       ['describeTopic', (b) => b.describeTopic('orders')],
@@ -98,8 +102,8 @@ describe('wire against a fake broker', () => {
       expect(viaWire, name).toEqual(local)
       expect(broker.calls.at(-1), name).toEqual(direct.calls.at(-1))
     }
-    // The handshake's info call is on top of the 16.
-    expect(new Set(broker.calls.map((c) => c.method)).size).toBe(16)
+    // The handshake's info call is on top of the 17.
+    expect(new Set(broker.calls.map((c) => c.method)).size).toBe(17)
   })
 
   test('a broker error arrives as the same typed class with its message', async () => {

@@ -23,6 +23,12 @@ export interface CreateTopicRequest {
   config?: Partial<TopicConfig>
 }
 
+/** Changes to a topic's config: a value sets that override, null removes it (the broker default applies again). */
+export interface AlterTopicConfigRequest {
+  name: string
+  config: { [K in keyof TopicConfig]?: TopicConfig[K] | null }
+}
+
 export interface PartitionDescription {
   partition: number
   logStartOffset: number
@@ -231,6 +237,7 @@ export interface BrokerApi {
   info(): Promise<BrokerInfo>
   // topics
   createTopic(req: CreateTopicRequest): Promise<TopicDescription>
+  alterTopicConfig(req: AlterTopicConfigRequest): Promise<TopicDescription>
   deleteTopic(name: string): Promise<void>
   listTopics(includeInternal?: boolean): Promise<string[]>
   describeTopic(name: string): Promise<TopicDescription>

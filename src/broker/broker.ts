@@ -4,6 +4,7 @@
 // ClosedError; close stops the timer, wakes the long-polls, closes the coordinator, then storage (flush, checkpoint,
 // clean-shutdown marker, unlock).
 import type {
+  AlterTopicConfigRequest,
   BrokerApi,
   BrokerInfo,
   CommittedOffset,
@@ -51,6 +52,7 @@ export const BROKER_VERSION = '0.1.0'
 const API_VERSIONS: Readonly<Record<string, number>> = Object.freeze({
   info: 0,
   createTopic: 0,
+  alterTopicConfig: 0,
   deleteTopic: 0,
   listTopics: 0,
   describeTopic: 0,
@@ -203,6 +205,14 @@ export class Broker implements BrokerApi {
     if (req === null || typeof req !== 'object') throw new InvalidArgumentError('createTopic needs a request object')
     const name = validateUserTopicName(req.name)
     return this.#registry.create(name, req.partitions, req.config ?? {})
+  }
+
+  async alterTopicConfig(req: AlterTopicConfigRequest): Promise<TopicDescription> {
+    this.#enter()
+    if (req === null || typeof req !== 'object')
+      throw new InvalidArgumentError('alterTopicConfig needs a request object')
+    const name = validateUserTopicName(req.name)
+    return this.#registry.alter(name, req.config)
   }
 
   async deleteTopic(name: string): Promise<void> {

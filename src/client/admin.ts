@@ -1,7 +1,14 @@
 // Topic and group administration, thin over the transport: each method checks its arguments (so a bad call fails
 // with an InvalidArgumentError naming the problem before any request), shapes the request and returns the broker's
 // answer. Nothing is cached here.
-import type { GroupDescription, GroupState, ResetTarget, TopicConfig, TopicDescription } from '../broker/api.js'
+import type {
+  AlterTopicConfigRequest,
+  GroupDescription,
+  GroupState,
+  ResetTarget,
+  TopicConfig,
+  TopicDescription,
+} from '../broker/api.js'
 import { LIMITS } from '../config/limits.js'
 import { InvalidArgumentError } from '../errors.js'
 import type { FlushPolicy } from '../storage/api.js'
@@ -23,6 +30,11 @@ export interface CreateTopicOptions {
   flush?: FlushPolicy
   /** @default the broker's (1000) */
   flushIntervalMs?: number
+}
+
+/** An alter of a topic's config: a value sets it for this topic, null gives it back to the broker's default. */
+export type AlterTopicConfigOptions = {
+  [K in Exclude<keyof CreateTopicOptions, 'partitions'>]?: CreateTopicOptions[K] | null
 }
 
 export interface ResetOffsetsOptions {
@@ -73,6 +85,24 @@ export class Admin {
       if (value !== undefined) (config as Record<string, unknown>)[key] = value
     }
     return this.transport.createTopic({ name, partitions, config })
+  }
+
+  /** Changes the config of an existing topic (see AlterTopicConfigOptions); resolves with the topic as it is now.
+   *  The broker validates the whole result first: a bad value changes nothing (InvalidConfigError listing every
+   *  problem). */
+  async alterTopicConfig(name: string, changes: AlterTopicConfigOptions): Promise<TopicDescription> {
+    checkTopicName(name)
+    if (typeof changes !== 'object' || changes === null || Array.isArray(changes))
+      throw new InvalidArgumentError('alterTopicConfig changes must be an object of topic options')
+    const config: Record<string, unknown> = {}
+    for (const key of Object.keys(changes)) {
+      if (!(TOPIC_CONFIG_KEYS as readonly string[]).includes(key))
+        throw new InvalidArgumentError(`unknown topic option "${key}" (known: ${TOPIC_CONFIG_KEYS.join(', ')})`)
+      const value = changes[key as keyof AlterTopicConfigOptions]
+      if (value !== undefined) config[key] = value
+    }
+    if (Object.keys(config).length === 0) throw new InvalidArgumentError('alterTopicConfig needs at least one change')
+    return this.transport.alterTopicConfig({ name, config: config as AlterTopicConfigRequest['config'] })
   }
 
   async deleteTopic(name: string): Promise<void> {

@@ -6,6 +6,7 @@ import type {
   BrokerApi,
   BrokerInfo,
   CommittedOffset,
+  AlterTopicConfigRequest,
   CreateTopicRequest,
   FetchRequest,
   FetchResponse,
@@ -51,6 +52,10 @@ export class InProcessTransport implements Transport {
   async createTopic(req: CreateTopicRequest): Promise<TopicDescription> {
     this.#check()
     return this.broker.createTopic(req)
+  }
+  async alterTopicConfig(req: AlterTopicConfigRequest): Promise<TopicDescription> {
+    this.#check()
+    return this.broker.alterTopicConfig(req)
   }
   async deleteTopic(name: string): Promise<void> {
     this.#check()

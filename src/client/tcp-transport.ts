@@ -11,6 +11,7 @@ import type {
   BrokerApi,
   BrokerInfo,
   CommittedOffset,
+  AlterTopicConfigRequest,
   CreateTopicRequest,
   FetchRequest,
   FetchResponse,
@@ -309,6 +310,9 @@ export class TcpTransport implements BrokerApi {
   }
   createTopic(req: CreateTopicRequest): Promise<TopicDescription> {
     return this.call(ApiKey.CREATE_TOPIC, req)
+  }
+  alterTopicConfig(req: AlterTopicConfigRequest): Promise<TopicDescription> {
+    return this.call(ApiKey.ALTER_TOPIC_CONFIG, req)
   }
   async deleteTopic(name: string): Promise<void> {
     await this.call(ApiKey.DELETE_TOPIC, { name })

@@ -4,6 +4,7 @@
 // response body is the method's return value (nil for void). Keys are stable forever: add, never renumber.
 import type { BrokerApi } from '../broker/api.js'
 import {
+  decodeAlterTopicConfig,
   decodeCommitOffsets,
   decodeCreateTopic,
   decodeFetch,
@@ -37,6 +38,7 @@ export const ApiKey = Object.freeze({
   DESCRIBE_GROUP: 14,
   DELETE_GROUP: 15,
   RESET_OFFSETS: 16,
+  ALTER_TOPIC_CONFIG: 17,
 })
 export type ApiKey = (typeof ApiKey)[keyof typeof ApiKey]
 
@@ -77,6 +79,7 @@ const SPECS: readonly ApiSpec[] = [
   ),
   spec(ApiKey.DELETE_GROUP, 'deleteGroup', (b, body) => b.deleteGroup(nameBody(body, 'deleteGroup', 'groupId'))),
   spec(ApiKey.RESET_OFFSETS, 'resetOffsets', (b, body) => b.resetOffsets(decodeResetOffsets(body))),
+  spec(ApiKey.ALTER_TOPIC_CONFIG, 'alterTopicConfig', (b, body) => b.alterTopicConfig(decodeAlterTopicConfig(body))),
 ]
 
 const BY_KEY: ReadonlyMap<number, ApiSpec> = new Map(SPECS.map((s) => [s.key, s]))

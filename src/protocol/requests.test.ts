@@ -5,6 +5,7 @@ import { describe, expect, test } from 'vitest'
 import { InvalidArgumentError } from '../errors.js'
 import { decodeHandshake } from './api-keys.js'
 import {
+  decodeAlterTopicConfig,
   decodeCommitOffsets,
   decodeCreateTopic,
   decodeFetch,
@@ -34,6 +35,8 @@ describe('request decoding', () => {
     }
     expect(decodeFetch(fetch)).toEqual(fetch)
     expect(decodeFetch({ ...fetch, visibility: 'durable' })).toEqual({ ...fetch, visibility: 'durable' })
+    const alter = { name: 'orders', config: { retentionMs: 5, flush: 'os' as const, segmentBytes: null } }
+    expect(decodeAlterTopicConfig(alter)).toEqual(alter)
     const list = { topic: 't', partitions: [0, 2], timestamp: -1, visibility: 'durable' as const }
     expect(decodeListOffsets(list)).toEqual(list)
     const commit = { groupId: 'g', memberId: 'm', memberEpoch: 4, offsets: [{ topic: 't', partition: 0, offset: 7 }] }
@@ -71,6 +74,11 @@ describe('request decoding', () => {
     expect(refused(() => decodeFetch({ partitions: [], maxBytes: 1, maxWaitMs: 0, visibility: 'fsynced' }))).toMatch(
       /^fetch\.visibility: expected/,
     )
+    expect(refused(() => decodeAlterTopicConfig({ name: 'o', config: { flush: 'later' } }))).toMatch(
+      /^alterTopicConfig\.config\.flush: expected/,
+    )
+    expect(refused(() => decodeAlterTopicConfig({ name: 'o', config: { colour: null } }))).toMatch(/colour/)
+    expect(refused(() => decodeAlterTopicConfig({ name: 'o' }))).toMatch(/^alterTopicConfig\.config/)
     expect(refused(() => decodeListOffsets({ topic: 't', timestamp: -1, visibility: 1 }))).toMatch(
       /^listOffsets\.visibility: expected/,
     )

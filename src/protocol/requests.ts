@@ -3,6 +3,7 @@
 // Each decoder names the api in its error paths so a client sees which field of which request was wrong.
 import type {
   Acks,
+  AlterTopicConfigRequest,
   CreateTopicRequest,
   FetchPartitionRequest,
   FetchRequest,
@@ -73,6 +74,21 @@ function decodeTopicConfig(value: unknown, path: string): Partial<TopicConfig> {
     config.cleanupPolicy = oneOf(o, 'cleanupPolicy', path, ['delete', 'compact']) as 'delete'
   }
   return config
+}
+
+/** An alter's config: like a created topic's, and null removes an override. */
+function decodeTopicConfigChanges(value: unknown, path: string): AlterTopicConfigRequest['config'] {
+  const o = object(value, path, [...CONFIG_INTEGERS, 'flush', 'cleanupPolicy'])
+  const present = Object.fromEntries(Object.entries(o).filter(([, v]) => v !== null && v !== undefined))
+  const changes: AlterTopicConfigRequest['config'] = decodeTopicConfig(present, path)
+  for (const [key, v] of Object.entries(o)) if (v === null) (changes as Record<string, null>)[key] = null
+  return changes
+}
+
+export function decodeAlterTopicConfig(body: unknown): AlterTopicConfigRequest {
+  const path = 'alterTopicConfig'
+  const o = object(body, path, ['name', 'config'])
+  return { name: string(o, 'name', path, NAME_MAX), config: decodeTopicConfigChanges(o.config, `${path}.config`) }
 }
 
 export function decodeCreateTopic(body: unknown): CreateTopicRequest {

@@ -3,7 +3,13 @@ import os from 'node:os'
 import path from 'node:path'
 import { test as base, describe, expect } from 'vitest'
 import { createMemoryLogger } from '../broker/logger.js'
-import { PartitionOfflineError, StorageError, UnknownPartitionError, UnknownTopicError } from '../errors.js'
+import {
+  InvalidConfigError,
+  PartitionOfflineError,
+  StorageError,
+  UnknownPartitionError,
+  UnknownTopicError,
+} from '../errors.js'
 import type { LogConfig, PartitionLogApi, StorageApi } from '../storage/api.js'
 import { openStorage } from '../storage/storage.js'
 import { FILE_NAME as PRODUCER_IDS_FILE, ProducerIdAllocator } from '../broker/producer-ids.js'
@@ -44,6 +50,44 @@ describe('TopicRegistry', () => {
     const second = await openTopicRegistry(storage, { ...DEFAULT_TOPIC_CONFIG, retentionBytes: 999_999 }, logger)
     expect(second.config('t')).toMatchObject({ retentionMs: 1234, retentionBytes: 999_999 })
     expect(second.partitionCount('t')).toBe(2)
+    await storage.close()
+  })
+
+  test('alter changes overrides (null gives a key back to the default), persists them and reconfigures open logs', async ({
+    dataDir,
+  }) => {
+    const logger = createMemoryLogger()
+    let storage = await openStorage(dataDir)
+    const registry = await openTopicRegistry(storage, DEFAULT_TOPIC_CONFIG, logger)
+    await registry.create('t', 2, { retentionMs: 1234, flush: 'os' })
+    const topicFile = path.join(dataDir, 'topics', 't', 'topic.json')
+    const before = JSON.parse(await readFile(topicFile, 'utf8')) as { createdAtMs: number }
+    const altered = await registry.alter('t', { retentionMs: null, segmentBytes: 4096, flush: 'sync' })
+    expect(altered.config).toMatchObject({
+      retentionMs: DEFAULT_TOPIC_CONFIG.retentionMs,
+      segmentBytes: 4096,
+      flush: 'sync',
+    })
+    const file = JSON.parse(await readFile(topicFile, 'utf8')) as { overrides: object; createdAtMs: number }
+    expect(file.overrides).toEqual({ segmentBytes: 4096, flush: 'sync' })
+    expect(file.createdAtMs).toBe(before.createdAtMs)
+    // The open log rolls at the new segment size: three 3,000-byte appends make three segments.
+    const log = registry.log('t', 0)
+    for (let i = 0; i < 3; i++) log.append(makeBatch(1, 'x'.repeat(3000)))
+    expect(log.segmentCount).toBe(3)
+    // A bad change is refused whole: nothing changes, in memory or on disk.
+    const refused = await registry.alter('t', { segmentBytes: 5, retentionMs: -7 }).catch((e: unknown) => e)
+    expect(refused).toBeInstanceOf(InvalidConfigError)
+    expect((refused as Error).message).toMatch(/retentionMs must be -1.*segmentBytes must be an integer in \[1024/s)
+    expect(registry.config('t').segmentBytes).toBe(4096)
+    expect((JSON.parse(await readFile(topicFile, 'utf8')) as { overrides: object }).overrides).toEqual(file.overrides)
+    await expect(registry.alter('missing', { flush: 'os' })).rejects.toThrow(UnknownTopicError)
+    await registry.create('__internal', 1, {}, { internal: true })
+    await expect(registry.alter('__internal', { flush: 'os' })).rejects.toThrow(/internal topic "__internal"/)
+    await storage.close()
+    storage = await openStorage(dataDir)
+    const reopened = await openTopicRegistry(storage, DEFAULT_TOPIC_CONFIG, logger)
+    expect(reopened.config('t')).toEqual(altered.config)
     await storage.close()
   })
 

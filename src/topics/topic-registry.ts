@@ -2,7 +2,8 @@
 // partition (storage log name `topics/<topic>/<partition>`). Each topic is persisted as `<dataDir>/topics/<topic>/
 // topic.json` (tmp → fsync → rename → fsync dir) before its logs are opened, and every topic is reloaded at open.
 // Deleting renames topic.json to `.deleting` first, so a crash mid-delete is finished at the next open, never undone.
-// Mutations (create/delete) run one at a time; reads are synchronous and see only fully created topics.
+// Altering a topic's config rewrites topic.json the same way before the open logs take the new config.
+// Mutations (create/alter/delete) run one at a time; reads are synchronous and see only fully created topics.
 import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises'
 import path from 'node:path'
 import type { PartitionDescription, TopicConfig, TopicDescription } from '../broker/api.js'
@@ -33,7 +34,8 @@ interface TopicFile {
   name: string
   partitions: number
   internal: boolean
-  /** Only the overrides given at creation: broker defaults apply to the rest, as they are at each open. */
+  /** Only the overrides given at creation or by an alter: broker defaults apply to the rest, as they are at each
+   *  open. */
   overrides: Partial<TopicConfig>
   createdAtMs: number
 }
@@ -44,7 +46,11 @@ interface Topic {
   overrides: Partial<TopicConfig>
   config: TopicConfig
   logs: PartitionLogApi[]
+  createdAtMs: number
 }
+
+/** An alter's changes: a value sets that override, null removes it (the broker default applies again). */
+export type TopicConfigChanges = { [K in keyof TopicConfig]?: TopicConfig[K] | null }
 
 export interface CreateTopicOptions {
   /** Internal topics may (and must) use the "__" prefix and are hidden from user listings. */
@@ -150,7 +156,14 @@ export class TopicRegistry {
         throw new StorageError(`${fileName} holds an invalid config: ${(cause as Error).message}`, { cause })
       }
       const logs = await this.#openLogs(file.name, file.partitions, config)
-      this.#topics.set(file.name, { name: file.name, internal: file.internal, overrides: file.overrides, config, logs })
+      this.#topics.set(file.name, {
+        name: file.name,
+        internal: file.internal,
+        overrides: file.overrides,
+        config,
+        logs,
+        createdAtMs: file.createdAtMs,
+      })
     }
     this.logger.info('topics loaded', { topics: this.#topics.size })
   }
@@ -236,9 +249,44 @@ export class TopicRegistry {
       }
       await writeFileAtomic(path.join(dir, TOPIC_FILE), JSON.stringify(file, null, 2) + '\n')
       const logs = await this.#openLogs(name, partitions, config)
-      this.#topics.set(name, { name, internal, overrides: stored, config, logs })
+      this.#topics.set(name, { name, internal, overrides: stored, config, logs, createdAtMs: file.createdAtMs })
       this.logger.info('topic created', { topic: name, partitions, internal })
       this.#emit({ type: 'created', topic: name })
+      return this.describe(name)
+    })
+  }
+
+  /**
+   * Changes a user topic's config: each key of `changes` sets its override, or removes it when null. The whole result
+   * is validated first (InvalidConfigError listing every problem; nothing changes), then topic.json is rewritten and
+   * every online partition log takes the new config at once (retention at its next check, segment sizes at the next
+   * roll, a flush policy for every acknowledgement not yet given). Offline partitions take it when they next open.
+   */
+  alter(name: string, changes: TopicConfigChanges): Promise<TopicDescription> {
+    if (typeof changes !== 'object' || changes === null || Array.isArray(changes))
+      throw new InvalidArgumentError('topic config changes must be an object')
+    return this.#serialize(async () => {
+      const topic = this.#get(name)
+      if (topic.internal) throw new InvalidArgumentError(`the config of internal topic "${name}" cannot be altered`)
+      const overrides: Record<string, unknown> = { ...topic.overrides }
+      for (const [key, value] of Object.entries(changes)) {
+        if (value === null) delete overrides[key]
+        else if (value !== undefined) overrides[key] = value
+      }
+      const config = resolveTopicConfig(overrides as Partial<TopicConfig>, this.defaults)
+      const file: TopicFile = {
+        version: TOPIC_FILE_VERSION,
+        name,
+        partitions: topic.logs.length,
+        internal: false,
+        overrides: overrides as Partial<TopicConfig>,
+        createdAtMs: topic.createdAtMs,
+      }
+      await writeFileAtomic(path.join(this.#topicsDir, name, TOPIC_FILE), JSON.stringify(file, null, 2) + '\n')
+      const logConfig = toLogConfig(config)
+      for (const log of topic.logs) if (log.offlineError === null) log.reconfigure(logConfig)
+      this.#topics.set(name, { ...topic, overrides: file.overrides, config })
+      this.logger.info('topic config altered', { topic: name, changes })
       return this.describe(name)
     })
   }

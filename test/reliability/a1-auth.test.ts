@@ -38,6 +38,7 @@ function plausibleBodies(): Record<string, unknown> {
   return {
     info: null,
     createTopic: { name: NEW_TOPIC, partitions: 2 },
+    alterTopicConfig: { name: TOPIC, config: { retentionBytes: 123_456_789 } },
     deleteTopic: { name: DOOMED_TOPIC },
     listTopics: { includeInternal: true },
     describeTopic: { name: TOPIC },
@@ -105,7 +106,11 @@ async function snapshot(broker: Broker): Promise<unknown> {
   const described = []
   for (const t of topics) {
     const d = await broker.describeTopic(t)
-    described.push({ name: d.name, partitions: d.partitions.map((p) => [p.logStartOffset, p.logEndOffset]) })
+    described.push({
+      name: d.name,
+      config: d.config,
+      partitions: d.partitions.map((p) => [p.logStartOffset, p.logEndOffset]),
+    })
   }
   const groups = (await broker.listGroups()).sort((a, b) => a.groupId.localeCompare(b.groupId))
   const groupDetails = []

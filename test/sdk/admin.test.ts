@@ -1,12 +1,13 @@
-// Admin operations through the SDK, once per transport: topic create/describe/list/delete with config, offsets for
-// times, and group listing, description, offset reset (dry run and executed) and deletion.
+// Admin operations through the SDK, once per transport: topic create/describe/list/delete with config, altering a
+// live topic's config, offsets for times, and group listing, description, offset reset (dry run and executed) and
+// deletion.
 import { expect, test } from 'vitest'
 import { describeEachTransport } from '../../src/testing/sdk-harness.js'
-import { InvalidArgumentError, UnknownTopicError } from '../../src/errors.js'
+import { InvalidArgumentError, InvalidConfigError, UnknownTopicError } from '../../src/errors.js'
 
 const BASE = 1_700_000_000_000
 
-describeEachTransport('admin', (getSluice) => {
+describeEachTransport('admin', (getSluice, env) => {
   test('createTopic applies its config; describe, list and delete see it', async () => {
     const admin = getSluice().admin()
     const created = await admin.createTopic('cfg', {
@@ -29,6 +30,30 @@ describeEachTransport('admin', (getSluice) => {
     expect(await admin.listTopics()).toEqual([])
     await expect(admin.describeTopic('cfg')).rejects.toThrow(UnknownTopicError)
     await expect(admin.createTopic('cfg2', { partitions: 1, colour: 'red' } as never)).rejects.toThrow(/colour/)
+  })
+
+  test('alterTopicConfig changes a live topic: the open logs roll at the new size, reopen keeps it, null resets', async () => {
+    let sl = getSluice()
+    await sl.admin().createTopic('alt', { partitions: 1, retentionMs: 60_000 })
+    const altered = await sl.admin().alterTopicConfig('alt', { segmentBytes: 4096, flush: 'os', retentionMs: null })
+    expect(altered.config).toMatchObject({ segmentBytes: 4096, flush: 'os', retentionMs: 7 * 24 * 3600 * 1000 })
+    const value = Buffer.alloc(3000, 1)
+    for (let i = 0; i < 3; i++) await sl.producer({ lingerMs: 0 }).send('alt', { value })
+    expect((await sl.admin().describeTopic('alt')).partitions[0]!.segmentCount).toBe(3)
+    sl = await env().reopen()
+    expect((await sl.admin().describeTopic('alt')).config).toEqual(altered.config)
+    const back = await sl.admin().alterTopicConfig('alt', { segmentBytes: null, flush: null })
+    expect(back.config).toMatchObject({ segmentBytes: 128 * 1024 * 1024, flush: 'sync' })
+    // Refused whole, with every problem named, before anything changes.
+    await expect(sl.admin().alterTopicConfig('alt', { segmentBytes: 5, flushIntervalMs: 0 })).rejects.toThrow(
+      InvalidConfigError,
+    )
+    expect((await sl.admin().describeTopic('alt')).config).toEqual(back.config)
+    await expect(sl.admin().alterTopicConfig('alt', { colour: 'red' } as never)).rejects.toThrow(
+      /unknown topic option "colour"/,
+    )
+    await expect(sl.admin().alterTopicConfig('alt', {})).rejects.toThrow(/at least one change/)
+    await expect(sl.admin().alterTopicConfig('nope', { flush: 'os' })).rejects.toThrow(UnknownTopicError)
   })
 
   test('offsetsForTimes gives the first offset with timestamp >= T per partition, the log end when none', async () => {

@@ -1,20 +1,78 @@
-// `sluice topic create|list|describe|delete`: topic administration through the SDK's Admin.
+// `sluice topic create|alter|list|describe|delete`: topic administration through the SDK's Admin.
 import type { Command } from 'commander'
-import type { CreateTopicOptions, FlushPolicy, TopicDescription } from '../../index.js'
+import type { AlterTopicConfigOptions, CreateTopicOptions, FlushPolicy, TopicDescription } from '../../index.js'
 import { parseInteger, UsageError, withClient, withTarget, type TargetOptions } from '../context.js'
 import { printJson, printLine, printTable } from '../output.js'
 
-interface CreateOptions extends TargetOptions {
-  partitions: number
+interface ConfigOptions extends TargetOptions {
   retentionMs?: number
   retentionBytes?: number
   segmentBytes?: number
+  segmentMs?: number
   flush?: string
   flushIntervalMs?: number
   json?: boolean
 }
 
+interface CreateOptions extends ConfigOptions {
+  partitions: number
+}
+
+interface AlterOptions extends ConfigOptions {
+  deleteConfig?: string
+}
+
 const FLUSH_POLICIES: readonly FlushPolicy[] = ['sync', 'interval', 'os']
+
+/** The topic config options `create` and `alter` share. */
+function withConfigOptions(command: Command): Command {
+  return command
+    .option(
+      '--retention-ms <ms>',
+      'delete segments older than this (-1 keeps forever)',
+      parseInteger('--retention-ms', -1),
+    )
+    .option(
+      '--retention-bytes <bytes>',
+      'keep at most this many bytes per partition (-1 = no limit)',
+      parseInteger('--retention-bytes', -1),
+    )
+    .option('--segment-bytes <bytes>', 'roll segments at this size', parseInteger('--segment-bytes', 1))
+    .option('--segment-ms <ms>', 'roll segments at this age', parseInteger('--segment-ms', 1))
+    .option('--flush <policy>', 'sync | interval | os')
+    .option('--flush-interval-ms <ms>', 'flush period for --flush interval', parseInteger('--flush-interval-ms', 1))
+    .option('--json', 'print JSON')
+}
+
+/** The config options given on the command line, checked. */
+function configFrom(opts: ConfigOptions): Omit<CreateTopicOptions, 'partitions'> {
+  if (opts.flush !== undefined && !(FLUSH_POLICIES as readonly string[]).includes(opts.flush)) {
+    throw new UsageError(`--flush must be one of ${FLUSH_POLICIES.join(', ')}, got "${opts.flush}"`)
+  }
+  const config: Omit<CreateTopicOptions, 'partitions'> = {}
+  if (opts.retentionMs !== undefined) config.retentionMs = opts.retentionMs
+  if (opts.retentionBytes !== undefined) config.retentionBytes = opts.retentionBytes
+  if (opts.segmentBytes !== undefined) config.segmentBytes = opts.segmentBytes
+  if (opts.segmentMs !== undefined) config.segmentMs = opts.segmentMs
+  if (opts.flush !== undefined) config.flush = opts.flush as FlushPolicy
+  if (opts.flushIntervalMs !== undefined) config.flushIntervalMs = opts.flushIntervalMs
+  return config
+}
+
+/** `--delete-config retentionMs,flush`: option names as the SDK spells them, or as the flags do. */
+const DELETABLE: Readonly<Record<string, keyof AlterTopicConfigOptions>> = {
+  retentionMs: 'retentionMs',
+  'retention-ms': 'retentionMs',
+  retentionBytes: 'retentionBytes',
+  'retention-bytes': 'retentionBytes',
+  segmentBytes: 'segmentBytes',
+  'segment-bytes': 'segmentBytes',
+  segmentMs: 'segmentMs',
+  'segment-ms': 'segmentMs',
+  flush: 'flush',
+  flushIntervalMs: 'flushIntervalMs',
+  'flush-interval-ms': 'flushIntervalMs',
+}
 
 function printTopic(topic: TopicDescription): void {
   const c = topic.config
@@ -39,36 +97,42 @@ function printTopic(topic: TopicDescription): void {
 export function registerTopic(program: Command): void {
   const topic = program.command('topic').description('create, list, describe and delete topics')
 
-  withTarget(topic.command('create <name>').description('create a topic'))
-    .requiredOption('--partitions <n>', 'partition count', parseInteger('--partitions', 1))
-    .option(
-      '--retention-ms <ms>',
-      'delete segments older than this (-1 keeps forever)',
-      parseInteger('--retention-ms', -1),
-    )
-    .option(
-      '--retention-bytes <bytes>',
-      'keep at most this many bytes per partition (-1 = no limit)',
-      parseInteger('--retention-bytes', -1),
-    )
-    .option('--segment-bytes <bytes>', 'roll segments at this size', parseInteger('--segment-bytes', 1))
-    .option('--flush <policy>', 'sync | interval | os')
-    .option('--flush-interval-ms <ms>', 'flush period for --flush interval', parseInteger('--flush-interval-ms', 1))
-    .option('--json', 'print JSON')
-    .action(async (name: string, opts: CreateOptions) => {
-      if (opts.flush !== undefined && !(FLUSH_POLICIES as readonly string[]).includes(opts.flush)) {
-        throw new UsageError(`--flush must be one of ${FLUSH_POLICIES.join(', ')}, got "${opts.flush}"`)
-      }
-      const options: CreateTopicOptions = { partitions: opts.partitions }
-      if (opts.retentionMs !== undefined) options.retentionMs = opts.retentionMs
-      if (opts.retentionBytes !== undefined) options.retentionBytes = opts.retentionBytes
-      if (opts.segmentBytes !== undefined) options.segmentBytes = opts.segmentBytes
-      if (opts.flush !== undefined) options.flush = opts.flush as FlushPolicy
-      if (opts.flushIntervalMs !== undefined) options.flushIntervalMs = opts.flushIntervalMs
-      const created = await withClient(opts, (s) => s.admin().createTopic(name, options))
-      if (opts.json === true) printJson(created)
-      else printLine(`created topic ${created.name} with ${created.partitions.length} partitions`)
-    })
+  withConfigOptions(
+    withTarget(topic.command('create <name>').description('create a topic')).requiredOption(
+      '--partitions <n>',
+      'partition count',
+      parseInteger('--partitions', 1),
+    ),
+  ).action(async (name: string, opts: CreateOptions) => {
+    const options: CreateTopicOptions = { partitions: opts.partitions, ...configFrom(opts) }
+    const created = await withClient(opts, (s) => s.admin().createTopic(name, options))
+    if (opts.json === true) printJson(created)
+    else printLine(`created topic ${created.name} with ${created.partitions.length} partitions`)
+  })
+
+  withConfigOptions(
+    withTarget(topic.command('alter <name>').description("change a topic's config")).option(
+      '--delete-config <names>',
+      'comma-separated options to give back to the broker default, e.g. retention-ms,flush',
+    ),
+  ).action(async (name: string, opts: AlterOptions) => {
+    const changes: AlterTopicConfigOptions = configFrom(opts)
+    for (const raw of opts.deleteConfig?.split(',') ?? []) {
+      const key = DELETABLE[raw.trim()]
+      if (key === undefined)
+        throw new UsageError(
+          `--delete-config: unknown option "${raw.trim()}" (known: ${Object.keys(DELETABLE).join(', ')})`,
+        )
+      if (changes[key] !== undefined)
+        throw new UsageError(`--delete-config ${raw.trim()} conflicts with a value given for it`)
+      changes[key] = null
+    }
+    if (Object.keys(changes).length === 0)
+      throw new UsageError('give at least one option to change (--retention-ms, --flush, ...) or --delete-config')
+    const altered = await withClient(opts, (s) => s.admin().alterTopicConfig(name, changes))
+    if (opts.json === true) printJson(altered)
+    else printTopic(altered)
+  })
 
   withTarget(topic.command('list').description('list topics'))
     .option('--internal', 'include internal topics')
