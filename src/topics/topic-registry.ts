@@ -6,7 +6,7 @@
 // Mutations (create/alter/delete) run one at a time; reads are synchronous and see only fully created topics.
 import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises'
 import path from 'node:path'
-import type { PartitionDescription, TopicConfig, TopicDescription } from '../broker/api.js'
+import type { AlterTopicConfigRequest, PartitionDescription, TopicConfig, TopicDescription } from '../broker/api.js'
 import { LIMITS } from '../config/limits.js'
 import {
   InvalidArgumentError,
@@ -48,9 +48,6 @@ interface Topic {
   logs: PartitionLogApi[]
   createdAtMs: number
 }
-
-/** An alter's changes: a value sets that override, null removes it (the broker default applies again). */
-export type TopicConfigChanges = { [K in keyof TopicConfig]?: TopicConfig[K] | null }
 
 export interface CreateTopicOptions {
   /** Internal topics may (and must) use the "__" prefix and are hidden from user listings. */
@@ -262,7 +259,7 @@ export class TopicRegistry {
    * every online partition log takes the new config at once (retention at its next check, segment sizes at the next
    * roll, a flush policy for every acknowledgement not yet given). Offline partitions take it when they next open.
    */
-  alter(name: string, changes: TopicConfigChanges): Promise<TopicDescription> {
+  alter(name: string, changes: AlterTopicConfigRequest['config']): Promise<TopicDescription> {
     if (typeof changes !== 'object' || changes === null || Array.isArray(changes))
       throw new InvalidArgumentError('topic config changes must be an object')
     return this.#serialize(async () => {
