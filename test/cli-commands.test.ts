@@ -96,6 +96,13 @@ describe('sluice CLI', () => {
     const bad = await runCli(['topic', 'alter', 'orders', '--segment-bytes', '5', ...d])
     expect([bad.code, bad.stderr]).toEqual([1, expect.stringMatching(/segmentBytes must be an integer in \[1024/)])
     expect((await runCli(['topic', 'describe', 'orders', ...d])).stdout).toContain('segmentBytes=134217728')
+    const grown = await runCli(['topic', 'alter', 'orders', '--partitions', '5', '--json', ...d])
+    expect((JSON.parse(grown.stdout) as { partitions: unknown[] }).partitions).toHaveLength(5)
+    const shrink = await runCli(['topic', 'alter', 'orders', '--partitions', '2', ...d])
+    expect([shrink.code, shrink.stderr]).toEqual([
+      1,
+      expect.stringMatching(/has 5 partitions; a new count must be larger/),
+    ])
     const consumed = await runCli(['consume', 'orders', '--from-beginning', '--max-messages', '6', '--json', ...d])
     expect(consumed.code).toBe(0)
     const records = consumed.stdout

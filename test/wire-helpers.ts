@@ -72,6 +72,9 @@ export class FakeBroker implements BrokerApi {
   alterTopicConfig(req: Parameters<BrokerApi['alterTopicConfig']>[0]) {
     return this.record('alterTopicConfig', [req], this.topic(req.name))
   }
+  createPartitions(req: Parameters<BrokerApi['createPartitions']>[0]) {
+    return this.record('createPartitions', [req], this.topic(req.name))
+  }
   deleteTopic(name: string) {
     return this.record('deleteTopic', [name], undefined)
   }

@@ -69,6 +69,7 @@ describe('wire against a fake broker', () => {
         'alterTopicConfig',
         (b) => b.alterTopicConfig({ name: 'orders', config: { retentionMs: 60_000, flush: 'os', segmentBytes: null } }),
       ],
+      ['createPartitions', (b) => b.createPartitions({ name: 'orders', count: 12 })],
       ['deleteTopic', (b) => b.deleteTopic('orders')],
       ['listTopics', (b) => b.listTopics(true)],
       ['describeTopic', (b) => b.describeTopic('orders')],
@@ -102,8 +103,8 @@ describe('wire against a fake broker', () => {
       expect(viaWire, name).toEqual(local)
       expect(broker.calls.at(-1), name).toEqual(direct.calls.at(-1))
     }
-    // The handshake's info call is on top of the 17.
-    expect(new Set(broker.calls.map((c) => c.method)).size).toBe(17)
+    // The handshake's info call is on top of the 18.
+    expect(new Set(broker.calls.map((c) => c.method)).size).toBe(18)
   })
 
   test('a broker error arrives as the same typed class with its message', async () => {

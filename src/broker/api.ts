@@ -29,6 +29,12 @@ export interface AlterTopicConfigRequest {
   config: { [K in keyof TopicConfig]?: TopicConfig[K] | null }
 }
 
+/** Grows a topic to `count` partitions (never fewer). */
+export interface CreatePartitionsRequest {
+  name: string
+  count: number
+}
+
 export interface PartitionDescription {
   partition: number
   logStartOffset: number
@@ -238,6 +244,7 @@ export interface BrokerApi {
   // topics
   createTopic(req: CreateTopicRequest): Promise<TopicDescription>
   alterTopicConfig(req: AlterTopicConfigRequest): Promise<TopicDescription>
+  createPartitions(req: CreatePartitionsRequest): Promise<TopicDescription>
   deleteTopic(name: string): Promise<void>
   listTopics(includeInternal?: boolean): Promise<string[]>
   describeTopic(name: string): Promise<TopicDescription>

@@ -5,6 +5,7 @@
 // clean-shutdown marker, unlock).
 import type {
   AlterTopicConfigRequest,
+  CreatePartitionsRequest,
   BrokerApi,
   BrokerInfo,
   CommittedOffset,
@@ -53,6 +54,7 @@ const API_VERSIONS: Readonly<Record<string, number>> = Object.freeze({
   info: 0,
   createTopic: 0,
   alterTopicConfig: 0,
+  createPartitions: 0,
   deleteTopic: 0,
   listTopics: 0,
   describeTopic: 0,
@@ -213,6 +215,14 @@ export class Broker implements BrokerApi {
       throw new InvalidArgumentError('alterTopicConfig needs a request object')
     const name = validateUserTopicName(req.name)
     return this.#registry.alter(name, req.config)
+  }
+
+  async createPartitions(req: CreatePartitionsRequest): Promise<TopicDescription> {
+    this.#enter()
+    if (req === null || typeof req !== 'object')
+      throw new InvalidArgumentError('createPartitions needs a request object')
+    const name = validateUserTopicName(req.name)
+    return this.#registry.addPartitions(name, req.count)
   }
 
   async deleteTopic(name: string): Promise<void> {

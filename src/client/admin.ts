@@ -105,6 +105,16 @@ export class Admin {
     return this.transport.alterTopicConfig({ name, config: config as AlterTopicConfigRequest['config'] })
   }
 
+  /** Grows a topic to `count` partitions (never fewer; Kafka's createPartitions). New partitions start empty; keyed
+   *  records hash over the new count once producers refresh their metadata (`metadataMaxAgeMs`), so a key's later
+   *  records may land on another partition than its earlier ones. Groups reassign at once. */
+  async createPartitions(name: string, count: number): Promise<TopicDescription> {
+    checkTopicName(name)
+    if (!Number.isSafeInteger(count) || count < 1 || count > LIMITS.partitionsMax)
+      throw new InvalidArgumentError(`count must be an integer in [1, ${LIMITS.partitionsMax}], got ${String(count)}`)
+    return this.transport.createPartitions({ name, count })
+  }
+
   async deleteTopic(name: string): Promise<void> {
     checkTopicName(name)
     await this.transport.deleteTopic(name)

@@ -22,6 +22,7 @@ describe('resolveProducerConfig', () => {
     expect(c.compression).toBe('none')
     expect(c.valueCodec).toBe(bufferCodec)
     expect(c.bufferBytesMax).toBe(LIMITS.producerBufferBytesMax)
+    expect(c.metadataMaxAgeMs).toBe(300_000)
     expect(Object.isFrozen(c)).toBe(true)
   })
 
@@ -45,11 +46,12 @@ describe('resolveProducerConfig', () => {
         retries: -1,
         maxInFlight: 17,
         keyCodec: { encode: 1 },
+        metadataMaxAgeMs: 0,
         extra: true,
       } as unknown as ProducerOptions),
     )
-    expect(problems).toHaveLength(6)
-    for (const name of ['acks', 'batchBytes', 'retries', 'maxInFlight', 'keyCodec', 'extra'])
+    expect(problems).toHaveLength(7)
+    for (const name of ['acks', 'batchBytes', 'retries', 'maxInFlight', 'keyCodec', 'metadataMaxAgeMs', 'extra'])
       expect(problems.join('\n')).toContain(name)
   })
 

@@ -39,6 +39,9 @@ export interface ProducerOptions {
   retries?: number
   /** Wait before the first retry; doubles each time. @default 100 */
   retryBackoffMs?: number
+  /** A topic's partition count is looked up again (in the background, sends go on) once it is this old, so
+   *  partitions added to a topic are used. @default 300000 (Kafka's metadata.max.age.ms) */
+  metadataMaxAgeMs?: number
 }
 
 export interface ProducerConfig {
@@ -54,6 +57,7 @@ export interface ProducerConfig {
   readonly maxInFlight: number
   readonly retries: number
   readonly retryBackoffMs: number
+  readonly metadataMaxAgeMs: number
 }
 
 export const PRODUCER_DEFAULTS = Object.freeze({
@@ -65,9 +69,11 @@ export const PRODUCER_DEFAULTS = Object.freeze({
   recordBytesMax: LIMITS.recordBytesMax,
   retries: 5,
   retryBackoffMs: 100,
+  metadataMaxAgeMs: 300_000,
 })
 
 const LINGER_MS_MAX = 60_000
+const METADATA_MAX_AGE_MS_MAX = 24 * 3600 * 1000
 /** Batches per partition in flight; the broker remembers this many per idempotent producer for dedupe
  *  (PRODUCER_BATCHES_KEPT). Kafka allows 5; 16 lets a producer with lingerMs 0 keep sending through an fsync stall
  *  of up to ~16 batch intervals, so a consumer (which sees records before their fsync) is not held up by the disk. */
@@ -133,6 +139,7 @@ const PRODUCER_KEYS = [
   'maxInFlight',
   'retries',
   'retryBackoffMs',
+  'metadataMaxAgeMs',
 ] as const
 
 export function resolveProducerConfig(input?: ProducerOptions): ProducerConfig {
@@ -180,6 +187,13 @@ export function resolveProducerConfig(input?: ProducerOptions): ProducerConfig {
     0,
     BACKOFF_MS_MAX,
   )
+  const metadataMaxAgeMs = checkInt(
+    p,
+    'metadataMaxAgeMs',
+    o.metadataMaxAgeMs ?? PRODUCER_DEFAULTS.metadataMaxAgeMs,
+    1,
+    METADATA_MAX_AGE_MS_MAX,
+  )
   if (p.length > 0) throw new InvalidConfigError(p, 'producer config')
   return Object.freeze({
     acks,
@@ -194,6 +208,7 @@ export function resolveProducerConfig(input?: ProducerOptions): ProducerConfig {
     maxInFlight,
     retries,
     retryBackoffMs,
+    metadataMaxAgeMs,
   })
 }
 

@@ -7,6 +7,7 @@ import type {
   BrokerInfo,
   CommittedOffset,
   AlterTopicConfigRequest,
+  CreatePartitionsRequest,
   CreateTopicRequest,
   FetchRequest,
   FetchResponse,
@@ -56,6 +57,10 @@ export class InProcessTransport implements Transport {
   async alterTopicConfig(req: AlterTopicConfigRequest): Promise<TopicDescription> {
     this.#check()
     return this.broker.alterTopicConfig(req)
+  }
+  async createPartitions(req: CreatePartitionsRequest): Promise<TopicDescription> {
+    this.#check()
+    return this.broker.createPartitions(req)
   }
   async deleteTopic(name: string): Promise<void> {
     this.#check()

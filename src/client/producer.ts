@@ -121,7 +121,7 @@ export class Producer {
     this.#valuesAsText = config.valueCodec === bufferCodec || config.valueCodec === stringCodec
     this.#keysRaw = config.keyCodec === bufferCodec
     this.#valuesRaw = config.valueCodec === bufferCodec
-    this.#metadata = new TopicMetadataCache(transport, config.retries, config.retryBackoffMs)
+    this.#metadata = new TopicMetadataCache(transport, config.retries, config.retryBackoffMs, config.metadataMaxAgeMs)
     this.#accumulator = new BatchAccumulator(config.batchBytes, config.lingerMs, (q) => this.#onBatchClosed(q))
     this.#sender = new BatchSender(transport, config, () => this.#accumulator.all(), {
       onSettled: (_q, batch) => this.#onSettled(batch),

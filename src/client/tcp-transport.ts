@@ -12,6 +12,7 @@ import type {
   BrokerInfo,
   CommittedOffset,
   AlterTopicConfigRequest,
+  CreatePartitionsRequest,
   CreateTopicRequest,
   FetchRequest,
   FetchResponse,
@@ -313,6 +314,9 @@ export class TcpTransport implements BrokerApi {
   }
   alterTopicConfig(req: AlterTopicConfigRequest): Promise<TopicDescription> {
     return this.call(ApiKey.ALTER_TOPIC_CONFIG, req)
+  }
+  createPartitions(req: CreatePartitionsRequest): Promise<TopicDescription> {
+    return this.call(ApiKey.CREATE_PARTITIONS, req)
   }
   async deleteTopic(name: string): Promise<void> {
     await this.call(ApiKey.DELETE_TOPIC, { name })

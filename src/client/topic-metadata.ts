@@ -3,7 +3,8 @@
 // auto-created (broker option autoCreateTopics, which creates on produce): the cache then sends one empty produce (no
 // bytes, so nothing can be appended: the broker creates the topic, then refuses the empty batch as corrupt) and asks
 // describeTopic again; without auto-creation that produce answers UNKNOWN_TOPIC and the send fails with
-// UnknownTopicError. Concurrent loads of one topic share one request.
+// UnknownTopicError. Concurrent loads of one topic share one request. A count older than `maxAgeMs` is still answered,
+// and looked up again in the background (partitions can be added to a topic): the new count is used once it arrives.
 import { SluiceError, UnknownTopicError } from '../errors.js'
 import type { Transport } from './transport.js'
 
@@ -16,6 +17,8 @@ function hasCode(err: unknown, ...codes: string[]): boolean {
 
 export class TopicMetadataCache {
   readonly #counts = new Map<string, number>()
+  /** When each count was loaded (Date.now()). */
+  readonly #loadedAt = new Map<string, number>()
   readonly #loading = new Map<string, Promise<number>>()
 
   /** Retriable failures of a load are retried `retries` times, waiting `retryBackoffMs` doubling. */
@@ -23,14 +26,29 @@ export class TopicMetadataCache {
     private readonly transport: Transport,
     private readonly retries = 0,
     private readonly retryBackoffMs = 0,
+    private readonly maxAgeMs = Infinity,
   ) {}
 
+  /** The partition count when known; a stale one is answered and refreshed in the background. */
   cached(topic: string): number | undefined {
-    return this.#counts.get(topic)
+    const count = this.#counts.get(topic)
+    if (count !== undefined && Date.now() - this.#loadedAt.get(topic)! >= this.maxAgeMs) this.#refresh(topic)
+    return count
+  }
+
+  /** Looks the count up again unless a lookup is under way; a failed refresh keeps the old count (a send that then
+   *  fails for an unknown topic forgets it, as before). */
+  #refresh(topic: string): void {
+    if (this.#loading.has(topic)) return
+    this.#loadedAt.set(topic, Date.now()) // no second refresh before this one has had its time
+    const loading = this.#describeWithRetries(topic).finally(() => this.#loading.delete(topic))
+    this.#loading.set(topic, loading)
+    loading.catch(() => undefined)
   }
 
   forget(topic: string): void {
     this.#counts.delete(topic)
+    this.#loadedAt.delete(topic)
   }
 
   load(topic: string): Promise<number> {
@@ -69,11 +87,12 @@ export class TopicMetadataCache {
       }
       count = (await this.transport.describeTopic(topic)).partitions.length
     }
-    if (this.#counts.size >= CACHED_TOPICS_MAX) {
+    if (!this.#counts.has(topic) && this.#counts.size >= CACHED_TOPICS_MAX) {
       const oldest = this.#counts.keys().next().value
-      if (oldest !== undefined) this.#counts.delete(oldest)
+      if (oldest !== undefined) this.forget(oldest)
     }
     this.#counts.set(topic, count)
+    this.#loadedAt.set(topic, Date.now())
     return count
   }
 }

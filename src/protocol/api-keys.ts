@@ -6,6 +6,7 @@ import type { BrokerApi } from '../broker/api.js'
 import {
   decodeAlterTopicConfig,
   decodeCommitOffsets,
+  decodeCreatePartitions,
   decodeCreateTopic,
   decodeFetch,
   decodeFetchOffsets,
@@ -39,6 +40,7 @@ export const ApiKey = Object.freeze({
   DELETE_GROUP: 15,
   RESET_OFFSETS: 16,
   ALTER_TOPIC_CONFIG: 17,
+  CREATE_PARTITIONS: 18,
 })
 export type ApiKey = (typeof ApiKey)[keyof typeof ApiKey]
 
@@ -80,6 +82,7 @@ const SPECS: readonly ApiSpec[] = [
   spec(ApiKey.DELETE_GROUP, 'deleteGroup', (b, body) => b.deleteGroup(nameBody(body, 'deleteGroup', 'groupId'))),
   spec(ApiKey.RESET_OFFSETS, 'resetOffsets', (b, body) => b.resetOffsets(decodeResetOffsets(body))),
   spec(ApiKey.ALTER_TOPIC_CONFIG, 'alterTopicConfig', (b, body) => b.alterTopicConfig(decodeAlterTopicConfig(body))),
+  spec(ApiKey.CREATE_PARTITIONS, 'createPartitions', (b, body) => b.createPartitions(decodeCreatePartitions(body))),
 ]
 
 const BY_KEY: ReadonlyMap<number, ApiSpec> = new Map(SPECS.map((s) => [s.key, s]))

@@ -7,6 +7,7 @@ import { decodeHandshake } from './api-keys.js'
 import {
   decodeAlterTopicConfig,
   decodeCommitOffsets,
+  decodeCreatePartitions,
   decodeCreateTopic,
   decodeFetch,
   decodeGroupHeartbeat,
@@ -35,6 +36,7 @@ describe('request decoding', () => {
     }
     expect(decodeFetch(fetch)).toEqual(fetch)
     expect(decodeFetch({ ...fetch, visibility: 'durable' })).toEqual({ ...fetch, visibility: 'durable' })
+    expect(decodeCreatePartitions({ name: 'orders', count: 12 })).toEqual({ name: 'orders', count: 12 })
     const alter = { name: 'orders', config: { retentionMs: 5, flush: 'os' as const, segmentBytes: null } }
     expect(decodeAlterTopicConfig(alter)).toEqual(alter)
     const list = { topic: 't', partitions: [0, 2], timestamp: -1, visibility: 'durable' as const }
@@ -74,6 +76,7 @@ describe('request decoding', () => {
     expect(refused(() => decodeFetch({ partitions: [], maxBytes: 1, maxWaitMs: 0, visibility: 'fsynced' }))).toMatch(
       /^fetch\.visibility: expected/,
     )
+    expect(refused(() => decodeCreatePartitions({ name: 'o', count: 0 }))).toMatch(/^createPartitions\.count: 0/)
     expect(refused(() => decodeAlterTopicConfig({ name: 'o', config: { flush: 'later' } }))).toMatch(
       /^alterTopicConfig\.config\.flush: expected/,
     )

@@ -4,6 +4,7 @@
 import type {
   Acks,
   AlterTopicConfigRequest,
+  CreatePartitionsRequest,
   CreateTopicRequest,
   FetchPartitionRequest,
   FetchRequest,
@@ -89,6 +90,12 @@ export function decodeAlterTopicConfig(body: unknown): AlterTopicConfigRequest {
   const path = 'alterTopicConfig'
   const o = object(body, path, ['name', 'config'])
   return { name: string(o, 'name', path, NAME_MAX), config: decodeTopicConfigChanges(o.config, `${path}.config`) }
+}
+
+export function decodeCreatePartitions(body: unknown): CreatePartitionsRequest {
+  const path = 'createPartitions'
+  const o = object(body, path, ['name', 'count'])
+  return { name: string(o, 'name', path, NAME_MAX), count: integer(o, 'count', path, 1, LIMITS.partitionsMax) }
 }
 
 export function decodeCreateTopic(body: unknown): CreateTopicRequest {

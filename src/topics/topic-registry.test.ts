@@ -91,6 +91,40 @@ describe('TopicRegistry', () => {
     await storage.close()
   })
 
+  test('addPartitions grows a topic (persisted before the new logs open), announces it, and never shrinks', async ({
+    dataDir,
+  }) => {
+    const logger = createMemoryLogger()
+    let storage = await openStorage(dataDir)
+    const registry = await openTopicRegistry(storage, DEFAULT_TOPIC_CONFIG, logger)
+    await registry.create('t', 2, { retentionMs: 1234 })
+    registry.log('t', 0).append(makeBatch(2))
+    const changes: TopicChange[] = []
+    registry.onTopicsChanged((c) => changes.push(c))
+    const grown = await registry.addPartitions('t', 5)
+    expect(grown.partitions.map((p) => [p.partition, p.logEndOffset, p.offline])).toEqual([
+      [0, 2, null],
+      [1, 0, null],
+      [2, 0, null],
+      [3, 0, null],
+      [4, 0, null],
+    ])
+    expect(changes).toEqual([{ type: 'resized', topic: 't' }])
+    expect(registry.log('t', 4).append(makeBatch(1)).baseOffset).toBe(0)
+    expect(registry.config('t').retentionMs).toBe(1234)
+    for (const count of [5, 3]) await expect(registry.addPartitions('t', count)).rejects.toThrow(/must be larger/)
+    await expect(registry.addPartitions('missing', 3)).rejects.toThrow(UnknownTopicError)
+    await registry.create('__internal', 1, {}, { internal: true })
+    await expect(registry.addPartitions('__internal', 2)).rejects.toThrow(/internal topic "__internal"/)
+    expect(() => registry.addPartitions('t', 0)).toThrow(/partitions must be an integer/)
+    await storage.close()
+    storage = await openStorage(dataDir)
+    const reopened = await openTopicRegistry(storage, DEFAULT_TOPIC_CONFIG, logger)
+    expect(reopened.partitionCount('t')).toBe(5)
+    expect(reopened.log('t', 4).logEndOffset).toBe(1)
+    await storage.close()
+  })
+
   test('listeners hear created and deleted; log() throws typed errors for unknown topics and partitions', async ({
     dataDir,
   }) => {

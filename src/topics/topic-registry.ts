@@ -3,7 +3,9 @@
 // topic.json` (tmp → fsync → rename → fsync dir) before its logs are opened, and every topic is reloaded at open.
 // Deleting renames topic.json to `.deleting` first, so a crash mid-delete is finished at the next open, never undone.
 // Altering a topic's config rewrites topic.json the same way before the open logs take the new config.
-// Mutations (create/alter/delete) run one at a time; reads are synchronous and see only fully created topics.
+// Adding partitions rewrites topic.json with the new count first, then opens the new logs (a crash between the two
+// opens them at the next load). Mutations (create/alter/add partitions/delete) run one at a time; reads are synchronous
+// and see only fully created topics.
 import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises'
 import path from 'node:path'
 import type { AlterTopicConfigRequest, PartitionDescription, TopicConfig, TopicDescription } from '../broker/api.js'
@@ -27,7 +29,7 @@ const TOPIC_FILE_VERSION = 1
 /** Partition logs opened at once while loading or creating a topic. */
 const OPEN_CONCURRENCY_MAX = 16
 
-export type TopicChange = { type: 'created' | 'deleted'; topic: string }
+export type TopicChange = { type: 'created' | 'deleted' | 'resized'; topic: string }
 
 interface TopicFile {
   version: number
@@ -194,9 +196,10 @@ export class TopicRegistry {
     return f as TopicFile
   }
 
-  async #openLogs(topic: string, partitions: number, config: TopicConfig): Promise<PartitionLogApi[]> {
+  /** Opens the logs of partitions [from, to) of `topic`; a log that fails to open stands offline. */
+  async #openLogs(topic: string, to: number, config: TopicConfig, from = 0): Promise<PartitionLogApi[]> {
     const logConfig = toLogConfig(config)
-    const indexes = Array.from({ length: partitions }, (_, i) => i)
+    const indexes = Array.from({ length: to - from }, (_, i) => from + i)
     return mapLimited(indexes, OPEN_CONCURRENCY_MAX, async (partition) => {
       const name = logNameFor(topic, partition)
       try {
@@ -284,6 +287,41 @@ export class TopicRegistry {
       for (const log of topic.logs) if (log.offlineError === null) log.reconfigure(logConfig)
       this.#topics.set(name, { ...topic, overrides: file.overrides, config })
       this.logger.info('topic config altered', { topic: name, changes })
+      return this.describe(name)
+    })
+  }
+
+  /**
+   * Grows a user topic to `count` partitions (never shrinks: Kafka's createPartitions). The new partitions start
+   * empty; records already written stay where they are, and keys hash over the new count from then on, so a key's
+   * later records may land on another partition than its earlier ones. Listeners hear 'resized' (groups reassign).
+   */
+  addPartitions(name: string, count: number): Promise<TopicDescription> {
+    if (!Number.isInteger(count) || count < 1 || count > LIMITS.partitionsMax)
+      throw new InvalidArgumentError(
+        `partitions must be an integer in [1, ${LIMITS.partitionsMax}], got ${String(count)}`,
+      )
+    return this.#serialize(async () => {
+      const topic = this.#get(name)
+      if (topic.internal) throw new InvalidArgumentError(`internal topic "${name}" cannot be given partitions`)
+      const current = topic.logs.length
+      if (count <= current)
+        throw new InvalidArgumentError(
+          `topic "${name}" has ${current} partitions; a new count must be larger (partitions are never removed)`,
+        )
+      const file: TopicFile = {
+        version: TOPIC_FILE_VERSION,
+        name,
+        partitions: count,
+        internal: false,
+        overrides: topic.overrides,
+        createdAtMs: topic.createdAtMs,
+      }
+      await writeFileAtomic(path.join(this.#topicsDir, name, TOPIC_FILE), JSON.stringify(file, null, 2) + '\n')
+      const added = await this.#openLogs(name, count, topic.config, current)
+      this.#topics.set(name, { ...topic, logs: [...topic.logs, ...added] })
+      this.logger.info('topic partitions added', { topic: name, from: current, to: count })
+      this.#emit({ type: 'resized', topic: name })
       return this.describe(name)
     })
   }

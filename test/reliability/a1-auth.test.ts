@@ -39,6 +39,7 @@ function plausibleBodies(): Record<string, unknown> {
     info: null,
     createTopic: { name: NEW_TOPIC, partitions: 2 },
     alterTopicConfig: { name: TOPIC, config: { retentionBytes: 123_456_789 } },
+    createPartitions: { name: TOPIC, count: 5 },
     deleteTopic: { name: DOOMED_TOPIC },
     listTopics: { includeInternal: true },
     describeTopic: { name: TOPIC },

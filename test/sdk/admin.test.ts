@@ -1,11 +1,21 @@
 // Admin operations through the SDK, once per transport: topic create/describe/list/delete with config, altering a
-// live topic's config, offsets for times, and group listing, description, offset reset (dry run and executed) and
+// live topic's config, growing its partitions (a group and producers follow), offsets for times, and group listing, description, offset reset (dry run and executed) and
 // deletion.
 import { expect, test } from 'vitest'
 import { describeEachTransport } from '../../src/testing/sdk-harness.js'
 import { InvalidArgumentError, InvalidConfigError, UnknownTopicError } from '../../src/errors.js'
+import type { Message } from '../../src/client/consumer.js'
+import { partitionForKey } from '../../src/util/murmur2.js'
 
 const BASE = 1_700_000_000_000
+
+async function until(predicate: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 1500; i++) {
+    if (predicate()) return
+    await new Promise((r) => setTimeout(r, 10))
+  }
+  throw new Error(`timed out waiting for ${what}`)
+}
 
 describeEachTransport('admin', (getSluice, env) => {
   test('createTopic applies its config; describe, list and delete see it', async () => {
@@ -54,6 +64,43 @@ describeEachTransport('admin', (getSluice, env) => {
     )
     await expect(sl.admin().alterTopicConfig('alt', {})).rejects.toThrow(/at least one change/)
     await expect(sl.admin().alterTopicConfig('nope', { flush: 'os' })).rejects.toThrow(UnknownTopicError)
+  })
+
+  test('createPartitions grows a live topic: a group is given the new partitions, producers hash over the new count', async () => {
+    const sl = getSluice()
+    await sl.admin().createTopic('grow', { partitions: 2 })
+    const consumer = sl.consumer({
+      groupId: 'grower',
+      autoOffsetReset: 'earliest',
+      heartbeatIntervalMs: 50,
+      valueCodec: 'string',
+      maxWaitMs: 50,
+    })
+    const got: Message[] = []
+    await consumer.subscribe(['grow'])
+    await consumer.run({ eachMessage: ({ message }) => void got.push(message) })
+    await until(() => consumer.assignment().length === 2, 'the first two partitions')
+    const producer = sl.producer({ lingerMs: 0, metadataMaxAgeMs: 50 })
+    // A key that hashes to partition 0 or 1 over two partitions but to 2 or 3 over four.
+    const key = Array.from({ length: 100 }, (_, i) => `k${i}`).find(
+      (k) => partitionForKey(Buffer.from(k), 4) >= 2 && partitionForKey(Buffer.from(k), 2) < 2,
+    )!
+    expect((await producer.send('grow', { key, value: 'before' })).partition).toBe(partitionForKey(Buffer.from(key), 2))
+    const grown = await sl.admin().createPartitions('grow', 4)
+    expect(grown.partitions).toHaveLength(4)
+    await until(() => consumer.assignment().length === 4, 'all four partitions')
+    // The producer's count is stale for at most metadataMaxAgeMs, then refreshed in the background by a send.
+    let landed = -1
+    for (let i = 0; i < 200 && landed !== partitionForKey(Buffer.from(key), 4); i++) {
+      landed = (await producer.send('grow', { key, value: `after-${i}` })).partition
+      await new Promise((r) => setTimeout(r, 10))
+    }
+    expect(landed).toBe(partitionForKey(Buffer.from(key), 4))
+    await until(() => got.some((m) => m.partition === landed), 'a record from a new partition')
+    await expect(sl.admin().createPartitions('grow', 3)).rejects.toThrow(/must be larger/)
+    await expect(sl.admin().createPartitions('grow', 0)).rejects.toThrow(InvalidArgumentError)
+    await consumer.close()
+    await producer.close()
   })
 
   test('offsetsForTimes gives the first offset with timestamp >= T per partition, the log end when none', async () => {

@@ -20,6 +20,7 @@ interface CreateOptions extends ConfigOptions {
 
 interface AlterOptions extends ConfigOptions {
   deleteConfig?: string
+  partitions?: number
 }
 
 const FLUSH_POLICIES: readonly FlushPolicy[] = ['sync', 'interval', 'os']
@@ -111,10 +112,16 @@ export function registerTopic(program: Command): void {
   })
 
   withConfigOptions(
-    withTarget(topic.command('alter <name>').description("change a topic's config")).option(
-      '--delete-config <names>',
-      'comma-separated options to give back to the broker default, e.g. retention-ms,flush',
-    ),
+    withTarget(topic.command('alter <name>').description("change a topic's config or grow its partitions"))
+      .option(
+        '--delete-config <names>',
+        'comma-separated options to give back to the broker default, e.g. retention-ms,flush',
+      )
+      .option(
+        '--partitions <n>',
+        'grow the topic to this many partitions (never fewer; keys then hash over the new count)',
+        parseInteger('--partitions', 1),
+      ),
   ).action(async (name: string, opts: AlterOptions) => {
     const changes: AlterTopicConfigOptions = configFrom(opts)
     for (const raw of opts.deleteConfig?.split(',') ?? []) {
@@ -127,9 +134,16 @@ export function registerTopic(program: Command): void {
         throw new UsageError(`--delete-config ${raw.trim()} conflicts with a value given for it`)
       changes[key] = null
     }
-    if (Object.keys(changes).length === 0)
-      throw new UsageError('give at least one option to change (--retention-ms, --flush, ...) or --delete-config')
-    const altered = await withClient(opts, (s) => s.admin().alterTopicConfig(name, changes))
+    const configChanges = Object.keys(changes).length > 0
+    if (!configChanges && opts.partitions === undefined)
+      throw new UsageError(
+        'give at least one option to change (--partitions, --retention-ms, --flush, ...) or --delete-config',
+      )
+    const altered = await withClient(opts, async (s) => {
+      let topic = configChanges ? await s.admin().alterTopicConfig(name, changes) : null
+      if (opts.partitions !== undefined) topic = await s.admin().createPartitions(name, opts.partitions)
+      return topic!
+    })
     if (opts.json === true) printJson(altered)
     else printTopic(altered)
   })
