@@ -196,6 +196,11 @@ export class TopicRegistry {
     return f as TopicFile
   }
 
+  /** Writes `<topic>/topic.json` atomically (tmp → fsync → rename → fsync dir). */
+  async #writeTopicFile(file: TopicFile): Promise<void> {
+    await writeFileAtomic(path.join(this.#topicsDir, file.name, TOPIC_FILE), JSON.stringify(file, null, 2) + '\n')
+  }
+
   /** Opens the logs of partitions [from, to) of `topic`; a log that fails to open stands offline. */
   async #openLogs(topic: string, to: number, config: TopicConfig, from = 0): Promise<PartitionLogApi[]> {
     const logConfig = toLogConfig(config)
@@ -247,7 +252,7 @@ export class TopicRegistry {
         overrides: stored,
         createdAtMs: Date.now(),
       }
-      await writeFileAtomic(path.join(dir, TOPIC_FILE), JSON.stringify(file, null, 2) + '\n')
+      await this.#writeTopicFile(file)
       const logs = await this.#openLogs(name, partitions, config)
       this.#topics.set(name, { name, internal, overrides: stored, config, logs, createdAtMs: file.createdAtMs })
       this.logger.info('topic created', { topic: name, partitions, internal })
@@ -282,7 +287,7 @@ export class TopicRegistry {
         overrides: overrides as Partial<TopicConfig>,
         createdAtMs: topic.createdAtMs,
       }
-      await writeFileAtomic(path.join(this.#topicsDir, name, TOPIC_FILE), JSON.stringify(file, null, 2) + '\n')
+      await this.#writeTopicFile(file)
       const logConfig = toLogConfig(config)
       for (const log of topic.logs) if (log.offlineError === null) log.reconfigure(logConfig)
       this.#topics.set(name, { ...topic, overrides: file.overrides, config })
@@ -317,7 +322,7 @@ export class TopicRegistry {
         overrides: topic.overrides,
         createdAtMs: topic.createdAtMs,
       }
-      await writeFileAtomic(path.join(this.#topicsDir, name, TOPIC_FILE), JSON.stringify(file, null, 2) + '\n')
+      await this.#writeTopicFile(file)
       const added = await this.#openLogs(name, count, topic.config, current)
       this.#topics.set(name, { ...topic, logs: [...topic.logs, ...added] })
       this.logger.info('topic partitions added', { topic: name, from: current, to: count })
