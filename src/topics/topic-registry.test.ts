@@ -123,6 +123,22 @@ describe('TopicRegistry', () => {
     expect(reopened.partitionCount('t')).toBe(5)
     expect(reopened.log('t', 4).logEndOffset).toBe(1)
     await storage.close()
+    // A crash after topic.json took a larger count but before the new logs opened: the next open creates them.
+    const topicFile = path.join(dataDir, 'topics', 't', 'topic.json')
+    const file = JSON.parse(await readFile(topicFile, 'utf8')) as { partitions: number }
+    await writeFile(topicFile, JSON.stringify({ ...file, partitions: 6 }))
+    storage = await openStorage(dataDir)
+    const recovered = await openTopicRegistry(storage, DEFAULT_TOPIC_CONFIG, logger)
+    expect(recovered.describe('t').partitions.map((p) => [p.partition, p.logEndOffset, p.offline])).toEqual([
+      [0, 2, null],
+      [1, 0, null],
+      [2, 0, null],
+      [3, 0, null],
+      [4, 1, null],
+      [5, 0, null],
+    ])
+    expect(recovered.log('t', 5).append(makeBatch(1)).baseOffset).toBe(0)
+    await storage.close()
   })
 
   test('listeners hear created and deleted; log() throws typed errors for unknown topics and partitions', async ({
