@@ -15,6 +15,7 @@ import {
 import { decodeAll, logConfig, makeBatch, readAll, tmpTest as test } from '../testing/storage-fixtures.js'
 import { crc32c } from '../util/crc32c.js'
 import { POS, encodeRecordBatch, iterateBatches, readBatchHeader } from './record-batch.js'
+import { lastOffsetOf } from './partition-log.js'
 import { openStorage } from './storage.js'
 
 /** Resolves once `done()` holds; fails after about two seconds. */
@@ -167,6 +168,25 @@ describe('append and read', () => {
     sync.append(makeBatch('d'))
     await until(() => sync.durableOffset === 1) // flush 'sync' logs fsync every append
     await storage.close()
+  })
+})
+
+describe('lastOffsetOf (the read hint)', () => {
+  test('finds the last offset of whole batches, and answers null for framing a flipped bit broke, never looping', () => {
+    const batch = (baseOffset: number, records: number) =>
+      encodeRecordBatch(
+        Array.from({ length: records }, () => ({ key: null, value: Buffer.from('v'), timestamp: 1 })),
+        { baseOffset },
+      )
+    const three = Buffer.concat([batch(10, 2), batch(12, 3), batch(15, 1)])
+    expect(lastOffsetOf(three)).toBe(15)
+    const second = batch(10, 2).length // where the second batch starts
+    for (const length of [-12, 0, 48, three.length]) {
+      const broken = Buffer.from(three)
+      broken.writeInt32BE(length, second + POS.batchLength) // -12 kept the old walk in place forever
+      expect(lastOffsetOf(broken), `length ${length}`).toBeNull()
+    }
+    expect(lastOffsetOf(Buffer.alloc(0))).toBeNull()
   })
 })
 

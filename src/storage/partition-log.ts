@@ -4,7 +4,7 @@
 // Storage-wide group commit. Invariants: segments tile [first base, logEndOffset) without gaps; logStartOffset <=
 // logEndOffset; durableOffset <= logEndOffset; once offline (failed fsync, corrupt bytes) every call throws.
 import path from 'node:path'
-import { LIMITS } from '../config/limits.js'
+import { BATCH_HEADER_BYTES, LIMITS } from '../config/limits.js'
 import {
   ClosedError,
   CorruptRecordError,
@@ -50,16 +50,20 @@ export interface PartitionLogDeps {
   lowerRecoveryPoint: (name: string, offset: number) => void
 }
 
-/** Last offset of the last whole batch in `records` (whole batches, at least one). */
-function lastOffsetOf(records: Buffer): number {
+/** Last offset of the last whole batch in `records`, or null when their framing does not hold: a damaged length (a
+ *  flipped bit on disk) must not throw here or walk backwards; the reader's CRC checks report the damage, and the
+ *  read hint is simply not kept. */
+export function lastOffsetOf(records: Buffer): number | null {
   let position = 0
-  let last = 0
-  // Each turn moves past one batch of >= 61 bytes.
+  let last = -1
+  // Each turn moves past one batch of at least BATCH_HEADER_BYTES: at most records.length / 61 turns.
   while (position + LOG_OVERHEAD <= records.length) {
+    const length = records.readInt32BE(position + POS.batchLength)
+    if (length < BATCH_HEADER_BYTES - LOG_OVERHEAD || position + LOG_OVERHEAD + length > records.length) return null
     last = position
-    position += LOG_OVERHEAD + records.readInt32BE(position + POS.batchLength)
+    position += LOG_OVERHEAD + length
   }
-  return readInt64(records, last) + records.readInt32BE(last + POS.lastOffsetDelta)
+  return last < 0 ? null : readInt64(records, last) + records.readInt32BE(last + POS.lastOffsetDelta)
 }
 
 export function readLogStartOffset(dir: string): number {
@@ -405,7 +409,8 @@ export class PartitionLog implements PartitionLogApi, Flushable {
         start = { position: 0, baseOffset: segment.baseOffset }
       }
       const records = parts.length === 1 ? parts[0]! : Buffer.concat(parts)
-      this.#readHint = { offset: lastOffsetOf(records) + 1, segment, position: end }
+      const last = lastOffsetOf(records)
+      this.#readHint = last === null ? null : { offset: last + 1, segment, position: end }
       return result(records)
     })
   }
