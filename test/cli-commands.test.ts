@@ -121,6 +121,18 @@ describe('sluice CLI', () => {
     const user1 = records.filter((r) => r.key === 'user-1')
     expect(new Set(user1.map((r) => r.partition)).size).toBe(1)
     expect(user1.map((r) => r.value)).toEqual(['a', 'c'])
+    // delete-records: every partition up to its end, then nothing is left to read
+    const purged = await runCli(['topic', 'delete-records', 'orders', '--all', '--json', ...d])
+    expect(JSON.parse(purged.stdout)).toEqual(
+      [0, 1, 2, 3, 4].map((partition) => ({
+        partition,
+        logStartOffset: described.partitions[partition]?.logEndOffset ?? 0,
+      })),
+    )
+    expect((await runCli(['consume', 'orders', '--until-end', ...d])).stdout).toBe('')
+    expect((await runCli(['topic', 'delete-records', 'orders', ...d])).code).toBe(2)
+    const past = await runCli(['topic', 'delete-records', 'orders', '--partition', '0', '--before', '99', ...d])
+    expect([past.code, past.stderr]).toEqual([1, expect.stringMatching(/offset 99/)])
     // operational error: exit 1, one line, no stack
     const missing = await runCli(['topic', 'describe', 'nope', ...d])
     expect(missing.code).toBe(1)

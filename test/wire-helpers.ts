@@ -75,6 +75,11 @@ export class FakeBroker implements BrokerApi {
   createPartitions(req: Parameters<BrokerApi['createPartitions']>[0]) {
     return this.record('createPartitions', [req], this.topic(req.name))
   }
+  deleteRecords(req: Parameters<BrokerApi['deleteRecords']>[0]) {
+    return this.record('deleteRecords', [req], {
+      partitions: req.partitions.map((p) => ({ partition: p.partition, logStartOffset: Math.max(p.offset, 0) })),
+    })
+  }
   deleteTopic(name: string) {
     return this.record('deleteTopic', [name], undefined)
   }

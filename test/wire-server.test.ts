@@ -70,6 +70,17 @@ describe('wire against a fake broker', () => {
         (b) => b.alterTopicConfig({ name: 'orders', config: { retentionMs: 60_000, flush: 'os', segmentBytes: null } }),
       ],
       ['createPartitions', (b) => b.createPartitions({ name: 'orders', count: 12 })],
+      [
+        'deleteRecords',
+        (b) =>
+          b.deleteRecords({
+            topic: 'orders',
+            partitions: [
+              { partition: 0, offset: 2 ** 40 },
+              { partition: 3, offset: -1 },
+            ],
+          }),
+      ],
       ['deleteTopic', (b) => b.deleteTopic('orders')],
       ['listTopics', (b) => b.listTopics(true)],
       ['describeTopic', (b) => b.describeTopic('orders')],
@@ -103,8 +114,8 @@ describe('wire against a fake broker', () => {
       expect(viaWire, name).toEqual(local)
       expect(broker.calls.at(-1), name).toEqual(direct.calls.at(-1))
     }
-    // The handshake's info call is on top of the 18.
-    expect(new Set(broker.calls.map((c) => c.method)).size).toBe(18)
+    // The handshake's info call is on top of the 19.
+    expect(new Set(broker.calls.map((c) => c.method)).size).toBe(19)
   })
 
   test('a broker error arrives as the same typed class with its message', async () => {

@@ -35,6 +35,17 @@ export interface CreatePartitionsRequest {
   count: number
 }
 
+/** Removes the records below `offset` of each partition (-1: every record, up to the log end), as Kafka's
+ *  deleteRecords: the log start moves there and whole segments below it are deleted. */
+export interface DeleteRecordsRequest {
+  topic: string
+  partitions: Array<{ partition: number; offset: number }>
+}
+
+export interface DeleteRecordsResponse {
+  partitions: Array<{ partition: number; logStartOffset: number }>
+}
+
 export interface PartitionDescription {
   partition: number
   logStartOffset: number
@@ -245,6 +256,7 @@ export interface BrokerApi {
   createTopic(req: CreateTopicRequest): Promise<TopicDescription>
   alterTopicConfig(req: AlterTopicConfigRequest): Promise<TopicDescription>
   createPartitions(req: CreatePartitionsRequest): Promise<TopicDescription>
+  deleteRecords(req: DeleteRecordsRequest): Promise<DeleteRecordsResponse>
   deleteTopic(name: string): Promise<void>
   listTopics(includeInternal?: boolean): Promise<string[]>
   describeTopic(name: string): Promise<TopicDescription>

@@ -6,6 +6,8 @@
 import type {
   AlterTopicConfigRequest,
   CreatePartitionsRequest,
+  DeleteRecordsRequest,
+  DeleteRecordsResponse,
   BrokerApi,
   BrokerInfo,
   CommittedOffset,
@@ -29,7 +31,14 @@ import type {
   TopicDescription,
 } from './api.js'
 import { LIMITS } from '../config/limits.js'
-import { ClosedError, InternalError, InvalidArgumentError, TopicExistsError, UnknownPartitionError } from '../errors.js'
+import {
+  ClosedError,
+  InternalError,
+  InvalidArgumentError,
+  OffsetOutOfRangeError,
+  TopicExistsError,
+  UnknownPartitionError,
+} from '../errors.js'
 import type { PartitionLogApi, StorageApi, StorageLogger, StorageOptions } from '../storage/api.js'
 import {
   openGroupCoordinator as openDefaultGroupCoordinator,
@@ -55,6 +64,7 @@ const API_VERSIONS: Readonly<Record<string, number>> = Object.freeze({
   createTopic: 0,
   alterTopicConfig: 0,
   createPartitions: 0,
+  deleteRecords: 0,
   deleteTopic: 0,
   listTopics: 0,
   describeTopic: 0,
@@ -223,6 +233,33 @@ export class Broker implements BrokerApi {
       throw new InvalidArgumentError('createPartitions needs a request object')
     const name = validateUserTopicName(req.name)
     return this.#registry.addPartitions(name, req.count)
+  }
+
+  /** Every partition and offset is checked before any record is removed: a bad entry removes nothing. */
+  async deleteRecords(req: DeleteRecordsRequest): Promise<DeleteRecordsResponse> {
+    this.#enter()
+    if (req === null || typeof req !== 'object') throw new InvalidArgumentError('deleteRecords needs a request object')
+    const topic = validateUserTopicName(req.topic)
+    if (!Array.isArray(req.partitions) || req.partitions.length === 0 || req.partitions.length > LIMITS.partitionsMax)
+      throw new InvalidArgumentError(`deleteRecords needs 1 to ${LIMITS.partitionsMax} partitions`)
+    const seen = new Set<number>()
+    const plan = req.partitions.map(({ partition, offset }) => {
+      if (seen.has(partition)) throw new InvalidArgumentError(`deleteRecords names partition ${partition} twice`)
+      seen.add(partition)
+      const log = this.#registry.onlineLog(topic, partition)
+      if (!Number.isSafeInteger(offset) || offset < -1)
+        throw new InvalidArgumentError(`offset must be -1 (the log end) or >= 0, got ${String(offset)}`)
+      const before = offset === -1 ? log.logEndOffset : offset
+      if (before > log.logEndOffset)
+        throw new OffsetOutOfRangeError(before, log.logStartOffset, log.logEndOffset, `${topic}/${partition}`)
+      return { partition, log, before }
+    })
+    const partitions = plan.map(({ partition, log, before }) => {
+      log.deleteRecordsBefore(before)
+      return { partition, logStartOffset: log.logStartOffset }
+    })
+    this.#logger.info('records deleted', { topic, partitions })
+    return { partitions }
   }
 
   async deleteTopic(name: string): Promise<void> {

@@ -115,6 +115,28 @@ export class Admin {
     return this.transport.createPartitions({ name, count })
   }
 
+  /** Removes the records below `offset` of each given partition ('latest': all of them, up to the log end), as
+   *  Kafka's deleteRecords: the log start moves there, whole segments below it are deleted, and readers below it get
+   *  OffsetOutOfRangeError (consumers then follow autoOffsetReset). Every entry is checked before anything is removed.
+   *  Resolves with each partition's new log start. */
+  async deleteRecords(
+    topic: string,
+    partitions: ReadonlyArray<{ partition: number; offset: number | 'latest' }>,
+  ): Promise<Array<{ partition: number; logStartOffset: number }>> {
+    checkTopicName(topic)
+    if (!Array.isArray(partitions) || partitions.length === 0)
+      throw new InvalidArgumentError('deleteRecords needs a non-empty array of { partition, offset }')
+    const entries = partitions.map((p) => {
+      if (typeof p !== 'object' || p === null)
+        throw new InvalidArgumentError('deleteRecords entries must be { partition, offset } objects')
+      checkPartition(p.partition)
+      if (p.offset !== 'latest' && !(Number.isSafeInteger(p.offset) && p.offset >= 0))
+        throw new InvalidArgumentError(`offset must be an integer >= 0 or 'latest', got ${String(p.offset)}`)
+      return { partition: p.partition, offset: p.offset === 'latest' ? -1 : p.offset }
+    })
+    return (await this.transport.deleteRecords({ topic, partitions: entries })).partitions
+  }
+
   async deleteTopic(name: string): Promise<void> {
     checkTopicName(name)
     await this.transport.deleteTopic(name)

@@ -9,6 +9,8 @@ import type {
   AlterTopicConfigRequest,
   CreatePartitionsRequest,
   CreateTopicRequest,
+  DeleteRecordsRequest,
+  DeleteRecordsResponse,
   FetchRequest,
   FetchResponse,
   GroupDescription,
@@ -61,6 +63,10 @@ export class InProcessTransport implements Transport {
   async createPartitions(req: CreatePartitionsRequest): Promise<TopicDescription> {
     this.#check()
     return this.broker.createPartitions(req)
+  }
+  async deleteRecords(req: DeleteRecordsRequest): Promise<DeleteRecordsResponse> {
+    this.#check()
+    return this.broker.deleteRecords(req)
   }
   async deleteTopic(name: string): Promise<void> {
     this.#check()

@@ -14,6 +14,8 @@ import type {
   AlterTopicConfigRequest,
   CreatePartitionsRequest,
   CreateTopicRequest,
+  DeleteRecordsRequest,
+  DeleteRecordsResponse,
   FetchRequest,
   FetchResponse,
   GroupDescription,
@@ -317,6 +319,9 @@ export class TcpTransport implements BrokerApi {
   }
   createPartitions(req: CreatePartitionsRequest): Promise<TopicDescription> {
     return this.call(ApiKey.CREATE_PARTITIONS, req)
+  }
+  deleteRecords(req: DeleteRecordsRequest): Promise<DeleteRecordsResponse> {
+    return this.call(ApiKey.DELETE_RECORDS, req)
   }
   async deleteTopic(name: string): Promise<void> {
     await this.call(ApiKey.DELETE_TOPIC, { name })

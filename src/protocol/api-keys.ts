@@ -8,6 +8,7 @@ import {
   decodeCommitOffsets,
   decodeCreatePartitions,
   decodeCreateTopic,
+  decodeDeleteRecords,
   decodeFetch,
   decodeFetchOffsets,
   decodeGroupHeartbeat,
@@ -41,6 +42,7 @@ export const ApiKey = Object.freeze({
   RESET_OFFSETS: 16,
   ALTER_TOPIC_CONFIG: 17,
   CREATE_PARTITIONS: 18,
+  DELETE_RECORDS: 19,
 })
 export type ApiKey = (typeof ApiKey)[keyof typeof ApiKey]
 
@@ -83,6 +85,7 @@ const SPECS: readonly ApiSpec[] = [
   spec(ApiKey.RESET_OFFSETS, 'resetOffsets', (b, body) => b.resetOffsets(decodeResetOffsets(body))),
   spec(ApiKey.ALTER_TOPIC_CONFIG, 'alterTopicConfig', (b, body) => b.alterTopicConfig(decodeAlterTopicConfig(body))),
   spec(ApiKey.CREATE_PARTITIONS, 'createPartitions', (b, body) => b.createPartitions(decodeCreatePartitions(body))),
+  spec(ApiKey.DELETE_RECORDS, 'deleteRecords', (b, body) => b.deleteRecords(decodeDeleteRecords(body))),
 ]
 
 const BY_KEY: ReadonlyMap<number, ApiSpec> = new Map(SPECS.map((s) => [s.key, s]))

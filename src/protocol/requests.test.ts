@@ -9,6 +9,7 @@ import {
   decodeCommitOffsets,
   decodeCreatePartitions,
   decodeCreateTopic,
+  decodeDeleteRecords,
   decodeFetch,
   decodeGroupHeartbeat,
   decodeListOffsets,
@@ -37,6 +38,8 @@ describe('request decoding', () => {
     expect(decodeFetch(fetch)).toEqual(fetch)
     expect(decodeFetch({ ...fetch, visibility: 'durable' })).toEqual({ ...fetch, visibility: 'durable' })
     expect(decodeCreatePartitions({ name: 'orders', count: 12 })).toEqual({ name: 'orders', count: 12 })
+    const purge = { topic: 'orders', partitions: [{ partition: 1, offset: -1 }] }
+    expect(decodeDeleteRecords(purge)).toEqual(purge)
     const alter = { name: 'orders', config: { retentionMs: 5, flush: 'os' as const, segmentBytes: null } }
     expect(decodeAlterTopicConfig(alter)).toEqual(alter)
     const list = { topic: 't', partitions: [0, 2], timestamp: -1, visibility: 'durable' as const }
@@ -77,6 +80,10 @@ describe('request decoding', () => {
       /^fetch\.visibility: expected/,
     )
     expect(refused(() => decodeCreatePartitions({ name: 'o', count: 0 }))).toMatch(/^createPartitions\.count: 0/)
+    expect(refused(() => decodeDeleteRecords({ topic: 'o', partitions: [{ partition: 0, offset: -2 }] }))).toMatch(
+      /^deleteRecords\.partitions\[0\]\.offset: -2/,
+    )
+    expect(refused(() => decodeDeleteRecords({ topic: 'o' }))).toMatch(/^deleteRecords\.partitions/)
     expect(refused(() => decodeAlterTopicConfig({ name: 'o', config: { flush: 'later' } }))).toMatch(
       /^alterTopicConfig\.config\.flush: expected/,
     )

@@ -6,6 +6,7 @@ import type {
   AlterTopicConfigRequest,
   CreatePartitionsRequest,
   CreateTopicRequest,
+  DeleteRecordsRequest,
   FetchPartitionRequest,
   FetchRequest,
   GroupFence,
@@ -90,6 +91,19 @@ export function decodeAlterTopicConfig(body: unknown): AlterTopicConfigRequest {
   const path = 'alterTopicConfig'
   const o = object(body, path, ['name', 'config'])
   return { name: string(o, 'name', path, NAME_MAX), config: decodeTopicConfigChanges(o.config, `${path}.config`) }
+}
+
+export function decodeDeleteRecords(body: unknown): DeleteRecordsRequest {
+  const path = 'deleteRecords'
+  const o = object(body, path, ['topic', 'partitions'])
+  const partitions = array(o, 'partitions', path, LIMITS.partitionsMax, (item, itemPath) => {
+    const p = object(item, itemPath, ['partition', 'offset'])
+    return {
+      partition: integer(p, 'partition', itemPath, 0, PARTITION_MAX),
+      offset: integer(p, 'offset', itemPath, -1),
+    }
+  })
+  return { topic: string(o, 'topic', path, NAME_MAX), partitions }
 }
 
 export function decodeCreatePartitions(body: unknown): CreatePartitionsRequest {

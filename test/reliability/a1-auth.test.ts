@@ -40,6 +40,7 @@ function plausibleBodies(): Record<string, unknown> {
     createTopic: { name: NEW_TOPIC, partitions: 2 },
     alterTopicConfig: { name: TOPIC, config: { retentionBytes: 123_456_789 } },
     createPartitions: { name: TOPIC, count: 5 },
+    deleteRecords: { topic: TOPIC, partitions: [{ partition: 0, offset: -1 }] },
     deleteTopic: { name: DOOMED_TOPIC },
     listTopics: { includeInternal: true },
     describeTopic: { name: TOPIC },

@@ -1,9 +1,16 @@
 // Admin operations through the SDK, once per transport: topic create/describe/list/delete with config, altering a
-// live topic's config, growing its partitions (a group and producers follow), offsets for times, and group listing, description, offset reset (dry run and executed) and
+// live topic's config, growing its partitions (a group and producers follow), deleting records below an offset, offsets
+// for times, and group listing, description, offset reset (dry run and executed) and
 // deletion.
 import { expect, test } from 'vitest'
 import { describeEachTransport } from '../../src/testing/sdk-harness.js'
-import { InvalidArgumentError, InvalidConfigError, UnknownTopicError } from '../../src/errors.js'
+import {
+  InvalidArgumentError,
+  InvalidConfigError,
+  OffsetOutOfRangeError,
+  UnknownPartitionError,
+  UnknownTopicError,
+} from '../../src/errors.js'
 import type { Message } from '../../src/client/consumer.js'
 import { partitionForKey } from '../../src/util/murmur2.js'
 
@@ -101,6 +108,47 @@ describeEachTransport('admin', (getSluice, env) => {
     await expect(sl.admin().createPartitions('grow', 0)).rejects.toThrow(InvalidArgumentError)
     await consumer.close()
     await producer.close()
+  })
+
+  test('deleteRecords moves log starts (checking every entry first); readers then start there', async () => {
+    const sl = getSluice()
+    const admin = sl.admin()
+    await admin.createTopic('purge', { partitions: 2 })
+    await sl.producer().sendBatch(
+      'purge',
+      Array.from({ length: 10 }, (_, i) => ({ partition: i % 2, value: String(i) })),
+    )
+    // One bad entry (past partition 1's end of 5) refuses the whole call: partition 0 keeps its records.
+    await expect(
+      admin.deleteRecords('purge', [
+        { partition: 0, offset: 3 },
+        { partition: 1, offset: 6 },
+      ]),
+    ).rejects.toThrow(OffsetOutOfRangeError)
+    expect((await admin.describeTopic('purge')).partitions.map((p) => p.logStartOffset)).toEqual([0, 0])
+    expect(
+      await admin.deleteRecords('purge', [
+        { partition: 0, offset: 3 },
+        { partition: 1, offset: 'latest' },
+      ]),
+    ).toEqual([
+      { partition: 0, logStartOffset: 3 },
+      { partition: 1, logStartOffset: 5 },
+    ])
+    const left: Array<[number, number, string]> = []
+    for await (const m of sl.replay({ topic: 'purge', valueCodec: 'string' }))
+      left.push([m.partition, m.offset, m.value as string])
+    expect(left).toEqual([
+      [0, 3, '6'],
+      [0, 4, '8'],
+    ])
+    // Below the start is a no-op; the log start never moves back.
+    expect(await admin.deleteRecords('purge', [{ partition: 0, offset: 1 }])).toEqual([
+      { partition: 0, logStartOffset: 3 },
+    ])
+    await expect(admin.deleteRecords('purge', [{ partition: 2, offset: 0 }])).rejects.toThrow(UnknownPartitionError)
+    await expect(admin.deleteRecords('purge', [])).rejects.toThrow(InvalidArgumentError)
+    await expect(admin.deleteRecords('purge', [{ partition: 0, offset: -3 }])).rejects.toThrow(InvalidArgumentError)
   })
 
   test('offsetsForTimes gives the first offset with timestamp >= T per partition, the log end when none', async () => {

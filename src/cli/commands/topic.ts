@@ -1,4 +1,4 @@
-// `sluice topic create|alter|list|describe|delete`: topic administration through the SDK's Admin.
+// `sluice topic create|alter|list|describe|delete|delete-records`: topic administration through the SDK's Admin.
 import type { Command } from 'commander'
 import type { AlterTopicConfigOptions, CreateTopicOptions, FlushPolicy, TopicDescription } from '../../index.js'
 import { parseInteger, UsageError, withClient, withTarget, type TargetOptions } from '../context.js'
@@ -21,6 +21,13 @@ interface CreateOptions extends ConfigOptions {
 interface AlterOptions extends ConfigOptions {
   deleteConfig?: string
   partitions?: number
+}
+
+interface DeleteRecordsOptions extends TargetOptions {
+  partition?: number
+  before?: number
+  all?: boolean
+  json?: boolean
 }
 
 const FLUSH_POLICIES: readonly FlushPolicy[] = ['sync', 'interval', 'os']
@@ -171,5 +178,36 @@ export function registerTopic(program: Command): void {
       await withClient(opts, (s) => s.admin().deleteTopic(name))
       if (opts.json === true) printJson({ deleted: name })
       else printLine(`deleted topic ${name}`)
+    })
+
+  withTarget(
+    topic
+      .command('delete-records <name>')
+      .description('remove the records below an offset (every partition unless --partition)'),
+  )
+    .option('--partition <p>', 'only this partition', parseInteger('--partition', 0))
+    .option('--before <offset>', 'remove the records below this offset', parseInteger('--before', 0))
+    .option('--all', 'remove every record up to the log end')
+    .option('--json', 'print JSON')
+    .action(async (name: string, opts: DeleteRecordsOptions) => {
+      if ((opts.before === undefined) === (opts.all !== true))
+        throw new UsageError('give exactly one of --before <offset> and --all')
+      const offset = opts.all === true ? 'latest' : opts.before!
+      const starts = await withClient(opts, async (s) => {
+        const partitions =
+          opts.partition !== undefined
+            ? [opts.partition]
+            : (await s.admin().describeTopic(name)).partitions.map((p) => p.partition)
+        return s.admin().deleteRecords(
+          name,
+          partitions.map((partition) => ({ partition, offset })),
+        )
+      })
+      if (opts.json === true) printJson(starts)
+      else
+        printTable(
+          ['PARTITION', 'LOG START'],
+          starts.map((p) => [p.partition, p.logStartOffset]),
+        )
     })
 }
