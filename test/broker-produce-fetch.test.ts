@@ -1,7 +1,7 @@
 // The broker's data plane: offsets assigned on produce, whole batches back on fetch, acks modes, per-partition fetch
 // errors, the shared fetch byte budget, long-polling, listOffsets by time, size and corruption checks.
 import { describe, expect } from 'vitest'
-import type { OpenStorage } from '../src/broker/broker.js'
+import type { Broker, OpenStorage } from '../src/broker/broker.js'
 import { CorruptRecordError, InvalidArgumentError, RecordTooLargeError } from '../src/errors.js'
 import { InProcessTransport } from '../src/client/in-process-transport.js'
 import type { ReplayBound } from '../src/client/replay.js'
@@ -10,7 +10,7 @@ import type { PartitionLogApi } from '../src/storage/api.js'
 import { decodeRecords, iterateBatches } from '../src/storage/record-batch.js'
 import { nodeDurabilityFs, type DurabilityFs } from '../src/storage/segment.js'
 import { openStorage } from '../src/storage/storage.js'
-import { brokerTest as test, makeBatch, testOpenStorage } from '../src/testing/broker-fixture.js'
+import { brokerTest as test, makeBatch, testOpenStorage, type BrokerFixture } from '../src/testing/broker-fixture.js'
 
 /** Real storage whose group-commit fdatasyncs wait at a gate while it is closed (`close()`, then `open()`), counted
  *  in `syncs`. */
@@ -36,6 +36,15 @@ function fsyncGate(): { openStorage: OpenStorage; close(): void; open(): void; r
       return syncs
     },
   }
+}
+
+/** A broker over fsyncGate() storage with topics 't' (flush sync) and 'os' (flush os), one partition each. */
+async function gatedBroker(fx: BrokerFixture): Promise<{ broker: Broker; gate: ReturnType<typeof fsyncGate> }> {
+  const gate = fsyncGate()
+  const broker = await fx.open({}, { openStorage: gate.openStorage })
+  await broker.createTopic({ name: 't', partitions: 1, config: { flush: 'sync' } })
+  await broker.createTopic({ name: 'os', partitions: 1, config: { flush: 'os' } })
+  return { broker, gate }
 }
 
 /** Wraps the real storage so each waitDurable call is recorded and held until `release()`. */
@@ -228,11 +237,8 @@ describe('broker produce and fetch', () => {
   test("visibility 'durable' fetches only fsynced records, reports that end, and a long-poll wakes at the fsync", async ({
     fx,
   }) => {
-    const gate = fsyncGate()
+    const { broker, gate } = await gatedBroker(fx)
     const { close, open } = gate
-    const broker = await fx.open({}, { openStorage: gate.openStorage })
-    await broker.createTopic({ name: 't', partitions: 1, config: { flush: 'sync' } })
-    await broker.createTopic({ name: 'os', partitions: 1, config: { flush: 'os' } })
     const fetch = (topic: string, offset: number, visibility: 'written' | 'durable', maxWaitMs = 0) =>
       broker.fetch({ partitions: [{ topic, partition: 0, offset }], maxBytes: 1 << 20, maxWaitMs, visibility })
     close()
@@ -263,11 +269,8 @@ describe('broker produce and fetch', () => {
   test("listOffsets and replay() with visibility 'durable' stop at the durable end, after the fsync of what is written", async ({
     fx,
   }) => {
-    const gate = fsyncGate()
+    const { broker, gate } = await gatedBroker(fx)
     const { close, open } = gate
-    const broker = await fx.open({}, { openStorage: gate.openStorage })
-    await broker.createTopic({ name: 't', partitions: 1, config: { flush: 'sync' } })
-    await broker.createTopic({ name: 'os', partitions: 1, config: { flush: 'os' } })
     const base = Date.now() - 60_000
     await broker.produce({ topic: 't', partition: 0, acks: 'all', batch: makeBatch(2, 'a', { timestamp: base }) })
     close()

@@ -62,6 +62,21 @@ const TOPIC_CONFIG_KEYS = [
   'flushIntervalMs',
 ] as const
 
+/** The topic options of `options` that are set (undefined ones skipped); an unknown key is an InvalidArgumentError
+ *  naming it. `extra`: keys the caller handles itself (skipped, listed as known). */
+function topicOptions(options: object, extra: readonly string[] = []): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  for (const [key, value] of Object.entries(options)) {
+    if (extra.includes(key)) continue
+    if (!(TOPIC_CONFIG_KEYS as readonly string[]).includes(key))
+      throw new InvalidArgumentError(
+        `unknown topic option "${key}" (known: ${[...extra, ...TOPIC_CONFIG_KEYS].join(', ')})`,
+      )
+    if (value !== undefined) out[key] = value
+  }
+  return out
+}
+
 export class Admin {
   constructor(private readonly transport: Transport) {}
 
@@ -74,16 +89,7 @@ export class Admin {
       throw new InvalidArgumentError(
         `partitions must be an integer in [1, ${LIMITS.partitionsMax}], got ${String(options.partitions)}`,
       )
-    const config: Partial<TopicConfig> = {}
-    for (const key of Object.keys(options)) {
-      if (key === 'partitions') continue
-      if (!(TOPIC_CONFIG_KEYS as readonly string[]).includes(key))
-        throw new InvalidArgumentError(
-          `unknown topic option "${key}" (known: partitions, ${TOPIC_CONFIG_KEYS.join(', ')})`,
-        )
-      const value = options[key as keyof CreateTopicOptions]
-      if (value !== undefined) (config as Record<string, unknown>)[key] = value
-    }
+    const config = topicOptions(options, ['partitions']) as Partial<TopicConfig>
     return this.transport.createTopic({ name, partitions, config })
   }
 
@@ -94,13 +100,7 @@ export class Admin {
     checkTopicName(name)
     if (typeof changes !== 'object' || changes === null || Array.isArray(changes))
       throw new InvalidArgumentError('alterTopicConfig changes must be an object of topic options')
-    const config: Record<string, unknown> = {}
-    for (const key of Object.keys(changes)) {
-      if (!(TOPIC_CONFIG_KEYS as readonly string[]).includes(key))
-        throw new InvalidArgumentError(`unknown topic option "${key}" (known: ${TOPIC_CONFIG_KEYS.join(', ')})`)
-      const value = changes[key as keyof AlterTopicConfigOptions]
-      if (value !== undefined) config[key] = value
-    }
+    const config = topicOptions(changes)
     if (Object.keys(config).length === 0) throw new InvalidArgumentError('alterTopicConfig needs at least one change')
     return this.transport.alterTopicConfig({ name, config: config as AlterTopicConfigRequest['config'] })
   }

@@ -114,3 +114,12 @@ export function describeEachTransport(
     })
   }
 }
+
+/** Polls `predicate` every 10 ms until it holds; fails after 15 s naming `what`. */
+export async function until(predicate: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 1500; i++) {
+    if (predicate()) return
+    await new Promise((r) => setTimeout(r, 10))
+  }
+  throw new Error(`timed out waiting for ${what}`)
+}

@@ -3,7 +3,7 @@
 // for times, and group listing, description, offset reset (dry run and executed) and
 // deletion.
 import { expect, test } from 'vitest'
-import { describeEachTransport } from '../../src/testing/sdk-harness.js'
+import { describeEachTransport, until } from '../../src/testing/sdk-harness.js'
 import {
   InvalidArgumentError,
   InvalidConfigError,
@@ -15,14 +15,6 @@ import type { Message } from '../../src/client/consumer.js'
 import { partitionForKey } from '../../src/util/murmur2.js'
 
 const BASE = 1_700_000_000_000
-
-async function until(predicate: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 1500; i++) {
-    if (predicate()) return
-    await new Promise((r) => setTimeout(r, 10))
-  }
-  throw new Error(`timed out waiting for ${what}`)
-}
 
 describeEachTransport('admin', (getSluice, env) => {
   test('createTopic applies its config; describe, list and delete see it', async () => {

@@ -2,17 +2,9 @@
 // delivered once while both run, and when one closes (committing its positions) the other takes its partitions over
 // from the committed offsets, so nothing is lost and nothing is delivered twice.
 import { expect, test } from 'vitest'
-import { describeEachTransport } from '../../src/testing/sdk-harness.js'
+import { describeEachTransport, until } from '../../src/testing/sdk-harness.js'
 import type { Message } from '../../src/client/consumer.js'
 import type { ConsumerOptions } from '../../src/client/client-config.js'
-
-async function until(predicate: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 1500; i++) {
-    if (predicate()) return
-    await new Promise((r) => setTimeout(r, 10))
-  }
-  throw new Error(`timed out waiting for ${what}`)
-}
 
 describeEachTransport('group consumer', (getSluice, env) => {
   test('two members split the partitions; after one leaves the other resumes its partitions from the commits', async () => {

@@ -67,20 +67,21 @@ function configFrom(opts: ConfigOptions): Omit<CreateTopicOptions, 'partitions'>
   return config
 }
 
-/** `--delete-config retentionMs,flush`: option names as the SDK spells them, or as the flags do. */
-const DELETABLE: Readonly<Record<string, keyof AlterTopicConfigOptions>> = {
-  retentionMs: 'retentionMs',
-  'retention-ms': 'retentionMs',
-  retentionBytes: 'retentionBytes',
-  'retention-bytes': 'retentionBytes',
-  segmentBytes: 'segmentBytes',
-  'segment-bytes': 'segmentBytes',
-  segmentMs: 'segmentMs',
-  'segment-ms': 'segmentMs',
-  flush: 'flush',
-  flushIntervalMs: 'flushIntervalMs',
-  'flush-interval-ms': 'flushIntervalMs',
-}
+const CONFIG_KEYS: ReadonlyArray<keyof AlterTopicConfigOptions> = [
+  'retentionMs',
+  'retentionBytes',
+  'segmentBytes',
+  'segmentMs',
+  'flush',
+  'flushIntervalMs',
+]
+/** `--delete-config retention-ms,flush`: option names as the flags spell them, or as the SDK does. */
+const DELETABLE: Readonly<Record<string, keyof AlterTopicConfigOptions>> = Object.fromEntries(
+  CONFIG_KEYS.flatMap((key) => [
+    [key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`), key],
+    [key, key],
+  ]),
+)
 
 function printTopic(topic: TopicDescription): void {
   const c = topic.config
