@@ -53,7 +53,8 @@ export interface ResetPlanEntry {
   to: number
 }
 
-const TOPIC_CONFIG_KEYS = [
+/** The config options a topic takes through the Admin (and the CLI), in the order they are listed. */
+export const TOPIC_CONFIG_KEYS = [
   'retentionMs',
   'retentionBytes',
   'segmentBytes',

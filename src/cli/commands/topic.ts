@@ -1,6 +1,7 @@
 // `sluice topic create|alter|list|describe|delete|delete-records`: topic administration through the SDK's Admin.
 import type { Command } from 'commander'
 import type { AlterTopicConfigOptions, CreateTopicOptions, FlushPolicy, TopicDescription } from '../../index.js'
+import { TOPIC_CONFIG_KEYS } from '../../client/admin.js'
 import { parseInteger, UsageError, withClient, withTarget, type TargetOptions } from '../context.js'
 import { printJson, printLine, printTable } from '../output.js'
 
@@ -67,17 +68,9 @@ function configFrom(opts: ConfigOptions): Omit<CreateTopicOptions, 'partitions'>
   return config
 }
 
-const CONFIG_KEYS: ReadonlyArray<keyof AlterTopicConfigOptions> = [
-  'retentionMs',
-  'retentionBytes',
-  'segmentBytes',
-  'segmentMs',
-  'flush',
-  'flushIntervalMs',
-]
 /** `--delete-config retention-ms,flush`: option names as the flags spell them, or as the SDK does. */
 const DELETABLE: Readonly<Record<string, keyof AlterTopicConfigOptions>> = Object.fromEntries(
-  CONFIG_KEYS.flatMap((key) => [
+  TOPIC_CONFIG_KEYS.flatMap((key) => [
     [key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`), key],
     [key, key],
   ]),
