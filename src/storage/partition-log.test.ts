@@ -1,5 +1,6 @@
 // Unit tests of PartitionLog through a real Storage on a temp dir: offsets, whole-batch reads across segments, rolls,
-// timestamps, truncation, deleteRecordsBefore, retention, listeners and bad input that must leave the files unchanged.
+// zeros written ahead, timestamps, truncation, deleteRecordsBefore, retention, listeners and bad input that must leave
+// the files unchanged.
 import fs from 'node:fs'
 import path from 'node:path'
 import { describe, expect } from 'vitest'
@@ -12,11 +13,20 @@ import {
   RecordTooLargeError,
   UnsupportedVersionError,
 } from '../errors.js'
-import { decodeAll, logConfig, makeBatch, readAll, tmpTest as test } from '../testing/storage-fixtures.js'
+import {
+  captureLogger,
+  decodeAll,
+  logConfig,
+  makeBatch,
+  readAll,
+  tmpTest as test,
+} from '../testing/storage-fixtures.js'
 import { crc32c } from '../util/crc32c.js'
 import { POS, encodeRecordBatch, iterateBatches, readBatchHeader } from './record-batch.js'
 import { lastOffsetOf } from './partition-log.js'
+import { appendWriteFs, PREALLOCATE_CHUNK_MAX, PREALLOCATE_CHUNK_MIN, PREALLOCATE_SYNC_BYTES_MAX } from './segment.js'
 import { openStorage } from './storage.js'
+import { dumpSegment, verifyLogDir } from './verify.js'
 
 /** Resolves once `done()` holds; fails after about two seconds. */
 async function until(done: () => boolean): Promise<void> {
@@ -253,6 +263,173 @@ describe('timestamps', () => {
     for (let t = 9_990; t < 10_400; t += 7) {
       const expected = t <= 10_392 ? readAll(log).find((r) => r.timestamp >= t)!.offset : null
       expect(log.offsetForTimestamp(t), `timestamp ${t}`).toBe(expected)
+    }
+    await storage.close()
+  })
+})
+
+describe('zeros written ahead (preallocation)', () => {
+  const logBytes = (dir: string, name: string): number[] =>
+    fs
+      .readdirSync(path.join(dir, name))
+      .filter((f) => f.endsWith('.log'))
+      .sort()
+      .map((f) => fs.statSync(path.join(dir, name, f)).size)
+
+  test('a flush sync log keeps 64 KiB to 1 MiB of zeros ahead of its batches, reads never see them, a roll and a close cut them; flush os writes none', async ({
+    tmpDir,
+  }) => {
+    const storage = await openStorage(tmpDir)
+    const sync = await storage.openLog('sync', logConfig({ segmentBytes: 4 << 20 }))
+    const os = await storage.openLog('os', logConfig({ segmentBytes: 4 << 20, flush: 'os' }))
+    const value = 'v'.repeat(16 * 1024)
+    let logical = 0
+    let fileBytes = 0
+    let grew = 0
+    // 400 appends of ~16 KiB: past the 1 MiB chunk and across one roll at 4 MiB
+    for (let i = 0; i < 400; i++) {
+      const batch = makeBatch(`${i}-${value}`)
+      const r = sync.append(batch)
+      os.append(makeBatch(`${i}-${value}`))
+      logical = r.position + batch.length
+      const [file] = logBytes(tmpDir, 'sync').slice(-1)
+      if (file! !== fileBytes) grew++
+      fileBytes = file!
+      const ahead = fileBytes - logical
+      expect(ahead, `append ${i}`).toBeGreaterThanOrEqual(0)
+      expect(ahead, `append ${i}`).toBeLessThanOrEqual(PREALLOCATE_CHUNK_MAX)
+      if (logical < PREALLOCATE_CHUNK_MIN) expect(ahead).toBeGreaterThanOrEqual(PREALLOCATE_CHUNK_MIN - logical)
+      expect(logBytes(tmpDir, 'os').reduce((a, b) => a + b)).toBe(os.sizeBytes)
+    }
+    // the file grew (its size a journal commit at the next fsync) 14 times in 400 appends: 64 KiB doubling to 1 MiB
+    // steps, twice over (one roll)
+    expect(grew).toBeLessThanOrEqual(16)
+    expect(sync.segmentCount).toBe(2)
+    const sizes = logBytes(tmpDir, 'sync')
+    expect(sizes[0]).toBeLessThanOrEqual(4 << 20) // the sealed segment holds its batches only
+    expect(sizes[0]! + logical).toBe(sync.sizeBytes)
+    const records = readAll(sync)
+    expect(records.length).toBe(400)
+    expect(records.every((r, i) => r.value === `${i}-${value}-0`)).toBe(true)
+    expect(sync.read(400, 1 << 20).records.length).toBe(0) // nothing past the end
+    await storage.close()
+    expect(logBytes(tmpDir, 'sync')[1]).toBe(logical)
+  })
+
+  test('zeros are written ahead only while each fsync covers at most PREALLOCATE_SYNC_BYTES_MAX bytes', async ({
+    tmpDir,
+  }) => {
+    const storage = await openStorage(tmpDir)
+    const log = await storage.openLog('l', logConfig({ segmentBytes: 16 << 20 }))
+    const file = path.join(tmpDir, 'l', '00000000000000000000.log')
+    const value = 'v'.repeat(16 * 1024)
+    let n = 0
+    const append = (): void => {
+      log.append(makeBatch(`${n++}-${value}`, 1, Date.now()))
+    }
+    const ahead = (): number => fs.statSync(file).size - log.sizeBytes
+    append()
+    expect(ahead()).toBeGreaterThan(0) // no fsync yet: zeros ahead
+    await log.waitDurable(n - 1)
+    // one fsync covering more than the bound: once the zeros are used up, the file grows by batches only
+    while (log.sizeBytes <= PREALLOCATE_SYNC_BYTES_MAX + PREALLOCATE_CHUNK_MAX) append()
+    await log.waitDurable(n - 1)
+    for (let i = 0; ahead() > 0; i++) {
+      expect(i).toBeLessThan(200)
+      append()
+    }
+    for (let i = 0; i < 10; i++) {
+      append()
+      expect(ahead()).toBe(0)
+    }
+    // small fsyncs again: zeros ahead again
+    await log.waitDurable(n - 1)
+    append()
+    await log.waitDurable(n - 1)
+    append()
+    expect(ahead()).toBeGreaterThan(0)
+    expect(readAll(log).length).toBe(n)
+    await storage.close()
+  })
+
+  test('a log copied while open (a crash) reopens over its zeros: no warning, no data cut, appends continue; verify and dump agree', async ({
+    tmpDir,
+  }) => {
+    const src = path.join(tmpDir, 'src')
+    const storage = await openStorage(src)
+    const log = await storage.openLog('l', logConfig({ segmentBytes: 1 << 20 }))
+    // timestamps of now: a segment reopened counts its age from its first batch (1970 would roll it at once)
+    for (let i = 0; i < 10; i++) log.append(makeBatch(`v${i}`, 3, Date.now()))
+    await log.waitDurable(29)
+    const logical = log.sizeBytes
+    // not checkpointed: the segment is re-validated (in this thread, then on the worker pool, which reads the whole
+    // file, zeros included); checkpointed: it is trusted and only its tail walked
+    for (const [checkpointed, poolBytesMin] of [
+      [false, undefined],
+      [false, 0],
+      [true, undefined],
+    ] as const) {
+      if (checkpointed) await storage.checkpoint()
+      const crashed = path.join(tmpDir, `crashed-${checkpointed}-${poolBytesMin}`)
+      fs.cpSync(src, crashed, { recursive: true, filter: (f) => path.basename(f) !== '.lock' })
+      const file = path.join(crashed, 'l', '00000000000000000000.log')
+      expect(fs.statSync(file).size).toBeGreaterThan(logical)
+      const report = await verifyLogDir(path.join(crashed, 'l'))
+      expect(report.ok).toBe(true)
+      expect(report.segments[0]).toMatchObject({ validBytes: logical, records: 30 })
+      expect(report.segments[0]!.preallocatedBytes).toBe(fs.statSync(file).size - logical)
+      let dumped = 0
+      for await (const b of dumpSegment(file)) dumped += b.recordCount
+      expect(dumped).toBe(30)
+      const logger = captureLogger()
+      const reopened = await openStorage(
+        crashed,
+        poolBytesMin === undefined ? { logger } : { logger, recoveryPoolBytesMin: poolBytesMin },
+      )
+      const again = await reopened.openLog('l', logConfig({ segmentBytes: 1 << 20 }))
+      expect(again.logEndOffset).toBe(30)
+      expect(again.sizeBytes).toBe(logical)
+      const unclean = 'previous run did not close cleanly; logs are re-validated past their recovery point'
+      expect(logger.entries.filter((e) => e.level !== 'debug' && e.message !== unclean)).toEqual([])
+      expect(again.append(makeBatch('next', 1, Date.now())).position).toBe(logical)
+      expect(
+        readAll(again)
+          .map((r) => r.value)
+          .slice(-2),
+      ).toEqual(['v9-2', 'next-0'])
+      await reopened.close()
+      expect(fs.statSync(file).size).toBe(logical + makeBatch('next').length)
+    }
+    await storage.close()
+  })
+
+  test('a zero write that fails (a full disk) leaves no zeros and no error: the batch is appended, the segment stops preallocating', async ({
+    tmpDir,
+  }) => {
+    const storage = await openStorage(tmpDir)
+    const log = await storage.openLog('l', logConfig({ segmentBytes: 1 << 20 }))
+    const realWrite = appendWriteFs.writeSync
+    let zeroWrites = 0
+    appendWriteFs.writeSync = (fd, buf, offset, length, position) => {
+      if (buf.length === PREALLOCATE_CHUNK_MAX && buf.every((b) => b === 0)) {
+        zeroWrites++
+        if (zeroWrites === 2) throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' })
+        return realWrite(fd, buf, offset, Math.min(length, 1000), position) // partial writes: the loop goes on
+      }
+      return realWrite(fd, buf, offset, length, position)
+    }
+    try {
+      const batch = makeBatch('a')
+      expect(() => log.append(batch)).not.toThrow()
+      expect(zeroWrites).toBe(2)
+      const file = path.join(tmpDir, 'l', '00000000000000000000.log')
+      expect(fs.statSync(file).size).toBe(batch.length)
+      for (let i = 0; i < 5; i++) log.append(makeBatch(`b${i}`))
+      expect(zeroWrites).toBe(2)
+      expect(fs.statSync(file).size).toBe(log.sizeBytes)
+      expect(readAll(log).map((r) => r.value)).toEqual(['a-0', 'b0-0', 'b1-0', 'b2-0', 'b3-0', 'b4-0'])
+    } finally {
+      appendWriteFs.writeSync = realWrite
     }
     await storage.close()
   })

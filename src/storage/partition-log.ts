@@ -198,7 +198,13 @@ export class PartitionLog implements PartitionLogApi, Flushable {
     const lastOffset = baseOffset + h.lastOffsetDelta
     let position: number
     try {
-      position = active.append(batch, lastOffset, timestamp)
+      // A log that fsyncs every append writes zeros ahead of its end: its fsyncs then flush data, not metadata.
+      position = active.append(
+        batch,
+        lastOffset,
+        timestamp,
+        this.#config.flush === 'sync' ? this.#config.segmentBytes : 0,
+      )
     } catch (err) {
       if (err instanceof StorageError) throw err // nothing of the batch stayed in the file
       throw this.#goOffline(
@@ -560,6 +566,7 @@ export class PartitionLog implements PartitionLogApi, Flushable {
     if (this.#offlineError === null) {
       const active = this.#segments.at(-1)!
       try {
+        active.releasePreallocated()
         this.deps.dfs.fdatasyncSync(active.fd)
         this.deps.onFdatasync()
         active.syncIndexes()

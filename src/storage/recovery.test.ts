@@ -20,6 +20,18 @@ function crashCopy(from: string, to: string): void {
 
 const SEG0 = '00000000000000000000.log'
 
+/** Where the batches of a segment file end: a crash copy of a flush 'sync' log keeps the zeros written ahead of them. */
+function batchesEnd(bytes: Buffer): number {
+  let position = 0
+  // Each turn moves past one batch (>= 61 bytes).
+  while (position + 12 <= bytes.length) {
+    const length = bytes.readInt32BE(position + 8)
+    if (length <= 0 || position + 12 + length > bytes.length) break
+    position += 12 + length
+  }
+  return position
+}
+
 async function openOne(dir: string, name: string, config: LogConfig, recoveryPoolBytesMin?: number) {
   const logger = captureLogger()
   const storage = await openStorage(
@@ -44,34 +56,50 @@ describe('torn tails', () => {
     const crashed = path.join(tmpDir, 'crashed')
     crashCopy(src, crashed)
     await storage.close()
-    const full = fs.readFileSync(path.join(crashed, 'l', SEG0))
+    const crashedBytes = fs.readFileSync(path.join(crashed, 'l', SEG0))
+    const full = crashedBytes.subarray(0, batchesEnd(crashedBytes))
+    expect(crashedBytes.length).toBeGreaterThan(full.length) // zeros written ahead (flush 'sync')
     const lastStart = full.length - last.length
     const expected = Array.from({ length: 10 }, (_, i) => `v${i >> 1}-${i & 1}`)
-    for (let cut = lastStart; cut < full.length; cut++) {
-      const dir = path.join(tmpDir, `cut-${cut}`)
-      fs.cpSync(crashed, dir, { recursive: true })
-      fs.truncateSync(path.join(dir, 'l', SEG0), cut)
-      const reopened = await openOne(dir, 'l', config)
-      expect(reopened.log.offlineError, `cut at ${cut}`).toBeNull()
-      expect(reopened.log.logEndOffset, `cut at ${cut}`).toBe(10)
-      expect(readAll(reopened.log).map((r) => r.value)).toEqual(expected)
-      const warning = reopened.logger.entries.find((e) => e.level === 'warn' && e.message.includes('torn tail'))
-      if (cut > lastStart)
-        expect(warning?.fields).toMatchObject({
-          file: path.join(dir, 'l', SEG0),
-          position: lastStart,
-          bytes: cut - lastStart,
-        })
-      else expect(warning).toBeUndefined()
-      expect(reopened.log.append(makeBatch('next')).baseOffset).toBe(10)
-      await reopened.storage.close()
-      if (cut === lastStart + 1 || cut === full.length - 1) {
-        const again = await openOne(dir, 'l', config)
-        expect(readAll(again.log).map((r) => r.value)).toEqual([...expected, 'next-0'])
-        await again.storage.close()
+    // Two disks: one keeps the write up to `cut` and nothing after (the file ends there, as an append-only file would);
+    // the other keeps the zeros written ahead after it (what a preallocated log leaves).
+    for (const zerosAfter of [false, true])
+      for (let cut = lastStart; cut < full.length; cut++) {
+        const dir = path.join(tmpDir, `cut-${cut}-${zerosAfter}`)
+        fs.cpSync(crashed, dir, { recursive: true })
+        const file = path.join(dir, 'l', SEG0)
+        if (zerosAfter) fs.writeFileSync(file, Buffer.concat([full.subarray(0, cut), Buffer.alloc(4096)]))
+        else fs.truncateSync(file, cut)
+        const fileBytes = fs.statSync(file).size
+        // the bytes the cut lost were zeros anyway (the batch's last bytes can be): the batch is whole, CRC and all
+        const whole = zerosAfter && full.subarray(cut).every((b) => b === 0)
+        const kept = whole ? [...expected, 'last-0'] : expected
+        const reopened = await openOne(dir, 'l', config)
+        expect(reopened.log.offlineError, `cut at ${cut}`).toBeNull()
+        expect(reopened.log.logEndOffset, `cut at ${cut}`).toBe(kept.length)
+        expect(readAll(reopened.log).map((r) => r.value)).toEqual(kept)
+        const warning = reopened.logger.entries.find((e) => e.level === 'warn' && e.message.includes('torn tail'))
+        // the batch's first bytes are its baseOffset's high bytes, zeros: a tail of only those is zeros written ahead
+        if (!whole && full.subarray(lastStart, cut).some((b) => b !== 0))
+          expect(warning?.fields, `cut at ${cut}`).toMatchObject({
+            file,
+            position: lastStart,
+            bytes: fileBytes - lastStart,
+          })
+        else expect(warning, `cut at ${cut}`).toBeUndefined()
+        expect(reopened.log.append(makeBatch('next')).baseOffset).toBe(kept.length)
+        await reopened.storage.close()
+        for (const name of fs.readdirSync(path.join(dir, 'l')).filter((n) => n.endsWith('.log'))) {
+          const bytes = fs.readFileSync(path.join(dir, 'l', name))
+          expect(batchesEnd(bytes), `${name} after a close, cut at ${cut}`).toBe(bytes.length) // no zeros left
+        }
+        if (cut === lastStart + 1 || cut === full.length - 1) {
+          const again = await openOne(dir, 'l', config)
+          expect(readAll(again.log).map((r) => r.value)).toEqual([...kept, 'next-0'])
+          await again.storage.close()
+        }
+        fs.rmSync(dir, { recursive: true })
       }
-      fs.rmSync(dir, { recursive: true })
-    }
   })
 
   test('a garbage tail past the recovery point is cut and logged with file, position and bytes', async ({ tmpDir }) => {
@@ -83,8 +111,11 @@ describe('torn tails', () => {
     crashCopy(src, crashed)
     await storage.close()
     const file = path.join(crashed, 'l', SEG0)
-    const size = fs.statSync(file).size
-    fs.appendFileSync(file, new Random(7).bytes(1000))
+    const size = batchesEnd(fs.readFileSync(file))
+    const fd = fs.openSync(file, 'r+')
+    fs.writeSync(fd, new Random(7).bytes(1000), 0, 1000, size) // over the zeros written ahead, and past them
+    fs.closeSync(fd)
+    const fileBytes = fs.statSync(file).size
     const reopened = await openOne(crashed, 'l', config)
     expect(reopened.log.logEndOffset).toBe(4)
     expect(
@@ -92,7 +123,7 @@ describe('torn tails', () => {
     ).toMatchObject({
       file,
       position: size,
-      bytes: 1000,
+      bytes: fileBytes - size,
     })
     expect(fs.statSync(file).size).toBe(size)
     await reopened.storage.close()
@@ -139,11 +170,10 @@ describe('recovery on the worker pool', () => {
     crashCopy(src, crashed)
     await storage.close()
     const torn = path.join(crashed, 'l', SEG0)
-    const tornSize = fs.statSync(torn).size
-    fs.truncateSync(torn, tornSize - 20)
+    fs.truncateSync(torn, batchesEnd(fs.readFileSync(torn)) - 20)
     const bad = path.join(crashed, 'm', SEG0)
     const bytes = fs.readFileSync(bad)
-    const batches = [...iterateBatches(bytes)]
+    const batches = [...iterateBatches(bytes.subarray(0, batchesEnd(bytes)))]
     bytes[batches[5]!.position + 80]! ^= 4
     fs.writeFileSync(bad, bytes)
     const pooled = await openOne(crashed, 'l', config, 0) // every segment goes to the pool
@@ -172,7 +202,7 @@ describe('corruption that is never truncated', () => {
     await storage.close()
     const file = path.join(crashed, 'l', SEG0)
     const bytes = fs.readFileSync(file)
-    const batches = [...iterateBatches(bytes)]
+    const batches = [...iterateBatches(bytes.subarray(0, batchesEnd(bytes)))]
     const victim = batches[3]!
     bytes[victim.position + 70]! ^= 0x01 // a bit inside a record of batch 3
     fs.writeFileSync(file, bytes)

@@ -2,7 +2,7 @@
 // (everything there was fsynced) are trusted: their indexes are loaded and checked against a header walk of the tail,
 // and rebuilt from the log when they disagree. Segments at or past the recovery point are re-validated batch by batch.
 // A bad batch in the last segment whose bad bytes run to EOF past the recovery point is a torn write: it is cut and
-// logged. Anything else (bad bytes below the recovery point, followed by valid batches, in a sealed segment, or a gap
+// logged; an all-zero tail there is space written ahead of the batches (segment.ts) and kept for the next appends. Anything else (bad bytes below the recovery point, followed by valid batches, in a sealed segment, or a gap
 // between segments) is never truncated: the log opens offline with an error naming the file and byte position.
 import fs from 'node:fs'
 import path from 'node:path'
@@ -78,6 +78,8 @@ export async function recoverSegments(input: RecoveryInput): Promise<RecoveredLo
           `segment starts at offset ${segment.baseOffset}, expected ${previous.nextOffset}`,
         ),
       )
+    // Only the last segment can end in zeros written ahead of its batches (a roll and a close cut them).
+    segment.mayHaveZeroTail = isLast
     const indexProblem = loadIndexes(segment)
     const trusted =
       indexProblem === null && segment.nextOffset <= input.recoveryPoint && (isLast || segment.nextOffset === nextBase)
@@ -107,23 +109,28 @@ export async function recoverSegments(input: RecoveryInput): Promise<RecoveredLo
               `${problem.message} (followed by a valid batch at byte ${problem.validBatchAfterPosition})`,
             ),
           )
-        const cutBytes = segment.sizeBytes - scan.validBytes
-        fs.ftruncateSync(segment.fd, scan.validBytes)
-        fs.fdatasyncSync(segment.fd)
-        segment.sizeBytes = scan.validBytes
-        input.logger.warn('cut a torn tail from a segment', {
-          log: input.name,
-          file: segment.logPath,
-          position: scan.validBytes,
-          bytes: cutBytes,
-          reason: problem.message,
-        })
+        if (segment.isZeroFrom(scan.validBytes)) {
+          // zeros written ahead of the batches (preallocation): appends go on over them
+          segment.sizeBytes = scan.validBytes
+        } else {
+          const cutBytes = segment.fileBytes - scan.validBytes
+          segment.cutTail(scan.validBytes)
+          fs.fdatasyncSync(segment.fd)
+          input.logger.warn('cut a torn tail from a segment', {
+            log: input.name,
+            file: segment.logPath,
+            position: scan.validBytes,
+            bytes: cutBytes,
+            reason: problem.message,
+          })
+        }
       }
       if (indexProblem !== null && segment.sizeBytes > 0)
         input.logger.info('rebuilt segment indexes', { log: input.name, file: segment.logPath, reason: indexProblem })
       segment.adoptScan(scan)
       failpoint('recovery')
     }
+    segment.mayHaveZeroTail = false
     if (!isLast && segment.nextOffset !== nextBase)
       return fail(
         offline(

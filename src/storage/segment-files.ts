@@ -7,23 +7,25 @@ import { OffsetIndex } from './offset-index.js'
 import { Segment, segmentFileName } from './segment.js'
 import { TimeIndex } from './time-index.js'
 
-const APPEND_FLAGS = fs.constants.O_RDWR | fs.constants.O_APPEND
+// Not O_APPEND: appends are positional writes at the log end, which may lie before zeros written ahead (segment.ts).
+const LOG_FLAGS = fs.constants.O_RDWR
 
 /** Creates an empty active segment; fails if its log file exists. */
 export function createSegment(dir: string, baseOffset: number, indexIntervalBytes: number, nowMs: number): Segment {
   const logPath = path.join(dir, segmentFileName(baseOffset, '.log'))
-  const fd = fs.openSync(logPath, APPEND_FLAGS | fs.constants.O_CREAT | fs.constants.O_EXCL)
+  const fd = fs.openSync(logPath, LOG_FLAGS | fs.constants.O_CREAT | fs.constants.O_EXCL)
   const segment = new Segment(dir, baseOffset, fd, indexIntervalBytes, nowMs)
   segment.activate()
   return segment
 }
 
-/** Opens an existing segment's log file (size from fstat); indexes are loaded or rebuilt by the caller. */
+/** Opens an existing segment's log file (size from fstat, zeros written ahead included); indexes are loaded or rebuilt by the caller. */
 export function openSegmentFile(dir: string, baseOffset: number, indexIntervalBytes: number, nowMs: number): Segment {
   const logPath = path.join(dir, segmentFileName(baseOffset, '.log'))
-  const fd = fs.openSync(logPath, APPEND_FLAGS)
+  const fd = fs.openSync(logPath, LOG_FLAGS)
   const segment = new Segment(dir, baseOffset, fd, indexIntervalBytes, nowMs)
   segment.sizeBytes = fs.fstatSync(fd).size
+  segment.fileBytes = segment.sizeBytes
   return segment
 }
 

@@ -1,8 +1,19 @@
-// One segment of a partition log: the `.log` file of whole record batches (one write(2) per batch on an fd opened
-// for append, reads by byte position into fresh Buffers) and its two sparse indexes, kept in memory and appended to
+// One segment of a partition log: the `.log` file of whole record batches (one positional write(2) per batch at the
+// log end, reads by byte position into fresh Buffers) and its two sparse indexes, kept in memory and appended to
 // their files while the segment is active. Invariants: `sizeBytes` is the end of the last whole batch; batches tile
-// the file from position 0 with offsets continuing from `baseOffset`; `nextOffset` is one past the last record. A
-// sealed segment has its log and index files fsynced and its index fds closed; its log fd stays open for reads.
+// the file from position 0 with offsets continuing from `baseOffset`; `nextOffset` is one past the last record; the
+// file's bytes past `sizeBytes`, if any, are zeros written ahead (preallocation, below). A sealed segment has its log
+// cut to `sizeBytes`, its log and index files fsynced and its index fds closed; its log fd stays open for reads.
+//
+// Preallocation: an fdatasync after an append that grew the file must also commit the new size and block allocation
+// to the filesystem journal; into bytes already written it flushes data only. Measured on this machine's ext4 (one
+// run each, 400 rounds): six files, 27 KB appended to each then fdatasynced in parallel, 1.01 ms per round appending
+// against 0.57 ms into zeros written beforehand; one file, 160 KB, 0.42 ms against 0.29 ms. So a log that fsyncs every
+// append (flush 'sync') writes zeros ahead of its end, a chunk growing with the segment from 64 KiB to 1 MiB, and
+// writes its batches over them, as long as its fsyncs each cover little (PREALLOCATE_SYNC_BYTES_MAX). Node has no
+// fallocate(2), and unwritten extents would still need the journal. The zeros cost one extra write of each byte to
+// the disk; a crash leaves them after the last batch, where opening the log recognizes an all-zero tail and appends
+// over it (anything else there is a torn write, cut as before).
 import fs from 'node:fs'
 import path from 'node:path'
 import { BATCH_HEADER_BYTES } from '../config/limits.js'
@@ -29,13 +40,41 @@ export const nodeDurabilityFs: DurabilityFs = {
   fdatasyncSync: (fd) => fs.fdatasyncSync(fd),
 }
 
-/** Test-only seam (S5 disk-full test): the write(2) of batch appends, replaced to inject ENOSPC. */
+/** Test-only seam (S5 disk-full test): the positional write(2) of batch appends and of the zeros written ahead of
+ *  them, replaced to inject ENOSPC. */
 export const appendWriteFs = {
-  writeSync: (fd: number, buf: Buffer, offset: number, length: number): number => fs.writeSync(fd, buf, offset, length),
+  writeSync: (fd: number, buf: Buffer, offset: number, length: number, position: number): number =>
+    fs.writeSync(fd, buf, offset, length, position),
 }
+
+/** Zeros written ahead of the log end of a preallocating segment: the first chunk, and the most at once. */
+export const PREALLOCATE_CHUNK_MIN = 64 * 1024
+export const PREALLOCATE_CHUNK_MAX = 1024 * 1024
+/** Zeros are written ahead only while the previous fsync of the segment covered at most this many bytes. Writing
+ *  them costs the appending thread about 0.2 ms per MiB, and an fsync saves 0.1-0.4 ms by not growing the file, so
+ *  they pay where each fsync covers little. Measured over TCP (1,600 records per round): 100 B records, 160 KB per
+ *  fsync on 1 partition and 27 KB on 6, gained 42% and 35%; 1 KiB records, 1.6 MB and 270 KB per fsync, lost 40% and
+ *  22%; embedded `sendBatch` (a 1 MiB batch per fsync) lost 5-14%. */
+export const PREALLOCATE_SYNC_BYTES_MAX = 256 * 1024
+const ZEROS = Buffer.alloc(PREALLOCATE_CHUNK_MAX)
+/** Window of the all-zero tail check when a log is opened. */
+const ZERO_CHECK_WINDOW = 1024 * 1024
 
 const HEADER_WINDOW_BYTES = 16 * 1024
 const INDEX_FLAGS = fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT
+
+/** True when the bytes of `fd` in [from, to) are all zeros (or the file ends before `to`); read in 1 MiB windows. */
+export function isZeroRange(fd: number, from: number, to: number): boolean {
+  const window = Buffer.allocUnsafe(Math.min(ZERO_CHECK_WINDOW, Math.max(0, to - from)))
+  // Each turn reads one window or stops at EOF: at most (to - from) / window turns.
+  for (let at = from; at < to;) {
+    const n = fs.readSync(fd, window, 0, Math.min(window.length, to - at), at)
+    if (n === 0) return true
+    for (let i = 0; i < n; i++) if (window[i] !== 0) return false
+    at += n
+  }
+  return true
+}
 
 export function segmentFileName(baseOffset: number, extension: '.log' | '.index' | '.timeindex'): string {
   return String(baseOffset).padStart(20, '0') + extension
@@ -73,6 +112,15 @@ export class Segment {
   #pins = 0
   #closeWhenUnpinned = false
   #closed = false
+  /** Bytes in the file: sizeBytes plus zeros written ahead of it (see preallocation at the top). */
+  #fileBytes = 0
+  /** Off after a failed zero write (a full disk) until the next segment. */
+  #preallocationFailed = false
+  /** Bytes appended since the latest `sync` began, and those its sync covered (the zeros-ahead decision). */
+  #bytesSinceSync = 0
+  #lastSyncBytes = 0
+  /** Set on the last segment of a log being opened: an all-zero tail after its batches is preallocated space. */
+  mayHaveZeroTail = false
 
   constructor(
     readonly dir: string,
@@ -95,6 +143,21 @@ export class Segment {
 
   get fileName(): string {
     return path.basename(this.logPath)
+  }
+
+  /** Bytes in the log file, zeros written ahead of `sizeBytes` included. */
+  get fileBytes(): number {
+    return Math.max(this.#fileBytes, this.sizeBytes)
+  }
+
+  /** Tells the segment how long its file is (when opened: fstat). */
+  set fileBytes(bytes: number) {
+    this.#fileBytes = bytes
+  }
+
+  /** True when [position, fileBytes) holds only zeros. */
+  isZeroFrom(position: number): boolean {
+    return isZeroRange(this.fd, position, this.fileBytes)
   }
 
   // ---- reads ------------------------------------------------------------------------------------------------
@@ -141,12 +204,16 @@ export class Segment {
       if (pos + BATCH_HEADER_BYTES > windowStart + window.length) {
         window = this.readAt(pos, Math.min(HEADER_WINDOW_BYTES, to - pos))
         windowStart = pos
-        if (window.length < BATCH_HEADER_BYTES)
+        if (window.length < BATCH_HEADER_BYTES) {
+          if (this.#endsAtZeroTail(pos)) return
           throw new CorruptRecordError(`partial batch header (${to - pos} bytes)`, this.logPath, pos)
+        }
       }
       const header = readBatchHeader(window, pos - windowStart)
-      if (header.batchLength < BATCH_HEADER_BYTES - LOG_OVERHEAD || pos + header.batchBytes > to)
+      if (header.batchLength < BATCH_HEADER_BYTES - LOG_OVERHEAD || pos + header.batchBytes > to) {
+        if (header.batchLength === 0 && this.#endsAtZeroTail(pos)) return
         throw new CorruptRecordError(`batch length ${header.batchLength} does not fit the segment`, this.logPath, pos)
+      }
       checkLeaderEpoch(header.partitionLeaderEpoch, this.logPath, pos)
       // Offsets are taken from headers here without the CRC: a header must at least agree with itself, or one flipped
       // bit in lastOffsetDelta (S2 found it: the sign bit) would move the log end by two billion offsets.
@@ -168,6 +235,14 @@ export class Segment {
       if (!visit(pos, header)) return
       pos += header.batchBytes
     }
+  }
+
+  /** Opening a log: where a walk meets preallocated zeros, the segment's batches end (sizeBytes becomes `position`). */
+  #endsAtZeroTail(position: number): boolean {
+    if (!this.mayHaveZeroTail || !this.isZeroFrom(position)) return false
+    this.#fileBytes = this.fileBytes
+    this.sizeBytes = position
+    return true
   }
 
   /**
@@ -293,18 +368,34 @@ export class Segment {
 
   // ---- appends ----------------------------------------------------------------------------------------------
 
-  /** Appends one validated batch (offsets already assigned) with one write; returns its position. */
-  append(batch: Buffer, lastOffset: number, maxTimestamp: number): number {
+  /**
+   * Appends one validated batch (offsets already assigned) with one write at the log end; returns its position.
+   * `preallocateUpTo` > 0 first writes zeros ahead of the end (not past that many bytes unless the batch needs it).
+   */
+  append(batch: Buffer, lastOffset: number, maxTimestamp: number, preallocateUpTo = 0): number {
     assert(this.isActive, `append to sealed segment ${this.logPath}`)
     const position = this.sizeBytes
+    const end = position + batch.length
+    if (
+      preallocateUpTo > 0 &&
+      end > this.#fileBytes &&
+      this.#lastSyncBytes <= PREALLOCATE_SYNC_BYTES_MAX &&
+      !this.#preallocationFailed
+    )
+      this.#writeZerosAhead(end, preallocateUpTo)
     let done = 0
     try {
       // Each turn writes at least one byte (writeSync throws otherwise).
-      while (done < batch.length) done += appendWriteFs.writeSync(this.fd, batch, done, batch.length - done)
+      while (done < batch.length)
+        done += appendWriteFs.writeSync(this.fd, batch, done, batch.length - done, position + done)
     } catch (err) {
-      if (done > 0) fs.ftruncateSync(this.fd, position) // throws when even that fails: the caller takes the log offline
+      // A part written is cut (with any zeros after it); ftruncate throws when even that fails, and the caller then
+      // takes the log offline.
+      if (done > 0) this.cutTail(position)
       throw storageError('append to', this.logPath, err)
     }
+    if (end > this.#fileBytes) this.#fileBytes = end
+    this.#bytesSinceSync += batch.length
     failpoint('write-fsync')
     this.sizeBytes += batch.length
     this.nextOffset = lastOffset + 1
@@ -320,6 +411,43 @@ export class Segment {
       this.#writeIndexEntry(this.#timeIndexFd, TimeIndex.entryBytes(this.policy.maxTimestamp, relative))
     }
     return position
+  }
+
+  /**
+   * Writes zeros from the file's end to cover `end` and one chunk beyond (the chunk as large as the segment so far,
+   * within [PREALLOCATE_CHUNK_MIN, PREALLOCATE_CHUNK_MAX], and not past `limit` unless `end` is). A failure (a full
+   * disk) cuts the zeros back and turns preallocation off for this segment: the batch's own write then decides.
+   */
+  #writeZerosAhead(end: number, limit: number): void {
+    const chunk = Math.min(PREALLOCATE_CHUNK_MAX, Math.max(PREALLOCATE_CHUNK_MIN, this.sizeBytes))
+    const target = Math.max(end, Math.min(limit, end + chunk))
+    const from = this.#fileBytes
+    let at = from
+    try {
+      // Each turn writes at least one byte (writeSync throws otherwise): at most target - from turns.
+      while (at < target) at += appendWriteFs.writeSync(this.fd, ZEROS, 0, Math.min(ZEROS.length, target - at), at)
+      this.#fileBytes = target
+    } catch {
+      this.#preallocationFailed = true
+      try {
+        fs.ftruncateSync(this.fd, Math.max(from, this.sizeBytes))
+        this.#fileBytes = Math.max(from, this.sizeBytes)
+      } catch {
+        this.#fileBytes = at // zeros past the end harm nothing: opening the log recognizes them
+      }
+    }
+  }
+
+  /** Cuts the zeros written ahead of the last batch (before a seal or a close). */
+  releasePreallocated(): void {
+    if (this.#fileBytes > this.sizeBytes) this.cutTail(this.sizeBytes)
+  }
+
+  /** Cuts the file at `position` (a batch boundary; the log's bytes after it are dropped). No fsync. */
+  cutTail(position: number): void {
+    fs.ftruncateSync(this.fd, position)
+    this.#fileBytes = position
+    if (this.sizeBytes > position) this.sizeBytes = position
   }
 
   /** Index files are caches: a failed entry write only means the file is rewritten whole when sealed or closed. */
@@ -343,6 +471,8 @@ export class Segment {
   /** fdatasync of the log through `dfs`; the fd stays open until every pending sync is done. */
   async sync(dfs: DurabilityFs): Promise<void> {
     assert(!this.#closed, `sync of closed segment ${this.logPath}`)
+    this.#lastSyncBytes = this.#bytesSinceSync
+    this.#bytesSinceSync = 0
     this.#pins++
     try {
       await dfs.fdatasync(this.fd)
@@ -369,6 +499,7 @@ export class Segment {
       this.policy.lastTimeEntryTimestamp = this.policy.maxTimestamp
       this.#writeIndexEntry(this.#timeIndexFd, TimeIndex.entryBytes(this.policy.maxTimestamp, relative))
     }
+    this.releasePreallocated()
     dfs.fdatasyncSync(this.fd)
     if (this.#indexFilesStale) this.#rewriteIndexFiles()
     fs.fsyncSync(this.#indexFd)
@@ -419,8 +550,7 @@ export class Segment {
 
   /** Cuts the log at `position` (a batch boundary) whose batches end at `nextOffset`; indexes follow. */
   truncateTo(position: number, nextOffset: number): void {
-    fs.ftruncateSync(this.fd, position)
-    this.sizeBytes = position
+    this.cutTail(position)
     this.nextOffset = nextOffset
     this.offsetIndex.truncateToPosition(position)
     this.timeIndex.truncateToRelativeOffset(nextOffset - this.baseOffset)
@@ -482,7 +612,8 @@ export class Segment {
     this.policy = new IndexPolicy(this.indexIntervalBytes, bytesSinceEntry, maxTimestamp, this.timeIndex.lastTimestamp)
   }
 
-  /** Closes the files (after any sync in flight). */
+  /** Closes the files (after any sync in flight). Zeros written ahead stay unless the owner released them first: an
+   *  offline log's files are never modified, and opening a log recognizes them. */
   close(): void {
     if (this.#closed) return
     this.#closed = true

@@ -11,7 +11,7 @@ import { WorkerPool } from '../workers/pool.js'
 import type { SegmentScan } from '../workers/segment-scan.js'
 import { OffsetIndex } from './offset-index.js'
 import { LOG_OVERHEAD, readBatchHeader, validateBatch, type BatchHeader } from './record-batch.js'
-import { segmentFileName } from './segment.js'
+import { isZeroRange, segmentFileName } from './segment.js'
 import { TimeIndex } from './time-index.js'
 
 const SEGMENT_LOG_FILE = /^(\d{20})\.log$/
@@ -37,6 +37,9 @@ export interface SegmentVerifyReport {
   maxTimestamp: number
   /** Bytes of whole valid batches from the start of the file. */
   validBytes: number
+  /** Zeros after the batches of the last segment of a log whose broker stopped without closing it: space written
+   *  ahead of appends (preallocation), not a problem; the next open appends over them. */
+  preallocatedBytes: number
   problems: VerifyProblem[]
   /** Index files are caches rebuilt at open; their problems are reported apart and do not fail the verification. */
   indexProblems: string[]
@@ -85,11 +88,20 @@ function checkIndexFiles(dir: string, baseOffset: number, sizeBytes: number, sca
   return problems
 }
 
-function toSegmentReport(dir: string, baseOffset: number, sizeBytes: number, scan: SegmentScan): SegmentVerifyReport {
+function toSegmentReport(
+  dir: string,
+  baseOffset: number,
+  sizeBytes: number,
+  scan: SegmentScan,
+  isLast: boolean,
+): SegmentVerifyReport {
   const file = path.join(dir, segmentFileName(baseOffset, '.log'))
   const problems: VerifyProblem[] = []
   const p = scan.problem
-  if (p !== null) {
+  let preallocatedBytes = 0
+  if (p !== null && isLast && p.position === scan.validBytes && zeroTail(file, p.position, sizeBytes))
+    preallocatedBytes = sizeBytes - p.position
+  else if (p !== null) {
     const after =
       p.validBatchAfterPosition >= 0
         ? `; a valid batch follows at byte ${p.validBatchAfterPosition}`
@@ -106,18 +118,29 @@ function toSegmentReport(dir: string, baseOffset: number, sizeBytes: number, sca
     lastOffset: scan.batchCount > 0 ? scan.nextOffset - 1 : null,
     maxTimestamp: scan.maxTimestamp,
     validBytes: scan.validBytes,
+    preallocatedBytes,
     problems,
     indexProblems: checkIndexFiles(dir, baseOffset, sizeBytes, scan),
+  }
+}
+
+function zeroTail(file: string, from: number, to: number): boolean {
+  const fd = fs.openSync(file, 'r')
+  try {
+    return isZeroRange(fd, from, to)
+  } finally {
+    fs.closeSync(fd)
   }
 }
 
 async function verifyWith(pool: WorkerPool, dir: string): Promise<VerifyReport> {
   const bases = segmentBases(dir)
   const scans = await Promise.all(
-    bases.map(async (base) => {
+    bases.map(async (base, i) => {
       const file = path.join(dir, segmentFileName(base, '.log'))
       const sizeBytes = fs.statSync(file).size
-      return toSegmentReport(dir, base, sizeBytes, await pool.verifySegmentFile(file, base))
+      const scan = await pool.verifySegmentFile(file, base)
+      return toSegmentReport(dir, base, sizeBytes, scan, i === bases.length - 1)
     }),
   )
   const problems: VerifyProblem[] = []
@@ -201,6 +224,8 @@ export async function* dumpSegment(file: string, options: DumpOptions = {}): Asy
     while (position < size && yielded < limit) {
       const head = Buffer.alloc(Math.min(BATCH_HEADER_BYTES, size - position))
       await handle.read(head, 0, head.length, position)
+      // zeros written ahead of the batches (preallocation) end the walk: no batch starts with a length of 0
+      if (head.readInt32BE(0) === 0 && isZeroRange(handle.fd, position, size)) return
       if (head.length < BATCH_HEADER_BYTES)
         throw new CorruptRecordError(`partial batch header (${head.length} bytes)`, file, position)
       const header = readBatchHeader(head)

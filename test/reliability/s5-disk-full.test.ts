@@ -167,10 +167,10 @@ test(
         // The simulated disk: `capacity` bytes for appends; a write that does not fit writes what fits, then ENOSPC.
         let capacity = rng.int(20_000, 200_000)
         let used = 0
-        appendWriteFs.writeSync = (fd, buf, offset, length) => {
+        appendWriteFs.writeSync = (fd, buf, offset, length, position) => {
           const room = capacity - used
           if (room <= 0) throw enospc()
-          const n = realWrite(fd, buf, offset, Math.min(length, room))
+          const n = realWrite(fd, buf, offset, Math.min(length, room), position)
           used += n
           return n
         }
