@@ -207,6 +207,12 @@ export class BatchAccumulator {
     this.onClosed(q)
   }
 
+  /** Closes the open batches of `topic` now. */
+  closeTopic(topic: string): void {
+    const byPartition = this.#queues.get(topic)
+    if (byPartition !== undefined) for (const q of byPartition) if (q !== undefined) this.close(q)
+  }
+
   /** Closes every open batch now; while `beginFlush` is in effect new batches close on the next tick. */
   closeAll(): void {
     for (const byPartition of this.#queues.values()) for (const q of byPartition) if (q !== undefined) this.close(q)

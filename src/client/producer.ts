@@ -64,6 +64,8 @@ interface WaitingSend {
   next: number
   /** Estimated bytes of the records from `next` on. */
   bytesLeft: number
+  /** The call fills at least one batch on its own: its last batches leave without lingering (#enqueueSome). */
+  large: boolean
   request: PendingRequest
 }
 
@@ -208,7 +210,7 @@ export class Producer {
       }
       const records = new PreparedRecords(1)
       this.#keepPrepared(records, 0)
-      this.#wait({ topic, messages: [message], records, next: 0, bytesLeft: bytes, request })
+      this.#wait({ topic, messages: [message], records, next: 0, bytesLeft: bytes, large: false, request })
     } catch (err) {
       settleError(request, err)
     }
@@ -240,7 +242,8 @@ export class Producer {
         this.#keepPrepared(records, i)
         total += this.#pBytes
       }
-      const w: WaitingSend = { topic, messages, records, next: 0, bytesLeft: total, request }
+      const large = total >= this.#config.batchBytes
+      const w: WaitingSend = { topic, messages, records, next: 0, bytesLeft: total, large, request }
       if (
         known !== undefined &&
         this.#waiting.length === 0 &&
@@ -418,6 +421,9 @@ export class Producer {
         step += bytes
         w.next++
       }
+      // A call that filled batches on its own gains nothing from lingerMs: waiting for records to join its last
+      // batches would only add lingerMs to it (200,000 x 100 B: 5 ms of a 50 ms call).
+      if (w.large) this.#accumulator.closeTopic(w.topic)
       return 'done'
     } finally {
       this.#accumulator.expectedBytes = 0
@@ -484,7 +490,9 @@ export class Producer {
 
   #onSettled(batch: OpenBatch): void {
     this.#bufferedBytes -= batch.recordBytes
-    if (this.#waiting.length > 0) this.#drainWaiting()
+    // On the next turn, not here: a settle runs in a microtask, and an fsync settles several batches at once; each
+    // encoding a step of a large send here kept the batches closed meanwhile from being sent until all had run.
+    if (this.#waiting.length > 0) this.#scheduleDrain()
     else this.#checkIdle()
   }
 

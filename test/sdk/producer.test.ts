@@ -206,6 +206,28 @@ describeEachTransport('producer', (getSluice) => {
     expect((await Promise.all(late)).map((m) => m.offset)).toEqual([1, 2])
   })
 
+  test('a sendBatch of at least batchBytes does not linger for its last batch; a smaller one does until flush', async () => {
+    const sl = getSluice()
+    await sl.admin().createTopic('no-linger', { partitions: 2 })
+    const producer = sl.producer({ lingerMs: 60_000, batchBytes: 16 * 1024 })
+    const value = Buffer.alloc(1000, 7)
+    // ~40 KiB over two partitions: full batches and a partial last one on each, sent without waiting 60 s
+    const large = await producer.sendBatch(
+      'no-linger',
+      Array.from({ length: 40 }, (_, i) => ({ key: `k${i}`, value })),
+    )
+    expect(large.length).toBe(40)
+    expect(new Set([...large].map((m) => m.partition))).toEqual(new Set([0, 1]))
+    let small = false
+    const pending = producer.sendBatch('no-linger', [{ value }, { value }]).then(() => (small = true))
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    expect(small).toBe(false) // still lingering: two records fill no batch
+    await producer.flush()
+    await pending
+    expect(small).toBe(true)
+    await producer.close()
+  })
+
   test('sends beyond bufferBytesMax wait for space and all land, in order', async () => {
     const sl = getSluice()
     await sl.admin().createTopic('buffer', { partitions: 1 })
