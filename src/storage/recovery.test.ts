@@ -130,6 +130,50 @@ describe('torn tails', () => {
   })
 })
 
+describe('zeros where an indexed batch was', () => {
+  test('an index entry pointing into zeros (its batch never reached the disk) is not believed: cut past the recovery point, offline below it', async ({
+    tmpDir,
+  }) => {
+    // indexIntervalBytes 1: every batch has an index entry, the last one included
+    const config = logConfig({ segmentBytes: 1 << 20, indexIntervalBytes: 1 })
+    for (const checkpointed of [false, true]) {
+      const src = path.join(tmpDir, `src-${checkpointed}`)
+      const { storage, log } = await openOne(src, 'l', config)
+      for (let i = 0; i < 5; i++) log.append(makeBatch(`v${i}`, 2, Date.now()))
+      if (checkpointed) await storage.checkpoint() // recovery point 10: the segment is trusted, its tail only walked
+      const crashed = path.join(tmpDir, `crashed-${checkpointed}`)
+      crashCopy(src, crashed)
+      await storage.close()
+      const file = path.join(crashed, 'l', SEG0)
+      const bytes = fs.readFileSync(file)
+      const last = [...iterateBatches(bytes.subarray(0, batchesEnd(bytes)))].at(-1)!
+      bytes.fill(0, last.position) // the last batch's write was lost; its index entry was not
+      fs.writeFileSync(file, bytes)
+      const reopened = await openOne(crashed, 'l', config)
+      if (checkpointed) {
+        // the checkpoint says offset 9 was fsynced: lost acknowledged records are reported, not served or hidden
+        expect(reopened.log.offlineError!.message).toContain('recovery point 10')
+        await reopened.storage.close()
+        continue
+      }
+      expect(reopened.log.offlineError).toBeNull()
+      expect(reopened.log.logEndOffset).toBe(8)
+      expect(readAll(reopened.log).map((r) => r.value)).toEqual(
+        ['v0', 'v1', 'v2', 'v3'].flatMap((v) => [`${v}-0`, `${v}-1`]),
+      )
+      expect(reopened.log.append(makeBatch('next', 1, Date.now())).baseOffset).toBe(8)
+      await reopened.storage.close()
+      const again = await openOne(crashed, 'l', config)
+      expect(
+        readAll(again.log)
+          .map((r) => r.value)
+          .slice(-2),
+      ).toEqual(['v3-1', 'next-0'])
+      await again.storage.close()
+    }
+  })
+})
+
 describe('recovery point after truncation', () => {
   test('a truncation lowers the recovery point, so a later torn tail is cut instead of taking the log offline', async ({
     tmpDir,
@@ -188,6 +232,39 @@ describe('recovery on the worker pool', () => {
 })
 
 describe('corruption that is never truncated', () => {
+  test('a log that ends before its recovery point (fsynced batches gone) opens offline; nothing is cut', async ({
+    tmpDir,
+  }) => {
+    const config = logConfig({ segmentBytes: 1 << 20 })
+    const src = path.join(tmpDir, 'src')
+    const { storage, log } = await openOne(src, 'l', config)
+    for (let i = 0; i < 6; i++) log.append(makeBatch(`v${i}`, 2, Date.now()))
+    await storage.checkpoint() // recovery point 12
+    const crashed = path.join(tmpDir, 'crashed')
+    crashCopy(src, crashed)
+    await storage.close()
+    const file = path.join(crashed, 'l', SEG0)
+    const bytes = fs.readFileSync(file)
+    const batches = [...iterateBatches(bytes.subarray(0, batchesEnd(bytes)))]
+    // the disk lost the last two batches: once as a shorter file, once as zeros where they were
+    for (const asZeros of [false, true]) {
+      const dir = path.join(tmpDir, `lost-${asZeros}`)
+      fs.cpSync(crashed, dir, { recursive: true })
+      const lost = path.join(dir, 'l', SEG0)
+      const cut = batches[4]!.position
+      if (asZeros) fs.writeFileSync(lost, Buffer.concat([bytes.subarray(0, cut), Buffer.alloc(bytes.length - cut)]))
+      else fs.truncateSync(lost, cut)
+      const before = fs.readFileSync(lost)
+      const reopened = await openOne(dir, 'l', config)
+      const err = reopened.log.offlineError
+      expect(err, `as zeros: ${asZeros}`).toBeInstanceOf(PartitionOfflineError)
+      expect(err!.message).toContain(lost)
+      expect(err!.message).toContain('recovery point 12')
+      await reopened.storage.close()
+      expect(fs.readFileSync(lost).equals(before)).toBe(true)
+    }
+  })
+
   test('a bad batch followed by valid batches takes the log offline naming file and position; other logs serve', async ({
     tmpDir,
   }) => {

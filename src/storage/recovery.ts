@@ -2,8 +2,10 @@
 // (everything there was fsynced) are trusted: their indexes are loaded and checked against a header walk of the tail,
 // and rebuilt from the log when they disagree. Segments at or past the recovery point are re-validated batch by batch.
 // A bad batch in the last segment whose bad bytes run to EOF past the recovery point is a torn write: it is cut and
-// logged; an all-zero tail there is space written ahead of the batches (segment.ts) and kept for the next appends. Anything else (bad bytes below the recovery point, followed by valid batches, in a sealed segment, or a gap
-// between segments) is never truncated: the log opens offline with an error naming the file and byte position.
+// logged; an all-zero tail there is space written ahead of the batches (segment.ts) and kept for the next appends.
+// Anything else (bad bytes below the recovery point, followed by valid batches, in a sealed segment, a gap between
+// segments, or a log ending before its recovery point) is never truncated: the log opens offline with an error naming
+// the file and byte position.
 import fs from 'node:fs'
 import path from 'node:path'
 import { PartitionOfflineError } from '../errors.js'
@@ -142,6 +144,17 @@ export async function recoverSegments(input: RecoveryInput): Promise<RecoveredLo
       )
   }
   const active = segments[segments.length - 1]
+  // Offsets below the recovery point were fsynced: a log that ends before it lost acknowledged records (a disk that
+  // dropped synced data, or zeros where fsynced batches were). Serving the shorter log would hide that.
+  if (active !== undefined && active.nextOffset < input.recoveryPoint)
+    return fail(
+      offline(
+        input.name,
+        active.logPath,
+        active.sizeBytes,
+        `the log ends at offset ${active.nextOffset}, below its recovery point ${input.recoveryPoint}`,
+      ),
+    )
   if (active !== undefined) {
     if (active.sizeBytes > 0) {
       const first = readBatchHeader(active.readAt(0, 61))

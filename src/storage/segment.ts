@@ -590,8 +590,10 @@ export class Segment {
     let next = last >= 0 ? entryOffset + 1 : this.baseOffset
     let maxTimestamp = this.timeIndex.lastTimestamp
     let bytesSinceEntry = 0
+    let entryFound = last < 0
     this.walkHeaders(start, this.sizeBytes, (position, h) => {
       if (position === start && last >= 0) {
+        entryFound = true
         if (h.lastOffset !== entryOffset)
           throw new CorruptRecordError(
             `index entry says offset ${entryOffset}, batch ends at ${h.lastOffset}`,
@@ -607,6 +609,13 @@ export class Segment {
       if (h.maxTimestamp > maxTimestamp) maxTimestamp = h.maxTimestamp
       return true
     })
+    // The walk ended at zeros written ahead before reaching the last entry's batch: that batch never reached the disk.
+    if (!entryFound)
+      throw new CorruptRecordError(
+        `index entry says offset ${entryOffset}, the log has zeros there`,
+        this.logPath,
+        start,
+      )
     this.nextOffset = next
     this.maxTimestamp = maxTimestamp
     this.policy = new IndexPolicy(this.indexIntervalBytes, bytesSinceEntry, maxTimestamp, this.timeIndex.lastTimestamp)
