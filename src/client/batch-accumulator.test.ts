@@ -1,10 +1,11 @@
 // The accumulator closes a batch when the next record would pass batchBytes, when lingerMs has passed, or on
-// closeAll; records keep their append order within a partition's batches, and a closed batch still waiting for
-// dispatch takes later records while they fit.
+// closeAll; records keep their append order within a partition's batches, a closed batch still waiting for
+// dispatch takes later records while they fit, and a run of one call's records is taken under the same limits.
 import { afterEach, describe, expect, test, vi } from 'vitest'
 import { BATCH_HEADER_BYTES } from '../config/limits.js'
 import { decodeRecords } from '../storage/record-batch.js'
 import { BatchAccumulator, type OpenBatch, type PartitionQueue, type PendingRequest } from './batch-accumulator.js'
+import { PreparedRecords } from './prepared-records.js'
 
 const request: PendingRequest = { resolve: () => {}, reject: () => {}, results: null, remaining: 1, settled: false }
 
@@ -31,7 +32,56 @@ afterEach(() => {
   vi.useRealTimers()
 })
 
+/** `count` prepared records: value String(i), timestamp i, estimated size `bytes` each. */
+function prepared(count: number, bytes: number): PreparedRecords {
+  const records = new PreparedRecords(count)
+  for (let i = 0; i < count; i++) {
+    const value = Buffer.from(String(i))
+    records.values[i] = value
+    records.keyBytes[i] = -1
+    records.valueBytes[i] = value.length
+    records.timestamps[i] = i
+    records.bytes[i] = bytes
+  }
+  return records
+}
+
 describe('BatchAccumulator', () => {
+  test('appendRun takes records into the open batch while each fits it, the step and the buffer, as append would', () => {
+    const results = { partitions: new Int32Array(0), offsets: new Float64Array(0), timestamps: new Float64Array(0) }
+    const call = { ...request, results } as unknown as PendingRequest
+    const acc = new BatchAccumulator(BATCH_HEADER_BYTES + 100, 60_000, () => {})
+    const q = acc.queue('t', 0)
+    const records = prepared(40, 30)
+    expect(acc.appendRun(q, records, 0, 40, Infinity, Infinity, call)).toBe(0) // no open batch: append() opens one
+    acc.append(q, null, -1, records.values[0]!, records.valueBytes[0]!, 0, undefined, 30, call, 0)
+    // the batch holds 100 bytes of records: 3 of 30 in all, so the run takes 2
+    expect(acc.appendRun(q, records, 1, 40, Infinity, Infinity, call)).toBe(2)
+    expect(acc.runBytes).toBe(60)
+    expect(q.current!.bytes).toBe(BATCH_HEADER_BYTES + 90)
+    expect(acc.appendRun(q, records, 3, 40, Infinity, Infinity, call)).toBe(0) // the next does not fit
+    acc.close(q)
+    const first = q.ready.shift()! // sent
+    expect(timestamps(first)).toEqual([0, 1, 2])
+    expect([first.runFirstSlots, first.runCounts, first.slots]).toEqual([[0], [3], null]) // one run, slots 0..2
+    // the step: a record is taken while the run's bytes before it are under stepLeft (1: the first only, though the
+    // batch has room for two)
+    acc.append(q, null, -1, records.values[3]!, records.valueBytes[3]!, 3, undefined, 30, call, 3)
+    expect(acc.appendRun(q, records, 4, 40, 1, Infinity, call)).toBe(1)
+    // the buffer: a record is taken only if its end is within bufferLeft (10: none)
+    acc.close(q)
+    const dispatched = q.ready.splice(0) // sent: a new record opens a batch instead of joining this one
+    acc.append(q, null, -1, records.values[5]!, records.valueBytes[5]!, 5, undefined, 30, call, 5)
+    expect(acc.appendRun(q, records, 6, 40, Infinity, 10, call)).toBe(0)
+    expect(acc.appendRun(q, records, 6, 7, Infinity, Infinity, call)).toBe(1) // and never past `to`
+    acc.close(q)
+    dispatched.push(...q.ready.splice(0))
+    expect(dispatched.map((b) => timestamps(b))).toEqual([
+      [3, 4],
+      [5, 6],
+    ])
+  })
+
   test('a batch closes when the next record would pass batchBytes; order is kept across batches', () => {
     const closed: number[] = []
     const acc = new BatchAccumulator(BATCH_HEADER_BYTES + 100, 60_000, (q) => {

@@ -8,6 +8,7 @@ import type { InFlightBatch } from './batch-sender.js'
 import { BATCH_HEADER_BYTES, LIMITS } from '../config/limits.js'
 import { BatchBufferPool } from './batch-buffer-pool.js'
 import { BatchBuilder } from './batch-builder.js'
+import type { PreparedRecords } from './prepared-records.js'
 import { SendBatchResult, type RecordMetadata } from './send-batch-result.js'
 
 /** Where each record of a sendBatch() call landed, kept in flat arrays until the last one is acknowledged, then handed
@@ -84,6 +85,24 @@ export class OpenBatch {
       this.runCounts.push(1)
       this.runFirstSlots.push(slot)
     }
+  }
+
+  /** Records that the `count` records appended last belong to `request`, at slots firstSlot, firstSlot + 1, ... */
+  addRun(request: PendingRequest, firstSlot: number, count: number): void {
+    const last = this.runRequests.length - 1
+    if (this.slots === null && last >= 0 && this.runRequests[last] === request) {
+      if (firstSlot === this.runFirstSlots[last]! + this.runCounts[last]!) {
+        this.runCounts[last]! += count
+        return
+      }
+    } else if (this.slots === null && (last < 0 || this.runRequests[last] !== request)) {
+      this.runRequests.push(request)
+      this.runCounts.push(count)
+      this.runFirstSlots.push(firstSlot)
+      return
+    }
+    // Bounded by count.
+    for (let k = 0; k < count; k++) this.addRecordOf(request, firstSlot + k)
   }
 
   /** The slot of each record so far, from the runs (all consecutive until now). */
@@ -194,6 +213,44 @@ export class BatchAccumulator {
     batch.addRecordOf(request, slot)
     batch.bytes += recordBytes
     batch.recordBytes += recordBytes
+  }
+
+  /** Bytes (estimated, as counted by append) of the records the latest appendRun() took. */
+  runBytes = 0
+
+  /**
+   * Appends records [from, to) of `request` (slots equal to their indexes) to the open batch of `q` while each fits in
+   * it (as append() checks), the run's bytes before it are under `stepLeft` and its own end is within `bufferLeft`;
+   * returns how many it took (0 when there is no open batch or the first does not fit: append() then opens or closes
+   * batches). Their bytes are left in `runBytes`.
+   */
+  appendRun(
+    q: PartitionQueue,
+    records: PreparedRecords,
+    from: number,
+    to: number,
+    stepLeft: number,
+    bufferLeft: number,
+    request: PendingRequest,
+  ): number {
+    this.runBytes = 0
+    const batch = q.current
+    if (batch === null) return 0
+    const sizes = records.bytes
+    const room = Math.min(this.batchBytes - batch.bytes, bufferLeft)
+    const countRoom = LIMITS.batchRecordsMax - batch.recordCount
+    let sum = 0
+    let i = from
+    // Bounded by to - from.
+    while (i < to && i - from < countRoom && sum < stepLeft && sum + sizes[i]! <= room) sum += sizes[i++]!
+    const n = i - from
+    if (n === 0) return 0
+    batch.builder.appendPrepared(records, from, i)
+    batch.addRun(request, from, n)
+    batch.bytes += sum
+    batch.recordBytes += sum
+    this.runBytes = sum
+    return n
   }
 
   /** Moves the open batch of `q` (if any) to its ready queue and tells the listener. */

@@ -3,6 +3,7 @@
 // for the garbage collector to carry. The header (timestamps, producer id, sequence, CRC-32C) is written once, by
 // `finish`, when the batch is dispatched. Offsets deltas are the append order; timestamp deltas are taken from the
 // first record's timestamp (negative when a later record carries an earlier explicit timestamp, as the format allows).
+import type { PreparedRecords } from './prepared-records.js'
 import { BATCH_HEADER_BYTES } from '../config/limits.js'
 import { RecordTooLargeError } from '../errors.js'
 import { gzipSync } from 'node:zlib'
@@ -88,6 +89,14 @@ export class BatchBuilder {
     this.#end = writeRecord(buf, this.#end, body, delta, n, key, keyBytes, value, valueBytes, headers)
     assert(this.#end === end, 'record size mismatch')
     this.#recordCount = n + 1
+  }
+
+  /** Appends records [from, to) of `records` (each as append() would). */
+  appendPrepared(records: PreparedRecords, from: number, to: number): void {
+    const { keys, keyBytes, values, valueBytes, timestamps } = records
+    // Bounded by to - from.
+    for (let i = from; i < to; i++)
+      this.append(keys[i]!, keyBytes[i]!, values[i]!, valueBytes[i]!, timestamps[i]!, records.headersOf(i))
   }
 
   /** The timestamp of record `i`. */

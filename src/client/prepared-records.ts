@@ -15,6 +15,8 @@ export class PreparedRecords {
   readonly bytes: Int32Array
   /** Null until some record has headers. */
   headers: Array<RecordHeader[] | undefined> | null = null
+  /** True once some message names its partition (then each record's partition is decided on its own). */
+  explicitPartitions = false
 
   constructor(readonly count: number) {
     this.keys = new Array<Buffer | string | null>(count).fill(null)

@@ -101,6 +101,7 @@ export class Producer {
   #pTimestamp = 0
   #pHeaders: RecordHeader[] | undefined = undefined
   #pBytes = 0
+  #pExplicit = false
   /** Strings are written into batches as UTF-8 without an intermediate Buffer when the codec would do just that. */
   readonly #keysAsText: boolean
   readonly #valuesAsText: boolean
@@ -224,6 +225,7 @@ export class Producer {
     records.valueBytes[i] = this.#pValueBytes
     records.timestamps[i] = this.#pTimestamp
     records.bytes[i] = this.#pBytes
+    if (this.#pExplicit) records.explicitPartitions = true
     if (this.#pHeaders !== undefined) {
       records.headers ??= []
       records.headers[i] = this.#pHeaders
@@ -347,6 +349,7 @@ export class Producer {
           `more than recordBytesMax ${recordBytesMax} allows in one batch`,
       )
     this.#pBytes = size
+    this.#pExplicit = message.partition !== undefined
   }
 
   /** Record `w.next` of a waiting or batch call into the accumulator. */
@@ -409,13 +412,31 @@ export class Producer {
     const sizes = w.records.bytes
     const bufferMax = this.#config.bufferBytesMax
     let step = 0
-    this.#accumulator.expectedBytes = w.bytesLeft
+    // One partition and none named: the records of the call go to one queue, in runs that fill its open batch.
+    const single = partitionCount === 1 && !w.records.explicitPartitions && w.records.count > 1
+    const accumulator = this.#accumulator
+    accumulator.expectedBytes = w.bytesLeft
     try {
-      // Bounded by count.
+      // Bounded by count: each turn takes one record or more.
       while (w.next < count) {
         const bytes = sizes[w.next]!
         if (this.#bufferedBytes > 0 && this.#bufferedBytes + bytes > bufferMax) return 'full'
         if (step >= this.#stepBytesMax) return 'step'
+        if (single) {
+          // as many as the open batch, the step and the buffer take (each checked as for one record at a time)
+          const q = accumulator.queue(w.topic, 0)
+          const stepLeft = this.#stepBytesMax - step
+          const bufferLeft = bufferMax - this.#bufferedBytes
+          const n = accumulator.appendRun(q, w.records, w.next, count, stepLeft, bufferLeft, w.request)
+          if (n > 0) {
+            const runBytes = accumulator.runBytes
+            this.#bufferedBytes += runBytes
+            w.bytesLeft -= runBytes
+            step += runBytes
+            w.next += n
+            continue
+          }
+        }
         this.#enqueuePrepared(w, partitionCount)
         w.bytesLeft -= bytes
         step += bytes
@@ -426,7 +447,7 @@ export class Producer {
       if (w.large) this.#accumulator.closeTopic(w.topic)
       return 'done'
     } finally {
-      this.#accumulator.expectedBytes = 0
+      accumulator.expectedBytes = 0
     }
   }
 
