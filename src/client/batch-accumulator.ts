@@ -90,18 +90,19 @@ export class OpenBatch {
   /** Records that the `count` records appended last belong to `request`, at slots firstSlot, firstSlot + 1, ... */
   addRun(request: PendingRequest, firstSlot: number, count: number): void {
     const last = this.runRequests.length - 1
-    if (this.slots === null && last >= 0 && this.runRequests[last] === request) {
+    if (this.slots === null) {
+      if (last < 0 || this.runRequests[last] !== request) {
+        this.runRequests.push(request)
+        this.runCounts.push(count)
+        this.runFirstSlots.push(firstSlot)
+        return
+      }
       if (firstSlot === this.runFirstSlots[last]! + this.runCounts[last]!) {
         this.runCounts[last]! += count
         return
       }
-    } else if (this.slots === null && (last < 0 || this.runRequests[last] !== request)) {
-      this.runRequests.push(request)
-      this.runCounts.push(count)
-      this.runFirstSlots.push(firstSlot)
-      return
     }
-    // Bounded by count.
+    // Slots kept one by one (or they stop being consecutive here): as addRecordOf, record by record. Bounded by count.
     for (let k = 0; k < count; k++) this.addRecordOf(request, firstSlot + k)
   }
 
