@@ -7,6 +7,8 @@
 // ~1.5 GB/s ≈ 0.7 ms each) ⇒ target ≥ 1M rec/s for sendBatch, ≥ 400k rec/s for send() (one promise per call).
 // A 6-partition topic (keys spread by murmur2) adds one sendBatch row: six batches of a sixth of the size, which
 // group commit should cover with about as many fdatasyncs as one partition needs.
+// Each row is the median of ITERATIONS calls (after WARMUP_ITERATIONS): one slow call (a page-cache stall, a GC) moved
+// the mean of the three calls used before by up to 40% on these machines.
 import { closeSync, fdatasyncSync, openSync, promises as fs, writeSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -26,6 +28,8 @@ const CASES = [
   { valueBytes: 100, records: 200_000 },
   { valueBytes: 1024, records: 50_000 },
 ] as const
+const ITERATIONS = 9
+const WARMUP_ITERATIONS = 2
 /** Bytes one record takes on disk beyond its value (batch share, framing, 8-byte key). */
 const RECORD_OVERHEAD_BYTES = 20
 
@@ -69,7 +73,12 @@ export async function run(): Promise<BenchRow[]> {
       await sl.admin().createTopic(topic6, { partitions: 6, flush: 'sync' })
       const batch = messages(records, valueBytes)
       const bytes = records * (valueBytes + RECORD_OVERHEAD_BYTES)
-      const bench = new Bench({ iterations: 3, time: 0, warmupIterations: 1, warmupTime: 0 })
+      const bench = new Bench({
+        iterations: ITERATIONS,
+        time: 0,
+        warmupIterations: WARMUP_ITERATIONS,
+        warmupTime: 0,
+      })
       const rawPath = path.join(dir, `raw-${valueBytes}.log`)
       const chunk = Buffer.alloc(1024 * 1024, 0x61)
       bench.add(`raw writeSync+fdatasync per MiB, ${valueBytes} B`, () => {
@@ -104,7 +113,7 @@ export async function run(): Promise<BenchRow[]> {
       await bench.run()
       await producer.close()
       for (const task of bench.tasks) {
-        const period = (task.result as { period?: number }).period ?? NaN
+        const period = (task.result as { latency?: { p50?: number } }).latency?.p50 ?? NaN
         rows.push({
           name: task.name,
           recordsPerSec: Math.round((records * 1000) / period),
