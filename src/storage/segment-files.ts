@@ -19,7 +19,8 @@ export function createSegment(dir: string, baseOffset: number, indexIntervalByte
   return segment
 }
 
-/** Opens an existing segment's log file (size from fstat, zeros written ahead included); indexes are loaded or rebuilt by the caller. */
+/** Opens an existing segment's log file (size from fstat, zeros written ahead included); indexes are loaded or
+ *  rebuilt by the caller. */
 export function openSegmentFile(dir: string, baseOffset: number, indexIntervalBytes: number, nowMs: number): Segment {
   const logPath = path.join(dir, segmentFileName(baseOffset, '.log'))
   const fd = fs.openSync(logPath, LOG_FLAGS)
