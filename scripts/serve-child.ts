@@ -1,5 +1,5 @@
-// A `sluice serve` child process on 127.0.0.1 (a free port) for benchmarks that need the broker in its own process:
-// started from source through tsx, ready once it prints "listening on host:port", stopped by signal with a SIGKILL
+// A `sluice serve` child process on 127.0.0.1 (a free port) for benchmarks that need the broker in its own process
+// (or any other server script that prints the same line): started from source through tsx, ready once it prints "listening on host:port", stopped by signal with a SIGKILL
 // fallback. `spawnedAt`/`listeningAt` (performance.now()) let a benchmark time the start-up itself.
 import { spawn, type ChildProcess } from 'node:child_process'
 import path from 'node:path'
@@ -18,9 +18,15 @@ export interface ServeChild {
 }
 
 export function startServeChild(dataDir: string, startTimeoutMs = 60_000): Promise<ServeChild> {
+  return startListeningChild([CLI, 'serve', '--data-dir', dataDir, '--port', '0'], startTimeoutMs)
+}
+
+/** Runs `node --import tsx ...args` and resolves once it prints "listening on host:port". */
+export function startListeningChild(args: string[], startTimeoutMs = 60_000): Promise<ServeChild> {
+  const what = args.map((a) => path.basename(a)).join(' ')
   return new Promise((resolve, reject) => {
     const spawnedAt = performance.now()
-    const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'serve', '--data-dir', dataDir, '--port', '0'], {
+    const child = spawn(process.execPath, ['--import', 'tsx', ...args], {
       cwd: REPO_ROOT,
       stdio: ['ignore', 'pipe', 'ignore'],
     })
@@ -31,7 +37,7 @@ export function startServeChild(dataDir: string, startTimeoutMs = 60_000): Promi
       if (done) return
       done = true
       child.kill('SIGKILL')
-      reject(new Error(`sluice serve did not print "listening" within ${startTimeoutMs} ms`))
+      reject(new Error(`${what} did not print "listening" within ${startTimeoutMs} ms`))
     }, startTimeoutMs)
     child.stdout!.on('data', (d: Buffer) => {
       if (done) return
@@ -46,7 +52,7 @@ export function startServeChild(dataDir: string, startTimeoutMs = 60_000): Promi
       if (done) return
       done = true
       clearTimeout(timer)
-      reject(new Error(`sluice serve exited (${code ?? signal}) before listening`))
+      reject(new Error(`${what} exited (${code ?? signal}) before listening`))
     })
   })
 }

@@ -1,26 +1,29 @@
-// Question: records/s and MB/s that one TCP client gets producing to and fetching from a Sluice broker over loopback,
-// for 100 B and 1 KiB records (batches of 100, 16 requests in flight), against the ceiling of a raw loopback socket
-// moving the same bytes with the same framing and pipelining but no broker; on 1 partition and on 6 (the same 1,600
-// keyed records per iteration spread by Kafka's murmur2 of the key, ~18 batches of ~89 in flight), with acks 'all' on
-// flush 'sync' and on flush 'os' topics. Six partitions let group commit cover several logs per fdatasync.
-// Envelope: loopback TCP moves ~2-4 GB/s on these cores; a 100-record batch of 1 KiB is ~105 KB, so the raw ceiling is
-// ~20-40k batches/s. msgpack copies each batch once per side and the broker appends with one write(2) to the page
-// cache (flush 'os'), so Sluice should reach a good fraction of the raw ceiling for 1 KiB records; for 100 B records
-// per-request overhead (~20-50 µs of JS) dominates: ~20-50k batches/s ⇒ 2-5M rec/s max. Flush 'sync' adds one
-// fdatasync (~0.5-2 ms here) per group commit, shared by every batch that arrived meanwhile.
+// Question: records/s and MB/s that one client gets producing to and consuming from a Sluice broker over loopback TCP,
+// the broker in its own process (`sluice serve`, as redis-server and nats-server run in theirs), for 100 B and 1 KiB
+// records, on 1 partition and on 6, against the ceiling of a raw loopback socket (a child process answering each
+// frame) moving the same bytes with the same framing and pipelining. The primary rows are the SDK's: produce is one
+// `producer.sendBatch` of 1,600 keyed records per iteration (acks 'all', lingerMs 0; keys spread over partitions by
+// Kafka's murmur2), on flush 'sync' and flush 'os' topics; consume is a consumer assigned every partition of a topic
+// filled beforehand, reading it from offset 0 to the end with `run({ eachBatch })` (every record decoded into a
+// message, every batch CRC-checked). Context rows drive the transport directly: pre-encoded batches of 100, 16 in
+// flight, and a fetch walk of one iteration's records at a time.
+// Envelope: loopback TCP moves ~2-4 GB/s on these cores; the client encodes (~200 ns per 100 B record) or decodes
+// (~130 ns) on one core while the broker appends or reads on the other, so the slower side sets the rate: ~4-7 M/s
+// for 100 B records; for 1 KiB records the copies (socket, msgpack, file) dominate: ~0.5-1 GB/s. Flush 'sync' adds
+// one fdatasync (~0.3-2 ms here) per group commit, shared by every batch that arrived meanwhile; a sendBatch waits
+// for its own, so on one partition that round trip bounds the produce rate.
 import { promises as fs } from 'node:fs'
 import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
-import { pathToFileURL } from 'node:url'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 import { Bench } from 'tinybench'
-import { openBroker } from '../../src/broker/broker.js'
 import { connectTcpTransport } from '../../src/client/tcp-transport.js'
 import type { Transport } from '../../src/client/transport.js'
 import { MessageCursor } from '../../src/client/message-decoder.js'
+import { Sluice } from '../../src/sluice.js'
 import { encodeRecordBatch, iterateBatches } from '../../src/storage/record-batch.js'
 import { encodeFrame, FrameDecoder } from '../../src/protocol/frame.js'
-import { startServer } from '../../src/server/server.js'
 import { partitionForKey } from '../../src/util/murmur2.js'
 import {
   DEFAULT_TASK_MS,
@@ -30,12 +33,16 @@ import {
   type ThroughputOptions,
   type ThroughputRow,
 } from '../peers/throughput-row.js'
+import { startListeningChild, startServeChild, stopServeChild } from '../../scripts/serve-child.js'
 
 const RECORDS_PER_BATCH = 100
 const IN_FLIGHT = 16
 const RECORD_SIZES = [100, 1024] as const
 const RECORDS_PER_ITERATION = RECORDS_PER_BATCH * IN_FLIGHT
 const MULTI_PARTITIONS = 6
+/** Records a consume iteration reads (the whole topic, filled before the tasks run), by value size. */
+const CONSUME_RECORDS: Record<number, number> = { 100: 200_000, 1024: 50_000 }
+const RAW_SERVER = path.join(path.dirname(fileURLToPath(import.meta.url)), 'raw-echo-server.ts')
 
 export type BenchRow = ThroughputRow
 type RowInfo = Omit<BenchRow, 'name' | 'recordsPerSec' | 'megabytesPerSec'>
@@ -126,28 +133,9 @@ async function fetchAll(t: Transport, topic: string, groups: PartitionBatches[],
   return total
 }
 
-/** An echo-sized raw server: reads frames, answers each with a 16-byte frame (the ack). */
-async function startRawServer(): Promise<{ port: number; close(): Promise<void> }> {
-  const server = net.createServer((socket) => {
-    socket.setNoDelay(true)
-    const decoder = new FrameDecoder()
-    socket.on('data', (chunk: Buffer) => {
-      decoder.push(chunk)
-      for (let f = decoder.next(); f !== null; f = decoder.next()) {
-        socket.write(encodeFrame({ ...f, flags: 1 }, Buffer.alloc(16)))
-      }
-    })
-    socket.on('error', () => {})
-  })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  return {
-    port: (server.address() as net.AddressInfo).port,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
-  }
-}
-
-async function rawClient(port: number) {
-  const socket = net.connect({ host: '127.0.0.1', port })
+async function rawClient(address: string) {
+  const [host, port] = address.split(':') as [string, string]
+  const socket = net.connect({ host, port: Number(port) })
   await new Promise((resolve) => socket.once('connect', resolve))
   socket.setNoDelay(true)
   const decoder = new FrameDecoder()
@@ -172,10 +160,60 @@ async function rawClient(port: number) {
   }
 }
 
+/** One iteration's messages for the SDK producer: keys key-0 … key-1599 (murmur2 spreads them), one shared value. */
+function makeMessages(valueBytes: number): Array<{ key: Buffer; value: Buffer }> {
+  const value = Buffer.alloc(valueBytes, 0x61)
+  return Array.from({ length: RECORDS_PER_ITERATION }, (_, i) => ({ key: Buffer.from(`key-${i}`), value }))
+}
+
+/** Fills `topic` with `records` records of the iteration's messages (acks 1). */
+async function fill(sl: Sluice, topic: string, valueBytes: number, records: number): Promise<void> {
+  const producer = sl.producer({ acks: 1, lingerMs: 0 })
+  const messages = makeMessages(valueBytes)
+  try {
+    const calls: Array<Promise<unknown>> = []
+    for (let n = 0; n < records; n += messages.length) {
+      calls.push(producer.sendBatch(topic, messages.slice(0, Math.min(messages.length, records - n))))
+      if (calls.length >= 16) await Promise.all(calls.splice(0))
+    }
+    await Promise.all(calls)
+  } finally {
+    await producer.close()
+  }
+}
+
+/** Reads every record of `topic` (all `partitions`) from offset 0 with a fresh consumer and `run({ eachBatch })`. */
+async function consumeAll(sl: Sluice, topic: string, partitions: number, records: number): Promise<void> {
+  const consumer = sl.consumer({ maxWaitMs: 0 })
+  try {
+    await consumer.assign(Array.from({ length: partitions }, (_, partition) => ({ topic, partition, offset: 0 })))
+    let n = 0
+    await new Promise<void>((resolve, reject) => {
+      consumer.on('error', reject)
+      consumer
+        .run({
+          eachBatch: ({ batch }) => {
+            n += batch.messages.length
+            if (n >= records) resolve()
+          },
+        })
+        .catch(reject)
+    })
+    if (n !== records) throw new Error(`${topic}: consumed ${n} of ${records}`)
+  } finally {
+    await consumer.close()
+  }
+}
+
+interface CaseInfo extends RowInfo {
+  recordsPerIteration: number
+}
+
 /** Adds the cases of one record size to `bench`, recording what each task moves in `info`. */
 async function addCases(
   bench: Bench,
-  info: Map<string, RowInfo>,
+  info: Map<string, CaseInfo>,
+  sl: Sluice,
   t: Transport,
   rawC: Awaited<ReturnType<typeof rawClient>>,
   size: number,
@@ -185,7 +223,13 @@ async function addCases(
   const batch = makeBatch(size)
   // One fetch returns about one iteration's records (16 batches), so no fetched byte is thrown away.
   const fetchBytes = batch.length * IN_FLIGHT
-  const row = (op: 'produce' | 'consume', partitions: number, durability: string, primary = true): RowInfo => ({
+  const row = (
+    op: 'produce' | 'consume',
+    partitions: number,
+    durability: string,
+    primary: boolean,
+    recordsPerIteration = RECORDS_PER_ITERATION,
+  ): CaseInfo => ({
     system: 'sluice',
     op,
     valueBytes: size,
@@ -193,38 +237,63 @@ async function addCases(
     durability,
     setup: op === 'consume' ? '-' : durability === 'fsync' ? 'flush sync' : 'flush os',
     primary,
+    recordsPerIteration,
   })
+  const s = (partitions: number): string => `${partitions} partition${partitions > 1 ? 's' : ''}`
   const raws = `raw loopback socket, ${size} B records`
-  info.set(raws, { ...row('produce', 1, 'none'), system: 'raw', setup: '-' })
+  info.set(raws, { ...row('produce', 1, 'none', true), system: 'raw', setup: '-' })
   bench.add(raws, async () => {
     await Promise.all(Array.from({ length: IN_FLIGHT }, () => rawC.send(batch)))
   })
-  const produce = `sluice TCP produce acks=1 flush=os, ${size} B records`
+  // The SDK: one sendBatch of 1,600 records per iteration, acks 'all'. On a flush 'sync' topic the ack waits for an
+  // fdatasync (group commit); on a flush 'os' topic for the write only.
+  const messages = makeMessages(size)
+  const producer = sl.producer({ acks: 'all', lingerMs: 0 })
+  for (const partitions of [1, MULTI_PARTITIONS])
+    for (const flush of ['sync', 'os'] as const) {
+      const sdkTopic = `sdk-${flush}-${partitions}p-${size}`
+      await t.createTopic({ name: sdkTopic, partitions, config: { flush } })
+      const name = `sluice SDK sendBatch acks=all flush=${flush}, ${s(partitions)}, ${size} B records`
+      info.set(name, row('produce', partitions, flush === 'sync' ? 'fsync' : 'os', true))
+      bench.add(name, async () => {
+        await producer.sendBatch(sdkTopic, messages)
+      })
+    }
+  // The SDK: a consumer reading a whole topic filled beforehand (its own, so the produce tasks do not change it).
+  for (const partitions of [1, MULTI_PARTITIONS]) {
+    const records = CONSUME_RECORDS[size]!
+    const readTopic = `read-${partitions}p-${size}`
+    await t.createTopic({ name: readTopic, partitions, config: { flush: 'os' } })
+    await fill(sl, readTopic, size, records)
+    const name = `sluice SDK consumer run eachBatch, ${s(partitions)}, ${size} B records`
+    info.set(name, row('consume', partitions, '-', true, records))
+    bench.add(name, async () => {
+      await consumeAll(sl, readTopic, partitions, records)
+    })
+  }
+  // Context: the transport alone, batches encoded once before the run, 16 in flight.
+  const produce = `transport produce acks=1 flush=os, pre-encoded batches, ${size} B records`
   info.set(produce, row('produce', 1, 'os', false))
   bench.add(produce, async () => {
     await Promise.all(
       Array.from({ length: IN_FLIGHT }, () => t.produce({ topic, partition: 0, acks: 1, batch: Buffer.from(batch) })),
     )
   })
-  // acks 'all': on a flush 'sync' topic every ack waits for an fdatasync (group commit); on a flush 'os' topic for the
-  // write only. 1 partition and 6, the 6-partition topics filled with the same 1,600 keyed records per iteration.
   const groupsByPartitions = new Map<number, PartitionBatches[]>()
   for (const partitions of [1, MULTI_PARTITIONS]) {
     const groups = makePartitionedBatches(size, partitions)
     groupsByPartitions.set(partitions, groups)
-    for (const flush of ['sync', 'os'] as const) {
-      const flushTopic = `bench-${flush}-${partitions}p-${size}`
-      await t.createTopic({ name: flushTopic, partitions, config: { flush } })
-      const name = `sluice TCP produce acks=all flush=${flush}, ${partitions} partition${partitions > 1 ? 's' : ''}, ${size} B records`
-      info.set(name, row('produce', partitions, flush === 'sync' ? 'fsync' : 'os'))
-      bench.add(name, async () => {
-        await produceAll(t, flushTopic, groups, 'all')
-      })
-    }
+    const flushTopic = `bench-sync-${partitions}p-${size}`
+    await t.createTopic({ name: flushTopic, partitions, config: { flush: 'sync' } })
+    const name = `transport produce acks=all flush=sync, pre-encoded batches, ${s(partitions)}, ${size} B records`
+    info.set(name, row('produce', partitions, 'fsync', false))
+    bench.add(name, async () => {
+      await produceAll(t, flushTopic, groups, 'all')
+    })
   }
-  // Fetch without record decoding: the same walk, batches CRC-checked (iterateBatches) but records not decoded.
+  // Fetch without record decoding: batches CRC-checked (iterateBatches) but records not decoded.
   let fetchOffset = 0
-  const fetchOnly = `sluice TCP fetch + CRC, no decode, ${size} B records`
+  const fetchOnly = `transport fetch + CRC, no decode, ${size} B records`
   info.set(fetchOnly, row('consume', 1, '-', false))
   bench.add(fetchOnly, async () => {
     let records = 0
@@ -246,14 +315,14 @@ async function addCases(
       }
     }
   })
-  // Consume: walk the logs from the start one iteration's records at a time, decoding every record (wraps around at
-  // the end). The 1-partition walk reads the acks=1 topic; the 6-partition walk the flush 'os' topic filled above.
+  // A fetch walk one iteration's records at a time, one fetch in flight, every record decoded (wraps around at the
+  // end): the 1-partition walk reads the acks=1 topic, the 6-partition walk the flush 'sync' topic filled above.
   for (const partitions of [1, MULTI_PARTITIONS]) {
     const groups = groupsByPartitions.get(partitions)!
-    const walkTopic = partitions === 1 ? topic : `bench-os-${partitions}p-${size}`
+    const walkTopic = partitions === 1 ? topic : `bench-sync-${partitions}p-${size}`
     const offsets = new Array<number>(partitions).fill(0)
-    const name = `sluice TCP fetch + decode, ${partitions} partition${partitions > 1 ? 's' : ''}, ${size} B records`
-    info.set(name, row('consume', partitions, '-'))
+    const name = `transport fetch walk + decode, ${s(partitions)}, ${size} B records`
+    info.set(name, row('consume', partitions, '-', false))
     bench.add(name, async () => {
       const n = await fetchAll(t, walkTopic, groups, offsets)
       if (n !== RECORDS_PER_ITERATION) throw new Error(`${walkTopic}: fetched ${n} of ${RECORDS_PER_ITERATION}`)
@@ -264,31 +333,32 @@ async function addCases(
 export async function run(options: ThroughputOptions = {}): Promise<BenchRow[]> {
   const taskMs = options.taskMs ?? DEFAULT_TASK_MS
   const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'sluice-bench-'))
-  const broker = await openBroker({ dataDir }, { logger: { info() {}, warn() {}, error() {} } })
-  const server = await startServer(broker, { host: '127.0.0.1', port: 0 })
-  const t = await connectTcpTransport({ brokers: [`127.0.0.1:${server.port}`] })
-  const raw = await startRawServer()
-  const rawC = await rawClient(raw.port)
+  // The broker and the raw server each run in a process of their own, as redis-server and nats-server do.
+  const serve = await startServeChild(dataDir)
+  const raw = await startListeningChild([RAW_SERVER])
+  const t = await connectTcpTransport({ brokers: [serve.address] })
+  const sl = await Sluice.connect({ brokers: [serve.address] })
+  const rawC = await rawClient(raw.address)
   const bench = new Bench({
     time: taskMs,
     warmupTime: WARMUP_MS,
     iterations: ITERATIONS_MIN,
     warmupIterations: ITERATIONS_MIN,
   })
-  const info = new Map<string, RowInfo>()
+  const info = new Map<string, CaseInfo>()
   try {
-    for (const size of RECORD_SIZES) await addCases(bench, info, t, rawC, size)
+    for (const size of RECORD_SIZES) await addCases(bench, info, sl, t, rawC, size)
     await bench.run()
     return bench.tasks.map((task) => {
-      const about = info.get(task.name)!
-      return { name: task.name, ...about, ...rates(bench, task.name, RECORDS_PER_ITERATION, about.valueBytes) }
+      const { recordsPerIteration, ...about } = info.get(task.name)!
+      return { name: task.name, ...about, ...rates(bench, task.name, recordsPerIteration, about.valueBytes) }
     })
   } finally {
     rawC.close()
-    await raw.close()
+    await sl.close()
     await t.close()
-    await server.close()
-    await broker.close()
+    await stopServeChild(raw, 'SIGTERM')
+    await stopServeChild(serve, 'SIGTERM')
     await fs.rm(dataDir, { recursive: true, force: true })
   }
 }

@@ -1,7 +1,7 @@
 // The broker's request/response contract: what a client Transport calls and what the TCP server dispatches. Every
 // method here is one API key on the wire (protocol/api-keys.ts). Produce and fetch move whole record batches as bytes
 // (the data plane); everything else is the control plane. Offsets and timestamps are JS numbers (safe integers).
-import type { FlushPolicy } from '../storage/api.js'
+import type { FlushPolicy, ReadAllocator } from '../storage/api.js'
 
 /** 'all' = durable under the topic's flush policy; 1 = written to the segment; 0 = no acknowledgement wanted. */
 export type Acks = 'all' | 1 | 0
@@ -262,7 +262,11 @@ export interface BrokerApi {
   describeTopic(name: string): Promise<TopicDescription>
   // data plane
   produce(req: ProduceRequest): Promise<ProduceResponse>
-  fetch(req: FetchRequest): Promise<FetchResponse>
+  /**
+   * `allocate` (in the broker's process only; transports ignore it): buffers to read the records into, which the
+   * caller owns. Without it every read gets fresh memory, which is what a response handed to user code needs.
+   */
+  fetch(req: FetchRequest, allocate?: ReadAllocator): Promise<FetchResponse>
   listOffsets(req: ListOffsetsRequest): Promise<ListOffsetsResponse>
   initProducer(): Promise<InitProducerResponse>
   // groups

@@ -39,7 +39,7 @@ import {
   TopicExistsError,
   UnknownPartitionError,
 } from '../errors.js'
-import type { PartitionLogApi, StorageApi, StorageLogger, StorageOptions } from '../storage/api.js'
+import type { PartitionLogApi, ReadAllocator, StorageApi, StorageLogger, StorageOptions } from '../storage/api.js'
 import {
   openGroupCoordinator as openDefaultGroupCoordinator,
   type GroupTopicsView,
@@ -305,7 +305,7 @@ export class Broker implements BrokerApi {
     return producePartition(this.#produceContext, log, `${req.topic}/${req.partition}`, req.acks, batch)
   }
 
-  async fetch(req: FetchRequest): Promise<FetchResponse> {
+  async fetch(req: FetchRequest, allocate?: ReadAllocator): Promise<FetchResponse> {
     this.#enter()
     if (req?.fence != null && this.#coordinator === null)
       throw new InternalError('this broker was opened without a group coordinator (openGroupCoordinator: null)')
@@ -317,6 +317,7 @@ export class Broker implements BrokerApi {
         isClosed: () => this.#closing !== null,
       },
       req,
+      allocate,
     )
   }
 

@@ -6,7 +6,7 @@
 import type { FetchPartitionResponse, FetchRequest, FetchResponse, GroupFence } from './api.js'
 import { BATCH_HEADER_BYTES, LIMITS } from '../config/limits.js'
 import { errorToWire, InvalidArgumentError, OffsetOutOfRangeError, SluiceError } from '../errors.js'
-import type { PartitionLogApi } from '../storage/api.js'
+import type { PartitionLogApi, ReadAllocator } from '../storage/api.js'
 import { readBatchHeader } from '../storage/record-batch.js'
 import type { TopicRegistry } from '../topics/topic-registry.js'
 import type { LongPolls } from './long-poll.js'
@@ -88,7 +88,7 @@ interface Pass {
   logs: PartitionLogApi[]
 }
 
-function readOnce(ctx: FetchContext, checked: CheckedFetch): Pass {
+function readOnce(ctx: FetchContext, checked: CheckedFetch, allocate: ReadAllocator | undefined): Pass {
   const { req } = checked
   let remaining = checked.maxBytes
   let bytes = 0
@@ -117,7 +117,7 @@ function readOnce(ctx: FetchContext, checked: CheckedFetch): Pass {
       logs.push(log)
       const budget = Math.min(p.maxBytes ?? checked.maxBytes, remaining)
       if (p.offset < visibleEnd && budget > 0) {
-        const read = log.read(p.offset, budget)
+        const read = log.read(p.offset, budget, allocate)
         let records = read.records
         if (checked.durable) records = batchesBelow(records, visibleEnd)
         if (records.length > budget && bytes > 0) records = wholeBatchesWithin(records, budget)
@@ -140,17 +140,22 @@ function readOnce(ctx: FetchContext, checked: CheckedFetch): Pass {
 }
 const EMPTY = Buffer.alloc(0)
 
-export async function fetchPartitions(ctx: FetchContext, req: FetchRequest): Promise<FetchResponse> {
+/** `allocate`: where reads land (see BrokerApi.fetch); fresh memory without it. */
+export async function fetchPartitions(
+  ctx: FetchContext,
+  req: FetchRequest,
+  allocate?: ReadAllocator,
+): Promise<FetchResponse> {
   const checked = checkFetchRequest(req)
   const deadline = Date.now() + checked.maxWaitMs
-  let pass = readOnce(ctx, checked)
+  let pass = readOnce(ctx, checked, allocate)
   for (let wakes = 0; wakes < WAKES_MAX; wakes++) {
     if (pass.bytes > 0 || pass.errors > 0 || pass.logs.length === 0 || ctx.isClosed()) return pass.response
     const waitMs = deadline - Date.now()
     if (waitMs <= 0) return pass.response
     const reason = await ctx.longPolls.wait(pass.logs, waitMs, checked.durable ? 'durable' : 'append')
     if (reason !== 'append' && reason !== 'changed') return pass.response
-    pass = readOnce(ctx, checked)
+    pass = readOnce(ctx, checked, allocate)
   }
   return pass.response
 }

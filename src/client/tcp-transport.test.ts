@@ -108,3 +108,52 @@ describe('tcp transport receive path', () => {
     }
   })
 })
+
+describe('tcp transport send path', () => {
+  test('a fetch is on the wire when fetch() returns; other calls of the same turn go out corked on the next tick', async () => {
+    // A scripted broker that answers the handshake and then every request with an empty body.
+    const server = net.createServer((socket) => {
+      const decoder = new FrameDecoder()
+      socket.on('data', (chunk: Buffer) => {
+        decoder.push(chunk)
+        for (let f = decoder.next(); f !== null; f = decoder.next()) {
+          const body =
+            f.apiKey === ApiKey.HANDSHAKE
+              ? encodeBody({ protocolVersion: 1, nodeId: 'n', serverVersion: 'test', apiVersions: {} })
+              : encodeBody({ partitions: [] })
+          socket.write(encodeFrame({ ...f, flags: FLAG_RESPONSE }, body))
+        }
+      })
+      socket.on('error', () => {})
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    const { port } = server.address() as net.AddressInfo
+    const transport = await connectTcpTransport({ brokers: [`127.0.0.1:${port}`] })
+    const uncork = vi.spyOn(net.Socket.prototype, 'uncork')
+    try {
+      const batch = Buffer.alloc(100)
+      // Without a flush, a caller that goes on with synchronous work (a consumer decoding the previous response)
+      // would hold its fetch back until that work ends.
+      const produced = transport.produce({ topic: 't', partition: 0, acks: 1, batch })
+      expect(uncork).not.toHaveBeenCalled() // written, but corked until the next tick
+      const fetched = transport.fetch({ partitions: [], maxBytes: 1, maxWaitMs: 0 })
+      expect(uncork).toHaveBeenCalledTimes(1)
+      const socket = uncork.mock.contexts[0] as net.Socket
+      expect(socket.writableLength).toBe(0) // both requests were handed to the kernel within fetch()
+      await Promise.all([produced, fetched])
+      // Alone, a produce still waits for the tick, so that the calls of one turn share one write.
+      uncork.mockClear()
+      const first = transport.produce({ topic: 't', partition: 0, acks: 1, batch })
+      const second = transport.produce({ topic: 't', partition: 0, acks: 1, batch })
+      expect(socket.writableLength).toBeGreaterThan(2 * batch.length)
+      await new Promise((resolve) => process.nextTick(resolve))
+      expect(uncork).toHaveBeenCalled()
+      expect(socket.writableLength).toBe(0)
+      await Promise.all([first, second])
+    } finally {
+      uncork.mockRestore()
+      await transport.close()
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+    }
+  })
+})

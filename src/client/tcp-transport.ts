@@ -1,7 +1,7 @@
 // The remote-mode transport: BrokerApi calls framed over one TCP (or TLS) connection to a broker. Requests are
 // pipelined on the socket, at most `inFlightRequestsMax` at once (further calls wait for a slot, at most
 // `pendingRequestsMax` of them), and matched to responses by correlation id; writes made in one tick go out in one
-// corked write. Every call has a deadline (requestTimeoutMs, plus maxWaitMs for a fetch) that ends it with
+// corked write, except a fetch, which goes out at once (with whatever was corked before it). Every call has a deadline (requestTimeoutMs, plus maxWaitMs for a fetch) that ends it with
 // TimeoutError. When the connection drops, its in-flight calls fail with ConnectionError (retriable: they may or may
 // not have been applied) and the next call reconnects, trying the brokers in turn with bounded exponential backoff,
 // for as long as some call is still waiting. A call is never resent by the transport.
@@ -185,8 +185,11 @@ class Link {
     socket.on('close', () => this.die(new ConnectionError(`connection to ${address} lost`)))
   }
 
-  /** `body`: the encoded body's parts (encodeBodyParts), written in order without being joined. */
-  request(apiKey: number, body: readonly Buffer[], deadline: number): Promise<unknown> {
+  /**
+   * `body`: the encoded body's parts (encodeBodyParts), written in order without being joined. `flush`: send now,
+   * with whatever this tick corked before it, instead of on the next tick.
+   */
+  request(apiKey: number, body: readonly Buffer[], deadline: number, flush = false): Promise<unknown> {
     if (!this.alive) return Promise.reject(new ConnectionError(`connection to ${this.address} lost`))
     const correlationId = this.nextCorrelationId
     this.nextCorrelationId = correlationId >= UINT32_MAX ? 1 : correlationId + 1
@@ -204,14 +207,18 @@ class Link {
       if (!this.corked) {
         this.corked = true
         this.socket.cork()
-        process.nextTick(() => {
-          this.corked = false
-          this.socket.uncork()
-        })
+        if (!flush) process.nextTick(this.uncorkTick)
       }
       this.socket.write(header)
       for (const part of body) this.socket.write(part)
+      // A pending uncorkTick then finds nothing corked (uncork() of an uncorked socket does nothing).
+      if (flush) this.uncorkTick()
     })
+  }
+
+  private readonly uncorkTick = (): void => {
+    this.corked = false
+    this.socket.uncork()
   }
 
   close(): void {
@@ -278,6 +285,8 @@ export class TcpTransport implements BrokerApi {
   private linkWaiters = 0
   private nextBroker = 0
   private inFlight = 0
+  /** Calls waiting for a slot or a connection: while any does, later calls wait behind them (order is kept). */
+  private waitingCalls = 0
   private readonly slotWaiters: Array<{ grant(): void; fail(err: Error): void; timer: NodeJS.Timeout }> = []
   private closed = false
   /** What the broker answered to the last handshake. */
@@ -336,7 +345,9 @@ export class TcpTransport implements BrokerApi {
     return this.call(ApiKey.PRODUCE, req)
   }
   fetch(req: FetchRequest): Promise<FetchResponse> {
-    return this.call(ApiKey.FETCH, req, req.maxWaitMs)
+    // Flushed: a consumer typically goes on to decode the previous response synchronously for a millisecond or so,
+    // and the broker can read the next one meanwhile only if this request has left.
+    return this.call(ApiKey.FETCH, req, req.maxWaitMs, true)
   }
   listOffsets(req: ListOffsetsRequest): Promise<ListOffsetsResponse> {
     // A durable lookup may wait for an fsync first (bounded by the broker).
@@ -370,17 +381,46 @@ export class TcpTransport implements BrokerApi {
 
   // ---- machinery -------------------------------------------------------------------------------------------------
 
-  /** Sends one call and resolves with the decoded response body. The type is the api's contract, not checked. */
-  private async call<T>(apiKey: number, body: unknown, extraTimeoutMs = 0): Promise<T> {
-    if (this.closed) throw new ClosedError('TCP transport')
+  /**
+   * Sends one call and resolves with the decoded response body. The type is the api's contract, not checked. With a
+   * free slot, a live connection and no earlier call still on its way (so calls stay in order), the request is
+   * written within this call; otherwise it waits for a slot and a connection first.
+   */
+  private call<T>(apiKey: number, body: unknown, extraTimeoutMs = 0, flush = false): Promise<T> {
+    if (this.closed) return Promise.reject(new ClosedError('TCP transport'))
     const deadline = Date.now() + this.options.requestTimeoutMs + extraTimeoutMs
     // Large Buffers (a produce batch) are not copied: the socket writes them as they are. The caller hands the batch
     // over and must not change it before the call settles.
-    const encoded = encodeBodyParts(body)
-    await this.acquireSlot(deadline)
+    let encoded: Buffer[]
     try {
-      const link = await this.getLink(deadline)
-      return (await link.request(apiKey, encoded, deadline)) as T
+      encoded = encodeBodyParts(body)
+    } catch (err) {
+      return Promise.reject(err as Error)
+    }
+    const link = this.link
+    if (link?.alive === true && this.waitingCalls === 0 && this.inFlight < this.options.inFlightRequestsMax) {
+      this.inFlight += 1
+      return (link.request(apiKey, encoded, deadline, flush) as Promise<T>).finally(() => this.releaseSlot())
+    }
+    return this.callWhenReady<T>(apiKey, encoded, deadline, flush)
+  }
+
+  private async callWhenReady<T>(apiKey: number, encoded: Buffer[], deadline: number, flush: boolean): Promise<T> {
+    this.waitingCalls += 1
+    let link: Link
+    try {
+      await this.acquireSlot(deadline)
+    } catch (err) {
+      this.waitingCalls -= 1
+      throw err
+    }
+    try {
+      try {
+        link = await this.getLink(deadline)
+      } finally {
+        this.waitingCalls -= 1
+      }
+      return (await link.request(apiKey, encoded, deadline, flush)) as T
     } finally {
       this.releaseSlot()
     }

@@ -3,6 +3,7 @@
 // or `{ name }` / `{ groupId }` / `{ includeInternal }` / nil for methods whose argument is a scalar or nothing; the
 // response body is the method's return value (nil for void). Keys are stable forever: add, never renumber.
 import type { BrokerApi } from '../broker/api.js'
+import type { ReadAllocator } from '../storage/api.js'
 import {
   decodeAlterTopicConfig,
   decodeCommitOffsets,
@@ -55,8 +56,11 @@ export interface ApiSpec {
   name: string
   versionMin: number
   versionMax: number
-  /** Decodes and validates the body, calls the broker, returns the response value. */
-  serve: ((broker: BrokerApi, body: unknown) => Promise<unknown>) | null
+  /**
+   * Decodes and validates the body, calls the broker, returns the response value. `allocate`: where a fetch reads
+   * records (the server reuses those buffers once the response is written).
+   */
+  serve: ((broker: BrokerApi, body: unknown, allocate?: ReadAllocator) => Promise<unknown>) | null
 }
 
 function spec(key: ApiKey, name: string, serve: ApiSpec['serve']): ApiSpec {
@@ -71,7 +75,7 @@ const SPECS: readonly ApiSpec[] = [
   spec(ApiKey.LIST_TOPICS, 'listTopics', (b, body) => b.listTopics(decodeListTopics(body))),
   spec(ApiKey.DESCRIBE_TOPIC, 'describeTopic', (b, body) => b.describeTopic(nameBody(body, 'describeTopic', 'name'))),
   spec(ApiKey.PRODUCE, 'produce', (b, body) => b.produce(decodeProduce(body))),
-  spec(ApiKey.FETCH, 'fetch', (b, body) => b.fetch(decodeFetch(body))),
+  spec(ApiKey.FETCH, 'fetch', (b, body, allocate) => b.fetch(decodeFetch(body), allocate)),
   spec(ApiKey.LIST_OFFSETS, 'listOffsets', (b, body) => b.listOffsets(decodeListOffsets(body))),
   spec(ApiKey.INIT_PRODUCER, 'initProducer', (b, body) => (emptyBody(body, 'initProducer'), b.initProducer())),
   spec(ApiKey.GROUP_HEARTBEAT, 'groupHeartbeat', (b, body) => b.groupHeartbeat(decodeGroupHeartbeat(body))),

@@ -35,6 +35,7 @@ import {
   type Frame,
 } from '../protocol/frame.js'
 import type { Authenticator } from './auth.js'
+import type { ReadBufferLease, ReadBufferPool } from './read-buffer-pool.js'
 
 export interface ServerLogger {
   debug?(message: string, fields?: Record<string, unknown>): void
@@ -56,6 +57,8 @@ export interface ConnectionOptions {
   failedAuthDelayMs: number
   authenticator: Authenticator | null
   logger: ServerLogger
+  /** Fetches read into buffers leased from here; each lease is released once its response is written. */
+  readBuffers: ReadBufferPool
 }
 
 export class Connection {
@@ -187,11 +190,17 @@ export class Connection {
     const bytes = frame.body.length
     this.inFlightBytes += bytes
     const serve = spec.serve
-    const work = (async () => (serve === null ? this.handshake(frame) : serve(this.broker, decodeBody(frame.body))))()
+    // A fetch's records are read into leased buffers, given back once the response is written (or not sent).
+    const lease = frame.apiKey === ApiKey.FETCH ? this.options.readBuffers.lease() : null
+    const work = (async () =>
+      serve === null ? this.handshake(frame) : serve(this.broker, decodeBody(frame.body), lease?.allocate))()
     work
       .then(
-        (value) => this.respond(frame, FLAG_RESPONSE, value),
-        (err: unknown) => this.respondError(frame, err),
+        (value) => this.respond(frame, FLAG_RESPONSE, value, lease),
+        (err: unknown) => {
+          lease?.release()
+          this.respondError(frame, err)
+        },
       )
       .finally(() => {
         this.inFlight -= 1
@@ -251,8 +260,12 @@ export class Connection {
     this.respond(frame, FLAG_RESPONSE | FLAG_ERROR, errorToWire(err))
   }
 
-  private respond(frame: Frame, flags: number, value: unknown): void {
-    if (this.closed || this.socket.destroyed) return
+  /** `lease`: released once the socket has taken every byte of this response (or at once if it is not sent). */
+  private respond(frame: Frame, flags: number, value: unknown, lease: ReadBufferLease | null = null): void {
+    if (this.closed || this.socket.destroyed) {
+      lease?.release()
+      return
+    }
     let parts: Buffer[]
     try {
       parts = encodeBodyParts(value)
@@ -269,6 +282,10 @@ export class Connection {
       parts = [encodeBody(errorToWire(error))]
       bodyBytes = parts[0]?.length ?? 0
     }
+    if (lease !== null && flags !== FLAG_RESPONSE) {
+      lease.release() // an error body holds none of the records
+      lease = null
+    }
     const header = encodeFrameHeader(
       { apiKey: frame.apiKey, apiVersion: frame.apiVersion, correlationId: frame.correlationId, flags },
       bodyBytes,
@@ -282,7 +299,15 @@ export class Connection {
       })
     }
     this.socket.write(header)
-    for (const part of parts) this.socket.write(part)
+    const last = parts.length - 1
+    for (let i = 0; i < last; i++) this.socket.write(parts[i]!)
+    // A stream completes its writes in order: the last part's callback runs once every part is written (or failed
+    // with the socket), and only then are the leased buffers free.
+    if (lease === null) this.socket.write(parts[last]!)
+    else {
+      const held = lease
+      this.socket.write(parts[last]!, () => held.release())
+    }
     if (this.endAfterResponse) this.socket.end()
   }
 

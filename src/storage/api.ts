@@ -36,6 +36,12 @@ export interface AppendResult {
   logStartOffset: number
 }
 
+/**
+ * Hands out a Buffer of exactly `bytes` bytes for a read to fill. A caller that reuses memory this way (the TCP server,
+ * once a response is written) owns what it hands out: storage keeps no reference to it after `read` returns.
+ */
+export type ReadAllocator = (bytes: number) => Buffer
+
 export interface ReadResult {
   /** Whole batches, concatenated, starting with the batch that holds `offset`; empty at the log end. */
   records: Buffer
@@ -67,8 +73,11 @@ export interface PartitionLogApi {
   append(batch: Buffer): AppendResult
   /** Resolves once everything up to `offset` is durable under the flush policy ('interval'/'os' resolve at once). */
   waitDurable(offset: number): Promise<void>
-  /** Whole batches from the one holding `offset`, up to about `maxBytes` (always at least one batch when any). */
-  read(offset: number, maxBytes: number): ReadResult
+  /**
+   * Whole batches from the one holding `offset`, up to about `maxBytes` (always at least one batch when any). The
+   * bytes are read into buffers from `allocate` when given (the records may be a view of one), else fresh ones.
+   */
+  read(offset: number, maxBytes: number, allocate?: ReadAllocator): ReadResult
   /** First offset whose record timestamp is >= `timestamp`, or null when none is. */
   offsetForTimestamp(timestamp: number): number | null
   /** Removes every record at or above `offset`. */

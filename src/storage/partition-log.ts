@@ -16,7 +16,15 @@ import {
 } from '../errors.js'
 import { crc32c } from '../util/crc32c.js'
 import { DurableWaiters } from './durable-waiters.js'
-import type { AppendResult, LogConfig, PartitionLogApi, ReadResult, RetentionResult, StorageLogger } from './api.js'
+import type {
+  AppendResult,
+  LogConfig,
+  PartitionLogApi,
+  ReadAllocator,
+  ReadResult,
+  RetentionResult,
+  StorageLogger,
+} from './api.js'
 import { fsyncDir, readJsonFile, writeFileAtomic } from './atomic-file.js'
 import { failpoint } from './failpoints.js'
 import type { Flushable, GroupCommitFlusher } from './group-commit.js'
@@ -383,7 +391,7 @@ export class PartitionLog implements PartitionLogApi, Flushable {
       throw new OffsetOutOfRangeError(offset, this.#logStartOffset, this.logEndOffset, `log ${this.name}`)
   }
 
-  read(offset: number, maxBytes: number): ReadResult {
+  read(offset: number, maxBytes: number, allocate?: ReadAllocator): ReadResult {
     this.#check()
     this.#checkOffset(offset)
     const result = (records: Buffer): ReadResult => ({
@@ -406,7 +414,7 @@ export class PartitionLog implements PartitionLogApi, Flushable {
       let end = start.position
       // One turn per segment, at most segmentCount turns.
       for (;;) {
-        const chunk = segment.read(start.position, budget, parts.length === 0, start.baseOffset)
+        const chunk = segment.read(start.position, budget, parts.length === 0, start.baseOffset, allocate)
         if (chunk.length > 0) parts.push(chunk)
         budget -= chunk.length
         end = start.position + chunk.length

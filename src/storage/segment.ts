@@ -19,6 +19,7 @@ import path from 'node:path'
 import { BATCH_HEADER_BYTES } from '../config/limits.js'
 import { CorruptRecordError, DiskFullError, StorageError } from '../errors.js'
 import { assert } from '../util/assert.js'
+import type { ReadAllocator } from './api.js'
 import { writeFileSynced } from './atomic-file.js'
 import { failpoint } from './failpoints.js'
 import { IndexPolicy, OFFSET_ENTRY, TIME_ENTRY, buildIndexes, type SegmentScan } from '../workers/segment-scan.js'
@@ -163,8 +164,8 @@ export class Segment {
   // ---- reads ------------------------------------------------------------------------------------------------
 
   /** `length` bytes from `position` into a fresh Buffer (fewer at EOF). */
-  readAt(position: number, length: number): Buffer {
-    const out = Buffer.allocUnsafe(length)
+  readAt(position: number, length: number, allocate?: ReadAllocator): Buffer {
+    const out = allocate === undefined ? Buffer.allocUnsafe(length) : allocate(length)
     let done = 0
     // Each turn reads at least one byte or stops at EOF, so this ends within `length` turns.
     while (done < length) {
@@ -319,12 +320,18 @@ export class Segment {
    * previous one's, and a read reaching the end of the segment must end at `nextOffset`; anything else is a
    * CorruptRecordError naming file and position.
    */
-  read(position: number, maxBytes: number, atLeastOne: boolean, expectedBaseOffset: number): Buffer {
+  read(
+    position: number,
+    maxBytes: number,
+    atLeastOne: boolean,
+    expectedBaseOffset: number,
+    allocate?: ReadAllocator,
+  ): Buffer {
     const available = this.sizeBytes - position
     if (available <= 0) return Buffer.alloc(0)
     const want = Math.min(available, Math.max(maxBytes, atLeastOne ? BATCH_HEADER_BYTES : 0))
     if (want < BATCH_HEADER_BYTES) return Buffer.alloc(0)
-    let buf: Buffer = this.readAt(position, want)
+    let buf: Buffer = this.readAt(position, want, allocate)
     let cut = 0
     let expected = expectedBaseOffset
     // Each turn moves `cut` forward by one batch (>= 61 bytes).
@@ -351,7 +358,7 @@ export class Segment {
     if (cut === 0) {
       if (!atLeastOne) return Buffer.alloc(0)
       const batchBytes = LOG_OVERHEAD + buf.readInt32BE(POS.batchLength)
-      buf = this.readAt(position, batchBytes)
+      buf = this.readAt(position, batchBytes, allocate)
       if (buf.length < batchBytes)
         throw new CorruptRecordError('batch runs past the end of the file', this.logPath, position)
       cut = batchBytes

@@ -7,6 +7,7 @@ import type {
   AppendResult,
   LogConfig,
   PartitionLogApi,
+  ReadAllocator,
   ReadResult,
   RetentionResult,
   StorageApi,
@@ -103,7 +104,7 @@ export class MemoryPartitionLog implements PartitionLogApi {
     return this.#segments.flatMap((s) => s.batches)
   }
 
-  read(offset: number, maxBytes: number): ReadResult {
+  read(offset: number, maxBytes: number, allocate?: ReadAllocator): ReadResult {
     this.#checkOnline()
     const parts: Buffer[] = []
     let bytes = 0
@@ -113,7 +114,13 @@ export class MemoryPartitionLog implements PartitionLogApi {
       parts.push(b.bytes)
       bytes += b.bytes.length
     }
-    return { records: Buffer.concat(parts), logStartOffset: this.#logStartOffset, logEndOffset: this.#logEndOffset }
+    let records: Buffer = Buffer.concat(parts)
+    if (allocate !== undefined && records.length > 0) {
+      const into = allocate(records.length)
+      records.copy(into)
+      records = into
+    }
+    return { records, logStartOffset: this.#logStartOffset, logEndOffset: this.#logEndOffset }
   }
 
   offsetForTimestamp(timestamp: number): number | null {
