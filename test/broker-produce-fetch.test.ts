@@ -213,6 +213,33 @@ describe('broker produce and fetch', () => {
     expect(roomy.partitions.map((p) => values(p.records).length)).toEqual([100, 50])
   })
 
+  test('only the first batch may overshoot the budget: later partitions read at most the budget left', async ({
+    fx,
+  }) => {
+    const broker = await fx.open()
+    await broker.createTopic({ name: 't', partitions: 6 })
+    const size = makeBatch(2000).length
+    for (let p = 0; p < 6; p++) await broker.produce({ topic: 't', partition: p, acks: 1, batch: makeBatch(2000) })
+    let allocated = 0
+    const allocate = (bytes: number): Buffer => {
+      allocated += bytes
+      return Buffer.allocUnsafe(bytes)
+    }
+    const partitions = Array.from({ length: 6 }, (_, partition) => ({ topic: 't', partition, offset: 0 }))
+    // Budget: a third of a batch. Partition 0 overshoots by its first batch (read after the budget's worth showed it
+    // does not fit); the other five have no budget left and read nothing.
+    const third = await broker.fetch({ partitions, maxBytes: Math.floor(size / 3), maxWaitMs: 0 }, allocate)
+    expect(third.partitions.map((p) => p.records.length)).toEqual([size, 0, 0, 0, 0, 0])
+    expect(allocated).toBeLessThanOrEqual(size + Math.floor(size / 3))
+    // Budget: two and a half batches: two partitions whole; each later one reads at most the half batch left (and
+    // finds no whole batch in it), not its whole batch.
+    allocated = 0
+    const roomy = await broker.fetch({ partitions, maxBytes: Math.floor(2.5 * size), maxWaitMs: 0 }, allocate)
+    expect(roomy.partitions.map((p) => p.records.length)).toEqual([size, size, 0, 0, 0, 0])
+    expect(allocated).toBeLessThanOrEqual(2 * size + 4 * Math.ceil(size / 2))
+    for (const p of roomy.partitions.slice(0, 2)) expect(values(p.records)).toHaveLength(2000)
+  })
+
   test('a long-poll at the log end is woken by an append and returns the new records', async ({ fx }) => {
     const broker = await fx.open()
     await broker.createTopic({ name: 't', partitions: 2 })

@@ -117,7 +117,9 @@ function readOnce(ctx: FetchContext, checked: CheckedFetch, allocate: ReadAlloca
       logs.push(log)
       const budget = Math.min(p.maxBytes ?? checked.maxBytes, remaining)
       if (p.offset < visibleEnd && budget > 0) {
-        const read = log.read(p.offset, budget, allocate)
+        // Only the first partition with data may overshoot the budget (by its first batch); the others take whole
+        // batches that fit, and read no more than that.
+        const read = log.read(p.offset, budget, { allocate, atLeastOne: bytes === 0 })
         let records = read.records
         if (checked.durable) records = batchesBelow(records, visibleEnd)
         if (records.length > budget && bytes > 0) records = wholeBatchesWithin(records, budget)

@@ -1,5 +1,6 @@
 // The consumer's fetch loop. One fetch request covers every fetchable partition (assigned, resolved, not paused, not
-// stopped); each response becomes a MessageCursor that CRC-checks its batches as they are reached and skips the records
+// stopped), each request starting one partition further on (the broker fills its byte budget in request order);
+// each response becomes a MessageCursor that CRC-checks its batches as they are reached and skips the records
 // below the requested offset. Fetching runs ahead of processing: at most PREFETCH_RESPONSES_MAX responses wait for the
 // processing loop, so over TCP the next fetch is usually in flight while the consumer works on the previous ones.
 // Each partition carries a `generation`, bumped by seek, pause, stop and revoke; data fetched under an older
@@ -114,6 +115,8 @@ export class Fetcher {
   readonly #data = new Signal()
   #stopped = false
   #started = false
+  /** Where the next fetch's partition list starts (round robin). */
+  #rotation = 0
 
   constructor(
     private readonly transport: Transport,
@@ -168,9 +171,12 @@ export class Fetcher {
       const requested: PartitionState[] = []
       const generations: number[] = []
       const partitions: FetchPartitionRequest[] = []
-      for (const s of this.states.values()) {
-        if (!s.fetchable) continue
-        if (partitions.length >= LIMITS.fetchPartitionsMax) break
+      // The broker fills its byte budget in request order, so each fetch starts one partition further on: with
+      // several partitions behind, each gets its turn first instead of the first one being drained before the next.
+      const fetchable = [...this.states.values()].filter((s) => s.fetchable)
+      const first = fetchable.length === 0 ? 0 : this.#rotation++ % fetchable.length
+      for (let i = 0; i < fetchable.length && partitions.length < LIMITS.fetchPartitionsMax; i++) {
+        const s = fetchable[(first + i) % fetchable.length]!
         requested.push(s)
         generations.push(s.generation)
         partitions.push({ topic: s.topic, partition: s.partition, offset: s.fetchOffset })

@@ -42,6 +42,12 @@ export interface AppendResult {
  */
 export type ReadAllocator = (bytes: number) => Buffer
 
+export interface ReadOptions {
+  allocate?: ReadAllocator | undefined
+  /** Return the first batch even when it is larger than maxBytes. @default true */
+  atLeastOne?: boolean
+}
+
 export interface ReadResult {
   /** Whole batches, concatenated, starting with the batch that holds `offset`; empty at the log end. */
   records: Buffer
@@ -74,10 +80,11 @@ export interface PartitionLogApi {
   /** Resolves once everything up to `offset` is durable under the flush policy ('interval'/'os' resolve at once). */
   waitDurable(offset: number): Promise<void>
   /**
-   * Whole batches from the one holding `offset`, up to about `maxBytes` (always at least one batch when any). The
-   * bytes are read into buffers from `allocate` when given (the records may be a view of one), else fresh ones.
+   * Whole batches from the one holding `offset`, up to `maxBytes`, except that at least one batch is returned when
+   * there is one (unless `options.atLeastOne` is false: then only batches that fit). The bytes are read into buffers
+   * from `options.allocate` when given (the records may be a view of one), else fresh ones.
    */
-  read(offset: number, maxBytes: number, allocate?: ReadAllocator): ReadResult
+  read(offset: number, maxBytes: number, options?: ReadOptions): ReadResult
   /** First offset whose record timestamp is >= `timestamp`, or null when none is. */
   offsetForTimestamp(timestamp: number): number | null
   /** Removes every record at or above `offset`. */

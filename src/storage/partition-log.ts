@@ -20,7 +20,7 @@ import type {
   AppendResult,
   LogConfig,
   PartitionLogApi,
-  ReadAllocator,
+  ReadOptions,
   ReadResult,
   RetentionResult,
   StorageLogger,
@@ -391,7 +391,7 @@ export class PartitionLog implements PartitionLogApi, Flushable {
       throw new OffsetOutOfRangeError(offset, this.#logStartOffset, this.logEndOffset, `log ${this.name}`)
   }
 
-  read(offset: number, maxBytes: number, allocate?: ReadAllocator): ReadResult {
+  read(offset: number, maxBytes: number, options: ReadOptions = {}): ReadResult {
     this.#check()
     this.#checkOffset(offset)
     const result = (records: Buffer): ReadResult => ({
@@ -414,7 +414,13 @@ export class PartitionLog implements PartitionLogApi, Flushable {
       let end = start.position
       // One turn per segment, at most segmentCount turns.
       for (;;) {
-        const chunk = segment.read(start.position, budget, parts.length === 0, start.baseOffset, allocate)
+        const chunk = segment.read(
+          start.position,
+          budget,
+          parts.length === 0 && options.atLeastOne !== false,
+          start.baseOffset,
+          options.allocate,
+        )
         if (chunk.length > 0) parts.push(chunk)
         budget -= chunk.length
         end = start.position + chunk.length

@@ -7,7 +7,7 @@ import type {
   AppendResult,
   LogConfig,
   PartitionLogApi,
-  ReadAllocator,
+  ReadOptions,
   ReadResult,
   RetentionResult,
   StorageApi,
@@ -104,13 +104,14 @@ export class MemoryPartitionLog implements PartitionLogApi {
     return this.#segments.flatMap((s) => s.batches)
   }
 
-  read(offset: number, maxBytes: number, allocate?: ReadAllocator): ReadResult {
+  read(offset: number, maxBytes: number, options: ReadOptions = {}): ReadResult {
+    const allocate = options.allocate
     this.#checkOnline()
     const parts: Buffer[] = []
     let bytes = 0
     for (const b of this.#batches()) {
       if (b.lastOffset < offset || b.lastOffset < this.#logStartOffset) continue
-      if (parts.length > 0 && bytes + b.bytes.length > maxBytes) break
+      if ((parts.length > 0 || options.atLeastOne === false) && bytes + b.bytes.length > maxBytes) break
       parts.push(b.bytes)
       bytes += b.bytes.length
     }

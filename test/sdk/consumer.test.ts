@@ -176,6 +176,34 @@ describeEachTransport('consumer', (getSluice) => {
     await until(got, () => consumer.position({ topic: 'c6', partition: 0 }) === 50, 'position 50')
   })
 
+  test('partitions behind take turns: with a small maxBytes no partition is drained before the others start', async () => {
+    const sl = getSluice()
+    await sl.admin().createTopic('c6r', { partitions: 3 })
+    const producer = sl.producer({ lingerMs: 0 })
+    // Ten batches per partition, each of 20 records.
+    for (let b = 0; b < 10; b++)
+      await producer.sendBatch(
+        'c6r',
+        Array.from({ length: 60 }, (_, i) => ({ partition: i % 3, value: `b${b}-${i}` })),
+      )
+    await producer.close()
+    // maxBytes 1: each fetch brings back exactly one batch, of the first partition in its request.
+    const consumer = sl.consumer({ autoOffsetReset: 'earliest', maxBytes: 1 })
+    await consumer.assign([0, 1, 2].map((partition) => ({ topic: 'c6r', partition })))
+    const order: number[] = []
+    const got: Message[] = []
+    await consumer.run({
+      eachBatch: ({ batch }) => {
+        order.push(batch.partition)
+        got.push(...batch.messages)
+      },
+    })
+    await until(got, (m) => m.length === 600, 'all 600')
+    await consumer.close()
+    // Every run of three deliveries has all three partitions (round robin), until the end.
+    for (let i = 0; i + 3 <= 9; i += 3) expect(new Set(order.slice(i, i + 3)).size, order.join(',')).toBe(3)
+  })
+
   test('a throwing handler stops its partition at the failed record, emits error, and resume redelivers it', async () => {
     const sl = getSluice()
     await fill(sl, 'c7', 2, 5)
