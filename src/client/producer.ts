@@ -54,6 +54,8 @@ export interface ProducerMessage {
 const RECORD_OVERHEAD_BYTES = 5 + 1 + 10 + 3 + 5 + 5 + 5
 /** String keys up to this many UTF-8 bytes are hashed from a reused buffer. */
 const KEY_SCRATCH_BYTES = 4096
+/** A new batch on one of several partitions expects its share of the call times this (keys do not spread evenly). */
+const EXPECTED_SHARE_SLACK = 1.25
 
 /** Records and their estimated sizes of one call, not yet in the accumulator (metadata loading or buffer full). */
 interface WaitingSend {
@@ -415,7 +417,11 @@ export class Producer {
     // One partition and none named: the records of the call go to one queue, in runs that fill its open batch.
     const single = partitionCount === 1 && !w.records.explicitPartitions && w.records.count > 1
     const accumulator = this.#accumulator
-    accumulator.expectedBytes = w.bytesLeft
+    // What each new batch can expect: the rest of the call, or its share of it on several partitions (a quarter more
+    // for uneven keys). Each partition's batch sized for the whole call was most of a 6-partition sendBatch's
+    // allocation (six ~180 KB buffers per 1,600 x 100 B call, a mark-compact every ~70 ms for external memory).
+    accumulator.expectedBytes =
+      partitionCount === 1 ? w.bytesLeft : Math.ceil((w.bytesLeft / partitionCount) * EXPECTED_SHARE_SLACK)
     try {
       // Bounded by count: each turn takes one record or more.
       while (w.next < count) {

@@ -1,7 +1,7 @@
 // Producer behaviour against the real broker, once per transport (embedded and tcp): ordering, partition placement,
 // metadata, acks, compression, flush/close and buffer bounds.
 import { inspect } from 'node:util'
-import { expect, test } from 'vitest'
+import { expect, test, vi } from 'vitest'
 import { describeEachTransport } from '../../src/testing/sdk-harness.js'
 import type { Message } from '../../src/client/consumer.js'
 import { SendBatchResult } from '../../src/client/producer.js'
@@ -225,6 +225,32 @@ describeEachTransport('producer', (getSluice) => {
     await producer.flush()
     await pending
     expect(small).toBe(true)
+    await producer.close()
+  })
+
+  test('a keyed sendBatch over 6 partitions sizes each batch for its share, not for the whole call', async () => {
+    const sl = getSluice()
+    await sl.admin().createTopic('share6', { partitions: 6 })
+    const producer = sl.producer({ lingerMs: 0 })
+    const value = Buffer.alloc(100, 1)
+    const messages = Array.from({ length: 1600 }, (_, i) => ({ key: `key-${i}`, value }))
+    await producer.sendBatch('share6', messages) // metadata known from here on: the next call encodes at once
+    const callBytes = messages.length * (100 + 12)
+    const allocUnsafe = vi.spyOn(Buffer, 'allocUnsafe')
+    let allocated = 0
+    let pending: Promise<unknown>
+    try {
+      pending = producer.sendBatch('share6', messages)
+      for (const [size] of allocUnsafe.mock.calls) if (size >= 4096) allocated += size
+    } finally {
+      allocUnsafe.mockRestore()
+    }
+    await pending
+    // Six batches sized for the whole call would take about six times its bytes.
+    expect(allocated).toBeGreaterThan(callBytes)
+    expect(allocated).toBeLessThan(2 * callBytes)
+    const got = await readAll(sl, 'share6')
+    expect(got).toHaveLength(3200)
     await producer.close()
   })
 
