@@ -130,6 +130,82 @@ describe('torn tails', () => {
   })
 })
 
+describe('zeros where a batch was, valid batches after them', () => {
+  test('past the recovery point: a write that never reached the disk; cut there with what follows, and logged', async ({
+    tmpDir,
+  }) => {
+    const config = logConfig({ segmentBytes: 1 << 20 })
+    const src = path.join(tmpDir, 'src')
+    const { storage, log } = await openOne(src, 'l', config)
+    for (let i = 0; i < 3; i++) log.append(makeBatch(`v${i}`, 2, Date.now()))
+    await storage.checkpoint() // recovery point 6
+    for (let i = 3; i < 8; i++) log.append(makeBatch(`v${i}`, 2, Date.now()))
+    const crashed = path.join(tmpDir, 'crashed')
+    crashCopy(src, crashed)
+    await storage.close()
+    const file = path.join(crashed, 'l', SEG0)
+    const bytes = fs.readFileSync(file)
+    const batches = [...iterateBatches(bytes.subarray(0, batchesEnd(bytes)))]
+    // Batch 4 (offsets 8-9) never reached the disk; batches 5-7, written after it, did.
+    const gap = batches[4]!
+    bytes.fill(0, gap.position, gap.position + gap.header.batchBytes)
+    fs.writeFileSync(file, bytes)
+    const reopened = await openOne(crashed, 'l', config)
+    expect(reopened.log.offlineError).toBeNull()
+    expect(reopened.log.logEndOffset).toBe(8)
+    expect(readAll(reopened.log).map((r) => r.value)).toEqual([0, 1, 2, 3].flatMap((i) => [`v${i}-0`, `v${i}-1`]))
+    const warning = reopened.logger.entries.find((e) => e.level === 'warn' && e.message.includes('torn tail'))
+    expect(warning?.fields).toMatchObject({ file, position: gap.position })
+    expect(String(warning?.fields?.['reason'])).toContain(`zeros up to a batch at byte ${batches[5]!.position}`)
+    reopened.log.append(makeBatch('after', 1, Date.now())) // appends go on at offset 8
+    expect(reopened.log.logEndOffset).toBe(9)
+    await reopened.storage.close()
+  })
+
+  test('below the recovery point, or anything but zeros: offline, nothing cut', async ({ tmpDir }) => {
+    const config = logConfig({ segmentBytes: 1 << 20 })
+    const src = path.join(tmpDir, 'src')
+    const { storage, log } = await openOne(src, 'l', config)
+    for (let i = 0; i < 3; i++) log.append(makeBatch(`v${i}`, 2, Date.now()))
+    await storage.checkpoint() // recovery point 6
+    for (let i = 3; i < 8; i++) log.append(makeBatch(`v${i}`, 2, Date.now()))
+    const crashed = path.join(tmpDir, 'crashed')
+    crashCopy(src, crashed)
+    await storage.close()
+    const file = path.join(crashed, 'l', SEG0)
+    const bytes = fs.readFileSync(file)
+    const batches = [...iterateBatches(bytes.subarray(0, batchesEnd(bytes)))]
+    const zero = (b: Buffer, i: number): void => {
+      b.fill(0, batches[i]!.position, batches[i]!.position + batches[i]!.header.batchBytes)
+    }
+    const cases: Array<[string, number, (b: Buffer) => void]> = [
+      ['zeros below the recovery point', 1, (b) => zero(b, 1)],
+      ['garbage past it', 4, (b) => b.fill(7, batches[4]!.position, batches[5]!.position)],
+      [
+        'zeros then garbage past it',
+        4,
+        (b) => {
+          zero(b, 4)
+          b[batches[5]!.position - 1] = 1
+        },
+      ],
+    ]
+    for (const [what, victim, damage] of cases) {
+      const dir = path.join(tmpDir, what.replaceAll(' ', '-'))
+      fs.cpSync(crashed, dir, { recursive: true })
+      const damaged = Buffer.from(bytes)
+      damage(damaged)
+      const target = path.join(dir, 'l', SEG0)
+      fs.writeFileSync(target, damaged)
+      const reopened = await openOne(dir, 'l', config)
+      expect(reopened.log.offlineError, what).toBeInstanceOf(PartitionOfflineError)
+      expect(reopened.log.offlineError!.message, what).toContain(`at byte ${batches[victim]!.position}`)
+      await reopened.storage.close()
+      expect(fs.readFileSync(target).equals(damaged), what).toBe(true)
+    }
+  })
+})
+
 describe('zeros where an indexed batch was', () => {
   test('an index entry pointing into zeros (its batch never reached the disk) is not believed: cut past the recovery point, offline below it', async ({
     tmpDir,
