@@ -150,6 +150,9 @@ describe('zeros where a batch was, valid batches after them', () => {
     const gap = batches[4]!
     bytes.fill(0, gap.position, gap.position + gap.header.batchBytes)
     fs.writeFileSync(file, bytes)
+    const report = await verifyLogDir(path.join(crashed, 'l'))
+    expect(report.problems).toEqual([expect.objectContaining({ file, position: gap.position })])
+    expect(report.problems[0]!.message).toContain(`zeros up to a valid batch at byte ${batches[5]!.position}`)
     const reopened = await openOne(crashed, 'l', config)
     expect(reopened.log.offlineError).toBeNull()
     expect(reopened.log.logEndOffset).toBe(8)

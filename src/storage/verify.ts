@@ -103,9 +103,12 @@ function toSegmentReport(
     preallocatedBytes = sizeBytes - p.position
   else if (p !== null) {
     const after =
-      p.validBatchAfterPosition >= 0
-        ? `; a valid batch follows at byte ${p.validBatchAfterPosition}`
-        : '; the bad bytes run to the end of the file'
+      p.validBatchAfterPosition < 0
+        ? '; the bad bytes run to the end of the file'
+        : isLast && zeroTail(file, p.position, p.validBatchAfterPosition)
+          ? `; zeros up to a valid batch at byte ${p.validBatchAfterPosition}: a write that never reached the disk` +
+            ' (past the recovery point, opening the log cuts it with what follows)'
+          : `; a valid batch follows at byte ${p.validBatchAfterPosition}`
     problems.push({ file, position: p.position, message: p.message + after })
   }
   return {
