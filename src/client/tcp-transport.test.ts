@@ -10,6 +10,9 @@ import { encodeFrame, FLAG_RESPONSE, FrameDecoder } from '../protocol/frame.js'
 import { Random } from '../testing/random.js'
 import { connectTcpTransport, parseBrokerAddress } from './tcp-transport.js'
 
+/** What the scripted brokers below answer a handshake with. */
+const HANDSHAKE_ANSWER = encodeBody({ protocolVersion: 1, nodeId: 'n', serverVersion: 'test', apiVersions: {} })
+
 describe('tcp transport options', () => {
   test('host:port, hostnames and bracketed IPv6 addresses parse', () => {
     expect(parseBrokerAddress('127.0.0.1:7171')).toEqual({ host: '127.0.0.1', port: 7171 })
@@ -72,7 +75,7 @@ describe('tcp transport receive path', () => {
         for (let f = decoder.next(); f !== null; f = decoder.next()) {
           const body =
             f.apiKey === ApiKey.HANDSHAKE
-              ? encodeBody({ protocolVersion: 1, nodeId: 'n', serverVersion: 'test', apiVersions: {} })
+              ? HANDSHAKE_ANSWER
               : encodeBody({ index: served, records: payloads[served++] })
           const frame = encodeFrame({ ...f, flags: FLAG_RESPONSE }, body)
           for (let at = 0; at < frame.length;) {
@@ -117,10 +120,7 @@ describe('tcp transport send path', () => {
       socket.on('data', (chunk: Buffer) => {
         decoder.push(chunk)
         for (let f = decoder.next(); f !== null; f = decoder.next()) {
-          const body =
-            f.apiKey === ApiKey.HANDSHAKE
-              ? encodeBody({ protocolVersion: 1, nodeId: 'n', serverVersion: 'test', apiVersions: {} })
-              : encodeBody({ partitions: [] })
+          const body = f.apiKey === ApiKey.HANDSHAKE ? HANDSHAKE_ANSWER : encodeBody({ partitions: [] })
           socket.write(encodeFrame({ ...f, flags: FLAG_RESPONSE }, body))
         }
       })

@@ -131,9 +131,8 @@ describe('torn tails', () => {
 })
 
 describe('zeros where a batch was, valid batches after them', () => {
-  test('past the recovery point: a write that never reached the disk; cut there with what follows, and logged', async ({
-    tmpDir,
-  }) => {
+  /** A crash copy of log 'l' with eight batches of two records, the first three below the recovery point (6). */
+  async function eightBatchesCrashed(tmpDir: string) {
     const config = logConfig({ segmentBytes: 1 << 20 })
     const src = path.join(tmpDir, 'src')
     const { storage, log } = await openOne(src, 'l', config)
@@ -145,7 +144,13 @@ describe('zeros where a batch was, valid batches after them', () => {
     await storage.close()
     const file = path.join(crashed, 'l', SEG0)
     const bytes = fs.readFileSync(file)
-    const batches = [...iterateBatches(bytes.subarray(0, batchesEnd(bytes)))]
+    return { config, crashed, file, bytes, batches: [...iterateBatches(bytes.subarray(0, batchesEnd(bytes)))] }
+  }
+
+  test('past the recovery point: a write that never reached the disk; cut there with what follows, and logged', async ({
+    tmpDir,
+  }) => {
+    const { config, crashed, file, bytes, batches } = await eightBatchesCrashed(tmpDir)
     // Batch 4 (offsets 8-9) never reached the disk; batches 5-7, written after it, did.
     const gap = batches[4]!
     bytes.fill(0, gap.position, gap.position + gap.header.batchBytes)
@@ -166,18 +171,7 @@ describe('zeros where a batch was, valid batches after them', () => {
   })
 
   test('below the recovery point, or anything but zeros: offline, nothing cut', async ({ tmpDir }) => {
-    const config = logConfig({ segmentBytes: 1 << 20 })
-    const src = path.join(tmpDir, 'src')
-    const { storage, log } = await openOne(src, 'l', config)
-    for (let i = 0; i < 3; i++) log.append(makeBatch(`v${i}`, 2, Date.now()))
-    await storage.checkpoint() // recovery point 6
-    for (let i = 3; i < 8; i++) log.append(makeBatch(`v${i}`, 2, Date.now()))
-    const crashed = path.join(tmpDir, 'crashed')
-    crashCopy(src, crashed)
-    await storage.close()
-    const file = path.join(crashed, 'l', SEG0)
-    const bytes = fs.readFileSync(file)
-    const batches = [...iterateBatches(bytes.subarray(0, batchesEnd(bytes)))]
+    const { config, crashed, bytes, batches } = await eightBatchesCrashed(tmpDir)
     const zero = (b: Buffer, i: number): void => {
       b.fill(0, batches[i]!.position, batches[i]!.position + batches[i]!.header.batchBytes)
     }
