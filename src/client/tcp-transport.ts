@@ -1,10 +1,11 @@
 // The remote-mode transport: BrokerApi calls framed over one TCP (or TLS) connection to a broker. Requests are
 // pipelined on the socket, at most `inFlightRequestsMax` at once (further calls wait for a slot, at most
 // `pendingRequestsMax` of them), and matched to responses by correlation id; writes made in one tick go out in one
-// corked write, except a fetch, which goes out at once (with whatever was corked before it). Every call has a deadline (requestTimeoutMs, plus maxWaitMs for a fetch) that ends it with
-// TimeoutError. When the connection drops, its in-flight calls fail with ConnectionError (retriable: they may or may
-// not have been applied) and the next call reconnects, trying the brokers in turn with bounded exponential backoff,
-// for as long as some call is still waiting. A call is never resent by the transport.
+// corked write, except a fetch, which goes out at once (with whatever was corked before it). Every call has a deadline
+// (requestTimeoutMs, plus maxWaitMs for a fetch) that ends it with TimeoutError. When the connection drops, its
+// in-flight calls fail with ConnectionError (retriable: they may or may not have been applied) and the next call
+// reconnects, trying the brokers in turn with bounded exponential backoff, for as long as some call is still waiting.
+// A call is never resent by the transport.
 import net from 'node:net'
 import tls from 'node:tls'
 import type {
