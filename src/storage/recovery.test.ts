@@ -147,30 +147,41 @@ describe('zeros where a batch was, valid batches after them', () => {
     return { config, crashed, file, bytes, batches: [...iterateBatches(bytes.subarray(0, batchesEnd(bytes)))] }
   }
 
-  test('past the recovery point: a write that never reached the disk; cut there with what follows, and logged', async ({
+  test('past the recovery point: a batch whose start never reached the disk is cut with what follows, and logged', async ({
     tmpDir,
   }) => {
-    const { config, crashed, file, bytes, batches } = await eightBatchesCrashed(tmpDir)
-    // Batch 4 (offsets 8-9) never reached the disk; batches 5-7, written after it, did.
-    const gap = batches[4]!
-    bytes.fill(0, gap.position, gap.position + gap.header.batchBytes)
-    fs.writeFileSync(file, bytes)
-    const report = await verifyLogDir(path.join(crashed, 'l'))
-    expect(report.problems).toEqual([expect.objectContaining({ file, position: gap.position })])
-    expect(report.problems[0]!.message).toContain(`zeros up to a valid batch at byte ${batches[5]!.position}`)
-    const reopened = await openOne(crashed, 'l', config)
-    expect(reopened.log.offlineError).toBeNull()
-    expect(reopened.log.logEndOffset).toBe(8)
-    expect(readAll(reopened.log).map((r) => r.value)).toEqual([0, 1, 2, 3].flatMap((i) => [`v${i}-0`, `v${i}-1`]))
-    const warning = reopened.logger.entries.find((e) => e.level === 'warn' && e.message.includes('torn tail'))
-    expect(warning?.fields).toMatchObject({ file, position: gap.position })
-    expect(String(warning?.fields?.['reason'])).toContain(`zeros up to a batch at byte ${batches[5]!.position}`)
-    reopened.log.append(makeBatch('after', 1, Date.now())) // appends go on at offset 8
-    expect(reopened.log.logEndOffset).toBe(9)
-    await reopened.storage.close()
+    const { config, crashed, bytes, batches } = await eightBatchesCrashed(tmpDir)
+    const gap = batches[4]! // offsets 8-9; batches 5-7, written after it, reached the disk
+    // The whole batch lost; or only its first 40 bytes (its write went over zeros written ahead, which was lost, and
+    // past the old end of the file, which was kept: what D4 met).
+    for (const lost of [gap.header.batchBytes, 40]) {
+      const dir = path.join(tmpDir, `lost-${lost}`)
+      fs.cpSync(crashed, dir, { recursive: true })
+      const target = path.join(dir, 'l', SEG0)
+      const damaged = Buffer.from(bytes)
+      damaged.fill(0, gap.position, gap.position + lost)
+      fs.writeFileSync(target, damaged)
+      const report = await verifyLogDir(path.join(dir, 'l'))
+      expect(report.problems).toEqual([expect.objectContaining({ file: target, position: gap.position })])
+      expect(report.problems[0]!.message).toContain(
+        `starts with zeros, before a valid batch at byte ${batches[5]!.position}`,
+      )
+      const reopened = await openOne(dir, 'l', config)
+      expect(reopened.log.offlineError, `lost ${lost}`).toBeNull()
+      expect(reopened.log.logEndOffset).toBe(8)
+      expect(readAll(reopened.log).map((r) => r.value)).toEqual([0, 1, 2, 3].flatMap((i) => [`v${i}-0`, `v${i}-1`]))
+      const warning = reopened.logger.entries.find((e) => e.level === 'warn' && e.message.includes('torn tail'))
+      expect(warning?.fields).toMatchObject({ file: target, position: gap.position })
+      expect(String(warning?.fields?.['reason'])).toContain(
+        `a batch never written, before a batch at byte ${batches[5]!.position}`,
+      )
+      reopened.log.append(makeBatch('after', 1, Date.now())) // appends go on at offset 8
+      expect(reopened.log.logEndOffset).toBe(9)
+      await reopened.storage.close()
+    }
   })
 
-  test('below the recovery point, or anything but zeros: offline, nothing cut', async ({ tmpDir }) => {
+  test('below the recovery point, or damage other than a zero start: offline, nothing cut', async ({ tmpDir }) => {
     const { config, crashed, bytes, batches } = await eightBatchesCrashed(tmpDir)
     const zero = (b: Buffer, i: number): void => {
       b.fill(0, batches[i]!.position, batches[i]!.position + batches[i]!.header.batchBytes)
@@ -178,14 +189,8 @@ describe('zeros where a batch was, valid batches after them', () => {
     const cases: Array<[string, number, (b: Buffer) => void]> = [
       ['zeros below the recovery point', 1, (b) => zero(b, 1)],
       ['garbage past it', 4, (b) => b.fill(7, batches[4]!.position, batches[5]!.position)],
-      [
-        'zeros then garbage past it',
-        4,
-        (b) => {
-          zero(b, 4)
-          b[batches[5]!.position - 1] = 1
-        },
-      ],
+      // batchLength 0 under an intact baseOffset: written bytes, damaged (a lost write leaves its start zero)
+      ['batchLength zeroed past it', 4, (b) => b.fill(0, batches[4]!.position + 8, batches[4]!.position + 12)],
     ]
     for (const [what, victim, damage] of cases) {
       const dir = path.join(tmpDir, what.replaceAll(' ', '-'))

@@ -14,7 +14,7 @@ import type { StorageLogger } from './api.js'
 import { failpoint } from './failpoints.js'
 import { readBatchHeader } from './record-batch.js'
 import { loadIndexes, openSegmentFile } from './segment-files.js'
-import { isZeroRange, type Segment } from './segment.js'
+import { isUnwrittenBatchAt, type Segment } from './segment.js'
 
 const SEGMENT_LOG_FILE = /^(\d{20})\.log$/
 const SEGMENT_INDEX_FILE = /^(\d{20})\.(index|timeindex)$/
@@ -102,14 +102,13 @@ export async function recoverSegments(input: RecoveryInput): Promise<RecoveredLo
               `${problem.message} (below the recovery point ${input.recoveryPoint})`,
             ),
           )
-        // Zeros from the bad batch up to the valid one: that batch's write never reached the disk while a later one
-        // did (an overwrite of zeros written ahead is not ordered before a later write that grows the file). No batch
-        // after it was made durable by an fdatasync of this file (that would have written the missing one too), so
-        // this is a torn tail like any other: cut below (as PostgreSQL ends its WAL at a zeroed record). Any other
-        // bad bytes followed by a valid batch may be damage to durable data: offline, nothing cut.
-        const unwritten =
-          problem.validBatchAfterPosition >= 0 &&
-          isZeroRange(segment.fd, problem.position, problem.validBatchAfterPosition)
+        // A bad batch that starts with zeros (batchLength 0): its write never reached the disk, or not its start,
+        // while a later one did (a write over zeros written ahead is not ordered before a later write that grows the
+        // file; the end of the same write may have landed past the old end). No batch after it was made durable by an
+        // fdatasync of this file (that would have written the missing bytes too), so this is a torn tail like any
+        // other: cut below (as PostgreSQL ends its WAL at a zeroed record). Other bad bytes followed by a valid batch
+        // may be damage to durable data: offline, nothing cut.
+        const unwritten = problem.validBatchAfterPosition >= 0 && isUnwrittenBatchAt(segment.fd, problem.position)
         if (problem.validBatchAfterPosition >= 0 && !unwritten)
           return fail(
             offline(
@@ -132,7 +131,7 @@ export async function recoverSegments(input: RecoveryInput): Promise<RecoveredLo
             position: scan.validBytes,
             bytes: cutBytes,
             reason: unwritten
-              ? `${problem.message}: zeros up to a batch at byte ${problem.validBatchAfterPosition} that no fsync covered`
+              ? `${problem.message}: a batch never written, before a batch at byte ${problem.validBatchAfterPosition} that no fsync covered`
               : problem.message,
           })
         }

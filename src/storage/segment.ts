@@ -77,6 +77,15 @@ export function isZeroRange(fd: number, from: number, to: number): boolean {
   return true
 }
 
+/**
+ * True when the batch at `position` starts with zeros over its baseOffset and batchLength (no written batch has
+ * batchLength 0): its write never reached the disk, or not its start. A lost write over bytes already in the file (zeros
+ * written ahead) looks like this, whatever of its end landed past the old end of the file.
+ */
+export function isUnwrittenBatchAt(fd: number, position: number): boolean {
+  return isZeroRange(fd, position, position + LOG_OVERHEAD)
+}
+
 export function segmentFileName(baseOffset: number, extension: '.log' | '.index' | '.timeindex'): string {
   return String(baseOffset).padStart(20, '0') + extension
 }

@@ -11,7 +11,7 @@ import { WorkerPool } from '../workers/pool.js'
 import type { SegmentScan } from '../workers/segment-scan.js'
 import { OffsetIndex } from './offset-index.js'
 import { LOG_OVERHEAD, readBatchHeader, validateBatch, type BatchHeader } from './record-batch.js'
-import { isZeroRange, segmentFileName } from './segment.js'
+import { isUnwrittenBatchAt, isZeroRange, segmentFileName } from './segment.js'
 import { TimeIndex } from './time-index.js'
 
 const SEGMENT_LOG_FILE = /^(\d{20})\.log$/
@@ -105,9 +105,9 @@ function toSegmentReport(
     const after =
       p.validBatchAfterPosition < 0
         ? '; the bad bytes run to the end of the file'
-        : isLast && zeroTail(file, p.position, p.validBatchAfterPosition)
-          ? `; zeros up to a valid batch at byte ${p.validBatchAfterPosition}: a write that never reached the disk` +
-            ' (past the recovery point, opening the log cuts it with what follows)'
+        : isLast && unwrittenBatch(file, p.position)
+          ? `; it starts with zeros, before a valid batch at byte ${p.validBatchAfterPosition}: a write that never` +
+            ' reached the disk (past the recovery point, opening the log cuts it with what follows)'
           : `; a valid batch follows at byte ${p.validBatchAfterPosition}`
     problems.push({ file, position: p.position, message: p.message + after })
   }
@@ -124,6 +124,15 @@ function toSegmentReport(
     preallocatedBytes,
     problems,
     indexProblems: checkIndexFiles(dir, baseOffset, sizeBytes, scan),
+  }
+}
+
+function unwrittenBatch(file: string, position: number): boolean {
+  const fd = fs.openSync(file, 'r')
+  try {
+    return isUnwrittenBatchAt(fd, position)
+  } finally {
+    fs.closeSync(fd)
   }
 }
 
