@@ -75,8 +75,21 @@ function addReaders(bench: Bench, sl: Sluice, topic: string, records: number, su
     await consumer.close()
   })
   bench.add(`consumer run eachBatch, ${suffix}`, async () => {
-    const consumer = sl.consumer({ autoOffsetReset: 'earliest', maxWaitMs: 0 })
-    await consumer.assign([{ topic, partition: 0, offset: 0 }])
+    await consumeWithEachBatch(sl, topic, 1, records)
+  })
+}
+
+/** Reads every record of `topic` (all `partitions`) from offset 0 with a fresh consumer and `run({ eachBatch })`;
+ *  throws unless exactly `records` arrive. Also the TCP benchmark's consume case. */
+export async function consumeWithEachBatch(
+  sl: Sluice,
+  topic: string,
+  partitions: number,
+  records: number,
+): Promise<void> {
+  const consumer = sl.consumer({ maxWaitMs: 0 })
+  try {
+    await consumer.assign(Array.from({ length: partitions }, (_, partition) => ({ topic, partition, offset: 0 })))
     let n = 0
     await new Promise<void>((resolve, reject) => {
       consumer.on('error', reject)
@@ -89,9 +102,10 @@ function addReaders(bench: Bench, sl: Sluice, topic: string, records: number, su
         })
         .catch(reject)
     })
+    if (n !== records) throw new Error(`${topic}: consumed ${n} of ${records}`)
+  } finally {
     await consumer.close()
-    if (n !== records) throw new Error(`eachBatch read ${n} of ${records}`)
-  })
+  }
 }
 
 function rowsOf(bench: Bench, records: number, logBytes: number): BenchRow[] {

@@ -34,6 +34,7 @@ import {
   type ThroughputRow,
 } from '../peers/throughput-row.js'
 import { startListeningChild, startServeChild, stopServeChild } from '../../scripts/serve-child.js'
+import { consumeWithEachBatch } from '../client/consume.bench.js'
 
 const RECORDS_PER_BATCH = 100
 const IN_FLIGHT = 16
@@ -182,29 +183,6 @@ async function fill(sl: Sluice, topic: string, valueBytes: number, records: numb
   }
 }
 
-/** Reads every record of `topic` (all `partitions`) from offset 0 with a fresh consumer and `run({ eachBatch })`. */
-async function consumeAll(sl: Sluice, topic: string, partitions: number, records: number): Promise<void> {
-  const consumer = sl.consumer({ maxWaitMs: 0 })
-  try {
-    await consumer.assign(Array.from({ length: partitions }, (_, partition) => ({ topic, partition, offset: 0 })))
-    let n = 0
-    await new Promise<void>((resolve, reject) => {
-      consumer.on('error', reject)
-      consumer
-        .run({
-          eachBatch: ({ batch }) => {
-            n += batch.messages.length
-            if (n >= records) resolve()
-          },
-        })
-        .catch(reject)
-    })
-    if (n !== records) throw new Error(`${topic}: consumed ${n} of ${records}`)
-  } finally {
-    await consumer.close()
-  }
-}
-
 interface CaseInfo extends RowInfo {
   recordsPerIteration: number
 }
@@ -268,7 +246,7 @@ async function addCases(
     const name = `sluice SDK consumer run eachBatch, ${s(partitions)}, ${size} B records`
     info.set(name, row('consume', partitions, '-', true, records))
     bench.add(name, async () => {
-      await consumeAll(sl, readTopic, partitions, records)
+      await consumeWithEachBatch(sl, readTopic, partitions, records)
     })
   }
   // Context: the transport alone, batches encoded once before the run, 16 in flight.
