@@ -153,8 +153,8 @@ describe('zeros where a batch was, valid batches after them', () => {
     const { config, crashed, bytes, batches } = await eightBatchesCrashed(tmpDir)
     const gap = batches[4]! // offsets 8-9; batches 5-7, written after it, reached the disk
     // The whole batch lost; or only its first 40 bytes (its write went over zeros written ahead, which was lost, and
-    // past the old end of the file, which was kept: what D4 met).
-    for (const lost of [gap.header.batchBytes, 40]) {
+    // past the old end of the file, which was kept: what D4 met); or only its first 9 (batchLength whole, baseOffset 0).
+    for (const lost of [gap.header.batchBytes, 40, 9]) {
       const dir = path.join(tmpDir, `lost-${lost}`)
       fs.cpSync(crashed, dir, { recursive: true })
       const target = path.join(dir, 'l', SEG0)

@@ -102,13 +102,13 @@ export async function recoverSegments(input: RecoveryInput): Promise<RecoveredLo
               `${problem.message} (below the recovery point ${input.recoveryPoint})`,
             ),
           )
-        // A bad batch that starts with zeros (batchLength 0): its write never reached the disk, or not its start,
-        // while a later one did (a write over zeros written ahead is not ordered before a later write that grows the
-        // file; the end of the same write may have landed past the old end). No batch after it was made durable by an
-        // fdatasync of this file (that would have written the missing bytes too), so this is a torn tail like any
-        // other: cut below (as PostgreSQL ends its WAL at a zeroed record). Other bad bytes followed by a valid batch
-        // may be damage to durable data: offline, nothing cut.
-        const unwritten = problem.validBatchAfterPosition >= 0 && isUnwrittenBatchAt(segment.fd, problem.position)
+        // A bad batch whose start never reached the disk (isUnwrittenBatchAt), while a later write did: a write over
+        // zeros written ahead is not ordered before a later write that grows the file (and the end of the same write
+        // may have landed past the old end). No batch after it was made durable by an fdatasync of this file (that
+        // would have written the missing bytes too), so this is a torn tail like any other: cut below (as PostgreSQL
+        // ends its WAL at a zeroed record). Other bad bytes followed by a valid batch may be damage to durable data:
+        // offline, nothing cut.
+        const unwritten = isUnwrittenBatchAt(segment.fd, problem)
         if (problem.validBatchAfterPosition >= 0 && !unwritten)
           return fail(
             offline(

@@ -22,9 +22,24 @@ import { assert } from '../util/assert.js'
 import type { ReadAllocator } from './api.js'
 import { writeFileSynced } from './atomic-file.js'
 import { failpoint } from './failpoints.js'
-import { IndexPolicy, OFFSET_ENTRY, TIME_ENTRY, buildIndexes, type SegmentScan } from '../workers/segment-scan.js'
+import {
+  IndexPolicy,
+  OFFSET_ENTRY,
+  TIME_ENTRY,
+  buildIndexes,
+  type ScanProblem,
+  type SegmentScan,
+} from '../workers/segment-scan.js'
 import { OffsetIndex } from './offset-index.js'
-import { LEADER_EPOCH, LOG_OVERHEAD, POS, readBatchHeader, readInt64, type BatchHeader } from './record-batch.js'
+import {
+  LEADER_EPOCH,
+  LOG_OVERHEAD,
+  POS,
+  readBatchHeader,
+  readInt64,
+  writeInt64,
+  type BatchHeader,
+} from './record-batch.js'
 import { TimeIndex } from './time-index.js'
 
 /** The fs calls the engine makes for durability; tests replace them to inject failures and count calls. */
@@ -78,12 +93,24 @@ export function isZeroRange(fd: number, from: number, to: number): boolean {
 }
 
 /**
- * True when the batch at `position` starts with zeros over its baseOffset and batchLength (no written batch has
- * batchLength 0): its write never reached the disk, or not its start. A lost write over bytes already in the file (zeros
- * written ahead) looks like this, whatever of its end landed past the old end of the file.
+ * True when the bad batch of `problem` is a write whose start never reached the disk: its bytes begin with zeros (the
+ * zeros written ahead it went over), and either those cover its baseOffset and batchLength (no written batch has
+ * batchLength 0), or after them the header is exactly the one expected there (the baseOffset it should have, and the
+ * length that ends it where the next valid batch starts). A lost write over bytes already in the file looks like this
+ * whatever of its end landed past the old end of the file. Damage to written bytes does not: offline stays offline.
  */
-export function isUnwrittenBatchAt(fd: number, position: number): boolean {
-  return isZeroRange(fd, position, position + LOG_OVERHEAD)
+export function isUnwrittenBatchAt(fd: number, problem: ScanProblem): boolean {
+  if (problem.validBatchAfterPosition < 0) return false
+  const head = Buffer.alloc(LOG_OVERHEAD)
+  const n = fs.readSync(fd, head, 0, LOG_OVERHEAD, problem.position)
+  if (n < LOG_OVERHEAD || head[0] !== 0) return false
+  let zeros = 0
+  while (zeros < LOG_OVERHEAD && head[zeros] === 0) zeros++
+  if (zeros === LOG_OVERHEAD) return true
+  const expected = Buffer.alloc(LOG_OVERHEAD)
+  writeInt64(expected, 0, problem.expectedOffset)
+  expected.writeInt32BE(problem.validBatchAfterPosition - problem.position - LOG_OVERHEAD, 8)
+  return head.subarray(zeros).equals(expected.subarray(zeros)) && !head.equals(expected)
 }
 
 export function segmentFileName(baseOffset: number, extension: '.log' | '.index' | '.timeindex'): string {

@@ -8,7 +8,7 @@ import path from 'node:path'
 import { BATCH_HEADER_BYTES } from '../config/limits.js'
 import { CorruptRecordError } from '../errors.js'
 import { WorkerPool } from '../workers/pool.js'
-import type { SegmentScan } from '../workers/segment-scan.js'
+import type { ScanProblem, SegmentScan } from '../workers/segment-scan.js'
 import { OffsetIndex } from './offset-index.js'
 import { LOG_OVERHEAD, readBatchHeader, validateBatch, type BatchHeader } from './record-batch.js'
 import { isUnwrittenBatchAt, isZeroRange, segmentFileName } from './segment.js'
@@ -105,7 +105,7 @@ function toSegmentReport(
     const after =
       p.validBatchAfterPosition < 0
         ? '; the bad bytes run to the end of the file'
-        : isLast && unwrittenBatch(file, p.position)
+        : isLast && unwrittenBatch(file, p)
           ? `; it starts with zeros, before a valid batch at byte ${p.validBatchAfterPosition}: a write that never` +
             ' reached the disk (past the recovery point, opening the log cuts it with what follows)'
           : `; a valid batch follows at byte ${p.validBatchAfterPosition}`
@@ -127,10 +127,10 @@ function toSegmentReport(
   }
 }
 
-function unwrittenBatch(file: string, position: number): boolean {
+function unwrittenBatch(file: string, problem: ScanProblem): boolean {
   const fd = fs.openSync(file, 'r')
   try {
-    return isUnwrittenBatchAt(fd, position)
+    return isUnwrittenBatchAt(fd, problem)
   } finally {
     fs.closeSync(fd)
   }
