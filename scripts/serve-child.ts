@@ -1,6 +1,6 @@
 // A `sluice serve` child process on 127.0.0.1 (a free port) for benchmarks that need the broker in its own process
-// (or any other server script that prints the same line): started from source through tsx, ready once it prints "listening on host:port", stopped by signal with a SIGKILL
-// fallback. `spawnedAt`/`listeningAt` (performance.now()) let a benchmark time the start-up itself.
+// (or any other server script that prints the same line): started from source through tsx, ready once it prints
+// "listening on host:port", stopped by signal with a SIGKILL fallback. `spawnedAt`/`listeningAt` (performance.now()) let a benchmark time the start-up itself.
 import { spawn, type ChildProcess } from 'node:child_process'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'

@@ -8,6 +8,7 @@ import { BATCH_HEADER_BYTES, LIMITS } from '../config/limits.js'
 import { errorToWire, InvalidArgumentError, OffsetOutOfRangeError, SluiceError } from '../errors.js'
 import type { PartitionLogApi, ReadAllocator } from '../storage/api.js'
 import { readBatchHeader } from '../storage/record-batch.js'
+import { assert } from '../util/assert.js'
 import type { TopicRegistry } from '../topics/topic-registry.js'
 import type { LongPolls } from './long-poll.js'
 
@@ -70,17 +71,6 @@ function batchesBelow(records: Buffer, end: number): Buffer {
   return pos === records.length ? records : records.subarray(0, pos)
 }
 
-/** The longest prefix of whole batches in `records` that fits `budget` bytes. */
-function wholeBatchesWithin(records: Buffer, budget: number): Buffer {
-  let pos = 0
-  while (records.length - pos >= BATCH_HEADER_BYTES) {
-    const size = readBatchHeader(records, pos).batchBytes
-    if (size <= 0 || pos + size > budget) break
-    pos += size
-  }
-  return records.subarray(0, pos)
-}
-
 interface Pass {
   response: FetchResponse
   bytes: number
@@ -122,7 +112,7 @@ function readOnce(ctx: FetchContext, checked: CheckedFetch, allocate: ReadAlloca
         const read = log.read(p.offset, budget, { allocate, atLeastOne: bytes === 0 })
         let records = read.records
         if (checked.durable) records = batchesBelow(records, visibleEnd)
-        if (records.length > budget && bytes > 0) records = wholeBatchesWithin(records, budget)
+        assert(bytes === 0 || records.length <= budget, 'a read after the first went past its budget')
         out.records = records
         out.logStartOffset = read.logStartOffset
         if (!checked.durable) out.logEndOffset = read.logEndOffset

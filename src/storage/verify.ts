@@ -8,7 +8,7 @@ import path from 'node:path'
 import { BATCH_HEADER_BYTES } from '../config/limits.js'
 import { CorruptRecordError } from '../errors.js'
 import { WorkerPool } from '../workers/pool.js'
-import type { ScanProblem, SegmentScan } from '../workers/segment-scan.js'
+import type { SegmentScan } from '../workers/segment-scan.js'
 import { OffsetIndex } from './offset-index.js'
 import { LOG_OVERHEAD, readBatchHeader, validateBatch, type BatchHeader } from './record-batch.js'
 import { isUnwrittenBatchAt, isZeroRange, segmentFileName } from './segment.js'
@@ -99,13 +99,18 @@ function toSegmentReport(
   const problems: VerifyProblem[] = []
   const p = scan.problem
   let preallocatedBytes = 0
-  if (p !== null && isLast && p.position === scan.validBytes && zeroTail(file, p.position, sizeBytes))
+  if (
+    p !== null &&
+    isLast &&
+    p.position === scan.validBytes &&
+    withFile(file, (fd) => isZeroRange(fd, p.position, sizeBytes))
+  )
     preallocatedBytes = sizeBytes - p.position
   else if (p !== null) {
     const after =
       p.validBatchAfterPosition < 0
         ? '; the bad bytes run to the end of the file'
-        : isLast && unwrittenBatch(file, p)
+        : isLast && withFile(file, (fd) => isUnwrittenBatchAt(fd, p))
           ? `; it starts with zeros, before a valid batch at byte ${p.validBatchAfterPosition}: a write that never` +
             ' reached the disk (past the recovery point, opening the log cuts it with what follows)'
           : `; a valid batch follows at byte ${p.validBatchAfterPosition}`
@@ -127,19 +132,11 @@ function toSegmentReport(
   }
 }
 
-function unwrittenBatch(file: string, problem: ScanProblem): boolean {
+/** `read` applied to a read-only fd of `file`, closed after. */
+function withFile<T>(file: string, read: (fd: number) => T): T {
   const fd = fs.openSync(file, 'r')
   try {
-    return isUnwrittenBatchAt(fd, problem)
-  } finally {
-    fs.closeSync(fd)
-  }
-}
-
-function zeroTail(file: string, from: number, to: number): boolean {
-  const fd = fs.openSync(file, 'r')
-  try {
-    return isZeroRange(fd, from, to)
+    return read(fd)
   } finally {
     fs.closeSync(fd)
   }

@@ -115,12 +115,9 @@ export class MemoryPartitionLog implements PartitionLogApi {
       parts.push(b.bytes)
       bytes += b.bytes.length
     }
-    let records: Buffer = Buffer.concat(parts)
-    if (allocate !== undefined && records.length > 0) {
-      const into = allocate(records.length)
-      records.copy(into)
-      records = into
-    }
+    const records = allocate === undefined || bytes === 0 ? Buffer.allocUnsafe(bytes) : allocate(bytes)
+    let at = 0
+    for (const part of parts) at += part.copy(records, at)
     return { records, logStartOffset: this.#logStartOffset, logEndOffset: this.#logEndOffset }
   }
 
