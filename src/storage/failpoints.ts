@@ -15,7 +15,8 @@ export const FAILPOINT_NAMES = [
   'fsync-ack',
   /** A roll created the new segment's files; the directory is not fsynced yet. */
   'roll-dirsync',
-  /** An offset or time index entry was written to an active segment's index file. */
+  /** Index entries were written to an active segment's index file (every INDEX_WRITE_ENTRIES, and at a roll, checkpoint
+   *  or close). */
   'index-write',
   /** An atomic small-file write (checkpoint, topic.json, producer ids) fsynced its temp file, not yet renamed. */
   'checkpoint-rename',

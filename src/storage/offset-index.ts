@@ -71,10 +71,15 @@ export class OffsetIndex {
   }
 
   toBytes(): Buffer {
-    const out = Buffer.allocUnsafe(this.sizeBytes)
-    for (let i = 0; i < this.#count; i++) {
-      out.writeInt32BE(this.#data[i * 2]!, i * 8)
-      out.writeInt32BE(this.#data[i * 2 + 1]!, i * 8 + 4)
+    return this.bytesOf(0, this.#count)
+  }
+
+  /** Entries [from, to) as the file holds them. */
+  bytesOf(from: number, to: number): Buffer {
+    const out = Buffer.allocUnsafe((to - from) * OFFSET_INDEX_ENTRY_BYTES)
+    for (let i = from; i < to; i++) {
+      out.writeInt32BE(this.#data[i * 2]!, (i - from) * 8)
+      out.writeInt32BE(this.#data[i * 2 + 1]!, (i - from) * 8 + 4)
     }
     return out
   }

@@ -24,7 +24,13 @@ import {
 import { crc32c } from '../util/crc32c.js'
 import { POS, encodeRecordBatch, iterateBatches, readBatchHeader } from './record-batch.js'
 import { lastOffsetOf } from './partition-log.js'
-import { appendWriteFs, PREALLOCATE_CHUNK_MAX, PREALLOCATE_CHUNK_MIN, PREALLOCATE_SYNC_BYTES_MAX } from './segment.js'
+import {
+  appendWriteFs,
+  INDEX_WRITE_ENTRIES,
+  PREALLOCATE_CHUNK_MAX,
+  PREALLOCATE_CHUNK_MIN,
+  PREALLOCATE_SYNC_BYTES_MAX,
+} from './segment.js'
 import { openStorage } from './storage.js'
 import { dumpSegment, verifyLogDir } from './verify.js'
 
@@ -401,6 +407,54 @@ describe('zeros written ahead (preallocation)', () => {
       expect(fs.statSync(file).size).toBe(logical + makeBatch('next').length)
     }
     await storage.close()
+  })
+
+  test('index entries reach their files INDEX_WRITE_ENTRIES at a time and at every checkpoint and close; a crash losing the rest reopens with every offset and time found', async ({
+    tmpDir,
+  }) => {
+    const src = path.join(tmpDir, 'src')
+    const storage = await openStorage(src)
+    const config = logConfig({ indexIntervalBytes: 1, segmentBytes: 1 << 20 })
+    const log = await storage.openLog('l', config)
+    const indexFile = path.join(src, 'l', '00000000000000000000.index')
+    const timeFile = path.join(src, 'l', '00000000000000000000.timeindex')
+    const entries = (file: string, entryBytes: number): number => fs.statSync(file).size / entryBytes
+    const t0 = Date.now() // a segment reopened counts its age from its first batch: 1970 would roll it at once
+    let n = 0
+    const append = (count: number): void => {
+      // every batch gets an offset entry (interval 1 byte) and a time entry (timestamps grow)
+      for (let i = 0; i < count; i++, n++) log.append(makeBatch(`v${n}`, 2, t0 + 2 * n))
+    }
+    append(INDEX_WRITE_ENTRIES - 1)
+    expect([entries(indexFile, 8), entries(timeFile, 12)]).toEqual([0, 0]) // one write(2) per entry before
+    append(1)
+    expect([entries(indexFile, 8), entries(timeFile, 12)]).toEqual([INDEX_WRITE_ENTRIES, INDEX_WRITE_ENTRIES])
+    append(10)
+    await storage.checkpoint()
+    expect(entries(indexFile, 8)).toBe(INDEX_WRITE_ENTRIES + 10)
+    append(20)
+    await log.waitDurable(2 * n - 1)
+    expect(entries(indexFile, 8)).toBe(INDEX_WRITE_ENTRIES + 10)
+    // a crash now: the last 20 entries are in memory only
+    const crashed = path.join(tmpDir, 'crashed')
+    fs.cpSync(src, crashed, { recursive: true, filter: (f) => path.basename(f) !== '.lock' })
+    const logger = captureLogger()
+    const reopened = await openStorage(crashed, { logger })
+    const again = await reopened.openLog('l', config)
+    expect(again.logEndOffset).toBe(2 * n)
+    const unclean = 'previous run did not close cleanly; logs are re-validated past their recovery point'
+    expect(logger.entries.filter((e) => e.level !== 'debug' && e.message !== unclean)).toEqual([])
+    for (let offset = 0; offset < 2 * n; offset += 7) {
+      const first = readAll(again, offset, 1)[0]!
+      expect(first.offset).toBe(offset)
+      expect(first.value).toBe(`v${Math.floor(offset / 2)}-${offset % 2}`) // two records a batch
+    }
+    for (let k = 0; k < 2 * n; k += 9) expect(again.offsetForTimestamp(t0 + k)).toBe(k) // record k's time is t0 + k
+    expect(again.append(makeBatch('next', 1, t0 + 2 * n)).baseOffset).toBe(2 * n)
+    await reopened.close()
+    // a close writes what is pending: the original's files hold every entry
+    await storage.close()
+    expect([entries(indexFile, 8), entries(timeFile, 12)]).toEqual([n, n])
   })
 
   test('a zero write that fails (a full disk) leaves no zeros and no error: the batch is appended, the segment stops preallocating', async ({

@@ -45,8 +45,7 @@ export function loadIndexes(segment: Segment): string | null {
   const relativeEnd = 0x7fffffff
   const timeIndex = TimeIndex.parse(timeBytes, relativeEnd)
   if (typeof timeIndex === 'string') return `${segment.timeIndexPath}: ${timeIndex}`
-  segment.offsetIndex = offsetIndex
-  segment.timeIndex = timeIndex
+  segment.adoptIndexFiles(offsetIndex, timeIndex)
   try {
     segment.resumeFromIndexes()
   } catch (err) {

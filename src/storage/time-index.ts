@@ -73,10 +73,15 @@ export class TimeIndex {
   }
 
   toBytes(): Buffer {
-    const out = Buffer.allocUnsafe(this.sizeBytes)
-    for (let i = 0; i < this.#count; i++) {
-      writeInt64(out, i * 12, this.#timestamps[i]!)
-      out.writeInt32BE(this.#relativeOffsets[i]!, i * 12 + 8)
+    return this.bytesOf(0, this.#count)
+  }
+
+  /** Entries [from, to) as the file holds them. */
+  bytesOf(from: number, to: number): Buffer {
+    const out = Buffer.allocUnsafe((to - from) * TIME_INDEX_ENTRY_BYTES)
+    for (let i = from; i < to; i++) {
+      writeInt64(out, (i - from) * 12, this.#timestamps[i]!)
+      out.writeInt32BE(this.#relativeOffsets[i]!, (i - from) * 12 + 8)
     }
     return out
   }
