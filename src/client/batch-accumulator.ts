@@ -150,7 +150,7 @@ export class BatchAccumulator {
   /** Estimated bytes of records about to be appended by one call (sendBatch): new batches start that big (up to
    *  batchBytes) instead of growing from small. Set and reset by the producer around its appends. */
   expectedBytes = 0
-  /** Full-size batch buffers, reused once their batches are answered (see BatchBufferPool). */
+  /** Batch buffers, reused once their batches are answered (see BatchBufferPool). */
   readonly pool: BatchBufferPool
 
   constructor(
@@ -158,7 +158,7 @@ export class BatchAccumulator {
     private readonly lingerMs: number,
     private readonly onClosed: BatchClosedListener,
   ) {
-    this.pool = new BatchBufferPool(batchBytes, LIMITS.producerPooledBatchBuffersMax)
+    this.pool = new BatchBufferPool(batchBytes, LIMITS.producerPooledBatchBuffersMax * batchBytes)
   }
 
   queue(topic: string, partition: number): PartitionQueue {

@@ -47,13 +47,13 @@ export class BatchBuilder {
 
   /** `capacityBytes`: the most this batch may hold (the accumulator's batchBytes); growth stops there.
    *  `expectedBytes`: what the caller knows is coming (a sendBatch's records), so the first buffer is big enough.
-   *  `pool`: full-size buffers (of `capacityBytes`) come from it and go back to it on release(). */
+   *  `pool`: buffers of its sizes come from it and go back to it on release() (or when the batch outgrows them). */
   constructor(
     private readonly capacityBytes: number,
     private readonly expectedBytes = 0,
     private readonly pool: BatchBufferPool | null = null,
   ) {
-    assert(pool === null || pool.bufferBytes === capacityBytes, 'the pool holds buffers of another size')
+    assert(pool === null || pool.capacityBytes === capacityBytes, 'the pool is for batches of another capacity')
   }
 
   get recordCount(): number {
@@ -135,9 +135,13 @@ export class BatchBuilder {
     let size = buf === null ? Math.max(INITIAL_BYTES, this.expectedBytes) : buf.length * 2
     if (size > this.capacityBytes) size = this.capacityBytes
     if (size < bytes) size = bytes
-    const fromPool = this.pool !== null && size === this.capacityBytes
-    const grown = fromPool ? this.pool.take() : Buffer.allocUnsafe(size)
-    if (buf !== null) buf.copy(grown, 0, 0, this.#end)
+    const fromPool = this.pool !== null && this.pool.pools(size)
+    const grown = fromPool ? this.pool!.take(size) : Buffer.allocUnsafe(size)
+    if (buf !== null) {
+      buf.copy(grown, 0, 0, this.#end)
+      // nothing holds a view of a buffer before finish(), and a finished batch takes no more records
+      if (this.#pooled) this.pool!.give(buf)
+    }
     this.#buf = grown
     this.#pooled = fromPool
     return grown

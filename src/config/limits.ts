@@ -45,7 +45,7 @@ export const LIMITS = Object.freeze({
   durableWaitersMax: 1_000_000,
   /** Pending sends a producer buffers before `send` waits. */
   producerBufferBytesMax: 64 * MiB,
-  /** Full-size batch buffers one producer keeps for reuse once their batches are answered (batchBytes each). */
+  /** Batch buffers one producer keeps for reuse once their batches are answered: this many batchBytes' worth. */
   producerPooledBatchBuffersMax: 16,
   /** send()/sendBatch() calls one producer holds waiting for buffer space or topic metadata; more fail fast. */
   producerBlockedSendsMax: 1_000_000,
