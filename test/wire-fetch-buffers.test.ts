@@ -1,6 +1,7 @@
 // Fetch responses are read into buffers the server reuses once a response is written: a response a slow client has not
 // read yet keeps its buffer, so other clients' fetches meanwhile (which would reuse it) cannot change a byte of it;
-// and a client that disconnects mid-response gives its buffer back without harming the next reader.
+// and a client that disconnects mid-response gives its buffer back without harming the next reader. Large produce
+// requests are assembled in buffers of the same pool, each kept until its request is answered.
 import { afterEach, describe, expect, test } from 'vitest'
 import { openBroker } from '../src/broker/broker.js'
 import { connectTcpTransport } from '../src/client/tcp-transport.js'
@@ -102,5 +103,48 @@ describe('fetch read buffers', () => {
       expect(checkRecords(res.partitions[0]!.records, round % 2 === 0 ? 0x42 : 0x41)).toBeGreaterThan(20_000)
     }
     expect(server.connectionCount).toBe(1)
+  })
+})
+
+describe('produce request buffers', () => {
+  test('pipelined large produce requests each keep their buffer until answered: every batch is stored as sent', async () => {
+    const dataDir = await makeTempDir()
+    cleanups.push(() => removeDir(dataDir))
+    const broker = await openBroker({ dataDir, autoCreateTopics: true }, { logger: silent })
+    cleanups.push(() => broker.close())
+    const server = await startServer(broker, { host: '127.0.0.1', port: 0 })
+    cleanups.push(() => server.close())
+    const t = await connectTcpTransport({ brokers: [`127.0.0.1:${server.port}`] })
+    cleanups.push(() => t.close())
+    // Eight ~200 KB batches, each of its own letter, sent at once to a topic that does not exist yet: every request
+    // waits for the topic to be created before it appends, while the later ones arrive and are assembled. A buffer
+    // given back before its request appended would be reused for a later frame, and that frame's batch (CRC-valid)
+    // would be stored in its place.
+    const letters = Array.from({ length: 8 }, (_, i) => 0x41 + i)
+    const batches = letters.map((letter) =>
+      encodeRecordBatch(
+        Array.from({ length: 200 }, () => ({ key: null, value: Buffer.alloc(1024, letter), timestamp: 1 })),
+      ),
+    )
+    const answers = await Promise.all(
+      batches.map((batch) => t.produce({ topic: 'fresh', partition: 0, acks: 'all', batch })),
+    )
+    expect(new Set(answers.map((a) => a.baseOffset)).size).toBe(8)
+    const res = await t.fetch({
+      partitions: [{ topic: 'fresh', partition: 0, offset: 0, maxBytes: 8 * MiB }],
+      maxBytes: 8 * MiB,
+      maxWaitMs: 0,
+    })
+    const records = res.partitions[0]!.records
+    const stored: number[] = []
+    for (const loc of iterateBatches(records)) {
+      const values = [...decodeRecords(records, loc.position)].map((r) => r.value!)
+      expect(values.length).toBe(200)
+      expect(values.every((v) => v.length === 1024 && v.every((b) => b === values[0]![0]))).toBe(true)
+      stored.push(values[0]![0]!)
+    }
+    expect(stored.sort()).toEqual(letters)
+    // the frames were assembled in pooled buffers, and they came back
+    expect(server.readBufferFreeBytes).toBeGreaterThanOrEqual(256 * 1024)
   })
 })

@@ -84,6 +84,58 @@ describe('FrameDecoder', () => {
     expect(frame?.body.toString()).toBe('hello')
   })
 
+  test('a frame spanning chunks is assembled in the buffer allocateFrame gives for its api key (read across any split); null or one chunk: as before', () => {
+    const pooledKey = 0x0106 // two different bytes: a misread of either shows
+    const frames = [
+      { apiKey: pooledKey, apiVersion: 1, correlationId: 1, flags: 0, body: Buffer.alloc(300, 1) },
+      { apiKey: 7, apiVersion: 1, correlationId: 2, flags: 0, body: Buffer.alloc(300, 2) },
+      { apiKey: pooledKey, apiVersion: 1, correlationId: 3, flags: 0, body: Buffer.alloc(5, 3) },
+    ]
+    const stream = Buffer.concat(frames.map((f) => encodeFrame(f, f.body)))
+    for (let chunkBytes = 1; chunkBytes <= 400; chunkBytes += chunkBytes < 20 ? 1 : 37) {
+      const decoder = new FrameDecoder()
+      const asked: number[] = []
+      const given: Buffer[] = []
+      decoder.allocateFrame = (bytes, apiKey) => {
+        asked.push(apiKey)
+        if (apiKey !== pooledKey) return null
+        const buf = Buffer.alloc(bytes + 10)
+        given.push(buf)
+        return buf
+      }
+      const out: Frame[] = []
+      for (let pos = 0; pos < stream.length; pos += chunkBytes) {
+        decoder.push(stream.subarray(pos, pos + chunkBytes))
+        for (let f = decoder.next(); f !== null; f = decoder.next()) out.push(f)
+      }
+      const where = `chunks of ${chunkBytes}`
+      expect(
+        out.map((f) => [f.apiKey, f.correlationId, f.body.toString('hex')]),
+        where,
+      ).toEqual(frames.map((f) => [f.apiKey, f.correlationId, f.body.toString('hex')]))
+      // asked only for the frames whose bytes after the size prefix span chunks, with their api key
+      const spans: boolean[] = []
+      for (let i = 0, start = 0; i < frames.length; i++) {
+        const end = start + 4 + FRAME_HEADER_BYTES + frames[i]!.body.length
+        spans.push(Math.floor((start + 4) / chunkBytes) !== Math.floor((end - 1) / chunkBytes))
+        start = end
+      }
+      expect(asked, where).toEqual(frames.filter((_, i) => spans[i]).map((f) => f.apiKey))
+      for (const f of out) {
+        if (f.pooled === undefined) continue
+        expect(f.apiKey, where).toBe(pooledKey)
+        expect(given).toContain(f.pooled)
+        expect(f.body.buffer, where).toBe(f.pooled.buffer)
+      }
+      // pooled exactly when it spans chunks and its api asks for it; otherwise a view of its chunk or a fresh copy
+      expect(
+        out.map((f) => f.pooled !== undefined),
+        where,
+      ).toEqual(frames.map((f, i) => spans[i]! && f.apiKey === pooledKey))
+      expect(out.some((f) => f.pooled !== undefined)).toBe(spans[0]! || spans[2]!)
+    }
+  })
+
   test('a size above frameBytesMax is refused from the 4-byte prefix alone, before any body byte arrives', () => {
     const decoder = new FrameDecoder(1024)
     const prefix = Buffer.alloc(4)

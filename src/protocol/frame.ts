@@ -46,7 +46,14 @@ export interface FrameHeader {
 export interface Frame extends FrameHeader {
   /** The msgpack body; may be a view into a socket chunk (zero copy). */
   body: Buffer
+  /** The buffer `allocateFrame` gave for this frame (the body is a view of it), for its owner to take back once
+   *  nothing refers to the body any more; absent otherwise. */
+  pooled?: Buffer
 }
+
+/** Where a frame that spans socket chunks is copied to: a buffer of at least `bytes`, or null for a fresh one.
+ *  `apiKey`: the frame's, read before the copy. */
+export type FrameAllocator = (bytes: number, apiKey: number) => Buffer | null
 
 /** The 13 bytes before a body of `bodyBytes`; written separately so the body is never copied to prepend a header. */
 export function encodeFrameHeader(header: FrameHeader, bodyBytes: number): Buffer {
@@ -91,6 +98,8 @@ export class FrameDecoder {
   /** The frame being filled in place (readTarget/wrote): its whole buffer and how many bytes are in. */
   private direct: Buffer | null = null
   private directBytes = 0
+  /** Set by a reader that reuses frame buffers (the server, for produce requests). */
+  allocateFrame: FrameAllocator | null = null
 
   constructor(public frameBytesMax: number = LIMITS.frameBytesMax) {
     assert(frameBytesMax >= FRAME_HEADER_BYTES && frameBytesMax <= UINT32_MAX, 'frameBytesMax out of range')
@@ -172,13 +181,34 @@ export class FrameDecoder {
       this.frameBytes = size
     }
     if (this.unreadBytes < this.frameBytes) return null
-    const buf = this.take(this.frameBytes)
+    const bytes = this.frameBytes
+    const first = this.chunks[this.head]!
+    if (this.allocateFrame !== null && first.length - this.chunkPosition < bytes) {
+      // The frame spans chunks, so it is copied anyway: into the reader's buffer if it has one for this api.
+      const pooled = this.allocateFrame(bytes, this.peekUInt16())
+      if (pooled !== null) {
+        assert(pooled.length >= bytes, 'a frame buffer holds the frame')
+        const frame = parseFrame(this.take(bytes, pooled))
+        this.frameBytes = -1
+        frame.pooled = pooled
+        return frame
+      }
+    }
+    const buf = this.take(bytes)
     this.frameBytes = -1
     return parseFrame(buf)
   }
 
-  /** Removes `bytes` (all buffered) from the front; a view when they sit in one chunk, else one copy. */
-  private take(bytes: number): Buffer {
+  /** The first two buffered bytes, big-endian (at least two are buffered). */
+  private peekUInt16(): number {
+    const first = this.chunks[this.head]!
+    if (first.length - this.chunkPosition >= 2) return first.readUInt16BE(this.chunkPosition)
+    return (first[this.chunkPosition]! << 8) | this.chunks[this.head + 1]![0]!
+  }
+
+  /** Removes `bytes` (all buffered) from the front; a view when they sit in one chunk, else one copy (into `into`
+   *  when given). */
+  private take(bytes: number, into: Buffer | null = null): Buffer {
     assert(bytes <= this.unreadBytes, 'take past the buffered bytes')
     this.unreadBytes -= bytes
     const first = this.chunks[this.head]
@@ -188,7 +218,7 @@ export class FrameDecoder {
       this.advance(bytes)
       return view
     }
-    const out = Buffer.allocUnsafe(bytes)
+    const out = into === null ? Buffer.allocUnsafe(bytes) : into.subarray(0, bytes)
     let filled = 0
     while (filled < bytes) {
       const chunk = this.chunks[this.head]

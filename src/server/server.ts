@@ -55,6 +55,8 @@ export interface SluiceServer {
   port: number
   /** Live connections. */
   readonly connectionCount: number
+  /** Bytes of read buffers (fetch reads, large produce requests) kept for reuse. */
+  readonly readBufferFreeBytes: number
   close(): Promise<void>
 }
 
@@ -172,6 +174,9 @@ export async function startServer(broker: BrokerApi, options: ServerOptions = {}
     port: address.port,
     get connectionCount() {
       return connections.size
+    },
+    get readBufferFreeBytes() {
+      return readBuffers.freeBytes
     },
     close() {
       closing ??= (async () => {
