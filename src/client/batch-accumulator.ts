@@ -106,6 +106,13 @@ export class OpenBatch {
     for (let k = 0; k < count; k++) this.addRecordOf(request, firstSlot + k)
   }
 
+  /** Records that the records appended last belong to `request`, at slots `order[from]` ... `order[to - 1]`
+   *  (increasing). */
+  addSlots(request: PendingRequest, order: Int32Array, from: number, to: number): void {
+    // Bounded by to - from.
+    for (let k = from; k < to; k++) this.addRecordOf(request, order[k]!)
+  }
+
   /** The slot of each record so far, from the runs (all consecutive until now). */
   #slotsSoFar(): number[] {
     const out: number[] = []
@@ -248,6 +255,40 @@ export class BatchAccumulator {
     if (n === 0) return 0
     batch.builder.appendPrepared(records, from, i)
     batch.addRun(request, from, n)
+    batch.bytes += sum
+    batch.recordBytes += sum
+    this.runBytes = sum
+    return n
+  }
+
+  /**
+   * As appendRun, for the records `order[from]`, `order[from + 1]`, ... `order[to - 1]` of `request` (slots equal to
+   * their indexes): a partition's share of a call grouped by partition. No step limit: the caller takes a whole call
+   * in one step.
+   */
+  appendRunOf(
+    q: PartitionQueue,
+    records: PreparedRecords,
+    order: Int32Array,
+    from: number,
+    to: number,
+    bufferLeft: number,
+    request: PendingRequest,
+  ): number {
+    this.runBytes = 0
+    const batch = q.current
+    if (batch === null) return 0
+    const sizes = records.bytes
+    const room = Math.min(this.batchBytes - batch.bytes, bufferLeft)
+    const countRoom = LIMITS.batchRecordsMax - batch.recordCount
+    let sum = 0
+    let k = from
+    // Bounded by to - from.
+    while (k < to && k - from < countRoom && sum + sizes[order[k]!]! <= room) sum += sizes[order[k++]!]!
+    const n = k - from
+    if (n === 0) return 0
+    batch.builder.appendPreparedOf(records, order, from, k)
+    batch.addSlots(request, order, from, k)
     batch.bytes += sum
     batch.recordBytes += sum
     this.runBytes = sum

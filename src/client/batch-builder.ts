@@ -99,6 +99,16 @@ export class BatchBuilder {
       this.append(keys[i]!, keyBytes[i]!, values[i]!, valueBytes[i]!, timestamps[i]!, records.headersOf(i))
   }
 
+  /** Appends records `order[from]` ... `order[to - 1]` of `records` (each as append() would). */
+  appendPreparedOf(records: PreparedRecords, order: Int32Array, from: number, to: number): void {
+    const { keys, keyBytes, values, valueBytes, timestamps } = records
+    // Bounded by to - from.
+    for (let k = from; k < to; k++) {
+      const i = order[k]!
+      this.append(keys[i]!, keyBytes[i]!, values[i]!, valueBytes[i]!, timestamps[i]!, records.headersOf(i))
+    }
+  }
+
   /** The timestamp of record `i`. */
   timestampOf(i: number): number {
     return this.#timestamps === null ? this.#baseTimestamp : this.#timestamps[i]!

@@ -17,6 +17,8 @@ export class PreparedRecords {
   headers: Array<RecordHeader[] | undefined> | null = null
   /** True once some message names its partition (then each record's partition is decided on its own). */
   explicitPartitions = false
+  /** Records with a null key (the sticky partitioner places them, batch by batch). */
+  nullKeys = 0
 
   constructor(readonly count: number) {
     this.keys = new Array<Buffer | string | null>(count).fill(null)

@@ -54,6 +54,8 @@ export interface ProducerMessage {
 const RECORD_OVERHEAD_BYTES = 5 + 1 + 10 + 3 + 5 + 5 + 5
 /** String keys up to this many UTF-8 bytes are hashed from a reused buffer. */
 const KEY_SCRATCH_BYTES = 4096
+/** Records a producer keeps partition scratch arrays for (8 bytes each); larger keyed calls allocate their own. */
+const PARTITION_SCRATCH_MAX = 64 * 1024
 /** A new batch on one of several partitions expects its share of the call times this (keys do not spread evenly). */
 const EXPECTED_SHARE_SLACK = 1.25
 
@@ -112,6 +114,9 @@ export class Producer {
   readonly #valuesRaw: boolean
   /** String keys are hashed for their partition from here (no Buffer per key). */
   readonly #keyScratch = Buffer.allocUnsafe(KEY_SCRATCH_BYTES)
+  /** Each record's partition, and the records in partition order, for #enqueueByPartition (grown, never shrunk). */
+  #partitionScratch = new Int32Array(0)
+  #orderScratch = new Int32Array(0)
   #closed = false
   #closing: Promise<void> | null = null
   readonly #onClose: ((p: Producer) => void) | null
@@ -228,6 +233,7 @@ export class Producer {
     records.timestamps[i] = this.#pTimestamp
     records.bytes[i] = this.#pBytes
     if (this.#pExplicit) records.explicitPartitions = true
+    if (this.#pKey === null) records.nullKeys++
     if (this.#pHeaders !== undefined) {
       records.headers ??= []
       records.headers[i] = this.#pHeaders
@@ -393,16 +399,21 @@ export class Producer {
       if (explicit >= partitionCount) throw new UnknownPartitionError(topic, explicit, partitionCount)
       partition = explicit
     } else if (key === null) partition = this.#sticky.partition(topic, partitionCount)
-    else if (partitionCount === 1)
-      partition = 0 // no hash for one partition
-    else if (typeof key !== 'string') partition = partitionForKey(key, partitionCount)
-    else if (keyBytes <= KEY_SCRATCH_BYTES) {
-      writeUtf8(this.#keyScratch, 0, key, keyBytes)
-      partition = partitionForKey(this.#keyScratch, partitionCount, keyBytes)
-    } else partition = partitionForKey(Buffer.from(key, 'utf8'), partitionCount)
+    else partition = this.#partitionOfKey(key, keyBytes, partitionCount)
     this.#bufferedBytes += bytes
     const q = this.#accumulator.queue(topic, partition)
     this.#accumulator.append(q, key, keyBytes, value, valueBytes, timestamp, headers, bytes, request, slot)
+  }
+
+  /** The murmur2 partition of a non-null key (Kafka's default partitioner). */
+  #partitionOfKey(key: Buffer | string, keyBytes: number, partitionCount: number): number {
+    if (partitionCount === 1) return 0 // no hash for one partition
+    if (typeof key !== 'string') return partitionForKey(key, partitionCount)
+    if (keyBytes <= KEY_SCRATCH_BYTES) {
+      writeUtf8(this.#keyScratch, 0, key, keyBytes)
+      return partitionForKey(this.#keyScratch, partitionCount, keyBytes)
+    }
+    return partitionForKey(Buffer.from(key, 'utf8'), partitionCount)
   }
 
   /** Appends records of `w` in order until all are in ('done'), the producer's buffer is full ('full'), or
@@ -417,6 +428,19 @@ export class Producer {
     // One partition and none named: the records of the call go to one queue, in runs that fill its open batch.
     const single = partitionCount === 1 && !w.records.explicitPartitions && w.records.count > 1
     const accumulator = this.#accumulator
+    if (
+      partitionCount > 1 &&
+      w.next === 0 &&
+      count > 1 &&
+      !w.records.explicitPartitions &&
+      w.records.nullKeys === 0 &&
+      w.bytesLeft <= this.#stepBytesMax &&
+      this.#bufferedBytes + w.bytesLeft <= bufferMax
+    ) {
+      this.#enqueueByPartition(w, partitionCount)
+      if (w.large) this.#accumulator.closeTopic(w.topic)
+      return 'done'
+    }
     // What each new batch can expect: the rest of the call, or its share of it on several partitions (a quarter more
     // for uneven keys). Each partition's batch sized for the whole call was most of a 6-partition sendBatch's
     // allocation (six ~180 KB buffers per 1,600 x 100 B call, a mark-compact every ~70 ms for external memory).
@@ -455,6 +479,91 @@ export class Producer {
     } finally {
       accumulator.expectedBytes = 0
     }
+  }
+
+  /**
+   * A whole keyed call spread over several partitions, in one step and within the buffer: the records are grouped by
+   * partition (a stable counting sort, so each partition keeps the call's order) and each group goes into its queue in
+   * runs that fill its open batch, as one partition's records do. Record by record, every record cost a queue lookup,
+   * a batch-room check and a slot entry of its own: ~90 us of a 1,600-record call on 6 partitions (320 us in all,
+   * against 220 us on one).
+   */
+  #enqueueByPartition(w: WaitingSend, partitionCount: number): void {
+    const count = w.records.count
+    // Kept for the next call up to PARTITION_SCRATCH_MAX records; a larger call has arrays of its own.
+    if (this.#partitionScratch.length < count) {
+      const size = Math.max(count, Math.min(2 * this.#partitionScratch.length, PARTITION_SCRATCH_MAX))
+      const partitions = new Int32Array(size)
+      const order = new Int32Array(size)
+      if (size > PARTITION_SCRATCH_MAX) return this.#enqueueGroups(w, partitionCount, partitions, order)
+      this.#partitionScratch = partitions
+      this.#orderScratch = order
+    }
+    this.#enqueueGroups(w, partitionCount, this.#partitionScratch, this.#orderScratch)
+  }
+
+  #enqueueGroups(w: WaitingSend, partitionCount: number, partitions: Int32Array, order: Int32Array): void {
+    const r = w.records
+    const count = r.count
+    const keys = r.keys
+    const keyBytes = r.keyBytes
+    const sizes = r.bytes
+    const starts = new Int32Array(partitionCount + 1)
+    const groupBytes = new Float64Array(partitionCount)
+    // Bounded by count.
+    for (let i = 0; i < count; i++) {
+      const p = this.#partitionOfKey(keys[i]!, keyBytes[i]!, partitionCount)
+      partitions[i] = p
+      starts[p + 1]!++
+      groupBytes[p]! += sizes[i]!
+    }
+    for (let p = 0; p < partitionCount; p++) starts[p + 1]! += starts[p]!
+    const at = starts.slice(0, partitionCount)
+    for (let i = 0; i < count; i++) order[at[partitions[i]!]!++] = i
+    const accumulator = this.#accumulator
+    const bufferMax = this.#config.bufferBytesMax
+    try {
+      // Bounded by partitionCount groups of count records in all; each turn takes one record or more.
+      for (let p = 0; p < partitionCount; p++) {
+        let k = starts[p]!
+        const end = starts[p + 1]!
+        if (k === end) continue
+        const q = accumulator.queue(w.topic, p)
+        let left = groupBytes[p]!
+        while (k < end) {
+          const n = accumulator.appendRunOf(q, r, order, k, end, bufferMax - this.#bufferedBytes, w.request)
+          if (n > 0) {
+            this.#bufferedBytes += accumulator.runBytes
+            left -= accumulator.runBytes
+            k += n
+            continue
+          }
+          // No open batch, or the next record does not fit in it: append() closes or opens one, sized for the rest of
+          // this partition's records.
+          const i = order[k]!
+          accumulator.expectedBytes = left
+          accumulator.append(
+            q,
+            keys[i]!,
+            keyBytes[i]!,
+            r.values[i]!,
+            r.valueBytes[i]!,
+            r.timestamps[i]!,
+            r.headersOf(i),
+            sizes[i]!,
+            w.request,
+            i,
+          )
+          this.#bufferedBytes += sizes[i]!
+          left -= sizes[i]!
+          k++
+        }
+      }
+    } finally {
+      accumulator.expectedBytes = 0
+    }
+    w.bytesLeft = 0
+    w.next = count
   }
 
   #scheduleDrain(): void {

@@ -6,6 +6,7 @@ import { describeEachTransport } from '../../src/testing/sdk-harness.js'
 import type { Message } from '../../src/client/consumer.js'
 import { SendBatchResult } from '../../src/client/producer.js'
 import type { Sluice } from '../../src/sluice.js'
+import { partitionForKey } from '../../src/util/murmur2.js'
 
 async function readAll(
   sl: Sluice,
@@ -251,6 +252,54 @@ describeEachTransport('producer', (getSluice) => {
     expect(allocated).toBeLessThan(2 * callBytes)
     const got = await readAll(sl, 'share6')
     expect(got).toHaveLength(3200)
+    await producer.close()
+  })
+
+  test("a keyed sendBatch over several partitions lands each record on its key's partition, in call order per key, with its own metadata", async () => {
+    const sl = getSluice()
+    await sl.admin().createTopic('grouped', { partitions: 6 })
+    // Small batches: each partition's share of a call spans several of them.
+    const producer = sl.producer({ lingerMs: 0, batchBytes: 16 * 1024 })
+    await producer.send('grouped', { key: 'k3', value: 'before' }) // metadata known: the calls below encode at once
+    const keys = Array.from({ length: 40 }, (_, i) => (i % 2 === 0 ? `k${i}` : Buffer.from(`k${i}`)))
+    const call = (tag: string) =>
+      Array.from({ length: 2000 }, (_, i) => ({ key: keys[(i * 7) % keys.length]!, value: `${tag}-${i}` }))
+    // one call grouped by partition, one with a null key that goes record by record, and a send in between
+    const [grouped, between, plain] = await Promise.all([
+      producer.sendBatch('grouped', call('g')),
+      producer.send('grouped', { key: 'k3', value: 'between' }),
+      producer.sendBatch('grouped', [...call('p'), { key: null, value: 'p-null' }]),
+    ])
+    const records = await readAll(sl, 'grouped', { valueCodec: 'string' })
+    const at = new Map(records.map((r) => [`${r.partition}/${r.offset}`, r]))
+    for (const [tag, result] of [
+      ['g', grouped],
+      ['p', plain],
+    ] as const) {
+      const messages = call(tag)
+      for (let i = 0; i < messages.length; i++) {
+        const key = messages[i]!.key
+        expect(result.partitionOf(i)).toBe(partitionForKey(Buffer.from(key), 6))
+        expect(at.get(`${result.partitionOf(i)}/${result.offsetOf(i)}`)?.value).toBe(`${tag}-${i}`)
+      }
+    }
+    // per key: the order of the calls, and within each call the call's order
+    for (const key of ['k3', 'k0', 'k11']) {
+      const values = records.filter((r) => String(r.key) === key).map((r) => String(r.value))
+      const expected = [
+        ...(key === 'k3' ? ['before'] : []),
+        ...call('g')
+          .filter((m) => String(m.key) === key)
+          .map((m) => m.value),
+        ...(key === 'k3' ? ['between'] : []),
+        ...call('p')
+          .filter((m) => String(m.key) === key)
+          .map((m) => m.value),
+      ]
+      expect(values).toEqual(expected)
+    }
+    expect(between.partition).toBe(partitionForKey(Buffer.from('k3'), 6))
+    expect(records).toHaveLength(2 + 4001)
     await producer.close()
   })
 
