@@ -73,7 +73,7 @@ describe('BatchBuilder', () => {
     expect(b.timestampOf(3)).toBe(1_005)
   })
 
-  test('appendPrepared without headers writes the same bytes as append() record by record, from any start, through growth', () => {
+  test('appendPrepared(Of) without headers writes the same bytes as append() record by record, from any start, through growth', () => {
     const random = new Random(5)
     for (let round = 0; round < 20; round++) {
       const count = random.int(1, 2_000)
@@ -115,6 +115,24 @@ describe('BatchBuilder', () => {
       expect(run.recordCount).toBe(ahead + count)
       expect(finish(run), `round ${round}`).toEqual(finish(one))
       for (let i = 0; i < ahead + count; i += 97) expect(run.timestampOf(i)).toBe(one.timestampOf(i))
+      // the same through an order (a partition's records of a call): every third record, then the rest
+      const order = Int32Array.from([...Array(count).keys()].sort((x, y) => (x % 3) - (y % 3) || x - y))
+      const inOrder = new BatchBuilder(1 << 22)
+      const ofOrder = new BatchBuilder(1 << 22)
+      for (let k = 0; k < count; k++) {
+        const i = order[k]!
+        inOrder.append(
+          records.keys[i]!,
+          records.keyBytes[i]!,
+          records.values[i]!,
+          records.valueBytes[i]!,
+          records.timestamps[i]!,
+          undefined,
+        )
+      }
+      ofOrder.appendPreparedOf(records, order, 0, cut)
+      ofOrder.appendPreparedOf(records, order, cut, count)
+      expect(finish(ofOrder), `round ${round}, ordered`).toEqual(finish(inOrder))
     }
   })
 

@@ -93,11 +93,23 @@ export class BatchBuilder {
 
   /** Appends records [from, to) of `records` (each as append() would). */
   appendPrepared(records: PreparedRecords, from: number, to: number): void {
+    this.#appendRecords(records, null, from, to)
+  }
+
+  /** Appends records `order[from]` ... `order[to - 1]` of `records` (each as append() would). */
+  appendPreparedOf(records: PreparedRecords, order: Int32Array, from: number, to: number): void {
+    this.#appendRecords(records, order, from, to)
+  }
+
+  /** Records `order[k]` (or `k` without an order) for k in [from, to). */
+  #appendRecords(records: PreparedRecords, order: Int32Array | null, from: number, to: number): void {
     const { keys, keyBytes, values, valueBytes, timestamps } = records
     if (records.headers !== null) {
       // Bounded by to - from.
-      for (let i = from; i < to; i++)
+      for (let k = from; k < to; k++) {
+        const i = order === null ? k : order[k]!
         this.append(keys[i]!, keyBytes[i]!, values[i]!, valueBytes[i]!, timestamps[i]!, records.headersOf(i))
+      }
       return
     }
     // As append() for each record, with the builder's state in locals and the buffer checked against each record's
@@ -108,7 +120,8 @@ export class BatchBuilder {
     let base = this.#baseTimestamp
     let max = this.#maxTimestamp
     // Bounded by to - from.
-    for (let i = from; i < to; i++, n++) {
+    for (let k = from; k < to; k++, n++) {
+      const i = order === null ? k : order[k]!
       const timestamp = timestamps[i]!
       if (n === 0) {
         base = this.#baseTimestamp = timestamp
@@ -132,16 +145,6 @@ export class BatchBuilder {
     this.#end = pos
     this.#recordCount = n
     this.#maxTimestamp = max
-  }
-
-  /** Appends records `order[from]` ... `order[to - 1]` of `records` (each as append() would). */
-  appendPreparedOf(records: PreparedRecords, order: Int32Array, from: number, to: number): void {
-    const { keys, keyBytes, values, valueBytes, timestamps } = records
-    // Bounded by to - from.
-    for (let k = from; k < to; k++) {
-      const i = order[k]!
-      this.append(keys[i]!, keyBytes[i]!, values[i]!, valueBytes[i]!, timestamps[i]!, records.headersOf(i))
-    }
   }
 
   /** The timestamp of record `i`. */
