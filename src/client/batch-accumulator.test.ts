@@ -53,13 +53,13 @@ describe('BatchAccumulator', () => {
     const acc = new BatchAccumulator(BATCH_HEADER_BYTES + 100, 60_000, () => {})
     const q = acc.queue('t', 0)
     const records = prepared(40, 30)
-    expect(acc.appendRun(q, records, 0, 40, Infinity, Infinity, call)).toBe(0) // no open batch: append() opens one
+    expect(acc.appendRun(q, records, null, 0, 40, Infinity, Infinity, call)).toBe(0) // no open batch: append() opens one
     acc.append(q, null, -1, records.values[0]!, records.valueBytes[0]!, 0, undefined, 30, call, 0)
     // the batch holds 100 bytes of records: 3 of 30 in all, so the run takes 2
-    expect(acc.appendRun(q, records, 1, 40, Infinity, Infinity, call)).toBe(2)
+    expect(acc.appendRun(q, records, null, 1, 40, Infinity, Infinity, call)).toBe(2)
     expect(acc.runBytes).toBe(60)
     expect(q.current!.bytes).toBe(BATCH_HEADER_BYTES + 90)
-    expect(acc.appendRun(q, records, 3, 40, Infinity, Infinity, call)).toBe(0) // the next does not fit
+    expect(acc.appendRun(q, records, null, 3, 40, Infinity, Infinity, call)).toBe(0) // the next does not fit
     acc.close(q)
     const first = q.ready.shift()! // sent
     expect(timestamps(first)).toEqual([0, 1, 2])
@@ -67,13 +67,13 @@ describe('BatchAccumulator', () => {
     // the step: a record is taken while the run's bytes before it are under stepLeft (1: the first only, though the
     // batch has room for two)
     acc.append(q, null, -1, records.values[3]!, records.valueBytes[3]!, 3, undefined, 30, call, 3)
-    expect(acc.appendRun(q, records, 4, 40, 1, Infinity, call)).toBe(1)
+    expect(acc.appendRun(q, records, null, 4, 40, 1, Infinity, call)).toBe(1)
     // the buffer: a record is taken only if its end is within bufferLeft (10: none)
     acc.close(q)
     const dispatched = q.ready.splice(0) // sent: a new record opens a batch instead of joining this one
     acc.append(q, null, -1, records.values[5]!, records.valueBytes[5]!, 5, undefined, 30, call, 5)
-    expect(acc.appendRun(q, records, 6, 40, Infinity, 10, call)).toBe(0)
-    expect(acc.appendRun(q, records, 6, 7, Infinity, Infinity, call)).toBe(1) // and never past `to`
+    expect(acc.appendRun(q, records, null, 6, 40, Infinity, 10, call)).toBe(0)
+    expect(acc.appendRun(q, records, null, 6, 7, Infinity, Infinity, call)).toBe(1) // and never past `to`
     acc.close(q)
     dispatched.push(...q.ready.splice(0))
     expect(dispatched.map((b) => timestamps(b))).toEqual([

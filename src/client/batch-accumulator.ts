@@ -227,14 +227,16 @@ export class BatchAccumulator {
   runBytes = 0
 
   /**
-   * Appends records [from, to) of `request` (slots equal to their indexes) to the open batch of `q` while each fits in
-   * it (as append() checks), the run's bytes before it are under `stepLeft` and its own end is within `bufferLeft`;
-   * returns how many it took (0 when there is no open batch or the first does not fit: append() then opens or closes
-   * batches). Their bytes are left in `runBytes`.
+   * Appends records of `request` (slots equal to their indexes) to the open batch of `q`: records [from, to), or with
+   * an `order` the records order[from] ... order[to - 1] (a partition's share of a call grouped by partition), while
+   * each fits in the batch (as append() checks), the run's bytes before it are under `stepLeft` and its own end is
+   * within `bufferLeft`; returns how many it took (0 when there is no open batch or the first does not fit: append()
+   * then opens or closes batches). Their bytes are left in `runBytes`.
    */
   appendRun(
     q: PartitionQueue,
     records: PreparedRecords,
+    order: Int32Array | null,
     from: number,
     to: number,
     stepLeft: number,
@@ -248,47 +250,23 @@ export class BatchAccumulator {
     const room = Math.min(this.batchBytes - batch.bytes, bufferLeft)
     const countRoom = LIMITS.batchRecordsMax - batch.recordCount
     let sum = 0
-    let i = from
-    // Bounded by to - from.
-    while (i < to && i - from < countRoom && sum < stepLeft && sum + sizes[i]! <= room) sum += sizes[i++]!
-    const n = i - from
-    if (n === 0) return 0
-    batch.builder.appendPrepared(records, from, i)
-    batch.addRun(request, from, n)
-    batch.bytes += sum
-    batch.recordBytes += sum
-    this.runBytes = sum
-    return n
-  }
-
-  /**
-   * As appendRun, for the records `order[from]`, `order[from + 1]`, ... `order[to - 1]` of `request` (slots equal to
-   * their indexes): a partition's share of a call grouped by partition. No step limit: the caller takes a whole call
-   * in one step.
-   */
-  appendRunOf(
-    q: PartitionQueue,
-    records: PreparedRecords,
-    order: Int32Array,
-    from: number,
-    to: number,
-    bufferLeft: number,
-    request: PendingRequest,
-  ): number {
-    this.runBytes = 0
-    const batch = q.current
-    if (batch === null) return 0
-    const sizes = records.bytes
-    const room = Math.min(this.batchBytes - batch.bytes, bufferLeft)
-    const countRoom = LIMITS.batchRecordsMax - batch.recordCount
-    let sum = 0
     let k = from
     // Bounded by to - from.
-    while (k < to && k - from < countRoom && sum + sizes[order[k]!]! <= room) sum += sizes[order[k++]!]!
+    while (k < to && k - from < countRoom && sum < stepLeft) {
+      const bytes = sizes[order === null ? k : order[k]!]!
+      if (sum + bytes > room) break
+      sum += bytes
+      k++
+    }
     const n = k - from
     if (n === 0) return 0
-    batch.builder.appendPreparedOf(records, order, from, k)
-    batch.addSlots(request, order, from, k)
+    if (order === null) {
+      batch.builder.appendPrepared(records, from, k)
+      batch.addRun(request, from, n)
+    } else {
+      batch.builder.appendPreparedOf(records, order, from, k)
+      batch.addSlots(request, order, from, k)
+    }
     batch.bytes += sum
     batch.recordBytes += sum
     this.runBytes = sum

@@ -100,15 +100,21 @@ describe('BatchBuilder', () => {
       const run = new BatchBuilder(1 << 22)
       for (const b of [one, run])
         for (let i = 0; i < ahead; i++) b.append(Buffer.from('x'), 1, null, -1, base + i, undefined)
-      for (let i = 0; i < count; i++)
-        one.append(
-          records.keys[i]!,
-          records.keyBytes[i]!,
-          records.values[i]!,
-          records.valueBytes[i]!,
-          records.timestamps[i]!,
-          undefined,
-        )
+      const appendEach = (b: BatchBuilder, indexes: Iterable<number>): void => {
+        for (const i of indexes)
+          b.append(
+            records.keys[i]!,
+            records.keyBytes[i]!,
+            records.values[i]!,
+            records.valueBytes[i]!,
+            records.timestamps[i]!,
+            undefined,
+          )
+      }
+      appendEach(
+        one,
+        Array.from({ length: count }, (_, i) => i),
+      )
       const cut = random.int(0, count)
       run.appendPrepared(records, 0, cut)
       run.appendPrepared(records, cut, count)
@@ -119,17 +125,7 @@ describe('BatchBuilder', () => {
       const order = Int32Array.from([...Array(count).keys()].sort((x, y) => (x % 3) - (y % 3) || x - y))
       const inOrder = new BatchBuilder(1 << 22)
       const ofOrder = new BatchBuilder(1 << 22)
-      for (let k = 0; k < count; k++) {
-        const i = order[k]!
-        inOrder.append(
-          records.keys[i]!,
-          records.keyBytes[i]!,
-          records.values[i]!,
-          records.valueBytes[i]!,
-          records.timestamps[i]!,
-          undefined,
-        )
-      }
+      appendEach(inOrder, order)
       ofOrder.appendPreparedOf(records, order, 0, cut)
       ofOrder.appendPreparedOf(records, order, cut, count)
       expect(finish(ofOrder), `round ${round}, ordered`).toEqual(finish(inOrder))

@@ -457,7 +457,7 @@ export class Producer {
           const q = accumulator.queue(w.topic, 0)
           const stepLeft = this.#stepBytesMax - step
           const bufferLeft = bufferMax - this.#bufferedBytes
-          const n = accumulator.appendRun(q, w.records, w.next, count, stepLeft, bufferLeft, w.request)
+          const n = accumulator.appendRun(q, w.records, null, w.next, count, stepLeft, bufferLeft, w.request)
           if (n > 0) {
             const runBytes = accumulator.runBytes
             this.#bufferedBytes += runBytes
@@ -531,7 +531,7 @@ export class Producer {
         const q = accumulator.queue(w.topic, p)
         let left = groupBytes[p]!
         while (k < end) {
-          const n = accumulator.appendRunOf(q, r, order, k, end, bufferMax - this.#bufferedBytes, w.request)
+          const n = accumulator.appendRun(q, r, order, k, end, Infinity, bufferMax - this.#bufferedBytes, w.request)
           if (n > 0) {
             this.#bufferedBytes += accumulator.runBytes
             left -= accumulator.runBytes
