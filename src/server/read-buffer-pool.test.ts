@@ -1,13 +1,15 @@
 // The fetch read-buffer pool hands a buffer to one lease at a time, reuses it only after that lease is released, and
 // keeps at most its bound of free bytes; small reads are not pooled.
 import { describe, expect, test } from 'vitest'
-import { CLASS_BYTES_MIN, classBytes, ReadBufferPool } from './read-buffer-pool.js'
+import { CLASS_BYTES_MIN, ReadBufferPool } from './read-buffer-pool.js'
 
 const KiB = 1024
 const MiB = 1024 * KiB
 
 describe('read buffer pool', () => {
   test('sizes round up to powers of two from 64 KiB', () => {
+    const pool = new ReadBufferPool(0)
+    const classBytes = (bytes: number): number => pool.classBytes(bytes)
     expect(classBytes(1)).toBe(CLASS_BYTES_MIN)
     expect(classBytes(64 * KiB)).toBe(64 * KiB)
     expect(classBytes(64 * KiB + 1)).toBe(128 * KiB)

@@ -10,54 +10,18 @@
 // ever handed out twice at once: a lease owns what it took until release(), which may be called once.
 import type { ReadAllocator } from '../storage/api.js'
 import { assert } from '../util/assert.js'
+import { SizeClassPool } from '../util/size-class-pool.js'
 
 /** Reads smaller than this are not pooled. */
 export const CLASS_BYTES_MIN = 64 * 1024
 
-/** The pooled size for a read of `bytes` (≥ CLASS_BYTES_MIN): the next power of two. */
-export function classBytes(bytes: number): number {
-  let size = CLASS_BYTES_MIN
-  // Doubles from 64 KiB: at most 53 - 16 turns for any safe integer.
-  while (size < bytes) size *= 2
-  return size
-}
-
-export class ReadBufferPool {
-  readonly #free = new Map<number, Buffer[]>()
-  #freeBytes = 0
-
-  constructor(readonly freeBytesMax: number) {
-    assert(Number.isSafeInteger(freeBytesMax) && freeBytesMax >= 0, 'freeBytesMax must be a non-negative integer')
-  }
-
-  /** Bytes held for reuse. */
-  get freeBytes(): number {
-    return this.#freeBytes
+export class ReadBufferPool extends SizeClassPool {
+  constructor(freeBytesMax: number) {
+    super(freeBytesMax, CLASS_BYTES_MIN)
   }
 
   lease(): ReadBufferLease {
     return new ReadBufferLease(this)
-  }
-
-  /** A whole class buffer of at least `bytes` (a pooled one when there is one). */
-  take(bytes: number): Buffer {
-    const size = classBytes(bytes)
-    const reused = this.#free.get(size)?.pop()
-    if (reused !== undefined) {
-      this.#freeBytes -= size
-      return reused
-    }
-    return Buffer.allocUnsafeSlow(size)
-  }
-
-  /** Takes back a buffer `take` returned; kept while the pool has room. */
-  give(buf: Buffer): void {
-    assert(buf.length === classBytes(buf.length), 'only whole class buffers come back to the pool')
-    if (this.#freeBytes + buf.length > this.freeBytesMax) return
-    let list = this.#free.get(buf.length)
-    if (list === undefined) this.#free.set(buf.length, (list = []))
-    list.push(buf)
-    this.#freeBytes += buf.length
   }
 }
 
