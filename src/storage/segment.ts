@@ -531,11 +531,6 @@ export class Segment {
     }
   }
 
-  /** Index entries appended in memory and not yet written to the files (tests). */
-  get pendingIndexEntries(): number {
-    return this.offsetIndex.entryCount - this.#offsetEntriesInFile + this.timeIndex.entryCount - this.#timeEntriesInFile
-  }
-
   /** True when one more index entry could overflow `indexBytesMax`. */
   indexWouldOverflow(indexBytesMax: number): boolean {
     return this.offsetIndex.sizeBytes + 8 > indexBytesMax || this.timeIndex.sizeBytes + 12 > indexBytesMax
