@@ -78,7 +78,8 @@ const ZERO_CHECK_WINDOW = 1024 * 1024
 
 const HEADER_WINDOW_BYTES = 16 * 1024
 /** Index entries are kept in memory and written to their files this many at a time (and before every fsync of the
- *  index files: seal, checkpoint, close). One write per entry was two write(2) calls per append of a batch larger
+ *  index files: a seal, a checkpoint, and a log's close, which fsyncs them; a segment's own close writes nothing, so an
+ *  offline log's files stay as they are). One write per entry was two write(2) calls per append of a batch larger
  *  than indexIntervalBytes, 12 of the 18 syscalls a 6-partition produce request cost the broker (~7 µs each here).
  *  A crash loses at most these many entries of the active segment: opening it walks the batch headers from the last
  *  entry in the file (resumeFromIndexes), so the walk is at most this many batches longer and the index that much
@@ -708,7 +709,6 @@ export class Segment {
   close(): void {
     if (this.#closed) return
     this.#closed = true
-    this.#writePendingIndexEntries()
     if (this.#indexFilesStale) {
       try {
         this.#rewriteIndexFiles()
