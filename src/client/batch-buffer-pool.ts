@@ -23,9 +23,4 @@ export class BatchBufferPool extends SizeClassPool {
   ) {
     super(freeBytesMax, CLASS_BYTES_MIN, capacityBytes)
   }
-
-  /** True when a buffer of `bytes` comes from the pool (it is at least the smallest class). */
-  pools(bytes: number): boolean {
-    return bytes >= Math.min(CLASS_BYTES_MIN, this.capacityBytes)
-  }
 }

@@ -35,7 +35,7 @@ import {
   type Frame,
 } from '../protocol/frame.js'
 import type { Authenticator } from './auth.js'
-import { CLASS_BYTES_MIN, type ReadBufferLease, type ReadBufferPool } from './read-buffer-pool.js'
+import type { ReadBufferLease, ReadBufferPool } from './read-buffer-pool.js'
 
 /** Produce requests up to this size that arrive in several socket chunks are assembled in pooled buffers (a power of
  *  two at most twice the frame); larger ones in buffers of their own size. */
@@ -93,7 +93,7 @@ export class Connection {
     // its files), so its frame's buffer is free again once the request has been answered. A fresh ~200 KB buffer per
     // request (a 1,600 x 100 B sendBatch) kept V8 collecting garbage: a mark-compact every 50-70 ms.
     this.decoder.allocateFrame = (bytes, apiKey) =>
-      apiKey === ApiKey.PRODUCE && bytes >= CLASS_BYTES_MIN && bytes <= POOLED_PRODUCE_FRAME_BYTES_MAX
+      apiKey === ApiKey.PRODUCE && bytes <= POOLED_PRODUCE_FRAME_BYTES_MAX && options.readBuffers.pools(bytes)
         ? options.readBuffers.take(bytes)
         : null
     this.remote = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`

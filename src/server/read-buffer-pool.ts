@@ -37,7 +37,7 @@ export class ReadBufferLease {
 
   readonly allocate: ReadAllocator = (bytes: number): Buffer => {
     assert(!this.#released, 'a released lease cannot allocate')
-    if (bytes < CLASS_BYTES_MIN) return Buffer.allocUnsafe(bytes)
+    if (!this.#pool.pools(bytes)) return Buffer.allocUnsafe(bytes)
     const buf = this.#pool.take(bytes)
     this.#taken.push(buf)
     return buf.subarray(0, bytes)

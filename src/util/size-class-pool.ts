@@ -26,6 +26,12 @@ export class SizeClassPool {
     return this.#freeBytes
   }
 
+  /** True when a buffer of `bytes` is one the pool hands out (from the smallest class up to maxBytes); smaller ones
+   *  are left to Node's allocator. */
+  pools(bytes: number): boolean {
+    return bytes >= Math.min(this.minBytes, this.maxBytes) && bytes <= this.maxBytes
+  }
+
   /** The size of the buffer take(bytes) returns. */
   classBytes(bytes: number): number {
     assert(bytes <= this.maxBytes, 'no buffer of the pool is that large')
@@ -48,10 +54,7 @@ export class SizeClassPool {
 
   /** Takes back a buffer `take` returned that nothing refers to any more; kept while the pool has room. */
   give(buf: Buffer): void {
-    assert(
-      buf.byteOffset === 0 && buf.length >= Math.min(this.minBytes, this.maxBytes) && buf.length <= this.maxBytes,
-      'a buffer the pool did not hand out',
-    )
+    assert(buf.byteOffset === 0 && this.pools(buf.length), 'a buffer the pool did not hand out')
     assert(buf.length === this.classBytes(buf.length), 'only whole class buffers come back to the pool')
     if (this.#freeBytes + buf.length > this.freeBytesMax) return
     let list = this.#free.get(buf.length)
