@@ -489,25 +489,22 @@ export class Producer {
    * 257-265 us this way (210-216 us on one partition).
    */
   #enqueueByPartition(w: WaitingSend, partitionCount: number): void {
-    const count = w.records.count
-    // Kept for the next call up to PARTITION_SCRATCH_MAX records; a larger call has arrays of its own.
-    if (this.#partitionScratch.length < count) {
-      const size = Math.max(count, Math.min(2 * this.#partitionScratch.length, PARTITION_SCRATCH_MAX))
-      const partitions = new Int32Array(size)
-      const order = new Int32Array(size)
-      if (size > PARTITION_SCRATCH_MAX) return this.#enqueueGroups(w, partitionCount, partitions, order)
-      this.#partitionScratch = partitions
-      this.#orderScratch = order
-    }
-    this.#enqueueGroups(w, partitionCount, this.#partitionScratch, this.#orderScratch)
-  }
-
-  #enqueueGroups(w: WaitingSend, partitionCount: number, partitions: Int32Array, order: Int32Array): void {
     const r = w.records
     const count = r.count
     const keys = r.keys
     const keyBytes = r.keyBytes
     const sizes = r.bytes
+    // Scratch kept for the next call up to PARTITION_SCRATCH_MAX records; a larger call has arrays of its own.
+    let partitions = this.#partitionScratch
+    let order = this.#orderScratch
+    if (count > PARTITION_SCRATCH_MAX) {
+      partitions = new Int32Array(count)
+      order = new Int32Array(count)
+    } else if (partitions.length < count) {
+      const size = Math.min(Math.max(count, 2 * partitions.length), PARTITION_SCRATCH_MAX)
+      this.#partitionScratch = partitions = new Int32Array(size)
+      this.#orderScratch = order = new Int32Array(size)
+    }
     const starts = new Int32Array(partitionCount + 1)
     const groupBytes = new Float64Array(partitionCount)
     // Bounded by count.
