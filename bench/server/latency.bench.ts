@@ -3,9 +3,15 @@
 // run (a short saturating run: the same producer and consumer flat out), for 100 B: p50, p99, p99.9; and at 20,000/s
 // for a consumer with visibility 'durable' (it sees a record only after its fsync). The broker runs
 // in its own process (`sluice serve`); producer and consumer share this process, so both ends read the same clock.
-// Envelope: one fdatasync ≈ 0.2-2 ms on this disk, group commit takes every batch that arrived meanwhile; a record
-// waits for linger (0 here), one loopback round trip (~50 µs), the fsync round it lands in (≤ 2 fsyncs ≈ 1-4 ms), and the
-// consumer's long-poll wake-up (~0.1 ms) ⇒ p50 ≈ 1-2 ms, p99 ≤ 5 ms (the tracker's target) unless the disk stalls.
+// Cold and warm are reported apart: the first row runs at 20,000/s while both processes are new, when V8 is still
+// compiling their hot paths (in the client ~50 optimizing compilations a second for the first three seconds, on
+// helper threads that take the two vCPUs from the main threads), and doubles as the warm-up of the rows after it,
+// which measure the steady state a long-running broker and application are in.
+// Envelope: a record waits for linger (0 here: the batch leaves on the next turn of the event loop), one loopback
+// round trip (~50 µs), its append (~10 µs) and the consumer's long-poll wake-up (~0.1 ms) ⇒ p50 ≈ 0.2-0.4 ms. A consumer
+// with the default visibility sees a record once it is written, so the fsync (≈ 0.2-2 ms on this disk, one per group
+// commit) is on the ack's path only, and on the durable consumer's. The tail is whatever keeps a main thread from
+// a CPU for a millisecond or two: two vCPUs carry both main threads, the fsync threads and V8's helper threads.
 // Latency is a distribution of single events, not a repeated task, so this file samples hrtime itself (tinybench
 // measures throughput elsewhere).
 import { promises as fs } from 'node:fs'
@@ -164,6 +170,8 @@ export async function run(): Promise<LatencyRow[]> {
   try {
     const sl = await Sluice.connect({ brokers: [broker.address] })
     try {
+      // Cold: the broker and this process were started just before. It also warms both up for the rows after it.
+      rows.push(await measure(sl, 'latency-cold', RATES_PER_SEC[0], ', cold (processes started 1-5 s before)'))
       for (const rate of RATES_PER_SEC) rows.push(await measure(sl, `latency-${rate}`, rate))
       // The same at 20,000/s for a consumer that sees fsynced records only: the price of no phantom reads.
       rows.push(await measure(sl, 'latency-durable', RATES_PER_SEC[0], ", consumer visibility 'durable'", 'durable'))
