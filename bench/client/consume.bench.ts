@@ -16,6 +16,7 @@ import { pathToFileURL } from 'node:url'
 import { Bench } from 'tinybench'
 import { startServeChild, stopServeChild } from '../../scripts/serve-child.js'
 import { silentLogger } from '../../src/broker/logger.js'
+import type { ConsumerOptions } from '../../src/client/client-config.js'
 import { Sluice } from '../../src/sluice.js'
 
 export interface BenchRow {
@@ -77,17 +78,23 @@ function addReaders(bench: Bench, sl: Sluice, topic: string, records: number, su
   bench.add(`consumer run eachBatch, ${suffix}`, async () => {
     await consumeWithEachBatch(sl, topic, 1, records)
   })
+  // Fetches of 4 MiB, as a consumer tuned for throughput asks: eachBatch still gets at most maxBatchMessages (8,192)
+  // messages per call, so what one call holds does not grow with the fetch.
+  bench.add(`consumer run eachBatch, maxBytes 4 MiB, ${suffix}`, async () => {
+    await consumeWithEachBatch(sl, topic, 1, records, { maxBytes: 4 * 1024 * 1024 })
+  })
 }
 
-/** Reads every record of `topic` (all `partitions`) from offset 0 with a fresh consumer and `run({ eachBatch })`;
- *  throws unless exactly `records` arrive. Also the TCP benchmark's consume case. */
+/** Reads every record of `topic` (all `partitions`) from offset 0 with a fresh consumer (`options` added to its
+ *  config) and `run({ eachBatch })`; throws unless exactly `records` arrive. Also the TCP benchmark's consume case. */
 export async function consumeWithEachBatch(
   sl: Sluice,
   topic: string,
   partitions: number,
   records: number,
+  options: ConsumerOptions = {},
 ): Promise<void> {
-  const consumer = sl.consumer({ maxWaitMs: 0 })
+  const consumer = sl.consumer({ maxWaitMs: 0, ...options })
   try {
     await consumer.assign(Array.from({ length: partitions }, (_, partition) => ({ topic, partition, offset: 0 })))
     let n = 0

@@ -70,6 +70,7 @@ describe('resolveConsumerConfig', () => {
       autoCommitIntervalMs: 5000,
       maxBytes: 1024 * 1024,
       maxWaitMs: 500,
+      maxBatchMessages: 8192,
       assignor: 'uniform',
       visibility: 'written',
       onAssign: null,
@@ -86,12 +87,14 @@ describe('resolveConsumerConfig', () => {
         groupInstanceId: 'a',
         onRevoke: 3,
         visibility: 'committed',
+        maxBatchMessages: 0,
       } as never),
     )
     expect(problems.join('\n')).toMatch(/heartbeatIntervalMs/)
     expect(problems.join('\n')).toMatch(/groupInstanceId needs a groupId/)
     expect(problems.join('\n')).toMatch(/onRevoke/)
     expect(problems.join('\n')).toMatch(/visibility/)
-    expect(problems).toHaveLength(4)
+    expect(problems.join('\n')).toMatch(/maxBatchMessages/)
+    expect(problems).toHaveLength(5)
   })
 })

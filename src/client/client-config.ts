@@ -244,6 +244,11 @@ export interface ConsumerOptions {
   maxBytes?: number
   /** Long-poll wait of one fetch when every partition is at its end. @default 500 */
   maxWaitMs?: number
+  /**
+   * Messages one `eachBatch` call carries at most (Kafka's `max.poll.records`): a partition's fetched records beyond it
+   * go to the next calls, in order. Bounds what one call holds however large `maxBytes` is. @default 8192
+   */
+  maxBatchMessages?: number
   /** Wait after a failed fetch before the next; doubles up to 10x. @default 100 */
   retryBackoffMs?: number
   /**
@@ -272,6 +277,7 @@ export interface ConsumerConfig {
   readonly keyCodec: Codec
   readonly maxBytes: number
   readonly maxWaitMs: number
+  readonly maxBatchMessages: number
   readonly retryBackoffMs: number
   readonly visibility: FetchVisibility
   readonly onAssign: PartitionsListener | null
@@ -288,6 +294,7 @@ export const CONSUMER_DEFAULTS = Object.freeze({
   assignor: 'uniform' as const,
   maxBytes: DEFAULTS.fetchMaxBytes,
   maxWaitMs: DEFAULTS.fetchMaxWaitMs,
+  maxBatchMessages: DEFAULTS.maxBatchMessages,
   retryBackoffMs: 100,
   visibility: 'written' as FetchVisibility,
 })
@@ -306,6 +313,7 @@ const CONSUMER_KEYS = [
   'keyCodec',
   'maxBytes',
   'maxWaitMs',
+  'maxBatchMessages',
   'retryBackoffMs',
   'visibility',
   'onAssign',
@@ -373,6 +381,13 @@ export function resolveConsumerConfig(input?: ConsumerOptions): ConsumerConfig {
     keyCodec: checkCodec(p, 'keyCodec', o.keyCodec),
     maxBytes: checkInt(p, 'maxBytes', o.maxBytes ?? d.maxBytes, 1, LIMITS.fetchBytesMax),
     maxWaitMs: checkInt(p, 'maxWaitMs', o.maxWaitMs ?? d.maxWaitMs, 0, LIMITS.fetchWaitMsMax),
+    maxBatchMessages: checkInt(
+      p,
+      'maxBatchMessages',
+      o.maxBatchMessages ?? d.maxBatchMessages,
+      1,
+      LIMITS.batchMessagesMax,
+    ),
     retryBackoffMs: checkInt(p, 'retryBackoffMs', o.retryBackoffMs ?? d.retryBackoffMs, 0, BACKOFF_MS_MAX),
     visibility: checkOneOf(p, 'visibility', o.visibility ?? d.visibility, ['written', 'durable'] as const),
     onAssign: checkListener(p, 'onAssign', o.onAssign),

@@ -412,27 +412,43 @@ export class Consumer extends EventEmitter {
     }
   }
 
+  /** Hands the chunk's messages to `handler` in calls of at most `maxBatchMessages`, in order. A handler that throws
+   *  stops the partition at the first message of its call; a corrupt batch, after the messages decoded before it. */
   async #deliverBatch(chunk: FetchedChunk, handler: NonNullable<RunOptions['eachBatch']>): Promise<void> {
     const s = chunk.state
-    const messages: Message[] = []
-    let failure: unknown = null
-    try {
-      for (let r = chunk.cursor.next(); r !== null; r = chunk.cursor.next())
-        if (r.offset >= s.position) messages.push(this.#decode(r))
-    } catch (err) {
-      failure = err // deliver what decoded before it, then stop the partition after them
-    }
-    if (messages.length > 0 && !isStale(chunk)) {
-      this.#polls++
+    const max = this.#config.maxBatchMessages
+    // Each turn hands over up to `max` messages of the cursor, which is finite.
+    for (;;) {
+      if (isStale(chunk) || this.#fetcher.stopped) return
+      const messages: Message[] = []
+      let failure: unknown = null
       try {
-        await handler({ batch: { topic: s.topic, partition: s.partition, messages, logEndOffset: chunk.logEndOffset } })
+        while (messages.length < max) {
+          const r = chunk.cursor.next()
+          if (r === null) break
+          if (r.offset >= s.position) messages.push(this.#decode(r))
+        }
       } catch (err) {
-        this.#handlerFailed(chunk, messages[0]!.offset, err)
+        failure = err // deliver what decoded before it, then stop the partition after them
+      }
+      if (messages.length > 0) {
+        this.#polls++
+        try {
+          await handler({
+            batch: { topic: s.topic, partition: s.partition, messages, logEndOffset: chunk.logEndOffset },
+          })
+        } catch (err) {
+          this.#handlerFailed(chunk, messages[0]!.offset, err)
+          return
+        }
+        if (chunk.generation === s.generation) s.position = messages[messages.length - 1]!.offset + 1
+      }
+      if (failure !== null) {
+        this.#handlerFailed(chunk, s.position, failure)
         return
       }
-      if (chunk.generation === s.generation) s.position = messages[messages.length - 1]!.offset + 1
+      if (messages.length < max) return
     }
-    if (failure !== null) this.#handlerFailed(chunk, s.position, failure)
   }
 
   #handlerFailed(chunk: FetchedChunk, offset: number, err: unknown): void {

@@ -32,6 +32,8 @@ export const LIMITS = Object.freeze({
   fetchBytesMax: 32 * MiB,
   /** Long-poll wait of one fetch. */
   fetchWaitMsMax: 30_000,
+  /** Messages one `eachBatch` call may carry (the consumer's `maxBatchMessages`). */
+  batchMessagesMax: 1_000_000,
   /** How long a listOffsets with visibility 'durable' waits for the fsync of what is appended (then it answers the
    *  durable end as it stands). */
   listOffsetsDurableWaitMsMax: 30_000,
@@ -87,6 +89,8 @@ export const DEFAULTS = Object.freeze({
   requestTimeoutMs: 30_000,
   fetchMaxBytes: 1 * MiB,
   fetchMaxWaitMs: 500,
+  /** Messages one `eachBatch` call carries at most; a fetch's records beyond it go to the next calls. */
+  maxBatchMessages: 8_192,
   idleTimeoutMs: 10 * 60_000,
   handshakeTimeoutMs: 10_000,
 })

@@ -176,6 +176,37 @@ describeEachTransport('consumer', (getSluice) => {
     await until(got, () => consumer.position({ topic: 'c6', partition: 0 }) === 50, 'position 50')
   })
 
+  test('eachBatch hands a fetch over in calls of at most maxBatchMessages, in order; a throw stops at its call', async () => {
+    const sl = getSluice()
+    await fill(sl, 'c6m', 1, 50) // one record batch of 50: the first fetch brings all of it
+    const consumer = sl.consumer({ autoOffsetReset: 'earliest', maxBatchMessages: 16, maxWaitMs: 20 })
+    await consumer.assign([{ topic: 'c6m', partition: 0 }])
+    const errors: Array<{ err: Error; ctx: unknown }> = []
+    consumer.on('error', (err: Error, ctx: unknown) => errors.push({ err, ctx }))
+    const got: Message[] = []
+    const sizes: number[] = []
+    let failOnce = true
+    await consumer.run({
+      eachBatch: ({ batch }) => {
+        if (batch.messages[0]!.offset === 32 && failOnce) {
+          failOnce = false
+          throw new Error('boom')
+        }
+        sizes.push(batch.messages.length)
+        got.push(...batch.messages)
+      },
+    })
+    await until(got, () => errors.length === 1, 'the failed call')
+    expect(errors[0]!.ctx).toEqual({ topic: 'c6m', partition: 0, offset: 32 })
+    expect(consumer.position({ topic: 'c6m', partition: 0 })).toBe(32)
+    expect(sizes).toEqual([16, 16])
+    consumer.resume([{ topic: 'c6m', partition: 0 }])
+    await until(got, (m) => m.length === 50, 'all 50 after resume')
+    expect(sizes).toEqual([16, 16, 16, 2])
+    expect(got.map((m) => m.offset)).toEqual(Array.from({ length: 50 }, (_, i) => i))
+    await consumer.close()
+  })
+
   test('partitions behind take turns: with a small maxBytes no partition is drained before the others start', async () => {
     const sl = getSluice()
     await sl.admin().createTopic('c6r', { partitions: 3 })
