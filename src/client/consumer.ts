@@ -181,7 +181,7 @@ export class Consumer extends EventEmitter {
   pause(selectors: readonly PartitionSelector[]): void {
     for (const s of this.#select(selectors)) {
       s.paused = true
-      s.rewind()
+      s.pauseRewind()
     }
   }
 
@@ -408,7 +408,7 @@ export class Consumer extends EventEmitter {
         this.#handlerFailed(chunk, r.offset, err)
         return
       }
-      if (chunk.generation === s.generation) s.position = r.offset + 1
+      s.handled(chunk.generation, r.offset)
     }
   }
 
@@ -441,7 +441,7 @@ export class Consumer extends EventEmitter {
           this.#handlerFailed(chunk, messages[0]!.offset, err)
           return
         }
-        if (chunk.generation === s.generation) s.position = messages[messages.length - 1]!.offset + 1
+        s.handled(chunk.generation, messages[messages.length - 1]!.offset)
       }
       if (failure !== null) {
         this.#handlerFailed(chunk, s.position, failure)

@@ -4,7 +4,9 @@
 // below the requested offset. Fetching runs ahead of processing: at most PREFETCH_RESPONSES_MAX responses wait for the
 // processing loop, so over TCP the next fetch is usually in flight while the consumer works on the previous ones.
 // Each partition carries a `generation`, bumped by seek, pause, stop and revoke; data fetched under an older
-// generation is dropped, so nothing stale is ever delivered.
+// generation is dropped, so nothing stale is ever delivered. A pause only drops what is fetched: a message handed out
+// before it still moves the position once handled (PartitionState.handled), so pausing from inside a handler, the usual
+// way to hold back, does not deliver that message again after resume.
 import type { FetchPartitionRequest, FetchPartitionResponse, FetchRequest, GroupFence } from '../broker/api.js'
 import { LIMITS } from '../config/limits.js'
 import { errorFromWire, SluiceError } from '../errors.js'
@@ -28,6 +30,9 @@ export class PartitionState {
   /** The next offset to fetch; ahead of `position` while fetched records wait. */
   fetchOffset = -1
   generation = 0
+  /** The generation the latest seek, stop or restart set: a message handed out under it or a later one (only pauses
+   *  came between) still moves the position once handled. */
+  positionGeneration = 0
   paused = false
   /** Set when a handler failed or the partition's data is unusable; cleared by seek/resume. */
   stopped: Error | null = null
@@ -53,12 +58,26 @@ export class PartitionState {
     this.fetchOffset = offset
     this.stopped = null
     this.generation++
+    this.positionGeneration = this.generation
   }
 
-  /** Forgets fetched-but-undelivered data: the next fetch starts at `position`. */
+  /** Forgets fetched-but-undelivered data: the next fetch starts at `position`; messages handed out before it no
+   *  longer move the position. */
   rewind(): void {
+    this.pauseRewind()
+    this.positionGeneration = this.generation
+  }
+
+  /** As rewind(), for a pause: a message handed out before it still counts once handled. */
+  pauseRewind(): void {
     this.fetchOffset = this.position
     this.generation++
+  }
+
+  /** A message at `offset`, handed out under `generation`, was handled: the position moves past it unless a seek,
+   *  stop or restart came since. */
+  handled(generation: number, offset: number): void {
+    if (generation >= this.positionGeneration && offset >= this.position) this.position = offset + 1
   }
 }
 

@@ -101,7 +101,7 @@ export class MessageIterator implements AsyncIterator<Message> {
     const chunk = this.#pendingChunk
     if (chunk === null) return
     this.#pendingChunk = null
-    if (chunk.generation === chunk.state.generation) chunk.state.position = this.#pendingOffset + 1
+    chunk.state.handled(chunk.generation, this.#pendingOffset)
   }
 }
 

@@ -156,6 +156,88 @@ describeEachTransport('consumer', (getSluice) => {
     expect(values(got.filter((m) => m.partition === 1))).toEqual(['p1-0', 'p1-1', 'p1-2'])
   })
 
+  test('pausing from inside a handler counts the message in hand: after resume nothing is delivered twice', async () => {
+    const sl = getSluice()
+    await fill(sl, 'c5p', 1, 6)
+    // eachMessage: pause at offset 2 (the usual way to hold back), resume a little later.
+    const each = sl.consumer({ autoOffsetReset: 'earliest', maxWaitMs: 20 })
+    await each.assign([{ topic: 'c5p', partition: 0 }])
+    const got: Message[] = []
+    let paused = false
+    await each.run({
+      eachMessage: ({ message }) => {
+        got.push(message)
+        if (message.offset === 2 && !paused) {
+          paused = true
+          each.pause([{ topic: 'c5p' }])
+          setTimeout(() => each.resume([{ topic: 'c5p' }]), 50)
+        }
+      },
+    })
+    await until(got, (m) => m.length >= 6, 'six messages')
+    await new Promise((r) => setTimeout(r, 100)) // room for a redelivery to show
+    expect(got.map((m) => m.offset)).toEqual([0, 1, 2, 3, 4, 5])
+    await each.close()
+    // eachBatch in calls of two: the call holding 2 and 3 pauses; 4 and 5 come after resume, 2 and 3 not again.
+    const batches = sl.consumer({ autoOffsetReset: 'earliest', maxWaitMs: 20, maxBatchMessages: 2 })
+    await batches.assign([{ topic: 'c5p', partition: 0 }])
+    const seen: Message[] = []
+    let batchPaused = false
+    await batches.run({
+      eachBatch: ({ batch }) => {
+        seen.push(...batch.messages)
+        if (batch.messages[0]!.offset === 2 && !batchPaused) {
+          batchPaused = true
+          batches.pause([{ topic: 'c5p' }])
+          setTimeout(() => batches.resume([{ topic: 'c5p' }]), 50)
+        }
+      },
+    })
+    await until(seen, (m) => m.length >= 6, 'six messages in batches')
+    await new Promise((r) => setTimeout(r, 100))
+    expect(seen.map((m) => m.offset)).toEqual([0, 1, 2, 3, 4, 5])
+    await batches.close()
+    // The iterator: the message in hand when pausing counts once the loop asks for the next one.
+    const iter = sl.consumer({ autoOffsetReset: 'earliest', maxWaitMs: 20 })
+    await iter.assign([{ topic: 'c5p', partition: 0 }])
+    const offsets: number[] = []
+    for await (const m of iter) {
+      offsets.push(m.offset)
+      if (m.offset === 2 && offsets.length === 3) {
+        iter.pause([{ topic: 'c5p' }])
+        setTimeout(() => iter.resume([{ topic: 'c5p' }]), 50)
+      }
+      if (m.offset === 5) break
+    }
+    expect(offsets).toEqual([0, 1, 2, 3, 4, 5])
+    await iter.close()
+  })
+
+  test('a seek from inside a handler wins over the message in hand, also after a pause', async () => {
+    const sl = getSluice()
+    await fill(sl, 'c5s', 1, 6)
+    const consumer = sl.consumer({ autoOffsetReset: 'earliest', maxWaitMs: 20 })
+    await consumer.assign([{ topic: 'c5s', partition: 0 }])
+    const got: Message[] = []
+    let sought = false
+    await consumer.run({
+      eachMessage: ({ message }) => {
+        got.push(message)
+        if (message.offset === 3 && !sought) {
+          sought = true
+          consumer.pause([{ topic: 'c5s' }]) // a pause first, then a seek back: the seek decides
+          consumer.seek({ topic: 'c5s', partition: 0, offset: 1 })
+          consumer.resume([{ topic: 'c5s' }])
+        }
+      },
+    })
+    await until(got, (m) => m.length >= 9, 'nine messages')
+    await new Promise((r) => setTimeout(r, 100))
+    expect(got.map((m) => m.offset)).toEqual([0, 1, 2, 3, 1, 2, 3, 4, 5])
+    expect(consumer.position({ topic: 'c5s', partition: 0 })).toBe(6)
+    await consumer.close()
+  })
+
   test('eachBatch gets whole fetched batches and advances the position past them', async () => {
     const sl = getSluice()
     await fill(sl, 'c6', 1, 50)
