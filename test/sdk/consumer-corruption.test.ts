@@ -62,6 +62,27 @@ describeEachTransport('consumer data checks', (getSluice) => {
     await sl.close()
   })
 
+  test('eachBatch in calls of maxBatchMessages: the calls before the damaged batch are delivered, then it stops', async () => {
+    const base = getSluice()
+    await base.admin().createTopic('crc3', { partitions: 1 })
+    const producer = base.producer({ lingerMs: 0 })
+    for (let i = 0; i < 5; i++) await producer.send('crc3', { value: String(i) }) // one batch per record
+    const sl = new Sluice(corrupting(base.transport as Transport, 3))
+    const consumer = sl.consumer({ autoOffsetReset: 'earliest', maxWaitMs: 20, maxBatchMessages: 2 })
+    await consumer.assign([{ topic: 'crc3', partition: 0 }])
+    const errors: Array<{ err: Error; ctx: unknown }> = []
+    consumer.on('error', (err: Error, ctx: unknown) => errors.push({ err, ctx }))
+    const calls: number[][] = []
+    await consumer.run({ eachBatch: ({ batch }) => void calls.push(batch.messages.map((m) => m.offset)) })
+    for (let i = 0; i < 500 && errors.length === 0; i++) await new Promise((r) => setTimeout(r, 10))
+    expect(errors[0]!.err).toBeInstanceOf(CorruptRecordError)
+    expect(errors[0]!.ctx).toEqual({ topic: 'crc3', partition: 0, offset: 3 })
+    expect(calls.flat()).toEqual([0, 1, 2])
+    expect(calls.every((c) => c.length <= 2)).toBe(true)
+    expect(consumer.position({ topic: 'crc3', partition: 0 })).toBe(3)
+    await sl.close()
+  })
+
   test('for await: the iterator throws CorruptRecordError at the damaged batch', async () => {
     const base = getSluice()
     await base.admin().createTopic('crc2', { partitions: 1 })
