@@ -181,7 +181,7 @@ export class Consumer extends EventEmitter {
   pause(selectors: readonly PartitionSelector[]): void {
     for (const s of this.#select(selectors)) {
       s.paused = true
-      s.pauseRewind()
+      s.dropFetched()
     }
   }
 

@@ -64,12 +64,13 @@ export class PartitionState {
   /** Forgets fetched-but-undelivered data: the next fetch starts at `position`; messages handed out before it no
    *  longer move the position. */
   rewind(): void {
-    this.pauseRewind()
+    this.dropFetched()
     this.positionGeneration = this.generation
   }
 
-  /** As rewind(), for a pause: a message handed out before it still counts once handled. */
-  pauseRewind(): void {
+  /** Forgets fetched-but-undelivered data (a pause): the next fetch starts at `position`, and a message handed out
+   *  before still counts once handled. */
+  dropFetched(): void {
     this.fetchOffset = this.position
     this.generation++
   }
