@@ -238,7 +238,7 @@ describeEachTransport('consumer', (getSluice) => {
     await consumer.close()
   })
 
-  test('eachBatch gets whole fetched batches and advances the position past them', async () => {
+  test('eachBatch gets the fetched records of a partition and advances the position past them', async () => {
     const sl = getSluice()
     await fill(sl, 'c6', 1, 50)
     const consumer = sl.consumer({ autoOffsetReset: 'earliest' })
