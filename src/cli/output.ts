@@ -27,3 +27,40 @@ export function printTable(
 export function printLine(text: string): void {
   process.stdout.write(text + '\n')
 }
+
+/** Bytes of lines gathered before one write to stdout. */
+const LINE_CHUNK_BYTES = 64 * 1024
+
+/**
+ * Lines for a stream, gathered into writes of up to LINE_CHUNK_BYTES: stdout is synchronous for files and pipes on
+ * Linux, so a record per write(2) made a replay syscall-bound. What is gathered goes out when the chunk is full, on
+ * the next turn of the event loop (a consumer following a topic prints promptly), and at flush().
+ */
+export class LineWriter {
+  #lines: string[] = []
+  #bytes = 0
+  #scheduled = false
+
+  constructor(private readonly out: { write(text: string): unknown } = process.stdout) {}
+
+  line(text: string): void {
+    this.#lines.push(text)
+    this.#bytes += text.length + 1
+    if (this.#bytes >= LINE_CHUNK_BYTES) this.flush()
+    else if (!this.#scheduled) {
+      this.#scheduled = true
+      setImmediate(() => {
+        this.#scheduled = false
+        this.flush()
+      })
+    }
+  }
+
+  flush(): void {
+    if (this.#lines.length === 0) return
+    const text = this.#lines.join('\n') + '\n'
+    this.#lines = []
+    this.#bytes = 0
+    this.out.write(text)
+  }
+}

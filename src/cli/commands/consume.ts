@@ -7,7 +7,7 @@
 import type { Command } from 'commander'
 import type { AssignPartition, Consumer, Message, ReplayBound, Sluice } from '../../index.js'
 import { parseDate, parseInteger, UsageError, withClient, withTarget, type TargetOptions } from '../context.js'
-import { printLine } from '../output.js'
+import { LineWriter } from '../output.js'
 
 interface ConsumeOptions extends TargetOptions {
   group?: string
@@ -71,11 +71,16 @@ async function replayBounded(sluice: Sluice, topic: string, opts: ConsumeOptions
     visibility: opts.durable === true ? 'durable' : 'written',
     ...(opts.partition === undefined ? {} : { partitions: [opts.partition] }),
   })
+  const out = new LineWriter()
   let printed = 0
-  for await (const message of replay) {
-    printLine(formatMessage(message, opts))
-    printed += 1
-    if (opts.maxMessages !== undefined && printed >= opts.maxMessages) break
+  try {
+    for await (const message of replay) {
+      out.line(formatMessage(message, opts))
+      printed += 1
+      if (opts.maxMessages !== undefined && printed >= opts.maxMessages) break
+    }
+  } finally {
+    out.flush()
   }
 }
 
@@ -153,12 +158,13 @@ export function registerConsume(program: Command): void {
         const stop = () => void consumer.close().catch(() => {})
         process.once('SIGINT', stop)
         process.once('SIGTERM', stop)
+        const out = new LineWriter()
         let printed = 0
         // The next offset after the last printed record, per partition: what closing commits with --group.
         const nextOffsets = new Map<number, number>()
         try {
           for await (const message of consumer) {
-            printLine(formatMessage(message, opts))
+            out.line(formatMessage(message, opts))
             printed += 1
             nextOffsets.set(message.partition, message.offset + 1)
             if (opts.maxMessages !== undefined && printed >= opts.maxMessages) break
@@ -166,6 +172,7 @@ export function registerConsume(program: Command): void {
         } catch (err) {
           if (!consumer.closed) throw err
         } finally {
+          out.flush()
           process.off('SIGINT', stop)
           process.off('SIGTERM', stop)
           if (!consumer.closed) {
