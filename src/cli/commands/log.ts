@@ -7,7 +7,7 @@ import { DEFAULTS } from '../../index.js'
 import { dumpSegment, findLogDirs, verifyLogDir, type VerifyReport } from '../../storage/verify.js'
 import { WorkerPool } from '../../workers/pool.js'
 import { parseInteger } from '../context.js'
-import { printJson, printLine, printTable } from '../output.js'
+import { LineWriter, printJson, printLine, printTable } from '../output.js'
 
 /** Log directories verified at once (the pool bounds the CPU; this bounds open files and memory). */
 const LOGS_IN_PARALLEL_MAX = 8
@@ -100,23 +100,28 @@ export function registerLog(program: Command): void {
         ...(opts.from === undefined ? {} : { from: opts.from }),
         ...(opts.limit === undefined ? {} : { limit: opts.limit }),
       }
-      for await (const b of dumpSegment(file, options)) {
-        if (b.problem !== null) bad += 1
-        if (opts.json === true) {
-          printLine(JSON.stringify(b))
-          continue
+      const out = new LineWriter()
+      try {
+        for await (const b of dumpSegment(file, options)) {
+          if (b.problem !== null) bad += 1
+          if (opts.json === true) {
+            out.line(JSON.stringify(b))
+            continue
+          }
+          rows.push([
+            b.position,
+            b.baseOffset,
+            b.lastOffset,
+            b.recordCount,
+            b.batchBytes,
+            isoOrNumber(b.maxTimestamp),
+            b.producerId,
+            b.compression,
+            b.problem ?? 'ok',
+          ])
         }
-        rows.push([
-          b.position,
-          b.baseOffset,
-          b.lastOffset,
-          b.recordCount,
-          b.batchBytes,
-          isoOrNumber(b.maxTimestamp),
-          b.producerId,
-          b.compression,
-          b.problem ?? 'ok',
-        ])
+      } finally {
+        out.flush()
       }
       if (opts.json !== true) {
         printTable(
