@@ -61,11 +61,34 @@ function expectEachOnce(got: Array<{ partition: number; offset: number }>, seed:
     ).toEqual(Array.from({ length: PER_PARTITION }, (_, i) => i))
 }
 
+type Delivered = Array<{ partition: number; offset: number }>
+
+/** Until every record is in `got` (bounded by RUN_MS_MAX), then a little longer for a redelivery to show. */
 async function untilAll(got: unknown[], seed: number): Promise<void> {
   const deadline = Date.now() + RUN_MS_MAX
   while (got.length < PARTITIONS * PER_PARTITION && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10))
   await new Promise((r) => setTimeout(r, 50)) // room for a redelivery to show
   expect(got.length, `seed ${seed}`).toBeGreaterThanOrEqual(PARTITIONS * PER_PARTITION)
+}
+
+/** A fresh consumer of every partition of 'pm' from offset 0, read by `consume` while a timer pauses and resumes
+ *  partitions; then every record must have been delivered once, in order. */
+async function consumeUnderChurn(
+  consumer: Consumer,
+  rng: Random,
+  seed: number,
+  consume: (consumer: Consumer, got: Delivered) => Promise<void>,
+): Promise<void> {
+  await consumer.assign(Array.from({ length: PARTITIONS }, (_, partition) => ({ topic: 'pm', partition, offset: 0 })))
+  const got: Delivered = []
+  const stop = churn(consumer, 'pm', rng)
+  try {
+    await consume(consumer, got)
+  } finally {
+    stop()
+    await consumer.close()
+  }
+  expectEachOnce(got, seed)
 }
 
 describeEachTransport('consumer pause and resume, randomized', (getSluice) => {
@@ -74,51 +97,35 @@ describeEachTransport('consumer pause and resume, randomized', (getSluice) => {
     const rng = new Random(seed)
     const sl = getSluice()
     await fill(sl, 'pm', rng)
-    const assignment = Array.from({ length: PARTITIONS }, (_, partition) => ({ topic: 'pm', partition, offset: 0 }))
     const options = () => ({ maxWaitMs: 20, maxBytes: rng.int(200, 4000), maxBatchMessages: rng.int(1, 20) })
 
-    const each = sl.consumer(options())
-    await each.assign(assignment)
-    const got1: Array<{ partition: number; offset: number }> = []
-    await each.run({
-      eachMessage: async ({ message }) => {
-        got1.push(message)
-        await work(each, 'pm', rng, message.partition)
-      },
+    await consumeUnderChurn(sl.consumer(options()), rng, seed, async (c, got) => {
+      await c.run({
+        eachMessage: async ({ message }) => {
+          got.push(message)
+          await work(c, 'pm', rng, message.partition)
+        },
+      })
+      await untilAll(got, seed)
     })
-    const stop1 = churn(each, 'pm', rng)
-    await untilAll(got1, seed)
-    stop1()
-    await each.close()
-    expectEachOnce(got1, seed)
 
-    const batches = sl.consumer(options())
-    await batches.assign(assignment)
-    const got2: Array<{ partition: number; offset: number }> = []
-    await batches.run({
-      eachBatch: async ({ batch }) => {
-        got2.push(...batch.messages)
-        await work(batches, 'pm', rng, batch.partition)
-      },
+    await consumeUnderChurn(sl.consumer(options()), rng, seed, async (c, got) => {
+      await c.run({
+        eachBatch: async ({ batch }) => {
+          got.push(...batch.messages)
+          await work(c, 'pm', rng, batch.partition)
+        },
+      })
+      await untilAll(got, seed)
     })
-    const stop2 = churn(batches, 'pm', rng)
-    await untilAll(got2, seed)
-    stop2()
-    await batches.close()
-    expectEachOnce(got2, seed)
 
-    const iter = sl.consumer(options())
-    await iter.assign(assignment)
-    const got3: Array<{ partition: number; offset: number }> = []
-    const stop3 = churn(iter, 'pm', rng)
-    const deadline = Date.now() + RUN_MS_MAX
-    for await (const m of iter) {
-      got3.push(m)
-      if (got3.length >= PARTITIONS * PER_PARTITION || Date.now() > deadline) break
-      await work(iter, 'pm', rng, m.partition)
-    }
-    stop3()
-    await iter.close()
-    expectEachOnce(got3, seed)
+    await consumeUnderChurn(sl.consumer(options()), rng, seed, async (c, got) => {
+      const deadline = Date.now() + RUN_MS_MAX
+      for await (const m of c) {
+        got.push(m)
+        if (got.length >= PARTITIONS * PER_PARTITION || Date.now() > deadline) break
+        await work(c, 'pm', rng, m.partition)
+      }
+    })
   })
 })
