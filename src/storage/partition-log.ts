@@ -341,6 +341,10 @@ export class PartitionLog implements PartitionLogApi, Flushable {
       return
     }
     failpoint('fsync-ack')
+    // A log that went offline meanwhile (a failed roll or truncation fdatasync of the same file) believes no success
+    // that returns later: Linux reports a writeback error once per open file, so the other fdatasync may have taken
+    // the error for pages this one waited on.
+    if (this.#offlineError !== null) return
     if (truncations === this.#truncations) this.#advanceDurable(target)
   }
 
@@ -481,27 +485,40 @@ export class PartitionLog implements PartitionLogApi, Flushable {
     if (offset >= this.logEndOffset) return
     if (offset < this.#logStartOffset)
       throw new OffsetOutOfRangeError(offset, this.#logStartOffset, this.logEndOffset, `log ${this.name}`)
-    this.#guard(() => {
-      this.#truncations++
-      this.#readHint = null
-      const i = this.#segmentIndexFor(offset)
-      let segment = this.#segments[i]!
-      const { position, baseOffset: newEnd } = segment.findPosition(offset)
-      for (const later of this.#segments.splice(i + 1)) later.delete()
-      if (position === 0 && i > 0) {
-        this.#segments.pop()!.delete()
-        segment = this.#segments.at(-1)!
-      } else {
-        segment.truncateTo(position, newEnd)
-        this.deps.dfs.fdatasyncSync(segment.fd)
-      }
-      segment.activate()
-      fsyncDir(this.dir)
-      if (this.#durableOffset > newEnd) this.#durableOffset = newEnd
-      this.deps.lowerRecoveryPoint(this.name, newEnd)
-      if (this.#logStartOffset > newEnd) this.#setLogStartOffset(newEnd)
-      this.#waiters.rejectFrom(newEnd, new StorageError(`log ${this.name} was truncated to offset ${newEnd}`))
-    })
+    // A failure part way (a segment deleted, the file cut but its fdatasync failed) leaves the files and this object
+    // out of step, and a failed fdatasync is never retried: the log goes offline, as after a failed roll.
+    try {
+      this.#truncate(offset)
+    } catch (err) {
+      throw this.#goOffline(
+        new PartitionOfflineError(
+          `log ${this.name} is offline: truncating to offset ${offset} failed: ${(err as Error).message}`,
+          { cause: err },
+        ),
+      )
+    }
+  }
+
+  #truncate(offset: number): void {
+    this.#truncations++
+    this.#readHint = null
+    const i = this.#segmentIndexFor(offset)
+    let segment = this.#segments[i]!
+    const { position, baseOffset: newEnd } = segment.findPosition(offset)
+    for (const later of this.#segments.splice(i + 1)) later.delete()
+    if (position === 0 && i > 0) {
+      this.#segments.pop()!.delete()
+      segment = this.#segments.at(-1)!
+    } else {
+      segment.truncateTo(position, newEnd)
+      this.deps.dfs.fdatasyncSync(segment.fd)
+    }
+    segment.activate()
+    fsyncDir(this.dir)
+    if (this.#durableOffset > newEnd) this.#durableOffset = newEnd
+    this.deps.lowerRecoveryPoint(this.name, newEnd)
+    if (this.#logStartOffset > newEnd) this.#setLogStartOffset(newEnd)
+    this.#waiters.rejectFrom(newEnd, new StorageError(`log ${this.name} was truncated to offset ${newEnd}`))
   }
 
   #setLogStartOffset(offset: number): void {

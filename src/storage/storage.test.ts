@@ -257,6 +257,75 @@ describe('flush policies', () => {
     expect(checkpoint.logs.bad ?? 0).toBeLessThanOrEqual(1) // the unsynced batch is not claimed durable
   })
 
+  test('an fdatasync that returns success after its log went offline claims nothing durable', async ({ tmpDir }) => {
+    // Linux reports a writeback error once per open file: when the roll's fdatasync of the same fd takes the error,
+    // a group-commit fdatasync still in flight on that fd can return success for pages that were lost.
+    let held: (() => void) | null = null
+    let holding = false
+    let failSync = false
+    const dfs: DurabilityFs = {
+      fdatasync: async (fd) => {
+        await nodeDurabilityFs.fdatasync(fd)
+        if (holding) await new Promise<void>((resolve) => (held = resolve))
+      },
+      fdatasyncSync: (fd) => {
+        if (failSync) throw Object.assign(new Error(`EIO: i/o error on fd ${fd}`), { code: 'EIO' })
+        nodeDurabilityFs.fdatasyncSync(fd)
+      },
+    }
+    const storage = await openStorage(tmpDir, { durabilityFs: dfs, logger: captureLogger() })
+    const log = await storage.openLog('l', logConfig({ segmentBytes: 300 }))
+    log.append(makeBatch('first'))
+    await log.waitDurable(0)
+    holding = true
+    const r = log.append(makeBatch('second'))
+    const ack = log.waitDurable(r.lastOffset)
+    for (let i = 0; i < 500 && held === null; i++) await new Promise((resolve) => setTimeout(resolve, 2))
+    expect(held).not.toBeNull() // its group-commit fdatasync is in flight
+    failSync = true
+    // Appends until one rolls the segment (300 bytes): the roll's fdatasync fails and takes the log offline.
+    let rollError: unknown = null
+    for (let i = 0; i < 20 && rollError === null; i++)
+      try {
+        log.append(makeBatch(`more${i}`))
+      } catch (err) {
+        rollError = err
+      }
+    expect(rollError).toBeInstanceOf(PartitionOfflineError)
+    await expect(ack).rejects.toThrow(PartitionOfflineError)
+    held!()
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    expect(log.durableOffset).toBe(1) // the late success is not believed
+    await storage.close()
+    const checkpoint = JSON.parse(fs.readFileSync(path.join(tmpDir, 'checkpoints/recovery-point'), 'utf8')) as {
+      logs: Record<string, number>
+    }
+    expect(checkpoint.logs.l ?? 0).toBeLessThanOrEqual(1)
+  })
+
+  test('a truncation whose fdatasync fails takes the log offline instead of serving a half-cut log', async ({
+    tmpDir,
+  }) => {
+    let failSync = false
+    const dfs: DurabilityFs = {
+      fdatasync: (fd) => nodeDurabilityFs.fdatasync(fd),
+      fdatasyncSync: (fd) => {
+        if (failSync) throw Object.assign(new Error(`EIO: i/o error on fd ${fd}`), { code: 'EIO' })
+        nodeDurabilityFs.fdatasyncSync(fd)
+      },
+    }
+    const storage = await openStorage(tmpDir, { durabilityFs: dfs, logger: captureLogger() })
+    const log = await storage.openLog('l', logConfig())
+    for (const v of ['a', 'b', 'c']) log.append(makeBatch(v))
+    await log.waitDurable(2)
+    failSync = true
+    expect(() => log.truncateTo(1)).toThrow(/offline: truncating to offset 1 failed: EIO/)
+    expect(log.offlineError).toBeInstanceOf(PartitionOfflineError)
+    expect(() => log.append(makeBatch('d'))).toThrow(PartitionOfflineError)
+    expect(() => log.read(0, 100)).toThrow(PartitionOfflineError)
+    await storage.close()
+  })
+
   test("'interval' and 'os' acknowledge at once; 'interval' flushes on its timer", async ({ tmpDir }) => {
     const storage = await openStorage(tmpDir)
     const interval = await storage.openLog('i', logConfig({ flush: 'interval', flushIntervalMs: 5 }))
