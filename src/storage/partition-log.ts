@@ -90,6 +90,9 @@ export class PartitionLog implements PartitionLogApi, Flushable {
   #durableListeners = new Set<(durableOffset: number) => void>()
   #offlineError: PartitionOfflineError | null
   #truncations = 0
+  /** End of segments sealed (and fdatasynced) while a group-commit fdatasync was in flight: durable once it
+   *  succeeds (see #roll); -1 when none. */
+  #sealedPending = -1
   #timer: NodeJS.Timeout | null = null
   #closed = false
   /** Where the previous read ended, so a sequential reader skips the index lookup. */
@@ -257,7 +260,11 @@ export class PartitionLog implements PartitionLogApi, Flushable {
       this.#segments.push(next)
       failpoint('roll-dirsync')
       fsyncDir(this.dir)
-      this.#advanceDurable(old.nextOffset)
+      // A group-commit fdatasync of a sealed segment still in flight may yet report a writeback error that the seal's
+      // fdatasync of the same fd did not see (Linux reports an error once per open file): the sealed records count as
+      // durable once it returns success (flushRound), not before.
+      if (old.syncing || this.#sealedPending >= 0) this.#sealedPending = old.nextOffset
+      else this.#advanceDurable(old.nextOffset)
       this.deps.onRolled()
       return next
     } catch (err) {
@@ -345,7 +352,10 @@ export class PartitionLog implements PartitionLogApi, Flushable {
     // that returns later: Linux reports a writeback error once per open file, so the other fdatasync may have taken
     // the error for pages this one waited on.
     if (this.#offlineError !== null) return
-    if (truncations === this.#truncations) this.#advanceDurable(target)
+    if (truncations !== this.#truncations) return
+    const sealed = this.#sealedPending
+    this.#sealedPending = -1
+    this.#advanceDurable(Math.max(target, sealed))
   }
 
   #advanceDurable(offset: number): void {
@@ -501,6 +511,7 @@ export class PartitionLog implements PartitionLogApi, Flushable {
 
   #truncate(offset: number): void {
     this.#truncations++
+    this.#sealedPending = -1
     this.#readHint = null
     const i = this.#segmentIndexFor(offset)
     let segment = this.#segments[i]!

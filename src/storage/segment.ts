@@ -540,6 +540,11 @@ export class Segment {
 
   // ---- durability and lifecycle -----------------------------------------------------------------------------
 
+  /** True while a `sync` is in flight. */
+  get syncing(): boolean {
+    return this.#pins > 0
+  }
+
   /** fdatasync of the log through `dfs`; the fd stays open until every pending sync is done. */
   async sync(dfs: DurabilityFs): Promise<void> {
     assert(!this.#closed, `sync of closed segment ${this.logPath}`)

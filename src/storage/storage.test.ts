@@ -303,6 +303,56 @@ describe('flush policies', () => {
     expect(checkpoint.logs.l ?? 0).toBeLessThanOrEqual(1)
   })
 
+  test.for([
+    ['fails', false],
+    ['succeeds', true],
+  ] as const)(
+    'a roll during a group-commit fdatasync acks the sealed records only once that fdatasync %s',
+    async ([, succeeds], { tmpDir }) => {
+      // The roll's fdatasync of the same fd returns success when the one in flight took the writeback error.
+      let release: ((ok: boolean) => void) | null = null
+      let holding = false
+      const dfs: DurabilityFs = {
+        fdatasync: async (fd) => {
+          await nodeDurabilityFs.fdatasync(fd)
+          if (!holding) return
+          const ok = await new Promise<boolean>((resolve) => (release = resolve))
+          if (!ok) throw Object.assign(new Error(`EIO: i/o error on fd ${fd}`), { code: 'EIO' })
+        },
+        fdatasyncSync: (fd) => nodeDurabilityFs.fdatasyncSync(fd),
+      }
+      const storage = await openStorage(tmpDir, { durabilityFs: dfs, logger: captureLogger() })
+      const log = await storage.openLog('l', logConfig({ segmentBytes: 300 }))
+      log.append(makeBatch('first'))
+      await log.waitDurable(0)
+      holding = true
+      const r = log.append(makeBatch('second'))
+      let acked: boolean | null = null
+      const ack = log.waitDurable(r.lastOffset).then(
+        () => (acked = true),
+        () => (acked = false),
+      )
+      for (let i = 0; i < 500 && release === null; i++) await new Promise((resolve) => setTimeout(resolve, 2))
+      expect(release).not.toBeNull() // the group-commit fdatasync of the first segment is in flight
+      const segments = log.segmentCount
+      for (let i = 0; i < 20 && log.segmentCount === segments; i++) log.append(makeBatch(`more${i}`))
+      expect(log.segmentCount).toBe(segments + 1) // rolled: the first segment was sealed and fdatasynced
+      await new Promise((resolve) => setTimeout(resolve, 20))
+      expect(acked).toBeNull()
+      expect(log.durableOffset).toBe(1)
+      holding = false
+      release!(succeeds)
+      await ack
+      expect(acked).toBe(succeeds)
+      if (succeeds) expect(log.durableOffset).toBeGreaterThan(r.lastOffset)
+      else {
+        expect(log.offlineError).toBeInstanceOf(PartitionOfflineError)
+        expect(log.durableOffset).toBe(1)
+      }
+      await storage.close()
+    },
+  )
+
   test('a truncation whose fdatasync fails takes the log offline instead of serving a half-cut log', async ({
     tmpDir,
   }) => {
