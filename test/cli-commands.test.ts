@@ -1,11 +1,13 @@
 // The `sluice` CLI end to end, each command spawned as a real process: topic admin, produce from stdin and consume
 // (embedded and remote), group list/describe/reset-offsets (dry run vs --execute), log verify/dump (clean and
 // corrupted), user add + an authenticated serve, exit codes (0 ok, 1 operational, 2 usage) and the message that a data
-// dir held by a running broker must be reached with --broker. serve shuts down cleanly on SIGTERM with exit 0.
+// dir held by a running broker must be reached with --broker. serve shuts down cleanly on SIGTERM with exit 0, also
+// when the signal goes to the `npm start` that runs it; consume ends quietly when its reader goes away.
+import { spawn } from 'node:child_process'
 import { promises as fs } from 'node:fs'
 import path from 'node:path'
 import { afterEach, describe, expect, test } from 'vitest'
-import { runCli, startServe, type ServeChild } from './cli-helpers.js'
+import { REPO_ROOT, runCli, startServe, type ServeChild } from './cli-helpers.js'
 import { makeSelfSignedCert, makeTempDir, removeDir } from './wire-helpers.js'
 
 const cleanups: Array<() => Promise<void> | void> = []
@@ -233,6 +235,72 @@ describe('sluice CLI', () => {
     expect(logLines.map((l) => l.msg)).toContain('shutdown complete')
     // clean shutdown released the data dir: embedded access works again
     expect((await runCli(['topic', 'list', '--data-dir', dataDir])).stdout).toBe('jobs\n')
+  })
+
+  test('a reader that goes away (consume | head) ends consume quietly with exit 0, not an EPIPE stack trace', async () => {
+    const s = await serve(['--data-dir', path.join(await tempDir(), 'data')])
+    const d = ['--broker', s.address]
+    await runCli(['topic', 'create', 'lines', '--partitions', '1', '--flush', 'os', ...d])
+    const input = Array.from({ length: 30_000 }, (_, i) => `line-${i}-${'x'.repeat(40)}`).join('\n') + '\n'
+    expect((await runCli(['produce', 'lines', ...d], { input })).code).toBe(0)
+    for (const json of [false, true]) {
+      const child = spawn(
+        process.execPath,
+        ['--import', 'tsx', path.join(REPO_ROOT, 'src/cli/main.ts'), 'consume', 'lines', '--until-end', ...d].concat(
+          json ? ['--json'] : [],
+        ),
+        { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
+      )
+      let stderr = ''
+      child.stderr.on('data', (c: Buffer) => (stderr += c.toString()))
+      // Like `head -1`: read the first chunk, then close the pipe while ~1.5 MB are still to come.
+      child.stdout.once('data', () => child.stdout.destroy())
+      const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)))
+      expect({ code, stderr }).toEqual({ code: 0, stderr: '' })
+    }
+  })
+
+  test('npm start: SIGTERM to npm (as a process manager sends it) shuts the broker down cleanly', async () => {
+    // The start script execs the broker, so npm's signal reaches it instead of an `sh` that would leave it running.
+    const dataDir = path.join(await tempDir(), 'data')
+    const npm = spawn('npm', ['start', '--silent', '--', '--data-dir', dataDir, '--port', '0'], {
+      cwd: REPO_ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true, // a process group of its own, so the cleanup also reaches a broker npm left behind
+    })
+    cleanups.push(() => {
+      try {
+        process.kill(-npm.pid!, 'SIGKILL')
+      } catch {
+        // the group is gone
+      }
+    })
+    const exited = new Promise<void>((resolve) => npm.on('exit', () => resolve()))
+    let out = ''
+    let logs = ''
+    npm.stderr.on('data', (c: Buffer) => (logs += c.toString()))
+    await new Promise<void>((resolve, reject) => {
+      npm.stdout.on('data', (c: Buffer) => {
+        out += c.toString()
+        if (/listening on/.test(out)) resolve()
+      })
+      void exited.then(() => reject(new Error(`npm start exited before listening: ${out}`)))
+    })
+    npm.kill('SIGTERM')
+    await exited
+    // The clean-shutdown marker is written last, after the data dir is flushed and before its lock is released.
+    for (let i = 0; i < 200; i++) {
+      if (
+        await fs.stat(path.join(dataDir, '.clean-shutdown')).then(
+          () => true,
+          () => false,
+        )
+      )
+        break
+      await new Promise((r) => setTimeout(r, 50))
+    }
+    await expect(fs.stat(path.join(dataDir, '.clean-shutdown'))).resolves.toBeTruthy()
+    expect(logs).toContain('shutdown complete')
   })
 
   test('log verify passes a clean data dir, names file and byte of a corrupted batch, and log dump lists batches', async () => {

@@ -66,6 +66,13 @@ function isEntryPoint(): boolean {
 }
 
 if (isEntryPoint()) {
+  // A reader that went away (`sluice consume ... | head`) ends the command at once and quietly, as other Unix tools
+  // do; a group consumer commits nothing more then (what it printed last may not have been read).
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(EXIT_OK)
+    process.stderr.write(`error: writing to stdout failed: ${err.message}\n`)
+    process.exit(EXIT_ERROR)
+  })
   const code = await main(process.argv.slice(2))
   // Let stdout drain, then exit even if a library left a handle open.
   process.stdout.write('', () => process.exit(code))
