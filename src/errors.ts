@@ -259,9 +259,14 @@ export class ProtocolError extends SluiceError {
   readonly retriable = false
 }
 
+/** Retriable unless the cause cannot change by retrying (a certificate the client does not trust). */
 export class ConnectionError extends SluiceError {
   readonly code = 'CONNECTION'
-  readonly retriable = true
+  readonly retriable: boolean
+  constructor(message: string, options?: ErrorOptions & { retriable?: boolean }) {
+    super(message, options)
+    this.retriable = options?.retriable ?? true
+  }
 }
 
 export class InternalError extends SluiceError {

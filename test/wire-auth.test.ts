@@ -1,10 +1,11 @@
 // Authentication and TLS on the wire: with auth on, nothing but the handshake is served before authentication
 // (a request gets NOT_AUTHENTICATED and the connection closes), a wrong secret is refused, the right one works, a
-// connection that never authenticates is dropped by the handshake timeout, and a TLS connection round-trips.
+// connection that never authenticates is dropped by the handshake timeout, and a TLS connection round-trips. A client
+// that cannot connect says why: an untrusted certificate at once, a refused port in its timeout's message.
 import path from 'node:path'
 import { afterEach, describe, expect, test } from 'vitest'
 import { connectTcpTransport } from '../src/client/tcp-transport.js'
-import { AuthenticationError } from '../src/errors.js'
+import { AuthenticationError, ConnectionError, TimeoutError } from '../src/errors.js'
 import { ApiKey } from '../src/protocol/api-keys.js'
 import { addUser } from '../src/server/auth.js'
 import { startServer, type ServerOptions, type SluiceServer } from '../src/server/server.js'
@@ -96,9 +97,38 @@ describe('wire auth and TLS', () => {
     cleanups.push(() => t.close())
     const res = await t.produce({ topic: 't', partition: 0, acks: 'all', batch: Buffer.alloc(1000) })
     expect(res.baseOffset).toBe(1000)
-    // A plain-TCP client gets no service from a TLS port.
-    await expect(
-      connectTcpTransport({ brokers: [`127.0.0.1:${server.port}`], connectTimeoutMs: 500 }),
-    ).rejects.toThrow()
+    // A plain-TCP client gets no service from a TLS port, and the timeout says what the last attempt met.
+    const plain = await connectTcpTransport({ brokers: [`127.0.0.1:${server.port}`], connectTimeoutMs: 500 }).catch(
+      (e: unknown) => e,
+    )
+    expect(plain).toBeInstanceOf(TimeoutError)
+    expect((plain as Error).message).toMatch(/in time \(last attempt: .+\)/)
+  })
+
+  test('TLS: a certificate the client does not trust fails at once with a ConnectionError naming why', async () => {
+    const dir = await tempDir()
+    const cert = makeSelfSignedCert(dir)
+    const server = await serve({ tls: { cert: cert.cert, key: cert.key } })
+    // Retrying cannot make the certificate trusted: no waiting until connectTimeoutMs, no TimeoutError.
+    const err = await connectTcpTransport({
+      brokers: [`localhost:${server.port}`],
+      tls: {},
+      connectTimeoutMs: 30_000,
+    }).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(ConnectionError)
+    expect((err as ConnectionError).retriable).toBe(false)
+    expect((err as Error).message).toMatch(/self-signed certificate.*not trusted: pass its CA/)
+  })
+
+  test('a refused port times out naming the refusal', async () => {
+    const probe = await serve({})
+    const port = probe.port
+    await probe.close() // nothing listens there now
+    const err = await connectTcpTransport({ brokers: [`127.0.0.1:${port}`], connectTimeoutMs: 300 }).catch(
+      (e: unknown) => e,
+    )
+    expect(err).toBeInstanceOf(TimeoutError)
+    expect((err as Error).message).toContain('ECONNREFUSED')
+    expect((err as Error).cause).toBeInstanceOf(ConnectionError)
   })
 })

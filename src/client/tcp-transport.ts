@@ -284,6 +284,8 @@ export class TcpTransport implements BrokerApi {
   private link: Link | null = null
   private connecting: Promise<Link> | null = null
   private linkWaiters = 0
+  /** Why the latest attempt to connect failed (null once connected): named by the timeout of calls that waited. */
+  private lastConnectError: Error | null = null
   private nextBroker = 0
   private inFlight = 0
   /** Calls waiting for a slot or a connection: while any does, later calls wait behind them (order is kept). */
@@ -477,7 +479,16 @@ export class TcpTransport implements BrokerApi {
       let timer: NodeJS.Timeout | undefined
       const expired = new Promise<never>((_, reject) => {
         timer = setTimeout(
-          () => reject(new TimeoutError(`no connection to ${this.brokerList()} in time`)),
+          () => {
+            const last = this.lastConnectError
+            reject(
+              new TimeoutError(
+                `no connection to ${this.brokerList()} in time` +
+                  (last === null ? '' : ` (last attempt: ${last.message})`),
+                last === null ? undefined : { cause: last },
+              ),
+            )
+          },
           Math.max(0, deadline - Date.now()),
         )
       })
@@ -510,8 +521,10 @@ export class TcpTransport implements BrokerApi {
           throw new ClosedError('TCP transport')
         }
         this.link = link
+        this.lastConnectError = null
         return link
       } catch (err) {
+        this.lastConnectError = err instanceof Error ? err : new Error(String(err))
         if (err instanceof SluiceError && !err.retriable) throw err
         if (this.linkWaiters === 0) throw err
         // Jitter spreads reconnecting clients after a broker restart.
@@ -545,10 +558,18 @@ export class TcpTransport implements BrokerApi {
         s.removeAllListeners('error')
         resolve(s)
       })
-      s.once('error', (err) => {
+      s.once('error', (err: NodeJS.ErrnoException) => {
         clearTimeout(timer)
         s.destroy()
-        reject(new ConnectionError(`cannot connect to ${broker.text}: ${err.message}`, { cause: err }))
+        // A certificate the client does not trust stays untrusted: say so now instead of retrying until the deadline.
+        const untrusted = tlsOptions !== null && isCertificateError(err)
+        reject(
+          new ConnectionError(
+            `cannot connect to ${broker.text}: ${err.message}` +
+              (untrusted ? ' (the broker certificate is not trusted: pass its CA with tls.ca / --tls-ca)' : ''),
+            { cause: err, retriable: !untrusted },
+          ),
+        )
       })
     })
     const link = new Link(socket, broker.text, this.options.frameBytesMax, reader, (dead) => {
@@ -572,6 +593,25 @@ export class TcpTransport implements BrokerApi {
       throw err
     }
   }
+}
+
+/** OpenSSL's verification failures (Node gives them these codes): retrying cannot change the answer. */
+const CERTIFICATE_ERROR_CODES = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
+  'CERT_SIGNATURE_FAILURE',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+])
+
+function isCertificateError(err: NodeJS.ErrnoException): boolean {
+  return err.code !== undefined && CERTIFICATE_ERROR_CODES.has(err.code)
 }
 
 /** Validates the options, connects to the first reachable broker and handshakes (authenticating when asked). */
