@@ -10,8 +10,9 @@ import type {
   TopicDescription,
 } from '../broker/api.js'
 import { LIMITS } from '../config/limits.js'
-import { InvalidArgumentError } from '../errors.js'
+import { InvalidArgumentError, InvalidConfigError } from '../errors.js'
 import type { FlushPolicy } from '../storage/api.js'
+import { DEFAULT_TOPIC_CONFIG, topicConfigProblems } from '../topics/topic-config.js'
 import type { Transport } from './transport.js'
 import { checkPartition, checkTopicName, toTimestamp } from './validate.js'
 
@@ -63,6 +64,23 @@ export const TOPIC_CONFIG_KEYS = [
   'flushIntervalMs',
 ] as const
 
+/**
+ * Throws one InvalidConfigError with `problems` and every problem of the topic options set in `config` (null: back to
+ * the default, not checked), as the broker words them. Checked before sending: over TCP the request's own decoding
+ * would otherwise refuse the first wrongly typed field alone, as an InvalidArgumentError, where an embedded broker
+ * lists them all.
+ */
+function checkTopicConfig(config: Record<string, unknown>, problems: string[]): void {
+  const set = Object.fromEntries(Object.entries(config).filter(([, v]) => v !== null && v !== undefined))
+  const all = [...problems, ...topicConfigProblems({ ...DEFAULT_TOPIC_CONFIG, ...set })]
+  if (all.length > 0) throw new InvalidConfigError(all, 'topic config')
+}
+
+/** A value as a problem names it: strings quoted, so `'6'` is not mistaken for 6. */
+function describeValue(value: unknown): string {
+  return typeof value === 'string' ? JSON.stringify(value) : String(value)
+}
+
 /** The topic options of `options` that are set (undefined ones skipped); an unknown key is an InvalidArgumentError
  *  naming it. `extra`: keys the caller handles itself (skipped, listed as known). */
 function topicOptions(options: object, extra: readonly string[] = []): Record<string, unknown> {
@@ -86,11 +104,11 @@ export class Admin {
     if (typeof options !== 'object' || options === null)
       throw new InvalidArgumentError('createTopic options must be an object')
     const partitions = options.partitions ?? 1
-    if (!Number.isSafeInteger(partitions) || partitions < 1 || partitions > LIMITS.partitionsMax)
-      throw new InvalidArgumentError(
-        `partitions must be an integer in [1, ${LIMITS.partitionsMax}], got ${String(options.partitions)}`,
-      )
     const config = topicOptions(options, ['partitions']) as Partial<TopicConfig>
+    const problems: string[] = []
+    if (!Number.isSafeInteger(partitions) || partitions < 1 || partitions > LIMITS.partitionsMax)
+      problems.push(`partitions must be an integer in [1, ${LIMITS.partitionsMax}], got ${describeValue(partitions)}`)
+    checkTopicConfig(config, problems)
     return this.transport.createTopic({ name, partitions, config })
   }
 
@@ -103,6 +121,7 @@ export class Admin {
       throw new InvalidArgumentError('alterTopicConfig changes must be an object of topic options')
     const config = topicOptions(changes)
     if (Object.keys(config).length === 0) throw new InvalidArgumentError('alterTopicConfig needs at least one change')
+    checkTopicConfig(config, [])
     return this.transport.alterTopicConfig({ name, config: config as AlterTopicConfigRequest['config'] })
   }
 

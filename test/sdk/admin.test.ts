@@ -41,6 +41,26 @@ describeEachTransport('admin', (getSluice, env) => {
     await expect(admin.createTopic('cfg2', { partitions: 1, colour: 'red' } as never)).rejects.toThrow(/colour/)
   })
 
+  test('bad topic options are one InvalidConfigError listing every problem, embedded and over TCP alike', async () => {
+    const admin = getSluice().admin()
+    const bad = { partitions: 0, retentionMs: 'x', flush: 'never', segmentBytes: 5 } as never
+    const created = await admin.createTopic('bad', bad).catch((e: unknown) => e)
+    expect(created).toBeInstanceOf(InvalidConfigError)
+    expect((created as InvalidConfigError).problems.map((p) => p.split(' ')[0])).toEqual([
+      'partitions',
+      'retentionMs',
+      'segmentBytes',
+      'flush',
+    ])
+    await admin.createTopic('ok', { partitions: 1 })
+    const altered = await admin
+      .alterTopicConfig('ok', { flush: 'always', retentionMs: 'x', segmentMs: null } as never)
+      .catch((e: unknown) => e)
+    expect(altered).toBeInstanceOf(InvalidConfigError)
+    expect((altered as InvalidConfigError).problems.map((p) => p.split(' ')[0])).toEqual(['retentionMs', 'flush'])
+    expect(await admin.listTopics()).toEqual(['ok'])
+  })
+
   test('alterTopicConfig changes a live topic: the open logs roll at the new size, reopen keeps it, null resets', async () => {
     let sl = getSluice()
     await sl.admin().createTopic('alt', { partitions: 1, retentionMs: 60_000 })
