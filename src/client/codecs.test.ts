@@ -31,6 +31,11 @@ describe('codecs', () => {
     expect(() => stringCodec.encode({})).toThrow(/'string' codec/)
     expect(() => jsonCodec.encode(undefined)).toThrow(InvalidArgumentError)
     expect(() => encodeWith({ encode: () => 'text' as never, decode: (b) => b }, 1, 'value')).toThrow(/not a Buffer/)
+    // What the codec itself throws on (a circular object, a BigInt for 'json') is bad input too, not a TypeError.
+    const circular: Record<string, unknown> = {}
+    circular.self = circular
+    expect(() => encodeWith(jsonCodec, circular, 'value')).toThrow(InvalidArgumentError)
+    expect(() => encodeWith(jsonCodec, 1n, 'key')).toThrow(/^key could not be encoded: .*BigInt/)
   })
 
   test('resolveCodec names the bad option', () => {

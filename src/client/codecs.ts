@@ -3,7 +3,7 @@
 // one shared msgpackr Packr (plain msgpack, no record extensions, so any msgpack reader can decode it). A null value
 // is never given to a codec: null stays null (a tombstone) in both directions.
 import { Packr } from 'msgpackr'
-import { InvalidArgumentError } from '../errors.js'
+import { InvalidArgumentError, SluiceError } from '../errors.js'
 
 export interface Codec {
   encode(value: unknown): Buffer
@@ -93,7 +93,16 @@ export function resolveCodec(option: unknown, what: string): Codec | string {
 /** Encodes with a user codec and checks the result is bytes (a custom codec may return anything). */
 export function encodeWith(codec: Codec, value: unknown, what: string): Buffer | null {
   if (value === null || value === undefined) return null
-  const out: unknown = codec.encode(value)
+  let out: unknown
+  try {
+    out = codec.encode(value)
+  } catch (err) {
+    // A value the codec cannot encode (a circular object for 'json', a BigInt, ...) is the caller's input.
+    if (err instanceof SluiceError) throw err
+    throw new InvalidArgumentError(`${what} could not be encoded: ${(err as Error)?.message ?? String(err)}`, {
+      cause: err,
+    })
+  }
   if (Buffer.isBuffer(out)) return out
   if (out instanceof Uint8Array) return Buffer.from(out.buffer, out.byteOffset, out.byteLength)
   throw new InvalidArgumentError(`${what} codec returned ${describe(out)}, not a Buffer`)
