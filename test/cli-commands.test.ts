@@ -342,7 +342,7 @@ describe('sluice CLI', () => {
     const s = await serve(['--data-dir', path.join(dir, 'data'), '--users-file', usersFile, ...tls])
     const args = ['topic', 'list', '--broker', s.address, '--tls-ca', cert.certFile, '--user', 'alice']
     const good = await runCli(args, { env: { SLUICE_PASSWORD: 'alice-pass' } })
-    expect(good).toMatchObject({ code: 0, stdout: '' })
+    expect(good).toMatchObject({ code: 0, stdout: '(none)\n' })
     const wrong = await runCli(args, { env: { SLUICE_PASSWORD: 'nope' } })
     expect(wrong.code).toBe(1)
     expect(wrong.stderr).toMatch(/invalid username or password/)

@@ -66,6 +66,6 @@ export function registerProduce(program: Command): void {
         return { topic, records }
       })
       if (opts.json === true) printJson(result)
-      else printLine(`produced ${result.records} records to ${topic}`)
+      else printLine(`produced ${result.records} record${result.records === 1 ? '' : 's'} to ${topic}`)
     })
 }

@@ -2,6 +2,7 @@
 import type { Command } from 'commander'
 import type { AlterTopicConfigOptions, CreateTopicOptions, FlushPolicy, TopicDescription } from '../../index.js'
 import { TOPIC_CONFIG_KEYS } from '../../client/admin.js'
+import { LIMITS } from '../../config/limits.js'
 import { parseInteger, UsageError, withClient, withTarget, type TargetOptions } from '../context.js'
 import { printJson, printLine, printTable } from '../output.js'
 
@@ -103,13 +104,16 @@ export function registerTopic(program: Command): void {
     withTarget(topic.command('create <name>').description('create a topic')).requiredOption(
       '--partitions <n>',
       'partition count',
-      parseInteger('--partitions', 1),
+      parseInteger('--partitions', 1, LIMITS.partitionsMax),
     ),
   ).action(async (name: string, opts: CreateOptions) => {
     const options: CreateTopicOptions = { partitions: opts.partitions, ...configFrom(opts) }
     const created = await withClient(opts, (s) => s.admin().createTopic(name, options))
     if (opts.json === true) printJson(created)
-    else printLine(`created topic ${created.name} with ${created.partitions.length} partitions`)
+    else
+      printLine(
+        `created topic ${created.name} with ${created.partitions.length} partition${created.partitions.length === 1 ? '' : 's'}`,
+      )
   })
 
   withConfigOptions(
@@ -121,7 +125,7 @@ export function registerTopic(program: Command): void {
       .option(
         '--partitions <n>',
         'grow the topic to this many partitions (never fewer; keys then hash over the new count)',
-        parseInteger('--partitions', 1),
+        parseInteger('--partitions', 1, LIMITS.partitionsMax),
       ),
   ).action(async (name: string, opts: AlterOptions) => {
     const changes: AlterTopicConfigOptions = configFrom(opts)
@@ -155,6 +159,7 @@ export function registerTopic(program: Command): void {
     .action(async (opts: TargetOptions & { internal?: boolean; json?: boolean }) => {
       const names = await withClient(opts, (s) => s.admin().listTopics({ includeInternal: opts.internal === true }))
       if (opts.json === true) printJson(names)
+      else if (names.length === 0) printLine('(none)')
       else for (const name of names) printLine(name)
     })
 
