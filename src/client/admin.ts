@@ -14,7 +14,7 @@ import { InvalidArgumentError, InvalidConfigError } from '../errors.js'
 import type { FlushPolicy } from '../storage/api.js'
 import { DEFAULT_TOPIC_CONFIG, topicConfigProblems } from '../topics/topic-config.js'
 import type { Transport } from './transport.js'
-import { checkPartition, checkTopicName, toTimestamp } from './validate.js'
+import { checkKnownKeys, checkPartition, checkTopicName, toTimestamp } from './validate.js'
 
 export interface CreateTopicOptions {
   /** @default 1 */
@@ -205,6 +205,7 @@ export class Admin {
     if (typeof options !== 'object' || options === null)
       throw new InvalidArgumentError('resetOffsets needs { topic, to }')
     checkTopicName(options.topic)
+    checkKnownKeys(options, ['topic', 'partitions', 'to', 'dryRun'], 'resetOffsets options')
     if (options.partitions !== undefined) for (const p of options.partitions) checkPartition(p)
     checkResetTarget(options.to)
     const req = {

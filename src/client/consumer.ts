@@ -30,7 +30,7 @@ export type {
   RunOptions,
 } from './consumer-types.js'
 import type { Transport } from './transport.js'
-import { checkOffset, checkPartition, checkTopicName, toTimestamp, tpKey } from './validate.js'
+import { checkKnownKeys, checkOffset, checkPartition, checkTopicName, toTimestamp, tpKey } from './validate.js'
 
 type Mode = 'idle' | 'assigned' | 'subscribed'
 
@@ -116,6 +116,7 @@ export class Consumer extends EventEmitter {
     const counts = new Map<string, number>()
     for (const p of partitions) {
       checkTopicName(p?.topic)
+      checkKnownKeys(p, ['topic', 'partition', 'offset'], 'an assign() entry')
       checkPartition(p.partition)
       if (p.offset !== undefined) checkOffset(p.offset)
       if (!counts.has(p.topic)) counts.set(p.topic, (await this.#transport.describeTopic(p.topic)).partitions.length)
@@ -150,6 +151,7 @@ export class Consumer extends EventEmitter {
   seek(target: { topic: string; partition: number; offset: number }): void {
     this.#checkOpen()
     checkOffset(target?.offset)
+    checkKnownKeys(target, ['topic', 'partition', 'offset'], 'seek()')
     this.#state(target.topic, target.partition).seek(target.offset)
     this.#fetcher.wake()
   }
@@ -547,6 +549,8 @@ export class Consumer extends EventEmitter {
       throw new InvalidArgumentError('pause()/resume() take an array of { topic, partition? }')
     const out: PartitionState[] = []
     for (const sel of selectors) {
+      if (typeof sel === 'object' && sel !== null)
+        checkKnownKeys(sel, ['topic', 'partition'], 'a pause()/resume() entry')
       if (sel?.partition === undefined) {
         checkTopicName(sel?.topic)
         for (const s of this.#fetcher.states.values()) if (s.topic === sel.topic) out.push(s)

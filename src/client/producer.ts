@@ -31,7 +31,7 @@ import { PreparedRecords } from './prepared-records.js'
 import { Fifo } from './fifo.js'
 import { TopicMetadataCache } from './topic-metadata.js'
 import type { Transport } from './transport.js'
-import { checkTopicName, toTimestamp } from './validate.js'
+import { checkKnownKeys, checkTopicName, toTimestamp } from './validate.js'
 
 export { SendBatchResult, type RecordMetadata } from './send-batch-result.js'
 
@@ -313,6 +313,9 @@ export class Producer {
       this.#pKeyBytes = key.length
     }
     const v = message.value
+    // No value at all: a misspelt field (`vaule`) would otherwise send a null value. Checked only then, so the usual
+    // message costs nothing.
+    if (v === undefined) checkKnownKeys(message, MESSAGE_KEYS, whereOf(index))
     if (v === null || v === undefined) {
       this.#pValue = null
       this.#pValueBytes = -1
@@ -645,6 +648,8 @@ export class Producer {
     for (const resolve of this.#idleWaiters.splice(0)) resolve()
   }
 }
+
+const MESSAGE_KEYS: readonly string[] = ['key', 'value', 'headers', 'partition', 'timestamp']
 
 /** How an error names a message: its index in a sendBatch call, or just 'message' for send() (index -1). */
 function whereOf(index: number): string {

@@ -13,10 +13,12 @@ import { bufferCodec, type Codec, type CodecOption, resolveCodec } from './codec
 import { type Message, MessageCursor } from './message-decoder.js'
 import { DEFAULTS } from '../config/limits.js'
 import type { Transport } from './transport.js'
-import { checkPartition, checkTopicName, toTimestamp } from './validate.js'
+import { checkKnownKeys, checkPartition, checkTopicName, toTimestamp } from './validate.js'
 
 /** An offset (number), a point in time (Date), or a log bound. */
 export type ReplayBound = number | Date | 'earliest' | 'latest'
+
+const REPLAY_OPTION_KEYS = ['topic', 'from', 'to', 'partitions', 'valueCodec', 'keyCodec', 'maxBytes', 'visibility']
 
 export interface ReplayOptions {
   topic: string
@@ -76,6 +78,7 @@ export class Replay implements AsyncIterable<Message> {
     if (typeof options !== 'object' || options === null)
       throw new InvalidArgumentError('replay() needs { topic, from?, to? }')
     checkTopicName(options.topic)
+    checkKnownKeys(options, REPLAY_OPTION_KEYS, 'replay options')
     const from = options.from ?? 'earliest'
     const to = options.to ?? 'latest'
     checkBound(from, 'from')

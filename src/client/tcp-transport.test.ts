@@ -27,14 +27,18 @@ describe('tcp transport options', () => {
   })
 
   test('every bad option is reported in one InvalidConfigError', async () => {
-    const err = await connectTcpTransport({ brokers: [], requestTimeoutMs: -1, inFlightRequestsMax: 0 }).catch(
-      (e: unknown) => e,
-    )
+    const err = await connectTcpTransport({
+      brokers: [],
+      requestTimeoutMs: -1,
+      inFlightRequestsMax: 0,
+      tiemout: 5,
+    } as never).catch((e: unknown) => e)
     expect(err).toBeInstanceOf(InvalidConfigError)
     expect((err as InvalidConfigError).problems).toEqual([
       'brokers must list at least one',
       'requestTimeoutMs must be an integer in [1, 2147483647]',
       'inFlightRequestsMax must be an integer in [1, 65536]',
+      expect.stringMatching(/^unknown option "tiemout" \(known: brokers, auth, tls, /),
     ])
   })
 })

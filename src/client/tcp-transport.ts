@@ -87,6 +87,20 @@ export interface TcpTransportOptions {
   reconnectBackoffMsMax?: number
 }
 
+const TCP_OPTION_KEYS: readonly string[] = [
+  'brokers',
+  'auth',
+  'tls',
+  'requestTimeoutMs',
+  'connectTimeoutMs',
+  'clientId',
+  'inFlightRequestsMax',
+  'pendingRequestsMax',
+  'frameBytesMax',
+  'reconnectBackoffMs',
+  'reconnectBackoffMsMax',
+] satisfies ReadonlyArray<keyof TcpTransportOptions>
+
 interface ResolvedOptions {
   brokers: Array<{ host: string; port: number; text: string }>
   auth: Credentials | null
@@ -147,6 +161,8 @@ function resolveOptions(options: TcpTransportOptions): ResolvedOptions {
   positive('frameBytesMax', UINT32_MAX)
   positive('reconnectBackoffMs', 60_000)
   positive('reconnectBackoffMsMax', 600_000)
+  for (const key of Object.keys(options))
+    if (!TCP_OPTION_KEYS.includes(key)) problems.push(`unknown option "${key}" (known: ${TCP_OPTION_KEYS.join(', ')})`)
   if (problems.length > 0) throw new InvalidConfigError(problems, 'TCP transport options')
   return resolved
 }

@@ -10,6 +10,14 @@ export function checkTopicName(name: unknown): asserts name is string {
   validateTopicName(name)
 }
 
+/** Throws InvalidArgumentError naming the first key of `value` (an object) that is not in `known`: a misspelt option
+ *  (`ofset`, `dryrun`, `partiton`) would otherwise be ignored and its default silently used. */
+export function checkKnownKeys(value: object, known: readonly string[], what: string): void {
+  for (const key in value)
+    if (Object.hasOwn(value, key) && !known.includes(key))
+      throw new InvalidArgumentError(`${what} has an unknown key "${key}" (known: ${known.join(', ')})`)
+}
+
 export function isNonNegativeInt(n: unknown): n is number {
   return typeof n === 'number' && Number.isSafeInteger(n) && n >= 0
 }

@@ -29,9 +29,36 @@ describeEachTransport('errors', (getSluice) => {
   test('bad partition counts are refused, naming the count', async () => {
     const admin = getSluice().admin()
     for (const partitions of [0, -1, 1.5, 10_001, Number.NaN])
-      await expect(admin.createTopic('p', { partitions })).rejects.toThrow(InvalidArgumentError)
+      await expect(admin.createTopic('p', { partitions })).rejects.toThrow(InvalidConfigError)
     await expect(admin.createTopic('p', { partitions: 0 })).rejects.toThrow(/partitions.*0/)
     await expect(admin.listTopics()).resolves.toEqual([])
+  })
+
+  test('a misspelt key is refused naming it, not ignored for its default', async () => {
+    const sl = getSluice()
+    await sl.admin().createTopic('typo', { partitions: 2 })
+    const producer = sl.producer()
+    await expect(producer.send('typo', { key: 'k', vaule: 'x' } as never)).rejects.toThrow(
+      /message has an unknown key "vaule"/,
+    )
+    await expect(producer.sendBatch('typo', [{ value: 'a' }, { vaule: 'b' } as never])).rejects.toThrow(
+      /message 1 has an unknown key "vaule"/,
+    )
+    expect(() => sl.replay({ topic: 'typo', partition: 1 } as never)).toThrow(/replay options.*"partition"/)
+    await expect(
+      sl.admin().resetOffsets('g', { topic: 'typo', to: 'earliest', dryrun: false } as never),
+    ).rejects.toThrow(/resetOffsets options.*"dryrun"/)
+    const consumer = sl.consumer()
+    await expect(consumer.assign([{ topic: 'typo', partition: 0, ofset: 5 } as never])).rejects.toThrow(
+      /assign\(\) entry.*"ofset"/,
+    )
+    await consumer.assign([{ topic: 'typo', partition: 0 }])
+    expect(() => consumer.pause([{ topic: 'typo', partitions: [0] } as never])).toThrow(/"partitions"/)
+    expect(consumer.paused()).toEqual([])
+    await consumer.close()
+    // Nothing was sent, nor a group created, by the refused calls.
+    expect((await sl.admin().describeTopic('typo')).partitions.map((p) => p.logEndOffset)).toEqual([0, 0])
+    expect(await sl.admin().listGroups()).toEqual([])
   })
 
   test('an existing topic, an unknown topic and an unknown partition get their own error classes', async () => {
