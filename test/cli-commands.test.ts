@@ -237,6 +237,20 @@ describe('sluice CLI', () => {
     expect((await runCli(['topic', 'list', '--data-dir', dataDir])).stdout).toBe('jobs\n')
   })
 
+  test('consume --offset below the log start starts at the log start, with a note on stderr', async () => {
+    const dataDir = path.join(await tempDir(), 'data')
+    const d = ['--data-dir', dataDir]
+    await runCli(['topic', 'create', 'trimmed', '--partitions', '1', '--flush', 'os', ...d])
+    await runCli(['produce', 'trimmed', ...d], { input: 'r0\nr1\nr2\n' })
+    expect((await runCli(['topic', 'delete-records', 'trimmed', '--before', '1', ...d])).code).toBe(0)
+    const read = await runCli(['consume', 'trimmed', '--partition', '0', '--offset', '0', '--max-messages', '2', ...d])
+    expect(read).toEqual({
+      code: 0,
+      stdout: 'r1\nr2\n',
+      stderr: 'note: offset 0 is below the log start 1 of trimmed/0: starting at 1\n',
+    })
+  })
+
   test('a reader that goes away (consume | head) ends consume quietly with exit 0, not an EPIPE stack trace', async () => {
     const s = await serve(['--data-dir', path.join(await tempDir(), 'data')])
     const d = ['--broker', s.address]

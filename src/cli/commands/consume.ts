@@ -84,6 +84,22 @@ async function replayBounded(sluice: Sluice, topic: string, opts: ConsumeOptions
   }
 }
 
+/**
+ * `--offset` moved into the partition's log, with a note on stderr when it was outside: out of range, a consumer
+ * would follow autoOffsetReset ('latest' here) and print nothing of the records the user asked for.
+ */
+async function startWithin(sluice: Sluice, topic: string, partition: number, offset: number): Promise<number> {
+  const p = (await sluice.admin().describeTopic(topic)).partitions.find((x) => x.partition === partition)
+  if (p === undefined) return offset // assign() names the unknown partition
+  const start = Math.min(Math.max(offset, p.logStartOffset), p.logEndOffset)
+  if (start !== offset) {
+    const where =
+      offset < p.logStartOffset ? `below the log start ${p.logStartOffset}` : `past the log end ${p.logEndOffset}`
+    process.stderr.write(`note: offset ${offset} is ${where} of ${topic}/${partition}: starting at ${start}\n`)
+  }
+  return start
+}
+
 async function makeConsumer(sluice: Sluice, topic: string, opts: ConsumeOptions): Promise<Consumer> {
   const fromTime = opts.fromTime === undefined ? undefined : parseDate('--from-time', opts.fromTime)
   const consumer = sluice.consumer({
@@ -108,7 +124,8 @@ async function makeConsumer(sluice: Sluice, topic: string, opts: ConsumeOptions)
   }
   let assignment: AssignPartition[]
   if (opts.partition !== undefined) {
-    assignment = [{ topic, partition: opts.partition, ...(opts.offset === undefined ? {} : { offset: opts.offset }) }]
+    const offset = opts.offset === undefined ? undefined : await startWithin(sluice, topic, opts.partition, opts.offset)
+    assignment = [{ topic, partition: opts.partition, ...(offset === undefined ? {} : { offset }) }]
   } else {
     const described = await sluice.admin().describeTopic(topic)
     assignment = described.partitions.map((p) => ({ topic, partition: p.partition }))
