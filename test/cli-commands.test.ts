@@ -326,6 +326,14 @@ describe('sluice CLI', () => {
     const ok = await runCli(['log', 'verify', ...d])
     expect(ok.code).toBe(0)
     expect(ok.stdout).toMatch(/: ok\n$/)
+    // A directory that is not a data dir is not walked and passed.
+    const other = await runCli(['log', 'verify', '--data-dir', path.dirname(dataDir)])
+    expect([other.code, other.stderr]).toEqual([
+      1,
+      `error: ${path.dirname(dataDir)} is not a Sluice data dir (it has no meta.json)\n`,
+    ])
+    const missing = await runCli(['log', 'verify', '--data-dir', path.join(dataDir, 'nope')])
+    expect([missing.code, missing.stderr]).toEqual([1, `error: ${path.join(dataDir, 'nope')} does not exist\n`])
     const segment = path.join(dataDir, 'topics', 'audit', '0', '00000000000000000000.log')
     const dump = await runCli(['log', 'dump', segment, '--json'])
     expect(dump.code).toBe(0)
@@ -363,5 +371,24 @@ describe('sluice CLI', () => {
     const noCredentials = await runCli(['topic', 'list', '--broker', s.address, '--tls-ca', cert.certFile])
     expect(noCredentials.code).toBe(1)
     expect(noCredentials.stderr).toMatch(/username and password are required/)
+    // Certificate and key swapped: refused before the data dir is opened, naming both files.
+    const swapped = await runCli([
+      'serve',
+      '--data-dir',
+      path.join(dir, 'data2'),
+      '--port',
+      '0',
+      '--tls-cert',
+      cert.keyFile,
+      '--tls-key',
+      cert.certFile,
+    ])
+    expect(swapped.code).toBe(1)
+    expect(swapped.stderr).toContain(`error: --tls-cert ${cert.keyFile} and --tls-key ${cert.certFile} do not load: `)
+    await expect(fs.stat(path.join(dir, 'data2'))).rejects.toThrow()
+    // A client without the CA is told at once why the connection failed.
+    const untrusted = await runCli(['topic', 'list', '--broker', s.address, '--tls'])
+    expect(untrusted.code).toBe(1)
+    expect(untrusted.stderr).toMatch(/certificate is not trusted: pass its CA/)
   })
 })

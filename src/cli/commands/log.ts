@@ -1,6 +1,7 @@
 // `sluice log verify | dump`: offline integrity tools over a data dir's files, using the storage engine's
 // verifyLogDir (segments checked in parallel on the piscina worker pool) and dumpSegment. They never modify a file.
 // verify exits 1 when any problem is found, naming file and byte position; a progress line shows only on a TTY.
+import { existsSync } from 'node:fs'
 import path from 'node:path'
 import type { Command } from 'commander'
 import { DEFAULTS } from '../../index.js'
@@ -56,6 +57,13 @@ export function registerLog(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (opts: { dataDir: string; json?: boolean }) => {
       const dataDir = path.resolve(opts.dataDir)
+      // Anything else would be walked as if it were one, and pass.
+      if (!existsSync(path.join(dataDir, 'meta.json')))
+        throw new Error(
+          existsSync(dataDir)
+            ? `${dataDir} is not a Sluice data dir (it has no meta.json)`
+            : `${dataDir} does not exist`,
+        )
       const reports = await verifyAll(dataDir)
       const problems = reports.flatMap((r) => r.problems)
       if (opts.json === true) {

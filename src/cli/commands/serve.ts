@@ -3,6 +3,7 @@
 // requests finish (bounded), then close the broker (flush, checkpoint, clean-shutdown marker) and exit 0. A second
 // signal during shutdown exits at once with code 1.
 import { readFileSync } from 'node:fs'
+import tls from 'node:tls'
 import path from 'node:path'
 import type { Command } from 'commander'
 import { DEFAULTS, openBroker, startServer, type ServerOptions } from '../../index.js'
@@ -54,7 +55,17 @@ export function registerServe(program: Command): void {
       if (opts.usersFile !== undefined) serverOptions.auth = { usersFile: opts.usersFile }
       else if (token !== undefined) serverOptions.auth = { token }
       if (opts.tlsCert !== undefined && opts.tlsKey !== undefined) {
-        serverOptions.tls = { cert: readFileSync(opts.tlsCert), key: readFileSync(opts.tlsKey) }
+        const tlsFiles = { cert: readFileSync(opts.tlsCert), key: readFileSync(opts.tlsKey) }
+        try {
+          tls.createSecureContext(tlsFiles) // before the data dir is opened: name the files, not OpenSSL's routine
+        } catch (err) {
+          throw new Error(
+            `--tls-cert ${opts.tlsCert} and --tls-key ${opts.tlsKey} do not load: ${(err as Error).message} ` +
+              '(--tls-cert takes the PEM certificate, --tls-key its PEM private key)',
+            { cause: err },
+          )
+        }
+        serverOptions.tls = tlsFiles
       }
       const broker = await openBroker(
         {
