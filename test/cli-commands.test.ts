@@ -38,6 +38,9 @@ describe('sluice CLI', () => {
     const d = ['--data-dir', dataDir]
     const created = await runCli(['topic', 'create', 'orders', '--partitions', '3', '--flush', 'os', ...d])
     expect(created).toMatchObject({ code: 0, stdout: 'created topic orders with 3 partitions\n' })
+    const single = await runCli(['topic', 'create', 'single', ...d]) // one partition, as createTopic's default
+    expect(single).toMatchObject({ code: 0, stdout: 'created topic single with 1 partition\n' })
+    expect((await runCli(['topic', 'delete', 'single', ...d])).code).toBe(0)
     const produced = await runCli(['produce', 'orders', '--key-separator', ':', ...d], {
       input: 'user-1:a\nuser-2:b\nuser-1:c\nuser-3:d\n',
     })
@@ -140,7 +143,7 @@ describe('sluice CLI', () => {
     expect(missing.code).toBe(1)
     expect(missing.stderr).toBe('error: unknown topic "nope"\n')
     // usage errors: exit 2
-    expect((await runCli(['topic', 'create', 'x', ...d])).code).toBe(2)
+    expect((await runCli(['topic', 'create', 'x', '--partitions', 'many', ...d])).code).toBe(2)
     expect((await runCli(['topic', 'list', '--data-dir', dataDir, '--broker', '127.0.0.1:1'])).code).toBe(2)
     expect((await runCli(['topic', 'delete', 'orders', ...d])).stdout).toBe('deleted topic orders\n')
     expect((await runCli(['topic', 'list', '--json', ...d])).stdout).toBe('[]\n')

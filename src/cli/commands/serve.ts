@@ -8,6 +8,7 @@ import path from 'node:path'
 import type { Command } from 'commander'
 import { DEFAULTS, openBroker, startServer, type ServerOptions } from '../../index.js'
 import { createJsonLogger } from '../../broker/logger.js'
+import { LIMITS } from '../../config/limits.js'
 import { parseInteger, UsageError } from '../context.js'
 import { printLine } from '../output.js'
 
@@ -34,7 +35,11 @@ export function registerServe(program: Command): void {
     .option('--host <host>', 'address to bind', DEFAULTS.host)
     .option('--port <port>', 'port to bind (0 = any free port)', parseInteger('--port', 0, 65535), DEFAULTS.port)
     .option('--auto-create-topics', 'create a missing topic on first produce')
-    .option('--partitions <n>', 'partitions of auto-created topics', parseInteger('--partitions', 1))
+    .option(
+      '--partitions <n>',
+      'partitions of auto-created topics',
+      parseInteger('--partitions', 1, LIMITS.partitionsMax),
+    )
     .option('--users-file <file>', 'require authentication against this users file (see `sluice user add`)')
     .option('--token <token>', 'require authentication with this token (or SLUICE_SERVER_TOKEN)')
     .option('--tls-cert <file>', 'serve TLS with this certificate (PEM); needs --tls-key')

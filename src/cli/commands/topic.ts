@@ -17,7 +17,7 @@ interface ConfigOptions extends TargetOptions {
 }
 
 interface CreateOptions extends ConfigOptions {
-  partitions: number
+  partitions?: number
 }
 
 interface AlterOptions extends ConfigOptions {
@@ -101,13 +101,13 @@ export function registerTopic(program: Command): void {
   const topic = program.command('topic').description('create, list, describe and delete topics')
 
   withConfigOptions(
-    withTarget(topic.command('create <name>').description('create a topic')).requiredOption(
+    withTarget(topic.command('create <name>').description('create a topic')).option(
       '--partitions <n>',
-      'partition count',
+      'partition count (default 1, as createTopic)',
       parseInteger('--partitions', 1, LIMITS.partitionsMax),
     ),
   ).action(async (name: string, opts: CreateOptions) => {
-    const options: CreateTopicOptions = { partitions: opts.partitions, ...configFrom(opts) }
+    const options: CreateTopicOptions = { partitions: opts.partitions ?? 1, ...configFrom(opts) }
     const created = await withClient(opts, (s) => s.admin().createTopic(name, options))
     if (opts.json === true) printJson(created)
     else
