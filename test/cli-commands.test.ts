@@ -252,6 +252,18 @@ describe('sluice CLI', () => {
       stdout: 'r1\nr2\n',
       stderr: 'note: offset 0 is below the log start 1 of trimmed/0: starting at 1\n',
     })
+    // Binary-safe output: --encoding base64 / hex for keys, values and header values.
+    const hex = await runCli(['consume', 'trimmed', '--until-end', '--encoding', 'hex', '--json', ...d])
+    expect(
+      hex.stdout
+        .trim()
+        .split('\n')
+        .map((l) => (JSON.parse(l) as { value: string }).value),
+    ).toEqual(['7231', '7232'])
+    const b64 = await runCli(['consume', 'trimmed', '--until-end', '--encoding', 'base64', ...d])
+    expect(b64.stdout).toBe('cjE=\ncjI=\n')
+    const bad = await runCli(['consume', 'trimmed', '--until-end', '--encoding', 'latin1', ...d])
+    expect([bad.code, bad.stderr]).toEqual([2, 'error: --encoding must be one of utf8, base64, hex, got "latin1"\n'])
   })
 
   test('a reader that goes away (consume | head) ends consume quietly with exit 0, not an EPIPE stack trace', async () => {

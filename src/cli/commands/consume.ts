@@ -22,34 +22,42 @@ interface ConsumeOptions extends TargetOptions {
   untilEnd?: boolean
   toTime?: string
   toOffset?: number
+  encoding?: string
 }
 
-function text(value: unknown): string | null {
+const ENCODINGS = ['utf8', 'base64', 'hex'] as const
+type Encoding = (typeof ENCODINGS)[number]
+
+/** Bytes as text in `encoding`: utf8 shows text as it is; base64 and hex keep any bytes (a binary key or value). */
+function text(value: unknown, encoding: Encoding): string | null {
   if (value === null || value === undefined) return null
-  return Buffer.isBuffer(value) ? value.toString('utf8') : String(value)
+  return Buffer.isBuffer(value) ? value.toString(encoding) : String(value)
 }
 
 function formatMessage(m: Message, opts: ConsumeOptions): string {
+  const encoding = (opts.encoding ?? 'utf8') as Encoding
   if (opts.json === true) {
-    const headers = Object.fromEntries(Object.entries(m.headers).map(([k, v]) => [k, text(v)]))
+    const headers = Object.fromEntries(Object.entries(m.headers).map(([k, v]) => [k, text(v, encoding)]))
     return JSON.stringify({
       topic: m.topic,
       partition: m.partition,
       offset: m.offset,
       timestamp: m.timestamp,
-      key: text(m.key),
-      value: text(m.value),
+      key: text(m.key, encoding),
+      value: text(m.value, encoding),
       headers,
     })
   }
-  const value = text(m.value) ?? ''
-  return opts.keySeparator === undefined ? value : `${text(m.key) ?? ''}${opts.keySeparator}${value}`
+  const value = text(m.value, encoding) ?? ''
+  return opts.keySeparator === undefined ? value : `${text(m.key, encoding) ?? ''}${opts.keySeparator}${value}`
 }
 
 function checkOptions(opts: ConsumeOptions): void {
   const starts = [opts.fromBeginning === true, opts.fromTime !== undefined, opts.offset !== undefined].filter(Boolean)
   if (starts.length > 1) throw new UsageError('give at most one of --from-beginning, --from-time, --offset')
   if (opts.offset !== undefined && opts.partition === undefined) throw new UsageError('--offset needs --partition')
+  if (opts.encoding !== undefined && !(ENCODINGS as readonly string[]).includes(opts.encoding))
+    throw new UsageError(`--encoding must be one of ${ENCODINGS.join(', ')}, got "${opts.encoding}"`)
   const ends = [opts.untilEnd === true, opts.toTime !== undefined, opts.toOffset !== undefined].filter(Boolean)
   if (ends.length > 1) throw new UsageError('give at most one of --until-end, --to-time, --to-offset')
   if (opts.toOffset !== undefined && opts.partition === undefined) throw new UsageError('--to-offset needs --partition')
@@ -153,6 +161,7 @@ export function registerConsume(program: Command): void {
     .option('--max-messages <n>', 'stop after this many records', parseInteger('--max-messages', 1))
     .option('--key-separator <sep>', 'print key<sep>value')
     .option('--json', 'print one JSON object per record')
+    .option('--encoding <enc>', 'keys, values and header values as utf8 (default), base64 or hex (binary data)')
     .option('--durable', 'print only records an fsync covered (consumer visibility durable)')
     .option(
       '--until-end',
