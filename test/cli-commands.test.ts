@@ -100,7 +100,11 @@ describe('sluice CLI', () => {
     expect((await runCli(['topic', 'alter', 'orders', '--delete-config', 'colour', ...d])).code).toBe(2)
     const bad = await runCli(['topic', 'alter', 'orders', '--segment-bytes', '5', ...d])
     expect([bad.code, bad.stderr]).toEqual([1, expect.stringMatching(/segmentBytes must be an integer in \[1024/)])
-    expect((await runCli(['topic', 'describe', 'orders', ...d])).stdout).toContain('segmentBytes=134217728')
+    const text = (await runCli(['topic', 'describe', 'orders', ...d])).stdout
+    expect(text).toContain('segmentBytes=134217728')
+    expect(text).toMatch(
+      /^config: retentionMs=\S+ retentionBytes=\S+ segmentBytes=\S+ segmentMs=\S+ flush=\S+ flushIntervalMs=\S+$/m,
+    )
     const grown = await runCli(['topic', 'alter', 'orders', '--partitions', '5', '--json', ...d])
     expect((JSON.parse(grown.stdout) as { partitions: unknown[] }).partitions).toHaveLength(5)
     const shrink = await runCli(['topic', 'alter', 'orders', '--partitions', '2', ...d])
@@ -145,6 +149,8 @@ describe('sluice CLI', () => {
     // usage errors: exit 2
     expect((await runCli(['topic', 'create', 'x', '--partitions', 'many', ...d])).code).toBe(2)
     expect((await runCli(['topic', 'list', '--data-dir', dataDir, '--broker', '127.0.0.1:1'])).code).toBe(2)
+    const both = await runCli(['topic', 'list', '--broker', '127.0.0.1:1', '--token', 'a-token-x', '--user', 'u'])
+    expect([both.code, both.stderr]).toEqual([2, 'error: give either --token or --user, not both\n'])
     expect((await runCli(['topic', 'delete', 'orders', ...d])).stdout).toBe('deleted topic orders\n')
     expect((await runCli(['topic', 'list', '--json', ...d])).stdout).toBe('[]\n')
   })

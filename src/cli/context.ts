@@ -48,6 +48,8 @@ export async function openClient(opts: TargetOptions): Promise<Sluice> {
     return Sluice.open({ dataDir: opts.dataDir ?? DEFAULTS.dataDir })
   }
   const options: SluiceConnectOptions = { brokers: opts.broker.split(',').map((b) => b.trim()), clientId: 'sluice-cli' }
+  if (opts.user !== undefined && opts.token !== undefined)
+    throw new UsageError('give either --token or --user, not both')
   const token = opts.token ?? process.env.SLUICE_TOKEN
   if (opts.user !== undefined) {
     const password = process.env.SLUICE_PASSWORD

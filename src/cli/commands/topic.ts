@@ -80,10 +80,7 @@ const DELETABLE: Readonly<Record<string, keyof AlterTopicConfigOptions>> = Objec
 function printTopic(topic: TopicDescription): void {
   const c = topic.config
   printLine(`topic ${topic.name}${topic.internal ? ' (internal)' : ''}`)
-  printLine(
-    `config: retentionMs=${c.retentionMs} retentionBytes=${c.retentionBytes} segmentBytes=${c.segmentBytes} ` +
-      `flush=${c.flush} flushIntervalMs=${c.flushIntervalMs} cleanupPolicy=${c.cleanupPolicy}`,
-  )
+  printLine(`config: ${TOPIC_CONFIG_KEYS.map((k) => `${k}=${c[k]}`).join(' ')}`)
   printTable(
     ['PARTITION', 'START', 'END', 'BYTES', 'SEGMENTS', 'OFFLINE'],
     topic.partitions.map((p) => [
