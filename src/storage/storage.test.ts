@@ -1,6 +1,7 @@
 // Unit tests of Storage: the data-dir lock (same process, child process, stale takeover), log names that must stay
 // inside the data dir, the clean-shutdown marker and checkpoint, group commit sharing fdatasyncs, a failed fsync
-// taking a log offline without acknowledging, the interval policy, and deleteLog.
+// taking a log offline without acknowledging (also when a roll's or truncation's fdatasync of the same file races
+// it), the interval policy, and deleteLog.
 import { spawn, spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
@@ -8,6 +9,7 @@ import { fileURLToPath } from 'node:url'
 import { describe, expect, vi } from 'vitest'
 import { ClosedError, DataDirLockedError, InvalidArgumentError, PartitionOfflineError } from '../errors.js'
 import { captureLogger, logConfig, makeBatch, readAll, tmpTest as test } from '../testing/storage-fixtures.js'
+import type { PartitionLogApi } from './api.js'
 import { nodeDurabilityFs, type DurabilityFs } from './segment.js'
 import { openStorage } from './storage.js'
 
@@ -260,43 +262,15 @@ describe('flush policies', () => {
   test('an fdatasync that returns success after its log went offline claims nothing durable', async ({ tmpDir }) => {
     // Linux reports a writeback error once per open file: when the roll's fdatasync of the same fd takes the error,
     // a group-commit fdatasync still in flight on that fd can return success for pages that were lost.
-    let held: (() => void) | null = null
-    let holding = false
-    let failSync = false
-    const dfs: DurabilityFs = {
-      fdatasync: async (fd) => {
-        await nodeDurabilityFs.fdatasync(fd)
-        if (holding) await new Promise<void>((resolve) => (held = resolve))
-      },
-      fdatasyncSync: (fd) => {
-        if (failSync) throw Object.assign(new Error(`EIO: i/o error on fd ${fd}`), { code: 'EIO' })
-        nodeDurabilityFs.fdatasyncSync(fd)
-      },
-    }
-    const storage = await openStorage(tmpDir, { durabilityFs: dfs, logger: captureLogger() })
-    const log = await storage.openLog('l', logConfig({ segmentBytes: 300 }))
-    log.append(makeBatch('first'))
-    await log.waitDurable(0)
-    holding = true
-    const r = log.append(makeBatch('second'))
-    const ack = log.waitDurable(r.lastOffset)
-    for (let i = 0; i < 500 && held === null; i++) await new Promise((resolve) => setTimeout(resolve, 2))
-    expect(held).not.toBeNull() // its group-commit fdatasync is in flight
-    failSync = true
-    // Appends until one rolls the segment (300 bytes): the roll's fdatasync fails and takes the log offline.
-    let rollError: unknown = null
-    for (let i = 0; i < 20 && rollError === null; i++)
-      try {
-        log.append(makeBatch(`more${i}`))
-      } catch (err) {
-        rollError = err
-      }
-    expect(rollError).toBeInstanceOf(PartitionOfflineError)
-    await expect(ack).rejects.toThrow(PartitionOfflineError)
-    held!()
+    const h = await logWithHeldSync(tmpDir)
+    h.failSyncs()
+    expect(appendUntilRoll(h.log)).toBeInstanceOf(PartitionOfflineError) // the roll's fdatasync failed
+    await h.settled
+    expect(h.acked).toBe(false)
+    h.release(true)
     await new Promise((resolve) => setTimeout(resolve, 20))
-    expect(log.durableOffset).toBe(1) // the late success is not believed
-    await storage.close()
+    expect(h.log.durableOffset).toBe(1) // the late success is not believed
+    await h.storage.close()
     const checkpoint = JSON.parse(fs.readFileSync(path.join(tmpDir, 'checkpoints/recovery-point'), 'utf8')) as {
       logs: Record<string, number>
     }
@@ -310,46 +284,20 @@ describe('flush policies', () => {
     'a roll during a group-commit fdatasync acks the sealed records only once that fdatasync %s',
     async ([, succeeds], { tmpDir }) => {
       // The roll's fdatasync of the same fd returns success when the one in flight took the writeback error.
-      let release: ((ok: boolean) => void) | null = null
-      let holding = false
-      const dfs: DurabilityFs = {
-        fdatasync: async (fd) => {
-          await nodeDurabilityFs.fdatasync(fd)
-          if (!holding) return
-          const ok = await new Promise<boolean>((resolve) => (release = resolve))
-          if (!ok) throw Object.assign(new Error(`EIO: i/o error on fd ${fd}`), { code: 'EIO' })
-        },
-        fdatasyncSync: (fd) => nodeDurabilityFs.fdatasyncSync(fd),
-      }
-      const storage = await openStorage(tmpDir, { durabilityFs: dfs, logger: captureLogger() })
-      const log = await storage.openLog('l', logConfig({ segmentBytes: 300 }))
-      log.append(makeBatch('first'))
-      await log.waitDurable(0)
-      holding = true
-      const r = log.append(makeBatch('second'))
-      let acked: boolean | null = null
-      const ack = log.waitDurable(r.lastOffset).then(
-        () => (acked = true),
-        () => (acked = false),
-      )
-      for (let i = 0; i < 500 && release === null; i++) await new Promise((resolve) => setTimeout(resolve, 2))
-      expect(release).not.toBeNull() // the group-commit fdatasync of the first segment is in flight
-      const segments = log.segmentCount
-      for (let i = 0; i < 20 && log.segmentCount === segments; i++) log.append(makeBatch(`more${i}`))
-      expect(log.segmentCount).toBe(segments + 1) // rolled: the first segment was sealed and fdatasynced
+      const h = await logWithHeldSync(tmpDir)
+      expect(appendUntilRoll(h.log)).toBeNull() // rolled: the first segment was sealed and fdatasynced
       await new Promise((resolve) => setTimeout(resolve, 20))
-      expect(acked).toBeNull()
-      expect(log.durableOffset).toBe(1)
-      holding = false
-      release!(succeeds)
-      await ack
-      expect(acked).toBe(succeeds)
-      if (succeeds) expect(log.durableOffset).toBeGreaterThan(r.lastOffset)
+      expect(h.acked).toBeNull()
+      expect(h.log.durableOffset).toBe(1)
+      h.release(succeeds)
+      await h.settled
+      expect(h.acked).toBe(succeeds)
+      if (succeeds) expect(h.log.durableOffset).toBeGreaterThan(h.second)
       else {
-        expect(log.offlineError).toBeInstanceOf(PartitionOfflineError)
-        expect(log.durableOffset).toBe(1)
+        expect(h.log.offlineError).toBeInstanceOf(PartitionOfflineError)
+        expect(h.log.durableOffset).toBe(1)
       }
-      await storage.close()
+      await h.storage.close()
     },
   )
 
@@ -394,3 +342,68 @@ describe('flush policies', () => {
     })
   })
 })
+
+/**
+ * A log of 300-byte segments with 'first' durable and 'second' appended, the group-commit fdatasync covering
+ * 'second' held in flight until `release(ok)` (ok false: it fails with EIO); `failSyncs()` makes every synchronous
+ * fdatasync (a roll's) fail with EIO from then on. `acked` tells how the wait for 'second' settled (null: not yet).
+ */
+async function logWithHeldSync(tmpDir: string) {
+  let held: ((ok: boolean) => void) | null = null
+  let holding = false
+  let failing = false
+  const eio = (fd: number) => Object.assign(new Error(`EIO: i/o error on fd ${fd}`), { code: 'EIO' })
+  const dfs: DurabilityFs = {
+    fdatasync: async (fd) => {
+      await nodeDurabilityFs.fdatasync(fd)
+      if (!holding) return
+      const ok = await new Promise<boolean>((resolve) => (held = resolve))
+      if (!ok) throw eio(fd)
+    },
+    fdatasyncSync: (fd) => {
+      if (failing) throw eio(fd)
+      nodeDurabilityFs.fdatasyncSync(fd)
+    },
+  }
+  const storage = await openStorage(tmpDir, { durabilityFs: dfs, logger: captureLogger() })
+  const log = await storage.openLog('l', logConfig({ segmentBytes: 300 }))
+  log.append(makeBatch('first'))
+  await log.waitDurable(0)
+  holding = true
+  const second = log.append(makeBatch('second')).lastOffset
+  const h = {
+    storage,
+    log,
+    second,
+    acked: null as boolean | null,
+    settled: null as unknown as Promise<unknown>,
+    release(ok: boolean) {
+      holding = false
+      held!(ok)
+    },
+    failSyncs() {
+      failing = true
+    },
+  }
+  h.settled = log.waitDurable(second).then(
+    () => (h.acked = true),
+    () => (h.acked = false),
+  )
+  for (let i = 0; i < 500 && held === null; i++) await new Promise((resolve) => setTimeout(resolve, 2))
+  expect(held).not.toBeNull() // the group-commit fdatasync covering 'second' is in flight
+  return h
+}
+
+/** Appends until the log rolls (at most 20 batches); the error the rolling append threw, or null. */
+function appendUntilRoll(log: PartitionLogApi): unknown {
+  const segments = log.segmentCount
+  for (let i = 0; i < 20; i++) {
+    try {
+      log.append(makeBatch(`more${i}`))
+    } catch (err) {
+      return err
+    }
+    if (log.segmentCount > segments) return null
+  }
+  throw new Error('the log did not roll')
+}
