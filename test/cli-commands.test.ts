@@ -334,7 +334,7 @@ describe('sluice CLI', () => {
         break
       await new Promise((r) => setTimeout(r, 50))
     }
-    await expect(fs.stat(path.join(dataDir, '.clean-shutdown'))).resolves.toBeTruthy()
+    expect((await fs.stat(path.join(dataDir, '.clean-shutdown'))).isFile()).toBe(true)
     expect(logs).toContain('shutdown complete')
   })
 
