@@ -1,6 +1,8 @@
 // The broker's group calls reach the real group coordinator: a joined member's fenced fetch is served for its own
 // partitions and refused (per partition) for others, commits survive a reopen through __consumer_offsets, and deleting
 // a topic drops the group's offsets for it.
+import { promises as fs } from 'node:fs'
+import path from 'node:path'
 import { describe, expect } from 'vitest'
 import type { GroupHeartbeatRequest } from '../src/broker/api.js'
 import { brokerTest as test, makeBatch } from '../src/testing/broker-fixture.js'
@@ -80,5 +82,35 @@ describe('broker group wiring', () => {
     await second.deleteTopic('t')
     const after = await second.fetchOffsets({ groupId: 'g' })
     expect(after.map((c) => c.topic)).toEqual(['kept'])
+  })
+
+  test("a partition that opens offline keeps its groups' commits; describeGroup gives its end and lag as -1", async ({
+    fx,
+  }) => {
+    // Its log end is unknown, not 0: lowering the commit "to the log end" redelivered the whole partition once it was
+    // repaired.
+    const first = await fx.open()
+    await first.createTopic({ name: 't', partitions: 2, config: { flush: 'sync' } })
+    for (const partition of [0, 1]) await first.produce({ topic: 't', partition, acks: 'all', batch: makeBatch(5) })
+    const offsets = [0, 1].map((partition) => ({ topic: 't', partition, offset: 5 }))
+    await first.commitOffsets({ groupId: 'g', memberId: '', memberEpoch: -1, offsets })
+    await first.close()
+    // Partition 1 loses fsynced bytes: it opens offline (below its recovery point).
+    const file = path.join(fx.dataDir, 'topics', 't', '1', '00000000000000000000.log')
+    await fs.truncate(file, (await fs.stat(file)).size - 10)
+    const second = await fx.open()
+    const committed = await second.fetchOffsets({ groupId: 'g' })
+    expect(committed.map((c) => [c.partition, c.offset])).toEqual([
+      [0, 5],
+      [1, 5],
+    ])
+    const described = await second.describeGroup('g')
+    expect(described.offsets.map((o) => [o.partition, o.committedOffset, o.logEndOffset, o.lag])).toEqual([
+      [0, 5, 5, 0],
+      [1, 5, -1, -1],
+    ])
+    await expect(
+      second.resetOffsets({ groupId: 'g', topic: 't', partitions: [1], to: 'earliest', dryRun: true }),
+    ).rejects.toThrow(/offline/)
   })
 })

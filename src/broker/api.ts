@@ -226,6 +226,7 @@ export interface GroupDescription {
     subscribedTopics: string[]
     assignment: Array<{ topic: string; partition: number }>
   }>
+  /** logEndOffset and lag are -1 for a partition that is offline (its end is unknown). */
   offsets: Array<{ topic: string; partition: number; committedOffset: number; logEndOffset: number; lag: number }>
 }
 

@@ -368,8 +368,17 @@ export class GroupCoordinator {
       const count = topics.partitionCount(tp.topic)
       if (count === null || tp.partition >= count) continue
       const committedOffset = this.store.get(groupId, tp.topic, tp.partition)?.offset ?? -1
-      const logEndOffset = topics.logEndOffset(tp.topic, tp.partition)
-      const from = committedOffset >= 0 ? committedOffset : topics.logStartOffset(tp.topic, tp.partition)
+      let logEndOffset: number
+      let from: number
+      try {
+        logEndOffset = topics.logEndOffset(tp.topic, tp.partition)
+        from = committedOffset >= 0 ? committedOffset : topics.logStartOffset(tp.topic, tp.partition)
+      } catch (err) {
+        if (!(err instanceof SluiceError)) throw err
+        // Offline: its end, and so the lag, are unknown.
+        offsets.push({ topic: tp.topic, partition: tp.partition, committedOffset, logEndOffset: -1, lag: -1 })
+        continue
+      }
       offsets.push({
         topic: tp.topic,
         partition: tp.partition,
