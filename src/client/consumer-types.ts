@@ -38,9 +38,11 @@ export interface PartitionSelector {
   partition?: number
 }
 
+/** Where an 'error' event comes from. Always an object; topic and partition are null (offset -1) for an error of no
+ *  one partition: a fetch, an automatic commit, the group membership. */
 export interface ErrorContext {
-  topic: string
-  partition: number
+  topic: string | null
+  partition: number | null
   /** The offset the partition stopped at (the failed record), or -1 when not tied to one. */
   offset: number
 }

@@ -471,15 +471,22 @@ export class Consumer extends EventEmitter {
     return m
   }
 
-  #reportError(err: Error, context: ErrorContext | null): void {
+  #reportError(err: Error, at: ErrorContext | null): void {
+    const context = at ?? { topic: null, partition: null, offset: -1 }
     if (this.#consuming === 'iterator') {
       if (this.#iteratorErrors.length >= ITERATOR_ERRORS_MAX) this.#iteratorErrors.shift()
       this.#iteratorErrors.push(err)
     }
-    if (this.listenerCount('error') > 0) this.emit('error', err, context)
-    else if (this.#consuming !== 'iterator')
+    if (this.listenerCount('error') > 0) {
+      try {
+        this.emit('error', err, context)
+      } catch (thrown) {
+        // A listener that throws must not take down the timer or loop that reported (the process, for a timer).
+        process.emitWarning(`sluice consumer: an 'error' listener threw: ${(thrown as Error)?.message ?? thrown}`)
+      }
+    } else if (this.#consuming !== 'iterator')
       process.emitWarning(
-        `sluice consumer: ${err.message}${context === null ? '' : ` (${context.topic}/${context.partition} at ${context.offset})`}`,
+        `sluice consumer: ${err.message}${at === null ? '' : ` (${at.topic}/${at.partition} at ${at.offset})`}`,
       )
   }
 
