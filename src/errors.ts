@@ -235,9 +235,11 @@ export class DataDirLockedError extends SluiceError {
   constructor(
     readonly dataDir: string,
     readonly holderPid: number,
+    /** Where the holder runs when it is not this host's pid namespace, e.g. 'of another host or pid namespace (h)'. */
+    holderWhere?: string,
   ) {
     super(
-      `data directory ${dataDir} is in use by process ${holderPid}; ` +
+      `data directory ${dataDir} is in use by process ${holderPid}${holderWhere === undefined ? '' : ` ${holderWhere}`}; ` +
         `if a broker is running there, connect to it with --broker host:port instead`,
     )
   }

@@ -10,6 +10,7 @@ import { describe, expect, vi } from 'vitest'
 import { ClosedError, DataDirLockedError, InvalidArgumentError, PartitionOfflineError } from '../errors.js'
 import { captureLogger, logConfig, makeBatch, readAll, tmpTest as test } from '../testing/storage-fixtures.js'
 import type { PartitionLogApi } from './api.js'
+import { lockSelf, parseLockHolder } from './data-dir-lock.js'
 import { nodeDurabilityFs, type DurabilityFs } from './segment.js'
 import { openStorage } from './storage.js'
 
@@ -62,9 +63,59 @@ describe('data-dir lock', () => {
     const deadPid = Number(dead.stdout.toString())
     fs.writeFileSync(path.join(tmpDir, '.lock'), `${deadPid}\n`)
     const storage = await openStorage(tmpDir)
-    expect(fs.readFileSync(path.join(tmpDir, '.lock'), 'utf8').trim()).toBe(String(process.pid))
+    expect(parseLockHolder(fs.readFileSync(path.join(tmpDir, '.lock'), 'utf8'))?.pid).toBe(process.pid)
     await storage.close()
     expect(fs.existsSync(path.join(tmpDir, '.lock'))).toBe(false)
+  })
+
+  test('the same directory through a symlink is the same lock', async ({ tmpDir }) => {
+    const dir = path.join(tmpDir, 'real')
+    fs.mkdirSync(dir)
+    fs.symlinkSync(dir, path.join(tmpDir, 'link'))
+    const first = await openStorage(dir)
+    await expect(openStorage(path.join(tmpDir, 'link'))).rejects.toThrow(DataDirLockedError)
+    await first.close()
+  })
+
+  test('a live pid that started after the lock was written (a reused pid) does not hold it', async ({ tmpDir }) => {
+    const me = lockSelf()
+    const lock = (start: string) =>
+      fs.writeFileSync(path.join(tmpDir, '.lock'), JSON.stringify({ ...me, pid: process.ppid, start, token: 't' }))
+    lock('1') // the parent process runs, but did not start at tick 1
+    const storage = await openStorage(tmpDir)
+    await storage.close()
+    const parentStart = fs.readFileSync(`/proc/${process.ppid}/stat`, 'utf8').split(') ')[1]!.split(' ')[19]!
+    lock(parentStart) // now it is the process that wrote the lock
+    await expect(openStorage(tmpDir)).rejects.toThrow(new RegExp(`in use by process ${process.ppid};`))
+  })
+
+  test('a lock of another pid namespace holds while its lease moves and is taken over once it stands still', async ({
+    tmpDir,
+  }) => {
+    // Its pid means nothing here (1: every container's first process); only the lease tells whether it runs.
+    const file = path.join(tmpDir, '.lock')
+    fs.writeFileSync(file, JSON.stringify({ ...lockSelf(), pidNs: 'pid:[1]', pid: 1, start: '5', token: 'other' }))
+    const mover = spawn(process.execPath, [
+      '-e',
+      `setInterval(() => { const t = new Date(); require('fs').utimesSync(${JSON.stringify(file)}, t, t) }, 300)`,
+    ])
+    try {
+      await expect(openStorage(tmpDir)).rejects.toThrow(/in use by process 1 of another host or pid namespace/)
+    } finally {
+      mover.kill('SIGKILL')
+      await new Promise((resolve) => mover.once('exit', resolve))
+    }
+    const storage = await openStorage(tmpDir) // the lease stood still for LEASE_STALE_MS
+    expect(parseLockHolder(fs.readFileSync(file, 'utf8'))?.pid).toBe(process.pid)
+    await storage.close()
+  })
+
+  test("release leaves a lock that another holder's token now names", async ({ tmpDir }) => {
+    const storage = await openStorage(tmpDir)
+    const file = path.join(tmpDir, '.lock')
+    fs.writeFileSync(file, JSON.stringify({ ...lockSelf(), token: 'someone-else' })) // taken over meanwhile
+    await storage.close()
+    expect(parseLockHolder(fs.readFileSync(file, 'utf8'))?.token).toBe('someone-else')
   })
 })
 
