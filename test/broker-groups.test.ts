@@ -111,6 +111,16 @@ describe('broker group wiring', () => {
     ])
     await expect(
       second.resetOffsets({ groupId: 'g', topic: 't', partitions: [1], to: 'earliest', dryRun: true }),
-    ).rejects.toThrow(/offline/)
+    ).rejects.toThrow(
+      /offline: .*\(below the recovery point 5\).*delete checkpoints\/recovery-point/,
+    )
+    // Following that advice accepts the loss: the partition serves what is left, and the commit comes down to its end.
+    await second.close()
+    await fs.rm(path.join(fx.dataDir, 'checkpoints', 'recovery-point'))
+    const third = await fx.open()
+    expect((await third.describeGroup('g')).offsets.map((o) => [o.partition, o.committedOffset, o.lag])).toEqual([
+      [0, 5, 0],
+      [1, 0, 0],
+    ])
   })
 })

@@ -52,10 +52,21 @@ export function listSegmentBases(dir: string): number[] {
   return [...bases].sort((a, b) => a - b)
 }
 
-function offline(name: string, file: string, position: number, message: string): PartitionOfflineError {
-  return new PartitionOfflineError(
-    `log ${name} is offline: ${message} in ${file} at byte ${position}; run \`sluice log verify\` and repair or remove the segment`,
-  )
+const REPAIR_ADVICE = 'run `sluice log verify` and repair or remove the segment'
+/** Fsynced records are damaged or missing: no repair of the segments brings them back, but the loss can be accepted
+ *  (without the recovery point the log is recovered as after a crash: cut at the first bad batch). */
+const ACCEPT_LOSS_ADVICE =
+  'fsynced records are damaged or missing; to serve the records before the damage, accepting the loss of the rest, ' +
+  'stop the broker and delete checkpoints/recovery-point (every log is then re-validated at the next start)'
+
+function offline(
+  name: string,
+  file: string,
+  position: number,
+  message: string,
+  advice = REPAIR_ADVICE,
+): PartitionOfflineError {
+  return new PartitionOfflineError(`log ${name} is offline: ${message} in ${file} at byte ${position}; ${advice}`)
 }
 
 export async function recoverSegments(input: RecoveryInput): Promise<RecoveredLog> {
@@ -100,6 +111,7 @@ export async function recoverSegments(input: RecoveryInput): Promise<RecoveredLo
               segment.logPath,
               problem.position,
               `${problem.message} (below the recovery point ${input.recoveryPoint})`,
+              ACCEPT_LOSS_ADVICE,
             ),
           )
         // A bad batch whose start never reached the disk (isUnwrittenBatchAt), while a later write did: a write over
@@ -162,6 +174,7 @@ export async function recoverSegments(input: RecoveryInput): Promise<RecoveredLo
         active.logPath,
         active.sizeBytes,
         `the log ends at offset ${active.nextOffset}, below its recovery point ${input.recoveryPoint}`,
+        ACCEPT_LOSS_ADVICE, // the segments left may all be sound (log verify passes them)
       ),
     )
   if (active !== undefined) {
