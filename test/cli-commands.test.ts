@@ -157,9 +157,11 @@ describe('sluice CLI', () => {
 
   test('remote: serve, then topic/produce/consume/group through --broker; the held data dir says to use --broker; SIGTERM exits 0', async () => {
     const dataDir = path.join(await tempDir(), 'data')
-    const s = await serve(['--data-dir', dataDir])
+    // serve's topic flags are the defaults of topics created without them
+    const s = await serve(['--data-dir', dataDir, '--segment-ms', '3600000', '--retention-check-interval-ms', '5000'])
     const b = ['--broker', s.address]
     expect((await runCli(['topic', 'create', 'jobs', '--partitions', '2', ...b])).code).toBe(0)
+    expect((await runCli(['topic', 'describe', 'jobs', ...b])).stdout).toContain(' segmentMs=3600000 ')
     const lines = Array.from({ length: 20 }, (_, i) => `k${i % 5}:v${i}`).join('\n') + '\n'
     expect((await runCli(['produce', 'jobs', '--key-separator', ':', ...b], { input: lines })).code).toBe(0)
     const consumed = await runCli([

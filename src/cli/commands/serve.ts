@@ -11,8 +11,10 @@ import { createJsonLogger } from '../../broker/logger.js'
 import { LIMITS } from '../../config/limits.js'
 import { parseInteger, UsageError } from '../context.js'
 import { printLine } from '../output.js'
+import { configFrom, withTopicConfigOptions, type ConfigOptions } from './topic.js'
 
-interface ServeOptions {
+interface ServeOptions extends ConfigOptions {
+  retentionCheckIntervalMs?: number
   dataDir: string
   host: string
   port: number
@@ -28,7 +30,7 @@ interface ServeOptions {
 const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const
 
 export function registerServe(program: Command): void {
-  program
+  const command = program
     .command('serve')
     .description('run a broker on a data directory and serve it over TCP')
     .option('--data-dir <dir>', 'the data directory', DEFAULTS.dataDir)
@@ -45,70 +47,80 @@ export function registerServe(program: Command): void {
     .option('--tls-cert <file>', 'serve TLS with this certificate (PEM); needs --tls-key')
     .option('--tls-key <file>', 'the TLS private key (PEM)')
     .option('--log-level <level>', 'debug | info | warn | error', 'info')
-    .action(async (opts: ServeOptions) => {
-      if (!(LOG_LEVELS as readonly string[]).includes(opts.logLevel)) {
-        throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}`)
-      }
-      const token = opts.token ?? process.env.SLUICE_SERVER_TOKEN
-      if (opts.usersFile !== undefined && token !== undefined)
-        throw new UsageError('give --users-file or --token, not both')
-      if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined)) {
-        throw new UsageError('--tls-cert and --tls-key go together')
-      }
-      const logger = createJsonLogger({ level: opts.logLevel as (typeof LOG_LEVELS)[number] })
-      const serverOptions: ServerOptions = { host: opts.host, port: opts.port, logger }
-      if (opts.usersFile !== undefined) serverOptions.auth = { usersFile: opts.usersFile }
-      else if (token !== undefined) serverOptions.auth = { token }
-      if (opts.tlsCert !== undefined && opts.tlsKey !== undefined) {
-        const tlsFiles = { cert: readFileSync(opts.tlsCert), key: readFileSync(opts.tlsKey) }
-        try {
-          tls.createSecureContext(tlsFiles) // before the data dir is opened: name the files, not OpenSSL's routine
-        } catch (err) {
-          throw new Error(
-            `--tls-cert ${opts.tlsCert} and --tls-key ${opts.tlsKey} do not load: ${(err as Error).message} ` +
-              '(--tls-cert takes the PEM certificate, --tls-key its PEM private key)',
-            { cause: err },
-          )
-        }
-        serverOptions.tls = tlsFiles
-      }
-      const broker = await openBroker(
-        {
-          dataDir: path.resolve(opts.dataDir),
-          autoCreateTopics: opts.autoCreateTopics === true,
-          ...(opts.partitions === undefined ? {} : { partitions: opts.partitions }),
-        },
-        { logger },
-      )
-      let server
+    .option(
+      '--retention-check-interval-ms <ms>',
+      'how often retention deletes old segments',
+      parseInteger('--retention-check-interval-ms', 1),
+    )
+  // The topic options, as the defaults of topics created without them.
+  withTopicConfigOptions(command).action(async (opts: ServeOptions) => {
+    if (!(LOG_LEVELS as readonly string[]).includes(opts.logLevel)) {
+      throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}`)
+    }
+    const token = opts.token ?? process.env.SLUICE_SERVER_TOKEN
+    if (opts.usersFile !== undefined && token !== undefined)
+      throw new UsageError('give --users-file or --token, not both')
+    if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined)) {
+      throw new UsageError('--tls-cert and --tls-key go together')
+    }
+    const logger = createJsonLogger({ level: opts.logLevel as (typeof LOG_LEVELS)[number] })
+    const serverOptions: ServerOptions = { host: opts.host, port: opts.port, logger }
+    if (opts.usersFile !== undefined) serverOptions.auth = { usersFile: opts.usersFile }
+    else if (token !== undefined) serverOptions.auth = { token }
+    if (opts.tlsCert !== undefined && opts.tlsKey !== undefined) {
+      const tlsFiles = { cert: readFileSync(opts.tlsCert), key: readFileSync(opts.tlsKey) }
       try {
-        server = await startServer(broker, serverOptions)
+        tls.createSecureContext(tlsFiles) // before the data dir is opened: name the files, not OpenSSL's routine
       } catch (err) {
-        await broker.close()
-        throw err
+        throw new Error(
+          `--tls-cert ${opts.tlsCert} and --tls-key ${opts.tlsKey} do not load: ${(err as Error).message} ` +
+            '(--tls-cert takes the PEM certificate, --tls-key its PEM private key)',
+          { cause: err },
+        )
       }
-      printLine(`sluice listening on ${server.host}:${server.port}`)
-      await new Promise<void>((resolve) => {
-        let stopping = false
-        const stop = (signal: string) => {
-          if (stopping) {
-            logger.error('second signal during shutdown: exiting now', { signal })
-            process.exit(1)
-          }
-          stopping = true
-          logger.info('shutting down', { signal })
-          void (async () => {
-            try {
-              await server.close()
-            } finally {
-              await broker.close()
-            }
-            logger.info('shutdown complete')
-            resolve()
-          })()
+      serverOptions.tls = tlsFiles
+    }
+    const broker = await openBroker(
+      {
+        dataDir: path.resolve(opts.dataDir),
+        autoCreateTopics: opts.autoCreateTopics === true,
+        ...(opts.partitions === undefined ? {} : { partitions: opts.partitions }),
+        ...configFrom(opts),
+        ...(opts.retentionCheckIntervalMs === undefined
+          ? {}
+          : { retentionCheckIntervalMs: opts.retentionCheckIntervalMs }),
+      },
+      { logger },
+    )
+    let server
+    try {
+      server = await startServer(broker, serverOptions)
+    } catch (err) {
+      await broker.close()
+      throw err
+    }
+    printLine(`sluice listening on ${server.host}:${server.port}`)
+    await new Promise<void>((resolve) => {
+      let stopping = false
+      const stop = (signal: string) => {
+        if (stopping) {
+          logger.error('second signal during shutdown: exiting now', { signal })
+          process.exit(1)
         }
-        process.on('SIGTERM', () => stop('SIGTERM'))
-        process.on('SIGINT', () => stop('SIGINT'))
-      })
+        stopping = true
+        logger.info('shutting down', { signal })
+        void (async () => {
+          try {
+            await server.close()
+          } finally {
+            await broker.close()
+          }
+          logger.info('shutdown complete')
+          resolve()
+        })()
+      }
+      process.on('SIGTERM', () => stop('SIGTERM'))
+      process.on('SIGINT', () => stop('SIGINT'))
     })
+  })
 }

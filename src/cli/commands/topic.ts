@@ -6,7 +6,7 @@ import { LIMITS } from '../../config/limits.js'
 import { parseInteger, UsageError, withClient, withTarget, type TargetOptions } from '../context.js'
 import { printJson, printLine, printTable } from '../output.js'
 
-interface ConfigOptions extends TargetOptions {
+export interface ConfigOptions extends TargetOptions {
   retentionMs?: number
   retentionBytes?: number
   segmentBytes?: number
@@ -36,6 +36,11 @@ const FLUSH_POLICIES: readonly FlushPolicy[] = ['sync', 'interval', 'os']
 
 /** The topic config options `create` and `alter` share. */
 function withConfigOptions(command: Command): Command {
+  return withTopicConfigOptions(command).option('--json', 'print JSON')
+}
+
+/** The topic options as flags (topic create/alter; serve takes them as the defaults of new topics). */
+export function withTopicConfigOptions(command: Command): Command {
   return command
     .option(
       '--retention-ms <ms>',
@@ -51,11 +56,10 @@ function withConfigOptions(command: Command): Command {
     .option('--segment-ms <ms>', 'roll segments at this age', parseInteger('--segment-ms', 1))
     .option('--flush <policy>', 'sync | interval | os')
     .option('--flush-interval-ms <ms>', 'flush period for --flush interval', parseInteger('--flush-interval-ms', 1))
-    .option('--json', 'print JSON')
 }
 
 /** The config options given on the command line, checked. */
-function configFrom(opts: ConfigOptions): Omit<CreateTopicOptions, 'partitions'> {
+export function configFrom(opts: ConfigOptions): Omit<CreateTopicOptions, 'partitions'> {
   if (opts.flush !== undefined && !(FLUSH_POLICIES as readonly string[]).includes(opts.flush)) {
     throw new UsageError(`--flush must be one of ${FLUSH_POLICIES.join(', ')}, got "${opts.flush}"`)
   }
