@@ -405,7 +405,9 @@ export function validateBatch(buf: Buffer, pos = 0, end = buf.length): BatchHead
   if (!builtHere) {
     const actual = crc32c(buf, pos + POS.attributes, pos + h.batchBytes)
     if (actual !== h.crc)
-      throw new CorruptRecordError(`CRC mismatch: stored 0x${h.crc.toString(16)}, computed 0x${actual.toString(16)}`)
+      throw new CorruptRecordError(
+        `CRC mismatch: stored 0x${h.crc.toString(16).padStart(8, '0')}, computed 0x${actual.toString(16).padStart(8, '0')}`,
+      )
   }
   const codec = h.attributes & COMPRESSION_MASK
   if (codec > 1) throw new UnsupportedVersionError(`compression codec ${codec} is not supported (none and gzip are)`)

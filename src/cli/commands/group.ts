@@ -99,7 +99,7 @@ export function registerGroup(program: Command): void {
       }
       printTable(
         ['TOPIC', 'PARTITION', 'FROM', 'TO'],
-        plan.map((p) => [p.topic, p.partition, p.from, p.to]),
+        plan.map((p) => [p.topic, p.partition, p.from < 0 ? null : p.from, p.to]), // null: no commit yet, shown as -
       )
       printLine(opts.execute === true ? 'offsets reset' : 'dry run: nothing changed (add --execute to apply)')
     })
