@@ -236,6 +236,9 @@ describe('sluice CLI', () => {
     const locked = await runCli(['topic', 'list', '--data-dir', dataDir])
     expect(locked.code).toBe(1)
     expect(locked.stderr).toMatch(/--broker/)
+    // log verify reads without the lock, and says when a broker holds the dir
+    const live = await runCli(['log', 'verify', '--data-dir', dataDir])
+    expect(live.stderr).toContain(`warning: process ${s.child.pid} holds ${dataDir}`)
     s.child.kill('SIGTERM')
     expect(await s.exited).toBe(0)
     const logLines = s

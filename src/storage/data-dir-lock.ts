@@ -159,6 +159,24 @@ function leases(): Worker {
   return leaseWorker
 }
 
+/** The holder of `dataDir`'s lock if it looks alive (no waiting: a lease of another namespace counts as alive while its
+ *  mtime is recent by this clock), else null. For tools that read a data dir without taking its lock. */
+export function liveLockHolder(dataDir: string): LockHolder | null {
+  const file = path.join(dataDir, '.lock')
+  let holder: LockHolder | null
+  let ageMs: number
+  try {
+    holder = parseLockHolder(fs.readFileSync(file, 'utf8'))
+    ageMs = Date.now() - fs.statSync(file).mtimeMs
+  } catch {
+    return null
+  }
+  if (holder === null) return null
+  const me = lockSelf()
+  if (holder.host === me.host && holder.pidNs === me.pidNs) return runs(holder) ? holder : null
+  return ageMs < LEASE_STALE_MS ? holder : null
+}
+
 export class DataDirLock {
   #released = false
 

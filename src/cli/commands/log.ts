@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs'
 import path from 'node:path'
 import type { Command } from 'commander'
 import { DEFAULTS } from '../../index.js'
+import { liveLockHolder } from '../../storage/data-dir-lock.js'
 import { dumpSegment, findLogDirs, verifyLogDir, type VerifyReport } from '../../storage/verify.js'
 import { WorkerPool } from '../../workers/pool.js'
 import { parseInteger } from '../context.js'
@@ -63,6 +64,12 @@ export function registerLog(program: Command): void {
           existsSync(dataDir)
             ? `${dataDir} is not a Sluice data dir (it has no meta.json)`
             : `${dataDir} does not exist`,
+        )
+      const holder = liveLockHolder(dataDir)
+      if (holder !== null)
+        process.stderr.write(
+          `warning: process ${holder.pid} holds ${dataDir} (a running broker?): batches being written while this ` +
+            'runs may be reported as problems; stop it for a clean check\n',
         )
       const reports = await verifyAll(dataDir)
       const problems = reports.flatMap((r) => r.problems)
