@@ -239,8 +239,10 @@ export class DataDirLockedError extends SluiceError {
     holderWhere?: string,
   ) {
     super(
-      `data directory ${dataDir} is in use by process ${holderPid}${holderWhere === undefined ? '' : ` ${holderWhere}`}; ` +
-        `if a broker is running there, connect to it with --broker host:port instead`,
+      holderPid === process.pid && holderWhere === undefined
+        ? `data directory ${dataDir} is already open in this process (one Sluice.open per data dir: share it)`
+        : `data directory ${dataDir} is in use by process ${holderPid}${holderWhere === undefined ? '' : ` ${holderWhere}`}; ` +
+            'if a broker is running there, connect to it instead (Sluice.connect, or --broker host:port)',
     )
   }
 }

@@ -6,8 +6,8 @@
 // in-flight calls fail with ConnectionError (retriable: they may or may not have been applied) and the next call
 // reconnects, trying the brokers in turn with bounded exponential backoff, for as long as some call is still waiting.
 // A call is never resent by the transport.
-import net from 'node:net'
-import tls from 'node:tls'
+import * as net from 'node:net'
+import * as tls from 'node:tls'
 import type {
   BrokerApi,
   BrokerInfo,

@@ -2,8 +2,8 @@
 // nothing else: framing, pipelining and auth live in Connection. Bounds: `connectionsMax` sockets at once (the kernel
 // backlog holds the rest, node drops beyond it), each with its own in-flight and write-buffer bounds; close() stops
 // accepting, waits at most `closeTimeoutMs` for in-flight requests, then closes every socket.
-import net from 'node:net'
-import tls from 'node:tls'
+import * as net from 'node:net'
+import * as tls from 'node:tls'
 import type { BrokerApi } from '../broker/api.js'
 import { DEFAULTS, KiB, LIMITS, MiB } from '../config/limits.js'
 import { InvalidConfigError } from '../errors.js'

@@ -24,7 +24,10 @@ describe('data-dir lock', () => {
     const err = await openStorage(tmpDir).catch((e: unknown) => e)
     expect(err).toBeInstanceOf(DataDirLockedError)
     expect((err as DataDirLockedError).holderPid).toBe(process.pid)
-    expect((err as Error).message).toContain('--broker')
+    // no CLI advice for what is a second open in one application
+    expect((err as Error).message).toBe(
+      `data directory ${tmpDir} is already open in this process (one Sluice.open per data dir: share it)`,
+    )
     await first.close()
     await first.close() // idempotent
     const second = await openStorage(tmpDir)
