@@ -235,7 +235,13 @@ export class DataDirLock {
           holder.pid,
           `of another host or pid namespace (${holder.host.split('/')[0]})`,
         )
-      fs.rmSync(file, { force: true }) // stale: its holder is gone
+      // Stale: its holder is gone. Unless another opener replaced it meanwhile (then look again).
+      try {
+        if (fs.readFileSync(file, 'utf8') !== text) continue
+      } catch {
+        continue
+      }
+      fs.rmSync(file, { force: true })
     }
     throw new StorageError(`could not take the lock ${file} after ${LOCK_ATTEMPTS_MAX} attempts`, { retriable: true })
   }
