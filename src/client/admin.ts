@@ -12,7 +12,7 @@ import type {
 import { LIMITS } from '../config/limits.js'
 import { InvalidArgumentError, InvalidConfigError } from '../errors.js'
 import type { FlushPolicy } from '../storage/api.js'
-import { DEFAULT_TOPIC_CONFIG, topicConfigProblems } from '../topics/topic-config.js'
+import { DEFAULT_TOPIC_CONFIG, describeValue, topicConfigProblems } from '../topics/topic-config.js'
 import type { Transport } from './transport.js'
 import { checkKnownKeys, checkPartition, checkTopicName, toTimestamp } from './validate.js'
 
@@ -74,11 +74,6 @@ function checkTopicConfig(config: Record<string, unknown>, problems: string[]): 
   const set = Object.fromEntries(Object.entries(config).filter(([, v]) => v !== null && v !== undefined))
   const all = [...problems, ...topicConfigProblems({ ...DEFAULT_TOPIC_CONFIG, ...set })]
   if (all.length > 0) throw new InvalidConfigError(all, 'topic config')
-}
-
-/** A value as a problem names it: strings quoted, so `'6'` is not mistaken for 6. */
-function describeValue(value: unknown): string {
-  return typeof value === 'string' ? JSON.stringify(value) : String(value)
 }
 
 /** The topic options of `options` that are set (undefined ones skipped); an unknown key is an InvalidArgumentError

@@ -42,7 +42,8 @@ function isInteger(value: unknown): value is number {
   return typeof value === 'number' && Number.isSafeInteger(value)
 }
 
-function describe(value: unknown): string {
+/** A value as a problem names it: strings quoted, so `'6'` is not mistaken for 6. */
+export function describeValue(value: unknown): string {
   return typeof value === 'string' ? JSON.stringify(value) : String(value)
 }
 
@@ -58,27 +59,31 @@ export function topicConfigProblems(config: Record<string, unknown>, prefix = ''
   }
   const { retentionMs, retentionBytes, segmentBytes, segmentMs, flush, flushIntervalMs, cleanupPolicy } = config
   if (!isInteger(retentionMs) || retentionMs < -1)
-    problems.push(`${at('retentionMs')} must be -1 (keep forever) or an integer >= 0, got ${describe(retentionMs)}`)
+    problems.push(
+      `${at('retentionMs')} must be -1 (keep forever) or an integer >= 0, got ${describeValue(retentionMs)}`,
+    )
   if (!isInteger(retentionBytes) || retentionBytes < -1)
-    problems.push(`${at('retentionBytes')} must be -1 (no limit) or an integer >= 0, got ${describe(retentionBytes)}`)
+    problems.push(
+      `${at('retentionBytes')} must be -1 (no limit) or an integer >= 0, got ${describeValue(retentionBytes)}`,
+    )
   if (!isInteger(segmentBytes) || segmentBytes < SEGMENT_BYTES_MIN || segmentBytes > SEGMENT_BYTES_MAX)
     problems.push(
-      `${at('segmentBytes')} must be an integer in [${SEGMENT_BYTES_MIN}, ${SEGMENT_BYTES_MAX}], got ${describe(segmentBytes)}`,
+      `${at('segmentBytes')} must be an integer in [${SEGMENT_BYTES_MIN}, ${SEGMENT_BYTES_MAX}], got ${describeValue(segmentBytes)}`,
     )
   if (!isInteger(segmentMs) || segmentMs < 1 || segmentMs > DURATION_MS_MAX)
-    problems.push(`${at('segmentMs')} must be an integer in [1, ${DURATION_MS_MAX}], got ${describe(segmentMs)}`)
+    problems.push(`${at('segmentMs')} must be an integer in [1, ${DURATION_MS_MAX}], got ${describeValue(segmentMs)}`)
   if (typeof flush !== 'string' || !(FLUSH_POLICIES as readonly string[]).includes(flush))
     problems.push(
-      `${at('flush')} must be one of ${FLUSH_POLICIES.map((p) => `'${p}'`).join(', ')}, got ${describe(flush)}`,
+      `${at('flush')} must be one of ${FLUSH_POLICIES.map((p) => `'${p}'`).join(', ')}, got ${describeValue(flush)}`,
     )
   if (!isInteger(flushIntervalMs) || flushIntervalMs < 1 || flushIntervalMs > TIMER_MS_MAX)
     problems.push(
-      `${at('flushIntervalMs')} must be an integer in [1, ${TIMER_MS_MAX}], got ${describe(flushIntervalMs)}`,
+      `${at('flushIntervalMs')} must be an integer in [1, ${TIMER_MS_MAX}], got ${describeValue(flushIntervalMs)}`,
     )
   if (cleanupPolicy === 'compact')
     problems.push(`${at('cleanupPolicy')} 'compact' is not supported yet; only 'delete' is`)
   else if (cleanupPolicy !== 'delete')
-    problems.push(`${at('cleanupPolicy')} must be 'delete', got ${describe(cleanupPolicy)}`)
+    problems.push(`${at('cleanupPolicy')} must be 'delete', got ${describeValue(cleanupPolicy)}`)
   return problems
 }
 
@@ -88,7 +93,7 @@ export function topicConfigProblems(config: Record<string, unknown>, prefix = ''
  */
 export function resolveTopicConfig(partial: Partial<TopicConfig> | undefined, defaults: TopicConfig): TopicConfig {
   if (partial !== undefined && (typeof partial !== 'object' || partial === null || Array.isArray(partial)))
-    throw new InvalidConfigError([`topic config must be an object, got ${describe(partial)}`], 'topic config')
+    throw new InvalidConfigError([`topic config must be an object, got ${describeValue(partial)}`], 'topic config')
   const merged: Record<string, unknown> = { ...defaults }
   for (const [key, value] of Object.entries(partial ?? {})) {
     if (value !== undefined) merged[key] = value
