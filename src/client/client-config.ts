@@ -7,6 +7,7 @@ import { BATCH_HEADER_BYTES } from '../config/limits.js'
 import { InvalidConfigError } from '../errors.js'
 import type { Compression } from '../storage/record-batch.js'
 import { type Codec, type CodecOption, resolveCodec } from './codecs.js'
+import { unknownOptionProblems } from './validate.js'
 
 export interface TopicPartition {
   topic: string
@@ -115,10 +116,6 @@ function checkCodec(problems: Problems, name: string, value: unknown): Codec {
   return codec
 }
 
-function checkKnownKeys(problems: Problems, input: object, known: readonly string[]): void {
-  for (const key of Object.keys(input)) if (!known.includes(key)) problems.push(`unknown option "${key}"`)
-}
-
 function checkObject(input: unknown, what: string): Record<string, unknown> {
   if (input === undefined) return {}
   if (typeof input !== 'object' || input === null || Array.isArray(input))
@@ -145,7 +142,7 @@ const PRODUCER_KEYS = [
 export function resolveProducerConfig(input?: ProducerOptions): ProducerConfig {
   const o = checkObject(input, 'producer config')
   const p: Problems = []
-  checkKnownKeys(p, o, PRODUCER_KEYS)
+  p.push(...unknownOptionProblems(o, PRODUCER_KEYS))
   const acks = checkOneOf<Acks>(p, 'acks', o.acks ?? PRODUCER_DEFAULTS.acks, ['all', 1, 0])
   const lingerMs = checkInt(p, 'lingerMs', o.lingerMs ?? PRODUCER_DEFAULTS.lingerMs, 0, LINGER_MS_MAX)
   const recordBytesMax = checkInt(
@@ -343,7 +340,7 @@ function checkListener(problems: Problems, name: string, value: unknown): Partit
 export function resolveConsumerConfig(input?: ConsumerOptions): ConsumerConfig {
   const o = checkObject(input, 'consumer config')
   const p: Problems = []
-  checkKnownKeys(p, o, CONSUMER_KEYS)
+  p.push(...unknownOptionProblems(o, CONSUMER_KEYS))
   const d = CONSUMER_DEFAULTS
   const groupId = checkId(p, 'groupId', o.groupId)
   const groupInstanceId = checkId(p, 'groupInstanceId', o.groupInstanceId)

@@ -54,6 +54,7 @@ import {
 } from '../protocol/api-keys.js'
 import { decodeBody, encodeBodyParts } from '../protocol/codec.js'
 import { SocketReader } from './socket-reader.js'
+import { unknownOptionProblems } from './validate.js'
 import {
   encodeFrameHeader,
   FLAG_ERROR,
@@ -161,8 +162,7 @@ function resolveOptions(options: TcpTransportOptions): ResolvedOptions {
   positive('frameBytesMax', UINT32_MAX)
   positive('reconnectBackoffMs', 60_000)
   positive('reconnectBackoffMsMax', 600_000)
-  for (const key of Object.keys(options))
-    if (!TCP_OPTION_KEYS.includes(key)) problems.push(`unknown option "${key}" (known: ${TCP_OPTION_KEYS.join(', ')})`)
+  problems.push(...unknownOptionProblems(options, TCP_OPTION_KEYS))
   if (problems.length > 0) throw new InvalidConfigError(problems, 'TCP transport options')
   return resolved
 }

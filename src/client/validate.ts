@@ -10,12 +10,22 @@ export function checkTopicName(name: unknown): asserts name is string {
   validateTopicName(name)
 }
 
-/** Throws InvalidArgumentError naming the first key of `value` (an object) that is not in `known`: a misspelt option
- *  (`ofset`, `dryrun`, `partiton`) would otherwise be ignored and its default silently used. */
+/** The own keys of `value` that are not in `known`: a misspelt option (`ofset`, `dryrun`, `partiton`) would otherwise
+ *  be ignored and its default silently used. */
+function unknownKeys(value: object, known: readonly string[]): string[] {
+  return Object.keys(value).filter((key) => !known.includes(key))
+}
+
+/** One problem per unknown key of an options object, for an InvalidConfigError listing every problem. */
+export function unknownOptionProblems(value: object, known: readonly string[]): string[] {
+  return unknownKeys(value, known).map((key) => `unknown option "${key}" (known: ${known.join(', ')})`)
+}
+
+/** Throws InvalidArgumentError naming the first key of `value` that is not in `known`. */
 export function checkKnownKeys(value: object, known: readonly string[], what: string): void {
-  for (const key in value)
-    if (Object.hasOwn(value, key) && !known.includes(key))
-      throw new InvalidArgumentError(`${what} has an unknown key "${key}" (known: ${known.join(', ')})`)
+  const [key] = unknownKeys(value, known)
+  if (key !== undefined)
+    throw new InvalidArgumentError(`${what} has an unknown key "${key}" (known: ${known.join(', ')})`)
 }
 
 export function isNonNegativeInt(n: unknown): n is number {
