@@ -159,19 +159,22 @@ function leases(): Worker {
   return leaseWorker
 }
 
-/** The holder of `dataDir`'s lock if it looks alive (no waiting: a lease of another namespace counts as alive while its
- *  mtime is recent by this clock), else null. For tools that read a data dir without taking its lock. */
-export function liveLockHolder(dataDir: string): LockHolder | null {
-  const file = path.join(dataDir, '.lock')
-  let holder: LockHolder | null
-  let ageMs: number
+/** A lock file's text, the holder it names (null: unreadable) and the ms since its lease last moved; null if gone. */
+function readLock(file: string): { text: string; holder: LockHolder | null; ageMs: number } | null {
   try {
-    holder = parseLockHolder(fs.readFileSync(file, 'utf8'))
-    ageMs = Date.now() - fs.statSync(file).mtimeMs
+    const text = fs.readFileSync(file, 'utf8')
+    return { text, holder: parseLockHolder(text), ageMs: Date.now() - fs.statSync(file).mtimeMs }
   } catch {
     return null
   }
-  if (holder === null) return null
+}
+
+/** The holder of `dataDir`'s lock if it looks alive (no waiting: a lease of another namespace counts as alive while its
+ *  mtime is recent by this clock), else null. For tools that read a data dir without taking its lock. */
+export function liveLockHolder(dataDir: string): LockHolder | null {
+  const lock = readLock(path.join(dataDir, '.lock'))
+  if (lock === null || lock.holder === null) return null
+  const { holder, ageMs } = lock
   const me = lockSelf()
   if (holder.host === me.host && holder.pidNs === me.pidNs) return runs(holder) ? holder : null
   return ageMs < LEASE_STALE_MS ? holder : null
@@ -215,15 +218,9 @@ export class DataDirLock {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST')
           throw new StorageError(`cannot create lock file ${file}: ${(err as Error).message}`, { cause: err })
       }
-      let text = ''
-      let ageMs = 0
-      try {
-        text = fs.readFileSync(file, 'utf8')
-        ageMs = Date.now() - fs.statSync(file).mtimeMs
-      } catch {
-        continue // removed meanwhile: try again
-      }
-      const holder = parseLockHolder(text)
+      const lock = readLock(file)
+      if (lock === null) continue // removed meanwhile: try again
+      const { text, holder, ageMs } = lock
       if (holder === null) {
         if (ageMs < EMPTY_LOCK_GRACE_MS) throw new DataDirLockedError(dataDir, -1)
       } else if (holder.host === me.host && holder.pidNs === me.pidNs) {
