@@ -111,9 +111,7 @@ describe('broker group wiring', () => {
     ])
     await expect(
       second.resetOffsets({ groupId: 'g', topic: 't', partitions: [1], to: 'earliest', dryRun: true }),
-    ).rejects.toThrow(
-      /offline: .*\(below the recovery point 5\).*delete checkpoints\/recovery-point/,
-    )
+    ).rejects.toThrow(/offline: .*\(below the recovery point 5\).*delete checkpoints\/recovery-point/)
     // Following that advice accepts the loss: the partition serves what is left, and the commit comes down to its end.
     await second.close()
     await fs.rm(path.join(fx.dataDir, 'checkpoints', 'recovery-point'))
