@@ -15,4 +15,6 @@ export default tseslint.config(
       '@typescript-eslint/consistent-type-imports': 'error',
     },
   },
+  // The command's CommonJS launcher (bin/sluice.cjs): plain Node JavaScript.
+  { files: ['bin/**/*.cjs'], languageOptions: { sourceType: 'commonjs', globals: { process: 'readonly' } } },
 )

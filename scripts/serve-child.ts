@@ -4,6 +4,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { withBrokerThreadpool } from '../src/cli/threadpool.js'
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const CLI = path.join(REPO_ROOT, 'src', 'cli', 'main.ts')
@@ -28,6 +29,8 @@ export function startListeningChild(args: string[], startTimeoutMs = 60_000): Pr
     const spawnedAt = performance.now()
     const child = spawn(process.execPath, ['--import', 'tsx', ...args], {
       cwd: REPO_ROOT,
+      // libuv's pool sized as the `sluice` command sizes it (bin/sluice.cjs), unless the environment says.
+      env: withBrokerThreadpool(process.env),
       stdio: ['ignore', 'pipe', 'ignore'],
     })
     const exited = new Promise<void>((res) => child.once('exit', () => res()))

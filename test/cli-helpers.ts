@@ -3,6 +3,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { withBrokerThreadpool } from '../src/cli/threadpool.js'
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const MAIN = path.join(REPO_ROOT, 'src', 'cli', 'main.ts')
@@ -61,7 +62,8 @@ export function startServeOf(
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [...entry, 'serve', ...args], {
       cwd: REPO_ROOT,
-      env: { ...process.env, ...env },
+      // libuv's pool sized as the `sluice` command sizes it (bin/sluice.cjs), unless `env` or the caller's says.
+      env: withBrokerThreadpool({ ...process.env, ...env }),
       stdio: ['ignore', 'pipe', 'pipe'],
     })
     let stdout = ''

@@ -1,4 +1,3 @@
-#!/usr/bin/env node
 // The `sluice` command line (DESIGN.md §9): serve, topic, produce, consume, group, log, user. Exit codes: 0 ok,
 // 1 operational error (one message line on stderr, no stack), 2 usage error (bad flags or arguments). Commands that
 // touch data take --data-dir DIR (embedded) or --broker host:port (remote).
@@ -65,7 +64,8 @@ function isEntryPoint(): boolean {
   }
 }
 
-if (isEntryPoint()) {
+/** Runs the CLI as the process's command (bin/sluice.cjs, or this file run directly) and exits with its code. */
+export async function runCommand(): Promise<void> {
   // A reader that went away (`sluice consume ... | head`) ends the command at once and quietly, as other Unix tools
   // do; a group consumer commits nothing more then (what it printed last may not have been read).
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
@@ -77,3 +77,7 @@ if (isEntryPoint()) {
   // Let stdout drain, then exit even if a library left a handle open.
   process.stdout.write('', () => process.exit(code))
 }
+
+// Run directly (`node --import tsx src/cli/main.ts`, as the tests do): libuv's pool keeps Node's default size unless
+// UV_THREADPOOL_SIZE is set (test/cli-helpers.ts and scripts/serve-child.ts set it as the launcher does).
+if (isEntryPoint()) await runCommand()
