@@ -51,7 +51,7 @@ export { LIMITS, DEFAULTS } from './config/limits.js'
 
 // codecs
 export { bufferCodec, stringCodec, jsonCodec, msgpackCodec } from './client/codecs.js'
-export type { Codec, CodecName, CodecOption } from './client/codecs.js'
+export type { Codec, CodecName, CodecOption, Decoded, Encodable } from './client/codecs.js'
 
 // transports and the broker contract
 export type { Transport } from './client/transport.js'

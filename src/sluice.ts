@@ -13,6 +13,7 @@ import {
   resolveConsumerConfig,
   resolveProducerConfig,
 } from './client/client-config.js'
+import type { CodecOption, Decoded, Encodable } from './client/codecs.js'
 import { Consumer } from './client/consumer.js'
 import type { MembershipFactory } from './client/consumer-group.js'
 import { GroupMembership } from './client/group-membership.js'
@@ -81,26 +82,42 @@ export class Sluice {
     return new Admin(this.#transport)
   }
 
-  producer(options?: ProducerOptions): Producer {
+  /** A producer. Its messages' key and value types follow its codecs: `keyCodec: 'string'` takes strings, a
+   *  `Codec<T>` takes `T`s (Encodable). */
+  producer<KC extends CodecOption | undefined = undefined, VC extends CodecOption | undefined = undefined>(
+    options?: ProducerOptions & { keyCodec?: KC; valueCodec?: VC },
+  ): Producer<Encodable<KC>, Encodable<VC>> {
     this.#check()
-    const producer = new Producer(this.#transport, resolveProducerConfig(options), (p) => this.#producers.delete(p))
+    const producer = new Producer<Encodable<KC>, Encodable<VC>>(this.#transport, resolveProducerConfig(options), (p) =>
+      this.#producers.delete(p),
+    )
     this.#producers.add(producer)
     return producer
   }
 
-  consumer(options?: ConsumerOptions): Consumer {
+  /** A consumer. Its messages' key and value types follow its codecs: Buffers by default, strings for 'string', `T`
+   *  for a `Codec<T>`, `unknown` for 'json' and 'msgpack' (Decoded). */
+  consumer<KC extends CodecOption | undefined = undefined, VC extends CodecOption | undefined = undefined>(
+    options?: ConsumerOptions & { keyCodec?: KC; valueCodec?: VC },
+  ): Consumer<Decoded<KC>, Decoded<VC>> {
     this.#check()
-    const consumer = new Consumer(this.#transport, resolveConsumerConfig(options), membershipFactory, (c) =>
-      this.#consumers.delete(c),
+    const consumer = new Consumer<Decoded<KC>, Decoded<VC>>(
+      this.#transport,
+      resolveConsumerConfig(options),
+      membershipFactory,
+      (c) => this.#consumers.delete(c),
     )
     this.#consumers.add(consumer)
     return consumer
   }
 
-  /** A bounded read of `topic` without a group: [from, to) per partition, partitions one after the other. */
-  replay(options: ReplayOptions): Replay {
+  /** A bounded read of `topic` without a group: [from, to) per partition, partitions one after the other. Its
+   *  messages' key and value types follow its codecs, as a consumer's do. */
+  replay<KC extends CodecOption | undefined = undefined, VC extends CodecOption | undefined = undefined>(
+    options: ReplayOptions & { keyCodec?: KC; valueCodec?: VC },
+  ): Replay<Decoded<KC>, Decoded<VC>> {
     this.#check()
-    return new Replay(this.#transport, options)
+    return new Replay<Decoded<KC>, Decoded<VC>>(this.#transport, options)
   }
 
   /** Closes producers (flushing), then consumers (committing), then the transport/broker. Idempotent. */

@@ -55,7 +55,7 @@ class GrowingFile {
   }
 }
 
-function messages(count: number, valueBytes: number): ProducerMessage[] {
+function messages(count: number, valueBytes: number): ProducerMessage<string, Buffer>[] {
   const value = Buffer.alloc(valueBytes, 0x61)
   return Array.from({ length: count }, (_, i) => ({ key: `key-${i % 1000}`, value }))
 }

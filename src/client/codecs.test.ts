@@ -27,8 +27,8 @@ describe('codecs', () => {
   })
 
   test('values a codec cannot encode, and custom codecs returning non-bytes, get InvalidArgumentError', () => {
-    expect(() => bufferCodec.encode(5)).toThrow(InvalidArgumentError)
-    expect(() => stringCodec.encode({})).toThrow(/'string' codec/)
+    expect(() => bufferCodec.encode(5 as never)).toThrow(InvalidArgumentError)
+    expect(() => stringCodec.encode({} as never)).toThrow(/'string' codec/)
     expect(() => jsonCodec.encode(undefined)).toThrow(InvalidArgumentError)
     expect(() => encodeWith({ encode: () => 'text' as never, decode: (b) => b }, 1, 'value')).toThrow(/not a Buffer/)
     // What the codec itself throws on (a circular object, a BigInt for 'json') is bad input too, not a TypeError.

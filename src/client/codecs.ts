@@ -5,13 +5,35 @@
 import { Packr } from 'msgpackr'
 import { InvalidArgumentError, SluiceError } from '../errors.js'
 
-export interface Codec {
-  encode(value: unknown): Buffer
-  decode(buf: Buffer): unknown
+/** A key or value codec: `T` is what it decodes to, `E` what it takes to encode (a codec of your own can say, e.g.
+ *  `Codec<Order>`). */
+export interface Codec<T = unknown, E = T> {
+  encode(value: E): Buffer
+  decode(buf: Buffer): T
 }
 
 export type CodecName = 'buffer' | 'string' | 'json' | 'msgpack'
 export type CodecOption = CodecName | Codec
+
+/** What messages read with codec option `C` hold (null aside): a Buffer by default and for 'buffer', a string for
+ *  'string', `T` for a `Codec<T>`, `unknown` for 'json' and 'msgpack' (any JSON or msgpack value). */
+export type Decoded<C> = C extends undefined | 'buffer'
+  ? Buffer
+  : C extends 'string'
+    ? string
+    : C extends { decode(buf: Buffer): infer T }
+      ? T
+      : unknown
+
+/** What codec option `C` takes to encode (null aside): 'buffer' (the default) a Buffer, Uint8Array or string,
+ *  'string' a string or Buffer, a `Codec<T>` a `T`, 'json' and 'msgpack' anything they can encode. */
+export type Encodable<C> = C extends undefined | 'buffer'
+  ? Buffer | Uint8Array | string
+  : C extends 'string'
+    ? string | Buffer
+    : C extends { encode(value: infer E): Buffer }
+      ? E
+      : unknown
 
 function describe(value: unknown): string {
   if (value === null) return 'null'
@@ -21,25 +43,25 @@ function describe(value: unknown): string {
     : `a ${typeof value}`
 }
 
-export const bufferCodec: Codec = Object.freeze({
+export const bufferCodec: Codec<Buffer, Buffer | Uint8Array | string> = Object.freeze({
   encode(value: unknown): Buffer {
     if (Buffer.isBuffer(value)) return value
     if (typeof value === 'string') return Buffer.from(value, 'utf8')
     if (value instanceof Uint8Array) return Buffer.from(value.buffer, value.byteOffset, value.byteLength)
     throw new InvalidArgumentError(`the 'buffer' codec takes a Buffer, Uint8Array or string, got ${describe(value)}`)
   },
-  decode(buf: Buffer): unknown {
+  decode(buf: Buffer): Buffer {
     return buf
   },
 })
 
-export const stringCodec: Codec = Object.freeze({
+export const stringCodec: Codec<string, string | Buffer> = Object.freeze({
   encode(value: unknown): Buffer {
     if (typeof value === 'string') return Buffer.from(value, 'utf8')
     if (Buffer.isBuffer(value)) return value
     throw new InvalidArgumentError(`the 'string' codec takes a string, got ${describe(value)}`)
   },
-  decode(buf: Buffer): unknown {
+  decode(buf: Buffer): string {
     return buf.toString('utf8')
   },
 })

@@ -2,27 +2,27 @@
 // name them. Messages themselves are defined beside their decoder (message-decoder.ts).
 import type { Message } from './message-decoder.js'
 
-export interface EachMessagePayload {
+export interface EachMessagePayload<K = unknown, V = unknown> {
   topic: string
   partition: number
-  message: Message
+  message: Message<K, V>
 }
 
-export interface Batch {
+export interface Batch<K = unknown, V = unknown> {
   topic: string
   partition: number
-  messages: Message[]
+  messages: Message<K, V>[]
   /** The partition's log end offset when the batch was fetched (lag = logEndOffset - last offset - 1). */
   logEndOffset: number
 }
 
-export interface EachBatchPayload {
-  batch: Batch
+export interface EachBatchPayload<K = unknown, V = unknown> {
+  batch: Batch<K, V>
 }
 
-export interface RunOptions {
-  eachMessage?: (payload: EachMessagePayload) => void | Promise<void>
-  eachBatch?: (payload: EachBatchPayload) => void | Promise<void>
+export interface RunOptions<K = unknown, V = unknown> {
+  eachMessage?: (payload: EachMessagePayload<K, V>) => void | Promise<void>
+  eachBatch?: (payload: EachBatchPayload<K, V>) => void | Promise<void>
 }
 
 export interface AssignPartition {

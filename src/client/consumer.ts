@@ -37,7 +37,8 @@ type Mode = 'idle' | 'assigned' | 'subscribed'
 /** Errors kept for the iterator to throw while nobody calls next(); the oldest go first. */
 const ITERATOR_ERRORS_MAX = 100
 
-export class Consumer extends EventEmitter {
+/** `K` and `V`: what the key and value codecs give (`Decoded<C>`); Sluice.consumer() infers them from its options. */
+export class Consumer<K = unknown, V = unknown> extends EventEmitter {
   readonly #transport: Transport
   readonly #config: ConsumerConfig
   readonly #fetcher: Fetcher
@@ -213,7 +214,7 @@ export class Consumer extends EventEmitter {
   // ---- consuming ----------------------------------------------------------------------------------------------------
 
   /** Starts consumption (joining the group first when subscribed); resolves once started. Runs until close(). */
-  async run(options: RunOptions): Promise<void> {
+  async run(options: RunOptions<K, V>): Promise<void> {
     this.#checkOpen()
     const eachMessage = options?.eachMessage
     const eachBatch = options?.eachBatch
@@ -225,13 +226,15 @@ export class Consumer extends EventEmitter {
       throw new InvalidArgumentError(`this consumer is already consuming (${this.#consuming})`)
     this.#consuming = 'run'
     await this.#start()
-    this.#processing = this.#runLoop(eachMessage, eachBatch)
+    // The handlers take messages decoded by this consumer's codecs, which is what K and V say they are.
+    this.#processing = this.#runLoop(eachMessage as RunOptions['eachMessage'], eachBatch as RunOptions['eachBatch'])
   }
 
-  [Symbol.asyncIterator](): AsyncIterator<Message> {
+  [Symbol.asyncIterator](): AsyncIterator<Message<K, V>> {
     if (this.#consuming !== null)
       throw new InvalidArgumentError(`this consumer is already consuming (${this.#consuming})`)
     this.#consuming = 'iterator'
+    // Messages decoded by this consumer's codecs, which is what K and V say they are.
     return new MessageIterator({
       start: () => this.#start(),
       take: () => this.#take(),
@@ -240,7 +243,7 @@ export class Consumer extends EventEmitter {
       polled: () => void this.#polls++,
       errors: this.#iteratorErrors,
       closed: () => this.#closed,
-    })
+    }) as AsyncIterator<Message<K, V>>
   }
 
   /** Commits every partition's position (the next offset to read). Needs a groupId. */

@@ -12,15 +12,16 @@ import { CorruptRecordError } from '../errors.js'
 import { int32At, int64At, LOG_OVERHEAD, POS, validateBatch } from '../storage/record-batch.js'
 import { ByteReader } from '../util/varint.js'
 
-export interface Message {
+/** A record as read. `K` and `V` are what the reader's key and value codecs give (`Decoded<C>`): Buffers by default. */
+export interface Message<K = unknown, V = unknown> {
   topic: string
   partition: number
   offset: number
   timestamp: number
   /** Decoded by `keyCodec` (a Buffer by default), or null. */
-  key: unknown
+  key: K | null
   /** Decoded by `valueCodec` (a Buffer by default), or null. */
-  value: unknown
+  value: V | null
   /** Read-only; records without headers share one frozen empty object. */
   headers: Record<string, Buffer | null>
 }

@@ -37,11 +37,12 @@ export { SendBatchResult, type RecordMetadata } from './send-batch-result.js'
 
 export type HeaderValue = string | Buffer | null
 
-export interface ProducerMessage {
+/** A record to send. `K` and `V` are what the producer's key and value codecs take (`Encodable<C>`). */
+export interface ProducerMessage<K = unknown, V = unknown> {
   /** Encoded by `keyCodec` (Buffer or string with the default codec); null or absent: no key (sticky partition). */
-  key?: unknown
+  key?: K | null | undefined
   /** Encoded by `valueCodec`; null: a record without a value. */
-  value: unknown
+  value: V | null
   headers?: Record<string, HeaderValue>
   /** Explicit partition; wins over the key. */
   partition?: number
@@ -85,7 +86,8 @@ const STEP_BATCHES = 2
 /** Steps are never smaller than this, so small batches do not make a large call cost thousands of event-loop turns. */
 const STEP_BYTES_MIN = 2 * 1024 * 1024
 
-export class Producer {
+/** `K` and `V`: what the key and value codecs take (`Encodable<C>`); Sluice.producer() infers them from its options. */
+export class Producer<K = unknown, V = unknown> {
   readonly #config: ProducerConfig
   readonly #metadata: TopicMetadataCache
   readonly #accumulator: BatchAccumulator
@@ -145,7 +147,7 @@ export class Producer {
   }
 
   /** Sends one record; resolves with where it landed once acknowledged under `acks`. */
-  send(topic: string, message: ProducerMessage): Promise<RecordMetadata> {
+  send(topic: string, message: ProducerMessage<K, V>): Promise<RecordMetadata> {
     return new Promise<RecordMetadata | SendBatchResult>((resolve, reject) => {
       this.#submitOne(topic, message, { resolve, reject, results: null, remaining: 1, settled: false })
     }) as Promise<RecordMetadata>
@@ -154,7 +156,7 @@ export class Producer {
   /** Sends many records with one promise; resolves with where each landed, in the order given (a SendBatchResult:
    *  `at(i)`, `offsetOf(i)`, iteration, `toArray()`). All or nothing is queued: a bad message rejects the call before
    *  any record is sent. */
-  sendBatch(topic: string, messages: readonly ProducerMessage[]): Promise<SendBatchResult> {
+  sendBatch(topic: string, messages: readonly ProducerMessage<K, V>[]): Promise<SendBatchResult> {
     if (!Array.isArray(messages))
       return Promise.reject(new InvalidArgumentError(`sendBatch takes an array of messages, got ${typeof messages}`))
     if (messages.length === 0)

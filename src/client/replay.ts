@@ -65,7 +65,8 @@ function boundQuery(bound: ReplayBound): number | null {
   return null
 }
 
-export class Replay implements AsyncIterable<Message> {
+/** `K` and `V`: what the key and value codecs give (`Decoded<C>`); Sluice.replay() infers them from its options. */
+export class Replay<K = unknown, V = unknown> implements AsyncIterable<Message<K, V>> {
   readonly #transport: Transport
   readonly #topic: string
   readonly #ranges: Promise<PartitionRange[]>
@@ -135,8 +136,8 @@ export class Replay implements AsyncIterable<Message> {
     }))
   }
 
-  [Symbol.asyncIterator](): AsyncIterator<Message> {
-    return new ReplayIterator(
+  [Symbol.asyncIterator](): AsyncIterator<Message<K, V>> {
+    return new ReplayIterator<K, V>(
       this.#transport,
       this.#topic,
       this.#ranges,
@@ -159,7 +160,7 @@ interface FetchAhead {
  * Decodes messages lazily from one fetched response at a time. As soon as a response arrives, the fetch after it is
  * sent (one ahead, never more), so over TCP the broker reads and sends the next bytes while these are decoded.
  */
-class ReplayIterator implements AsyncIterator<Message> {
+class ReplayIterator<K, V> implements AsyncIterator<Message<K, V>> {
   #ranges: PartitionRange[] | null = null
   #rangeIndex = 0
   #offset = -1
@@ -177,7 +178,7 @@ class ReplayIterator implements AsyncIterator<Message> {
     private readonly visibility: FetchVisibility,
   ) {}
 
-  next(): Promise<IteratorResult<Message>> {
+  next(): Promise<IteratorResult<Message<K, V>>> {
     try {
       const message = this.#cursor?.next() ?? null
       if (message !== null) return Promise.resolve({ done: false, value: this.#decode(message) })
@@ -189,21 +190,22 @@ class ReplayIterator implements AsyncIterator<Message> {
     return this.#refill()
   }
 
-  async return(): Promise<IteratorResult<Message>> {
+  async return(): Promise<IteratorResult<Message<K, V>>> {
     this.#done = true
     this.#cursor = null
     this.#ahead = null // its answer, when it comes, is dropped
     return { done: true, value: undefined }
   }
 
-  #decode(message: Message): Message {
+  /** The message with its key and value decoded by this replay's codecs: what K and V say they are. */
+  #decode(message: Message): Message<K, V> {
     if (this.keyCodec !== bufferCodec && message.key !== null) message.key = this.keyCodec.decode(message.key as Buffer)
     if (this.valueCodec !== bufferCodec && message.value !== null)
       message.value = this.valueCodec.decode(message.value as Buffer)
-    return message
+    return message as Message<K, V>
   }
 
-  async #refill(): Promise<IteratorResult<Message>> {
+  async #refill(): Promise<IteratorResult<Message<K, V>>> {
     if (this.#ranges === null) this.#ranges = await this.rangesPromise
     this.#cursor = null
     // Each turn fetches once from the current range or moves to the next range; a fetch that yields nothing ends

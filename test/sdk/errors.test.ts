@@ -98,7 +98,7 @@ describeEachTransport('errors', (getSluice) => {
     await sl.admin().createTopic('shape', { partitions: 1 })
     const producer = sl.producer()
     await expect(producer.send('shape', null as never)).rejects.toThrow(InvalidArgumentError)
-    await expect(producer.send('shape', { value: 42 })).rejects.toThrow(/'buffer' codec/)
+    await expect(producer.send('shape', { value: 42 as never })).rejects.toThrow(/'buffer' codec/)
     await expect(producer.send('shape', { value: 'x', headers: { h: 5 as never } })).rejects.toThrow(/header "h"/)
     await expect(producer.send('shape', { value: 'x', timestamp: -5 })).rejects.toThrow(/^message timestamp/)
     await expect(producer.sendBatch('shape', [{ value: 'x' }, { value: 'y', timestamp: 1.5 }])).rejects.toThrow(

@@ -110,7 +110,8 @@ async function startWithin(sluice: Sluice, topic: string, partition: number, off
 
 async function makeConsumer(sluice: Sluice, topic: string, opts: ConsumeOptions): Promise<Consumer> {
   const fromTime = opts.fromTime === undefined ? undefined : parseDate('--from-time', opts.fromTime)
-  const consumer = sluice.consumer({
+  // Typed here: its options' onAssign refers to it, which TypeScript cannot infer through.
+  const consumer: Consumer = sluice.consumer({
     groupId: opts.group ?? null,
     autoOffsetReset: opts.fromBeginning === true ? 'earliest' : 'latest',
     autoCommit: opts.group !== undefined,

@@ -40,7 +40,7 @@ export function registerProduce(program: Command): void {
         const lines = createInterface({ input: process.stdin, crlfDelay: Infinity })
         for await (const line of lines) {
           if (failure !== null) break
-          const message: ProducerMessage = { value: line }
+          const message: ProducerMessage<string, string> = { value: line }
           const sep = opts.keySeparator
           if (sep !== undefined) {
             const at = line.indexOf(sep)
