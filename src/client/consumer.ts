@@ -34,6 +34,8 @@ import { checkKnownKeys, checkOffset, checkPartition, checkTopicName, toTimestam
 
 type Mode = 'idle' | 'assigned' | 'subscribed'
 
+const RUN_OPTION_KEYS = ['eachMessage', 'eachBatch']
+
 /** Errors kept for the iterator to throw while nobody calls next(); the oldest go first. */
 const ITERATOR_ERRORS_MAX = 100
 
@@ -145,6 +147,7 @@ export class Consumer<K = unknown, V = unknown> extends EventEmitter {
 
   /** The partitions this consumer reads now. */
   assignment(): TopicPartition[] {
+    this.#checkNotClosed()
     return [...this.#fetcher.states.values()].map((s) => ({ topic: s.topic, partition: s.partition }))
   }
 
@@ -182,6 +185,7 @@ export class Consumer<K = unknown, V = unknown> extends EventEmitter {
 
   /** Stops fetching the partitions (fetched records are dropped and read again after resume). */
   pause(selectors: readonly PartitionSelector[]): void {
+    this.#checkNotClosed()
     for (const s of this.#select(selectors)) {
       s.paused = true
       s.dropFetched()
@@ -190,6 +194,7 @@ export class Consumer<K = unknown, V = unknown> extends EventEmitter {
 
   /** Fetches the partitions again; also restarts a partition stopped by a handler error, from the failed record. */
   resume(selectors: readonly PartitionSelector[]): void {
+    this.#checkNotClosed()
     for (const s of this.#select(selectors)) {
       s.paused = false
       if (s.stopped !== null) {
@@ -201,6 +206,7 @@ export class Consumer<K = unknown, V = unknown> extends EventEmitter {
   }
 
   paused(): TopicPartition[] {
+    this.#checkNotClosed()
     return [...this.#fetcher.states.values()]
       .filter((s) => s.paused)
       .map((s) => ({ topic: s.topic, partition: s.partition }))
@@ -208,6 +214,7 @@ export class Consumer<K = unknown, V = unknown> extends EventEmitter {
 
   /** The next offset this consumer delivers for the partition. */
   position(tp: TopicPartition): number {
+    this.#checkNotClosed()
     return this.#state(tp?.topic, tp?.partition).position
   }
 
@@ -216,6 +223,10 @@ export class Consumer<K = unknown, V = unknown> extends EventEmitter {
   /** Starts consumption (joining the group first when subscribed); resolves once started. Runs until close(). */
   async run(options: RunOptions<K, V>): Promise<void> {
     this.#checkOpen()
+    if (typeof options !== 'object' || options === null)
+      throw new InvalidArgumentError('run() takes { eachMessage } or { eachBatch }')
+    // onAssign/onRevoke are consumer options: given here they would never be called.
+    checkKnownKeys(options, RUN_OPTION_KEYS, 'run() options')
     const eachMessage = options?.eachMessage
     const eachBatch = options?.eachBatch
     if ((eachMessage === undefined) === (eachBatch === undefined))
@@ -231,6 +242,7 @@ export class Consumer<K = unknown, V = unknown> extends EventEmitter {
   }
 
   [Symbol.asyncIterator](): AsyncIterator<Message<K, V>> {
+    this.#checkOpen()
     if (this.#consuming !== null)
       throw new InvalidArgumentError(`this consumer is already consuming (${this.#consuming})`)
     this.#consuming = 'iterator'
@@ -248,6 +260,7 @@ export class Consumer<K = unknown, V = unknown> extends EventEmitter {
 
   /** Commits every partition's position (the next offset to read). Needs a groupId. */
   async commit(): Promise<void> {
+    this.#checkNotClosed()
     if (this.#config.groupId === null) throw new InvalidArgumentError('commit() needs a groupId')
     await this.#commit([...this.#fetcher.states.values()])
   }
@@ -325,6 +338,12 @@ export class Consumer<K = unknown, V = unknown> extends EventEmitter {
 
   #checkOpen(): void {
     if (this.#closing !== null) throw new ClosedError('consumer')
+  }
+
+  /** For calls a handler or a rebalance callback may make while close() finishes its work (commit, pause,
+   *  position, ...): they fail only once the consumer is closed. */
+  #checkNotClosed(): void {
+    if (this.#closed) throw new ClosedError('consumer')
   }
 
   #start(): Promise<void> {

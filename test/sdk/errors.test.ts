@@ -151,6 +151,13 @@ describeEachTransport('errors', (getSluice) => {
     await expect(other.commit()).rejects.toThrow(/groupId/)
     await other.assign([{ topic: 'cm', partition: 0 }])
     expect(() => other.seek({ topic: 'cm', partition: 0, offset: -3 })).toThrow(/offset/)
+    // run() options are checked like every other option object: a consumer option given to run() would never be
+    // called, a misspelt handler never run.
+    await expect(other.run({ eachMessage: () => {}, onAssign: () => {} } as never)).rejects.toThrow(
+      /run\(\) options has an unknown key "onAssign" \(known: eachMessage, eachBatch\)/,
+    )
+    await expect(other.run({ eachMesage: () => {} } as never)).rejects.toThrow(/unknown key "eachMesage"/)
+    await expect(other.run(null as never)).rejects.toThrow(InvalidArgumentError)
   })
 
   test('use after close gets ClosedError: producer, consumer and the Sluice itself', async () => {
@@ -162,6 +169,18 @@ describeEachTransport('errors', (getSluice) => {
     const consumer = sl.consumer()
     await consumer.close()
     await expect(consumer.assign([{ topic: 'closed', partition: 0 }])).rejects.toThrow(ClosedError)
+    // Every call of a closed consumer, not only some: a commit() that resolved after close() saved nothing.
+    const grouped = sl.consumer({ groupId: 'closed-g', autoCommit: false })
+    await grouped.assign([{ topic: 'closed', partition: 0, offset: 0 }])
+    await grouped.close()
+    await expect(grouped.commit()).rejects.toThrow(ClosedError)
+    expect(() => grouped.pause([{ topic: 'closed' }])).toThrow(ClosedError)
+    expect(() => grouped.resume([{ topic: 'closed' }])).toThrow(ClosedError)
+    expect(() => grouped.position({ topic: 'closed', partition: 0 })).toThrow(ClosedError)
+    expect(() => grouped.assignment()).toThrow(ClosedError)
+    expect(() => grouped.paused()).toThrow(ClosedError)
+    expect(() => grouped[Symbol.asyncIterator]()).toThrow(ClosedError)
+    await expect(grouped.run({ eachMessage: () => {} })).rejects.toThrow(ClosedError)
     const admin = sl.admin()
     await sl.close()
     expect(() => sl.producer()).toThrow(ClosedError)
