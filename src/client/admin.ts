@@ -76,17 +76,15 @@ function checkTopicConfig(config: Record<string, unknown>, problems: string[]): 
   if (all.length > 0) throw new InvalidConfigError(all, 'topic config')
 }
 
-/** The topic options of `options` that are set (undefined ones skipped); an unknown key is an InvalidArgumentError
- *  naming it. `extra`: keys the caller handles itself (skipped, listed as known). */
-function topicOptions(options: object, extra: readonly string[] = []): Record<string, unknown> {
+/** The topic options of `options` that are set (undefined ones skipped); an unknown key is added to `problems`,
+ *  named, to be reported with the others. `extra`: keys the caller handles itself (skipped, listed as known). */
+function topicOptions(options: object, problems: string[], extra: readonly string[] = []): Record<string, unknown> {
   const out: Record<string, unknown> = {}
   for (const [key, value] of Object.entries(options)) {
     if (extra.includes(key)) continue
     if (!(TOPIC_CONFIG_KEYS as readonly string[]).includes(key))
-      throw new InvalidArgumentError(
-        `unknown topic option "${key}" (known: ${[...extra, ...TOPIC_CONFIG_KEYS].join(', ')})`,
-      )
-    if (value !== undefined) out[key] = value
+      problems.push(`unknown topic option "${key}" (known: ${[...extra, ...TOPIC_CONFIG_KEYS].join(', ')})`)
+    else if (value !== undefined) out[key] = value
   }
   return out
 }
@@ -99,8 +97,8 @@ export class Admin {
     if (typeof options !== 'object' || options === null)
       throw new InvalidArgumentError('createTopic options must be an object')
     const partitions = options.partitions ?? 1
-    const config = topicOptions(options, ['partitions']) as Partial<TopicConfig>
     const problems: string[] = []
+    const config = topicOptions(options, problems, ['partitions']) as Partial<TopicConfig>
     if (!Number.isSafeInteger(partitions) || partitions < 1 || partitions > LIMITS.partitionsMax)
       problems.push(`partitions must be an integer in [1, ${LIMITS.partitionsMax}], got ${describeValue(partitions)}`)
     checkTopicConfig(config, problems)
@@ -114,9 +112,11 @@ export class Admin {
     checkTopicName(name)
     if (typeof changes !== 'object' || changes === null || Array.isArray(changes))
       throw new InvalidArgumentError('alterTopicConfig changes must be an object of topic options')
-    const config = topicOptions(changes)
+    if (Object.keys(changes).length === 0) throw new InvalidArgumentError('alterTopicConfig needs at least one change')
+    const problems: string[] = []
+    const config = topicOptions(changes, problems)
+    checkTopicConfig(config, problems)
     if (Object.keys(config).length === 0) throw new InvalidArgumentError('alterTopicConfig needs at least one change')
-    checkTopicConfig(config, [])
     return this.transport.alterTopicConfig({ name, config: config as AlterTopicConfigRequest['config'] })
   }
 

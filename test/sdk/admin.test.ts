@@ -81,6 +81,17 @@ describeEachTransport('admin', (getSluice, env) => {
     await expect(sl.admin().alterTopicConfig('alt', { colour: 'red' } as never)).rejects.toThrow(
       /unknown topic option "colour"/,
     )
+    // An unknown key is one problem among the others, in the same InvalidConfigError.
+    for (const call of [
+      () => sl.admin().alterTopicConfig('alt', { colour: 'red', segmentBytes: 5 } as never),
+      () => sl.admin().createTopic('alt2', { partitions: -1, segmentBytes: 5, colour: 'red' } as never),
+    ]) {
+      const err = (await call().catch((e: unknown) => e)) as InvalidConfigError
+      expect(err).toBeInstanceOf(InvalidConfigError)
+      expect(err.message).toMatch(/unknown topic option "colour"/)
+      expect(err.message).toMatch(/segmentBytes/)
+    }
+    expect(await sl.admin().listTopics()).not.toContain('alt2')
     await expect(sl.admin().alterTopicConfig('alt', {})).rejects.toThrow(/at least one change/)
     await expect(sl.admin().alterTopicConfig('nope', { flush: 'os' })).rejects.toThrow(UnknownTopicError)
   })
