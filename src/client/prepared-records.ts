@@ -17,6 +17,8 @@ export class PreparedRecords {
   headers: Array<RecordHeader[] | undefined> | null = null
   /** True once some message names its partition (then each record's partition is decided on its own). */
   explicitPartitions = false
+  /** The highest partition a message names, -1 when none does. */
+  maxExplicitPartition = -1
   /** Records with a null key (the sticky partitioner places them, batch by batch). */
   nullKeys = 0
 

@@ -72,6 +72,8 @@ interface WaitingSend {
   /** The call fills at least one batch on its own: its last batches leave without lingering (#enqueueSome). */
   large: boolean
   request: PendingRequest
+  /** The topic's partition count was looked up again for this call, as it names a partition past the cached count. */
+  refreshed?: boolean
 }
 
 /**
@@ -107,7 +109,8 @@ export class Producer<K = unknown, V = unknown> {
   #pTimestamp = 0
   #pHeaders: RecordHeader[] | undefined = undefined
   #pBytes = 0
-  #pExplicit = false
+  /** The partition the message names, -1 for none. */
+  #pPartition = -1
   /** Strings are written into batches as UTF-8 without an intermediate Buffer when the codec would do just that. */
   readonly #keysAsText: boolean
   readonly #valuesAsText: boolean
@@ -199,6 +202,7 @@ export class Producer<K = unknown, V = unknown> {
       const bytes = this.#pBytes
       if (
         known !== undefined &&
+        this.#pPartition < known &&
         this.#waiting.length === 0 &&
         this.#bufferedBytes + bytes <= this.#config.bufferBytesMax
       ) {
@@ -234,7 +238,10 @@ export class Producer<K = unknown, V = unknown> {
     records.valueBytes[i] = this.#pValueBytes
     records.timestamps[i] = this.#pTimestamp
     records.bytes[i] = this.#pBytes
-    if (this.#pExplicit) records.explicitPartitions = true
+    if (this.#pPartition >= 0) {
+      records.explicitPartitions = true
+      if (this.#pPartition > records.maxExplicitPartition) records.maxExplicitPartition = this.#pPartition
+    }
     if (this.#pKey === null) records.nullKeys++
     if (this.#pHeaders !== undefined) {
       records.headers ??= []
@@ -258,6 +265,7 @@ export class Producer<K = unknown, V = unknown> {
       const w: WaitingSend = { topic, messages, records, next: 0, bytesLeft: total, large, request }
       if (
         known !== undefined &&
+        records.maxExplicitPartition < known &&
         this.#waiting.length === 0 &&
         this.#bufferedBytes + total <= this.#config.bufferBytesMax
       ) {
@@ -362,7 +370,7 @@ export class Producer<K = unknown, V = unknown> {
           `more than recordBytesMax ${recordBytesMax} allows in one batch`,
       )
     this.#pBytes = size
-    this.#pExplicit = message.partition !== undefined
+    this.#pPartition = message.partition ?? -1
   }
 
   /** Record `w.next` of a waiting or batch call into the accumulator. */
@@ -588,6 +596,19 @@ export class Producer<K = unknown, V = unknown> {
       if (count === undefined) {
         this.#loadMetadata(w.topic)
         return
+      }
+      if (w.next === 0 && w.records.maxExplicitPartition >= count) {
+        // A partition past the cached count: the topic may have grown since (createPartitions). Look the count up
+        // again once for this call, as Kafka's producer refreshes its metadata, before refusing the whole call.
+        if (w.refreshed !== true) {
+          w.refreshed = true
+          this.#metadata.forget(w.topic)
+          this.#loadMetadata(w.topic)
+          return
+        }
+        settleError(w.request, new UnknownPartitionError(w.topic, w.records.maxExplicitPartition, count))
+        this.#waiting.shift()
+        continue
       }
       try {
         const outcome = this.#enqueueSome(w, count)

@@ -127,6 +127,18 @@ describeEachTransport('admin', (getSluice, env) => {
     }
     expect(landed).toBe(partitionForKey(Buffer.from(key), 4))
     await until(() => got.some((m) => m.partition === landed), 'a record from a new partition')
+    // A producer whose count is fresh by its metadataMaxAgeMs (the default, 5 minutes) sends to a partition named
+    // right after the topic grew: the count is looked up again for it, as Kafka's producer does, not refused.
+    const warm = sl.producer({ lingerMs: 0 })
+    await warm.send('grow', { value: 'warm-up', partition: 3 })
+    await sl.admin().createPartitions('grow', 6)
+    expect((await warm.send('grow', { value: 'to a new partition', partition: 5 })).partition).toBe(5)
+    const batch = await warm.sendBatch('grow', [
+      { value: 'a', partition: 0 },
+      { value: 'b', partition: 4 },
+    ])
+    expect([batch.partitionOf(0), batch.partitionOf(1)]).toEqual([0, 4])
+    await warm.close()
     await expect(sl.admin().createPartitions('grow', 3)).rejects.toThrow(/must be larger/)
     await expect(sl.admin().createPartitions('grow', 0)).rejects.toThrow(InvalidArgumentError)
     await consumer.close()

@@ -72,6 +72,18 @@ describeEachTransport('errors', (getSluice) => {
     await expect(sl.producer().send('known', { value: 'x', partition: 2 })).rejects.toThrow(UnknownPartitionError)
     await expect(sl.producer().send('known', { value: 'x', partition: 2 })).rejects.toThrow(/partition 2/)
     await expect(sl.producer().send('known', { value: 'x', partition: -1 })).rejects.toThrow(InvalidArgumentError)
+    // All or nothing: a call naming a partition that does not exist sends none of its records.
+    const producer = sl.producer({ lingerMs: 0 })
+    await producer.send('known', { value: 'warm', partition: 0 })
+    await expect(
+      producer.sendBatch('known', [
+        { value: 'a', partition: 0 },
+        { value: 'b', partition: 1 },
+        { value: 'c', partition: 7 },
+      ]),
+    ).rejects.toThrow(/no partition 7/)
+    await producer.flush()
+    expect((await admin.describeTopic('known')).partitions.map((p) => p.logEndOffset)).toEqual([1, 0])
     await expect(sl.consumer().assign([{ topic: 'known', partition: 5 }])).rejects.toThrow(UnknownPartitionError)
     await expect(sl.consumer().assign([{ topic: 'missing', partition: 0 }])).rejects.toThrow(UnknownTopicError)
     const replay = sl.replay({ topic: 'known', partitions: [3] })
