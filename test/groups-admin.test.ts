@@ -94,6 +94,11 @@ describeEachTransport('consumer group administration', (sluice) => {
     for (const o of d.offsets) expect(o.lag).toBe(extra.get(o.partition)?.length ?? 0)
     expect(d.offsets.reduce((s, o) => s + o.lag, 0)).toBe(7)
     for (const o of d.offsets) expect(o.committedOffset).toBe(o.logEndOffset - o.lag)
+    // Records deleted past the commit are not left to read: the lag counts from the log start then.
+    const p = d.offsets.find((o) => o.logEndOffset - o.committedOffset >= 2)!
+    await sl.admin().deleteRecords(TOPIC, [{ partition: p.partition, offset: p.logEndOffset - 1 }])
+    const after = (await sl.admin().describeGroup('lag')).offsets.find((o) => o.partition === p.partition)!
+    expect([after.committedOffset, after.lag]).toEqual([p.committedOffset, 1])
     expect((await sl.admin().listGroups()).find((g) => g.groupId === 'lag')).toEqual({
       groupId: 'lag',
       state: 'Empty',

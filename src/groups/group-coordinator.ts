@@ -372,7 +372,9 @@ export class GroupCoordinator {
       let from: number
       try {
         logEndOffset = topics.logEndOffset(tp.topic, tp.partition)
-        from = committedOffset >= 0 ? committedOffset : topics.logStartOffset(tp.topic, tp.partition)
+        // Records left to read: none below the log start (retention or deleteRecords removed them), whatever the
+        // commit says.
+        from = Math.max(committedOffset, topics.logStartOffset(tp.topic, tp.partition))
       } catch (err) {
         if (!(err instanceof SluiceError)) throw err
         // Offline: its end, and so the lag, are unknown.
