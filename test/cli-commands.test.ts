@@ -263,6 +263,19 @@ describe('sluice CLI', () => {
       stdout: 'r1\nr2\n',
       stderr: 'note: offset 0 is below the log start 1 of trimmed/0: starting at 1\n',
     })
+    // The same note for a bounded read (--until-end), below the log start and past the log end.
+    const bounded = await runCli(['consume', 'trimmed', '--partition', '0', '--offset', '0', '--until-end', ...d])
+    expect(bounded).toEqual({
+      code: 0,
+      stdout: 'r1\nr2\n',
+      stderr: 'note: offset 0 is below the log start 1 of trimmed/0: starting at 1\n',
+    })
+    const past = await runCli(['consume', 'trimmed', '--partition', '0', '--offset', '99', '--until-end', ...d])
+    expect(past).toEqual({
+      code: 0,
+      stdout: '',
+      stderr: 'note: offset 99 is past the log end 3 of trimmed/0: starting at 3\n',
+    })
     // Binary-safe output: --encoding base64 / hex for keys, values and header values.
     const hex = await runCli(['consume', 'trimmed', '--until-end', '--encoding', 'hex', '--json', ...d])
     expect(

@@ -69,7 +69,11 @@ function checkOptions(opts: ConsumeOptions): void {
 async function replayBounded(sluice: Sluice, topic: string, opts: ConsumeOptions): Promise<void> {
   // From the beginning unless told otherwise: a bounded read from the latest offsets would read nothing.
   const from: ReplayBound =
-    opts.fromTime !== undefined ? new Date(parseDate('--from-time', opts.fromTime)) : (opts.offset ?? 'earliest')
+    opts.fromTime !== undefined
+      ? new Date(parseDate('--from-time', opts.fromTime))
+      : opts.offset !== undefined && opts.partition !== undefined
+        ? await startWithin(sluice, topic, opts.partition, opts.offset)
+        : (opts.offset ?? 'earliest')
   const to: ReplayBound =
     opts.toTime !== undefined ? new Date(parseDate('--to-time', opts.toTime)) : (opts.toOffset ?? 'latest')
   const replay = sluice.replay({
