@@ -155,6 +155,11 @@ export class Segment {
   #indexFd = -1
   #timeIndexFd = -1
   #indexFilesStale = false
+  /** Index fsyncs on the thread pool (syncIndexesAsync) not yet returned, and index fds closed meanwhile: those are
+   *  closed only once the fsyncs have returned, so that their numbers cannot be reused by another file first (an
+   *  fsync of a reused number would sync, and take the writeback error of, a file it was never meant for). */
+  #indexSyncsInFlight = 0
+  #retiredIndexFds: number[] = []
   /** Entries of each index in its file; the rest are written by #writePendingIndexEntries. */
   #offsetEntriesInFile = 0
   #timeEntriesInFile = 0
@@ -593,15 +598,30 @@ export class Segment {
     fs.fsyncSync(this.#timeIndexFd)
   }
 
-  /** As syncIndexes, with the fsyncs on the thread pool (the periodic checkpoint, off the event loop). An fd closed
-   *  meanwhile by a roll fails the promise or syncs nothing harmful: a roll fsyncs the indexes itself before closing. */
+  /** As syncIndexes, with the fsyncs on the thread pool (the periodic checkpoint, off the event loop). A seal may run
+   *  while they are in flight: it fsyncs the indexes itself, and their fds stay open until these return. Linux reports
+   *  a writeback error once per open file, so of two concurrent fsyncs only one may see it: when this one fails, the
+   *  index files are marked stale and written again whole (at once if the segment was sealed meanwhile, else at its
+   *  next sync, seal or close), and the caller (the checkpoint) trusts nothing of this round. */
   async syncIndexesAsync(): Promise<void> {
     if (!this.isActive) return
     this.#writePendingIndexEntries()
     if (this.#indexFilesStale) return this.syncIndexes()
     const fsyncFd = (fd: number) =>
       new Promise<void>((resolve, reject) => fs.fsync(fd, (err) => (err ? reject(err) : resolve())))
-    await Promise.all([fsyncFd(this.#indexFd), fsyncFd(this.#timeIndexFd)])
+    this.#indexSyncsInFlight++
+    let results: Array<PromiseSettledResult<void>>
+    try {
+      results = await Promise.allSettled([fsyncFd(this.#indexFd), fsyncFd(this.#timeIndexFd)])
+    } finally {
+      if (--this.#indexSyncsInFlight === 0) for (const fd of this.#retiredIndexFds.splice(0)) fs.closeSync(fd)
+    }
+    const failed = results.find((r) => r.status === 'rejected')
+    if (failed !== undefined) {
+      this.#indexFilesStale = true
+      if (!this.isActive && !this.#closed) this.#rewriteIndexFiles()
+      throw failed.reason
+    }
   }
 
   /** Writes the index files of a sealed segment whose indexes were rebuilt in memory. */
@@ -623,8 +643,11 @@ export class Segment {
   }
 
   #closeIndexFds(): void {
-    if (this.#indexFd >= 0) fs.closeSync(this.#indexFd)
-    if (this.#timeIndexFd >= 0) fs.closeSync(this.#timeIndexFd)
+    for (const fd of [this.#indexFd, this.#timeIndexFd]) {
+      if (fd < 0) continue
+      if (this.#indexSyncsInFlight > 0) this.#retiredIndexFds.push(fd)
+      else fs.closeSync(fd)
+    }
     this.#indexFd = -1
     this.#timeIndexFd = -1
   }
