@@ -498,6 +498,8 @@ export class Consumer<K = unknown, V = unknown> extends EventEmitter {
     if (this.#consuming === 'iterator') {
       if (this.#iteratorErrors.length >= ITERATOR_ERRORS_MAX) this.#iteratorErrors.shift()
       this.#iteratorErrors.push(err)
+      // An iterator waiting for data throws it now: the partition that failed will not fetch again.
+      this.#fetcher.interrupt()
     }
     if (this.listenerCount('error') > 0) {
       try {

@@ -135,6 +135,8 @@ export class Fetcher {
   readonly #data = new Signal()
   #stopped = false
   #started = false
+  /** A pending or the next take() returns an empty list at once (interrupt()). */
+  #interrupted = false
   /** Where the next fetch's partition list starts (round robin). */
   #rotation = 0
 
@@ -158,6 +160,13 @@ export class Fetcher {
     this.#data.notify()
   }
 
+  /** Makes a pending take() (or the next) return an empty list at once: its caller has something else to attend to
+   *  (an error for the async iterator to throw) and would otherwise wait for data that may never come. */
+  interrupt(): void {
+    this.#interrupted = true
+    this.#data.notify()
+  }
+
   /** Something changed (assignment, seek, resume): fetch again if idle. */
   wake(): void {
     this.#wake.notify()
@@ -175,6 +184,10 @@ export class Fetcher {
       if (chunks !== undefined) {
         this.#wake.notify()
         return chunks
+      }
+      if (this.#interrupted) {
+        this.#interrupted = false
+        return []
       }
       await this.#data.wait()
     }

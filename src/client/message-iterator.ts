@@ -53,6 +53,9 @@ export class MessageIterator implements AsyncIterator<Message> {
       if (this.#done || this.hooks.closed()) return { done: true, value: undefined }
       const message = this.#nextBuffered()
       if (message !== null) return { done: false, value: message }
+      // A message that failed to decode queued its error: throw it rather than wait for data its partition, now
+      // stopped, will not fetch.
+      if (this.hooks.errors.length > 0) continue
       const next = await this.hooks.take()
       if (next === null) this.#done = true
       else {
