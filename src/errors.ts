@@ -280,20 +280,74 @@ export class InternalError extends SluiceError {
 
 // ---- wire ------------------------------------------------------------------------------------------------------
 
+/** The fields of an error class beyond code and message (topic, partition, offset, groupId, problems, ...). */
+export type WireErrorDetails = Record<string, string | number | boolean | string[]>
+
 export interface WireError {
   code: ErrorCode
   message: string
+  /** The class's own fields, so the client's error carries the same values (absent when it has none). */
+  details?: WireErrorDetails
+}
+
+/** Own fields of an error that are not Error's or SluiceError's own: what its constructor was given. */
+const NOT_DETAILS = new Set(['message', 'stack', 'cause', 'code', 'retriable', 'name'])
+/** Details kept at most per error, entries of a list, and string lengths: an error is a message, not a payload. */
+const DETAILS_MAX = 16
+const DETAIL_LIST_MAX = 256
+const DETAIL_STRING_MAX = 4096
+
+function wireDetails(err: SluiceError): WireErrorDetails | undefined {
+  let details: WireErrorDetails | undefined
+  let kept = 0
+  for (const [key, value] of Object.entries(err)) {
+    if (NOT_DETAILS.has(key) || kept >= DETAILS_MAX) continue
+    const ok =
+      (typeof value === 'string' && value.length <= DETAIL_STRING_MAX) ||
+      typeof value === 'number' ||
+      typeof value === 'boolean' ||
+      (Array.isArray(value) &&
+        value.length <= DETAIL_LIST_MAX &&
+        value.every((v) => typeof v === 'string' && v.length <= DETAIL_STRING_MAX))
+    if (!ok) continue
+    details ??= {}
+    details[key] = Array.isArray(value) ? [...(value as string[])] : (value as string | number | boolean)
+    kept++
+  }
+  return details
 }
 
 export function errorToWire(err: unknown): WireError {
-  if (err instanceof SluiceError) return { code: err.code, message: err.message }
+  if (err instanceof SluiceError) {
+    const details = wireDetails(err)
+    return details === undefined
+      ? { code: err.code, message: err.message }
+      : { code: err.code, message: err.message, details }
+  }
   return { code: 'INTERNAL', message: err instanceof Error ? err.message : String(err) }
 }
 
-/** Rebuilds the typed class for a wire error. Fields beyond code and message are not carried. */
+/** Rebuilds the typed class for a wire error, with the fields its details carry (values of the wrong type, as a
+ *  peer might send, give the field's neutral value: '' or -1). */
 export function errorFromWire(wire: WireError): SluiceError {
   const make = WIRE_CLASSES[wire.code] ?? WIRE_CLASSES.INTERNAL
-  return make(wire.message)
+  const d = wire.details
+  return make(wire.message, typeof d === 'object' && d !== null && !Array.isArray(d) ? d : {})
+}
+
+function str(d: WireErrorDetails, key: string): string {
+  const v = d[key]
+  return typeof v === 'string' ? v : ''
+}
+
+function num(d: WireErrorDetails, key: string): number {
+  const v = d[key]
+  return typeof v === 'number' && Number.isFinite(v) ? v : -1
+}
+
+function strings(d: WireErrorDetails, key: string): string[] | null {
+  const v = d[key]
+  return Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === 'string') ? v : null
 }
 
 function withMessage<T extends SluiceError>(err: T, message: string): T {
@@ -301,25 +355,27 @@ function withMessage<T extends SluiceError>(err: T, message: string): T {
   return err
 }
 
-const WIRE_CLASSES: Record<ErrorCode, (message: string) => SluiceError> = {
+const WIRE_CLASSES: Record<ErrorCode, (message: string, details: WireErrorDetails) => SluiceError> = {
   INVALID_ARGUMENT: (m) => new InvalidArgumentError(m),
-  INVALID_CONFIG: (m) => withMessage(new InvalidConfigError([m]), m),
-  UNKNOWN_TOPIC: (m) => withMessage(new UnknownTopicError(''), m),
-  TOPIC_EXISTS: (m) => withMessage(new TopicExistsError(''), m),
-  UNKNOWN_PARTITION: (m) => withMessage(new UnknownPartitionError('', -1, 0), m),
-  OFFSET_OUT_OF_RANGE: (m) => withMessage(new OffsetOutOfRangeError(-1, -1, -1), m),
+  INVALID_CONFIG: (m, d) => withMessage(new InvalidConfigError(strings(d, 'problems') ?? [m]), m),
+  UNKNOWN_TOPIC: (m, d) => withMessage(new UnknownTopicError(str(d, 'topic')), m),
+  TOPIC_EXISTS: (m, d) => withMessage(new TopicExistsError(str(d, 'topic')), m),
+  UNKNOWN_PARTITION: (m, d) =>
+    withMessage(new UnknownPartitionError(str(d, 'topic'), num(d, 'partition'), num(d, 'partitionCount')), m),
+  OFFSET_OUT_OF_RANGE: (m, d) =>
+    withMessage(new OffsetOutOfRangeError(num(d, 'offset'), num(d, 'logStartOffset'), num(d, 'logEndOffset')), m),
   CORRUPT_RECORD: (m) => new CorruptRecordError(m),
   RECORD_TOO_LARGE: (m) => new RecordTooLargeError(m),
   STORAGE: (m) => new StorageError(m),
   DISK_FULL: (m) => new DiskFullError(m),
   PARTITION_OFFLINE: (m) => new PartitionOfflineError(m),
-  DATA_DIR_LOCKED: (m) => withMessage(new DataDirLockedError('', -1), m),
+  DATA_DIR_LOCKED: (m, d) => withMessage(new DataDirLockedError(str(d, 'dataDir'), num(d, 'holderPid')), m),
   CLOSED: (m) => withMessage(new ClosedError(''), m),
   TIMEOUT: (m) => new TimeoutError(m),
-  FRAME_TOO_LARGE: (m) => withMessage(new FrameTooLargeError(0, 0), m),
+  FRAME_TOO_LARGE: (m, d) => withMessage(new FrameTooLargeError(num(d, 'frameBytes'), num(d, 'frameBytesMax')), m),
   PROTOCOL: (m) => new ProtocolError(m),
   CONNECTION: (m) => new ConnectionError(m),
-  UNKNOWN_GROUP: (m) => withMessage(new UnknownGroupError(''), m),
+  UNKNOWN_GROUP: (m, d) => withMessage(new UnknownGroupError(str(d, 'groupId')), m),
   UNKNOWN_MEMBER: (m) => new UnknownMemberError(m),
   FENCED_MEMBER_EPOCH: (m) => new FencedMemberEpochError(m),
   NOT_OWNER: (m) => new NotOwnerError(m),

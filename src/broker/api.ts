@@ -1,6 +1,7 @@
 // The broker's request/response contract: what a client Transport calls and what the TCP server dispatches. Every
 // method here is one API key on the wire (protocol/api-keys.ts). Produce and fetch move whole record batches as bytes
 // (the data plane); everything else is the control plane. Offsets and timestamps are JS numbers (safe integers).
+import type { WireErrorDetails } from '../errors.js'
 import type { FlushPolicy, ReadAllocator } from '../storage/api.js'
 
 /** 'all' = durable under the topic's flush policy; 1 = written to the segment; 0 = no acknowledgement wanted. */
@@ -122,7 +123,7 @@ export interface FetchPartitionResponse {
   records: Buffer
   logStartOffset: number
   logEndOffset: number
-  error: { code: string; message: string } | null
+  error: { code: string; message: string; details?: WireErrorDetails } | null
 }
 
 export interface FetchResponse {

@@ -269,7 +269,7 @@ export class Fetcher {
       ) {
         // The group membership reconciles ownership; until then this partition simply yields nothing.
       } else {
-        const err = errorFromWire({ code: pr.error.code as ErrorCode, message: pr.error.message })
+        const err = errorFromWire({ ...pr.error, code: pr.error.code as ErrorCode })
         if (!err.retriable) this.#stop(state, err)
       }
       return null

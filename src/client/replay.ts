@@ -255,7 +255,7 @@ class ReplayIterator<K, V> implements AsyncIterator<Message<K, V>> {
         this.#offset = pr.logStartOffset
         return true
       }
-      throw errorFromWire({ code: pr.error.code as ErrorCode, message: pr.error.message })
+      throw errorFromWire({ ...pr.error, code: pr.error.code as ErrorCode })
     }
     const cursor = new MessageCursor(pr.records, this.topic, range.partition, this.#offset, range.to)
     if (cursor.nextOffset === this.#offset) return false // nothing more below `to` (truncated or deleted meanwhile)

@@ -12,6 +12,7 @@ import {
   UnknownTopicError,
 } from '../../src/errors.js'
 import type { ProducerOptions, ConsumerOptions } from '../../src/client/client-config.js'
+import type { Transport } from '../../src/client/transport.js'
 
 describeEachTransport('errors', (getSluice) => {
   test('bad topic names are refused with InvalidArgumentError naming the name', async () => {
@@ -90,6 +91,41 @@ describeEachTransport('errors', (getSluice) => {
     await expect(replay[Symbol.asyncIterator]().next()).rejects.toThrow(UnknownPartitionError)
     const unknown = sl.replay({ topic: 'missing' })
     await expect(unknown[Symbol.asyncIterator]().next()).rejects.toThrow(UnknownTopicError)
+    // The classes' own fields arrive too, over TCP as embedded (before, a TCP client got '' and -1 in them).
+    const caught = (work: Promise<unknown>) =>
+      work.then(
+        () => null,
+        (e: unknown) => e,
+      )
+    expect(await caught(admin.describeTopic('missing'))).toMatchObject({ code: 'UNKNOWN_TOPIC', topic: 'missing' })
+    expect(await caught(admin.createTopic('known'))).toMatchObject({ code: 'TOPIC_EXISTS', topic: 'known' })
+    expect(await caught(admin.describeGroup('no-group'))).toMatchObject({ code: 'UNKNOWN_GROUP', groupId: 'no-group' })
+    await sl.producer({ lingerMs: 0 }).sendBatch('known', [
+      { value: 'a', partition: 0 },
+      { value: 'b', partition: 0 },
+    ])
+    expect(await caught(admin.deleteRecords('known', [{ partition: 0, offset: 9 }]))).toMatchObject({
+      code: 'OFFSET_OUT_OF_RANGE',
+      offset: 9,
+      logStartOffset: 0,
+      logEndOffset: 3, // 'warm' and the two above
+    })
+    expect(await caught(sl.consumer().assign([{ topic: 'known', partition: 5 }]))).toMatchObject({
+      topic: 'known',
+      partition: 5,
+      partitionCount: 2,
+    })
+    // Every problem of a config the broker refuses (the Admin checks first; the transport does not).
+    const refused = (await caught(
+      (sl.transport as Transport).createTopic({
+        name: 'bad-config',
+        partitions: 1,
+        config: { segmentBytes: 1, flushIntervalMs: 0 },
+      }),
+    )) as InvalidConfigError
+    expect(refused).toBeInstanceOf(InvalidConfigError)
+    expect(refused.problems).toHaveLength(2)
+    expect(refused.problems.join(' ')).toMatch(/segmentBytes.*flushIntervalMs/)
   })
 
   test('a record larger than recordBytesMax gets RecordTooLargeError naming its size; other sends go on', async () => {
