@@ -26,6 +26,7 @@ export type {
   AssignPartition,
   PartitionSelector,
   ErrorContext,
+  ConsumerEvents,
 } from './client/consumer.js'
 export { Replay } from './client/replay.js'
 export type { ReplayOptions, ReplayBound } from './client/replay.js'
