@@ -7,7 +7,8 @@ import { InProcessTransport } from '../src/client/in-process-transport.js'
 import type { ReplayBound } from '../src/client/replay.js'
 import { Sluice } from '../src/sluice.js'
 import type { PartitionLogApi } from '../src/storage/api.js'
-import { decodeRecords, iterateBatches } from '../src/storage/record-batch.js'
+import { POS, decodeRecords, iterateBatches } from '../src/storage/record-batch.js'
+import { crc32c } from '../src/util/crc32c.js'
 import { nodeDurabilityFs, type DurabilityFs } from '../src/storage/segment.js'
 import { openStorage } from '../src/storage/storage.js'
 import { brokerTest as test, makeBatch, testOpenStorage, type BrokerFixture } from '../src/testing/broker-fixture.js'
@@ -390,7 +391,11 @@ describe('broker produce and fetch', () => {
     flipped[flipped.length - 2]! ^= 0xff
     const truncated = makeBatch(3).subarray(0, 70)
     const trailing = Buffer.concat([makeBatch(1), Buffer.alloc(5)])
-    for (const batch of [flipped, truncated, trailing, Buffer.alloc(10)]) {
+    // A batch flagged gzip whose records are not compressed: its CRC and header are right, but no reader could read it.
+    const fakeGzip = Buffer.from(makeBatch(3))
+    fakeGzip.writeInt16BE(fakeGzip.readInt16BE(POS.attributes) | 1, POS.attributes)
+    fakeGzip.writeUInt32BE(crc32c(fakeGzip, POS.attributes), POS.crc)
+    for (const batch of [flipped, truncated, trailing, Buffer.alloc(10), fakeGzip]) {
       await expect(broker.produce({ topic: 't', partition: 0, acks: 'all', batch })).rejects.toThrow(CorruptRecordError)
     }
     expect((await broker.describeTopic('t')).partitions[0]!.logEndOffset).toBe(0)

@@ -37,6 +37,8 @@ import {
   LEADER_EPOCH,
   setBaseOffset,
   validateBatch,
+  builtHere,
+  checkRecordsWellFormed,
   writeInt64,
 } from './record-batch.js'
 import { createSegment } from './segment-files.js'
@@ -195,6 +197,9 @@ export class PartitionLog implements PartitionLogApi, Flushable {
     const h = validateBatch(batch)
     if (h.batchBytes !== batch.length)
       throw new CorruptRecordError(`${batch.length - h.batchBytes} bytes follow the record batch`)
+    // Bytes from outside this process are parsed record by record before they are stored: a batch that only readers
+    // could find malformed would stop each of them at it.
+    if (!builtHere(batch)) checkRecordsWellFormed(batch, 0, h)
     const now = this.deps.clock()
     const baseOffset = active.nextOffset
     if (this.#shouldRoll(active, h.batchBytes, baseOffset + h.lastOffsetDelta, now)) active = this.#roll(now)

@@ -5,6 +5,7 @@ import { CorruptRecordError, UnsupportedVersionError } from '../errors.js'
 import { crc32c } from '../util/crc32c.js'
 import {
   POS,
+  checkRecordsWellFormed,
   decodeRecords,
   encodeRecordBatch,
   iterateBatches,
@@ -266,6 +267,41 @@ describe('bad input', () => {
       bad[pos]! ^= 0x10
       expect(() => validateBatch(bad), `byte ${pos}`).toThrow(CorruptRecordError)
     }
+  })
+
+  test('checkRecordsWellFormed refuses batches whose CRC and tiling pass but whose records a reader cannot parse', () => {
+    const resealed = (b: Buffer): Buffer => {
+      b.writeUInt32BE(crc32c(b, POS.attributes), POS.crc)
+      return b
+    }
+    // Records at 61: length (1 byte), attributes, timestamp delta, offset delta, key length, key, ...
+    const fakeGzip = resealed(Buffer.from(good()))
+    fakeGzip.writeInt16BE(fakeGzip.readInt16BE(POS.attributes) | 1, POS.attributes)
+    resealed(fakeGzip)
+    const badKeyLength = Buffer.from(good())
+    badKeyLength[61 + 4] = 0x7e // key length 63 in a record of a few bytes: the lengths still tile
+    resealed(badKeyLength)
+    const badDelta = Buffer.from(good())
+    const second = 61 + 1 + badDelta[61]! / 2 // the first record's length is a one-byte zig-zag varint
+    badDelta[second + 3] = 0x00 // offset delta 0 for the second record
+    resealed(badDelta)
+    for (const [bad, why] of [
+      [fakeGzip, /gzip records section does not decompress/],
+      [badKeyLength, /runs past its record/],
+      [badDelta, /record 1 has offset delta 0/],
+    ] as const) {
+      expect(() => validateBatch(bad)).not.toThrow() // what the CRC and tiling checks let through
+      expect(() => checkRecordsWellFormed(bad)).toThrow(why)
+    }
+    // ... and what a reader then meets: an error, or two records at one offset.
+    expect(() => decodeRecords(fakeGzip)).toThrow(CorruptRecordError)
+    expect(() => decodeRecords(badKeyLength)).toThrow(CorruptRecordError)
+    expect(decodeRecords(badDelta).map((r) => r.offset)).toEqual([0, 0])
+    for (const ok of [
+      good(),
+      encodeRecordBatch([{ key: null, value: Buffer.from('z'), timestamp: 1 }], { compression: 'gzip' }),
+    ])
+      expect(() => checkRecordsWellFormed(Buffer.from(ok))).not.toThrow()
   })
 
   test('a wrong stored CRC fails with CorruptRecordError naming the mismatch', () => {

@@ -442,6 +442,69 @@ export function setBaseOffset(buf: Buffer, pos: number, baseOffset: number): voi
 /** Decompressed output is bounded so a small gzip cannot expand without limit. */
 const DECOMPRESSED_BYTES_MAX = 64 * LIMITS.recordBytesMax
 
+/** True when this process's batch builder made `batch` (its records tile and parse by construction). */
+export function builtHere(batch: Buffer): boolean {
+  return checksummedHere.has(batch)
+}
+
+/**
+ * Checks that every record of the (already validated) batch at `pos` parses as a reader will parse it: a gzip
+ * records section decompresses (within the bound readers use), and each record's fields fill its length, with
+ * offset deltas 0, 1, 2, ... and non-null header keys. validateBatch checks the CRC and, for uncompressed batches,
+ * only that the record lengths tile the section; a batch that passes it but not this one would be stored and then
+ * stop every reader at it. The broker checks batches from the network with this before appending them (Kafka's
+ * broker validates each record likewise), `log verify` checks stored ones. Allocates nothing per record.
+ */
+export function checkRecordsWellFormed(buf: Buffer, pos = 0, header = readBatchHeader(buf, pos)): void {
+  let body = buf
+  let start = pos + BATCH_HEADER_BYTES
+  let end = pos + header.batchBytes
+  if (end > buf.length) throw new CorruptRecordError('batch runs past the end of the buffer')
+  if (header.compression === 'gzip') {
+    try {
+      body = gunzipSync(buf.subarray(start, end), { maxOutputLength: DECOMPRESSED_BYTES_MAX })
+    } catch (cause) {
+      throw new CorruptRecordError('gzip records section does not decompress', undefined, undefined, { cause })
+    }
+    start = 0
+    end = body.length
+  }
+  const reader = new ByteReader(body, start, end)
+  // Bounded by the record count (validated positive and at most LIMITS.batchRecordsMax by its offset delta).
+  for (let i = 0; i < header.recordCount; i++) {
+    const length = reader.varint()
+    const recordEnd = reader.pos + length
+    if (length < 0 || recordEnd > end) throw new CorruptRecordError(`record ${i} length ${length} runs past the batch`)
+    // The fields are read with the section's reader (no object per record); a field that runs past the record's
+    // length is caught by skipBytes or by the final position check.
+    reader.int8() // attributes
+    reader.varlong() // timestamp delta
+    const offsetDelta = reader.varint()
+    if (offsetDelta !== i) throw new CorruptRecordError(`record ${i} has offset delta ${offsetDelta}`)
+    skipBytes(reader, reader.varint(), recordEnd) // key
+    skipBytes(reader, reader.varint(), recordEnd) // value
+    const headerCount = reader.varint()
+    if (headerCount < 0 || headerCount > LIMITS.recordHeadersMax)
+      throw new CorruptRecordError(`record ${i} has ${headerCount} headers`)
+    for (let j = 0; j < headerCount; j++) {
+      const keyLength = reader.varint()
+      if (keyLength < 0) throw new CorruptRecordError(`record ${i} header ${j} has a null key`)
+      skipBytes(reader, keyLength, recordEnd)
+      skipBytes(reader, reader.varint(), recordEnd)
+    }
+    if (reader.pos !== recordEnd) throw new CorruptRecordError(`record ${i} fields do not fill its length ${length}`)
+  }
+  if (reader.pos !== end) throw new CorruptRecordError(`${end - reader.pos} bytes follow the last record`)
+}
+
+/** Moves past `length` bytes (-1: null, none) that must end by `recordEnd`. */
+function skipBytes(reader: ByteReader, length: number, recordEnd: number): void {
+  if (length === -1) return
+  if (length < -1) throw new CorruptRecordError(`negative length ${length}`)
+  if (reader.pos + length > recordEnd) throw new CorruptRecordError(`length ${length} runs past its record`)
+  reader.pos += length
+}
+
 /**
  * Decodes the records of the (already validated) batch at `pos`. Keys and values are views into `buf` for
  * uncompressed batches (no copy). Records below `fromOffset` are skipped.

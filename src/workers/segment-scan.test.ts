@@ -2,7 +2,8 @@
 // position, whether valid batches follow it, offsets that do not continue, and the IndexPolicy spacing rule.
 import { describe, expect, test } from 'vitest'
 import { makeBatch } from '../testing/storage-data.js'
-import { setBaseOffset } from '../storage/record-batch.js'
+import { POS, setBaseOffset } from '../storage/record-batch.js'
+import { crc32c } from '../util/crc32c.js'
 import { IndexPolicy, OFFSET_ENTRY, TIME_ENTRY, buildIndexes, scanSegment, verifySegmentBytes } from './segment-scan.js'
 
 function segmentBytes(
@@ -61,6 +62,18 @@ describe('scanSegment', () => {
       validBatchAfterPosition: positions[3],
     })
     expect(scan.problem!.message).toMatch(/CRC/)
+  })
+
+  test('log verify (verifySegmentBytes) also parses every record: a batch flagged gzip but not compressed is a problem', () => {
+    const { bytes, positions } = segmentBytes(0, 4)
+    const at = positions[2]!
+    bytes.writeInt16BE(bytes.readInt16BE(at + POS.attributes) | 1, at + POS.attributes)
+    bytes.writeUInt32BE(crc32c(bytes, at + POS.attributes, positions[3]!), at + POS.crc)
+    // Recovery's scan checks CRC and structure only (what the broker refuses at append is not its concern).
+    expect(scanSegment(bytes, 0).problem).toBeNull()
+    const scan = verifySegmentBytes(bytes, 0)
+    expect(scan.problem).toMatchObject({ position: at, validBatchAfterPosition: positions[3] })
+    expect(scan.problem!.message).toMatch(/gzip records section does not decompress/)
   })
 
   test('a torn last batch is a problem with nothing valid after it', () => {

@@ -4,7 +4,15 @@
 // small tail) and in a piscina worker (verify, large rebuilds). `IndexPolicy` is the single rule for when an index
 // entry is due; the live append path uses it too, so a rebuilt index equals the one written at append time.
 import { BATCH_HEADER_BYTES } from '../config/limits.js'
-import { LOG_OVERHEAD, MAGIC, POS, readBatchHeader, readInt64, validateBatch } from '../storage/record-batch.js'
+import {
+  checkRecordsWellFormed,
+  LOG_OVERHEAD,
+  MAGIC,
+  POS,
+  readBatchHeader,
+  readInt64,
+  validateBatch,
+} from '../storage/record-batch.js'
 
 /** Entry flags returned by IndexPolicy.onBatch. */
 export const OFFSET_ENTRY = 1
@@ -69,6 +77,8 @@ export interface SegmentScan {
 export interface ScanOptions {
   /** Check CRC and structure of every batch (false: headers only, for bytes already trusted). @default true */
   verify?: boolean
+  /** Also parse every record as a reader will (checkRecordsWellFormed): `log verify`. @default false */
+  records?: boolean
   indexIntervalBytes?: number
 }
 
@@ -126,6 +136,7 @@ export function scanSegment(bytes: Buffer, baseOffset: number, options: ScanOpti
     let count = 0
     try {
       const h = verify ? validateBatch(bytes, pos, end) : readBatchHeader(bytes, pos)
+      if (verify && options.records === true) checkRecordsWellFormed(bytes, pos, h)
       if (!verify && (h.batchLength < BATCH_HEADER_BYTES - LOG_OVERHEAD || pos + h.batchBytes > end))
         message = `batch of ${h.batchBytes} bytes runs past the end (${end - pos} bytes remain)`
       else if (h.baseOffset !== nextOffset) message = `batch starts at offset ${h.baseOffset}, expected ${nextOffset}`
@@ -174,7 +185,7 @@ export function scanSegment(bytes: Buffer, baseOffset: number, options: ScanOpti
 
 /** CRC and structure check of a whole segment (the `sluice log verify` job). */
 export function verifySegmentBytes(bytes: Buffer, baseOffset: number): SegmentScan {
-  return scanSegment(bytes, baseOffset, { verify: true })
+  return scanSegment(bytes, baseOffset, { verify: true, records: true })
 }
 
 /** Index entries for trusted segment bytes (headers only, no CRC). */
