@@ -112,6 +112,22 @@ describe('sluice CLI', () => {
       1,
       expect.stringMatching(/has 5 partitions; a new count must be larger/),
     ])
+    // With a config change too: refused whole, the config left as it was.
+    const configAndCount = await runCli([
+      'topic',
+      'alter',
+      'orders',
+      '--segment-bytes',
+      '2048',
+      '--partitions',
+      '3',
+      ...d,
+    ])
+    expect([configAndCount.code, configAndCount.stderr]).toEqual([
+      1,
+      expect.stringMatching(/must be larger.*nothing was changed/),
+    ])
+    expect((await runCli(['topic', 'describe', 'orders', ...d])).stdout).toContain('segmentBytes=134217728')
     const consumed = await runCli(['consume', 'orders', '--from-beginning', '--max-messages', '6', '--json', ...d])
     expect(consumed.code).toBe(0)
     const records = consumed.stdout

@@ -3,6 +3,7 @@ import type { Command } from 'commander'
 import type { AlterTopicConfigOptions, CreateTopicOptions, FlushPolicy, TopicDescription } from '../../index.js'
 import { TOPIC_CONFIG_KEYS } from '../../client/admin.js'
 import { LIMITS } from '../../config/limits.js'
+import { InvalidArgumentError } from '../../errors.js'
 import { parseInteger, UsageError, withClient, withTarget, type TargetOptions } from '../context.js'
 import { printJson, printLine, printTable } from '../output.js'
 
@@ -146,6 +147,14 @@ export function registerTopic(program: Command): void {
         'give at least one option to change (--partitions, --retention-ms, --flush, ...) or --delete-config',
       )
     const altered = await withClient(opts, async (s) => {
+      // A partition count that cannot be applied is refused before the config changes, so nothing is half done.
+      if (opts.partitions !== undefined && configChanges) {
+        const current = (await s.admin().describeTopic(name)).partitions.length
+        if (opts.partitions <= current)
+          throw new InvalidArgumentError(
+            `topic "${name}" has ${current} partitions; a new count must be larger (partitions are never removed); nothing was changed`,
+          )
+      }
       let topic = configChanges ? await s.admin().alterTopicConfig(name, changes) : null
       if (opts.partitions !== undefined) topic = await s.admin().createPartitions(name, opts.partitions)
       return topic!
