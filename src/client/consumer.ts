@@ -30,6 +30,7 @@ export type {
   RunOptions,
 } from './consumer-types.js'
 import type { Transport } from './transport.js'
+import { linearRegExp } from '../util/linear-regexp.js'
 import { checkKnownKeys, checkOffset, checkPartition, checkTopicName, toTimestamp, tpKey } from './validate.js'
 
 type Mode = 'idle' | 'assigned' | 'subscribed'
@@ -104,8 +105,23 @@ export class Consumer<K = unknown, V = unknown> extends EventEmitter<ConsumerEve
       throw new InvalidArgumentError('subscribe() needs a groupId; use assign() without one')
     if (this.#mode === 'assigned') throw new InvalidArgumentError('subscribe() cannot follow assign() on one consumer')
     if (this.#started !== null) throw new InvalidArgumentError('subscribe() must come before run() or iteration')
-    if (topics instanceof RegExp) this.#subscription = { regex: topics }
-    else {
+    if (topics instanceof RegExp) {
+      // The broker matches the pattern's source, in linear time (as Kafka's broker matches with RE2): flags are not
+      // sent, and a pattern that needs backtracking is refused here rather than by the first heartbeat.
+      if (topics.flags !== '')
+        throw new InvalidArgumentError(
+          `subscribe() takes a RegExp without flags (the broker matches its source only), got /${topics.source}/${topics.flags}`,
+        )
+      try {
+        linearRegExp(topics.source)
+      } catch {
+        throw new InvalidArgumentError(
+          `subscribe() RegExp /${topics.source}/ cannot be matched in linear time ` +
+            '(backreferences and lookaround are not supported)',
+        )
+      }
+      this.#subscription = { regex: topics }
+    } else {
       if (!Array.isArray(topics) || topics.length === 0)
         throw new InvalidArgumentError('subscribe() takes a non-empty array of topic names or a RegExp')
       for (const t of topics) checkTopicName(t)

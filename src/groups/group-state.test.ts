@@ -125,6 +125,18 @@ function rng(seed: number): () => number {
 }
 
 describe('ConsumerGroup', () => {
+  test('a subscription pattern is matched in linear time: one that backtracks exponentially costs nothing, one that needs backtracking is refused', () => {
+    // ^(a+)+$ against 40 a's and a dash: hours with a backtracking engine, on the broker's event loop.
+    const evil = 'a'.repeat(40) + '-'
+    const g = newGroup(topicsMeta({ [evil]: 1, aaaa: 2 }))
+    const a = new SimClient(g, { regex: '^(a+)+$' })
+    a.join(0)
+    expect([...a.owned].sort()).toEqual([tpKey('aaaa', 0), tpKey('aaaa', 1)])
+    expect(() => g.heartbeat(req({ subscribedTopicRegex: '^(a)\\1$' }), 10)).toThrow(InvalidArgumentError)
+    expect(() => g.heartbeat(req({ subscribedTopicRegex: '^(a)\\1$' }), 10)).toThrow(/linear time/)
+    expect(() => g.heartbeat(req({ subscribedTopicRegex: '(?<=x)y' }), 10)).toThrow(/linear time/)
+  })
+
   test('a first member gets every partition; a second joins and gets half after the first releases', () => {
     const g = newGroup(topicsMeta({ t: 4 }))
     const a = new SimClient(g, { topics: ['t'] })

@@ -9,6 +9,7 @@ import { LIMITS } from '../config/limits.js'
 import type { GroupHeartbeatRequest, GroupHeartbeatResponse, GroupState } from '../broker/api.js'
 import { FencedMemberEpochError, InvalidArgumentError, NotOwnerError, UnknownMemberError } from '../errors.js'
 import { assert } from '../util/assert.js'
+import { isValidRegExp } from '../util/linear-regexp.js'
 import {
   assignorByName,
   compareTp,
@@ -78,6 +79,20 @@ export interface GroupSnapshot {
     /** [topic, partition, offset] of resets not yet delivered. */
     resets: Array<[string, number, number]>
   }>
+}
+
+/** Matches no topic name. */
+const MATCHES_NOTHING = /[^\s\S]/
+
+/** A member's stored subscription pattern; one stored before patterns had to run in linear time (a backreference,
+ *  a lookaround) matches nothing: the member's next join sends it again and is refused, naming it. */
+function restoredRegex(source: string): RegExp {
+  try {
+    return compileSubscriptionRegex(source)
+  } catch (err) {
+    if (isValidRegExp(source)) return MATCHES_NOTHING
+    throw err // not a pattern at all: the snapshot is refused
+  }
 }
 
 function nonNegative(value: unknown, what: string, bad: (why: string) => never): number {
@@ -533,7 +548,7 @@ export class ConsumerGroup {
         epoch: nonNegative(m.epoch, 'member epoch', bad),
         previousEpoch: nonNegative(m.previousEpoch, 'previous epoch', bad),
         subscribedTopics: strings(m.subscribedTopics, 'subscribedTopics'),
-        subscribedRegex: m.subscribedRegex === null ? null : compileSubscriptionRegex(String(m.subscribedRegex)),
+        subscribedRegex: m.subscribedRegex === null ? null : restoredRegex(String(m.subscribedRegex)),
         resolvedTopics: strings(m.resolvedTopics, 'resolvedTopics'),
         assignor: isAssignorName(m.assignor) ? m.assignor : bad(`member assignor ${String(m.assignor)}`),
         target: tps(m.target, 'target'),

@@ -4,6 +4,7 @@
 // `pendingRevoke` (told to release, not yet reported released); each entry carries the epochs that fence it.
 import type { GroupHeartbeatRequest, TopicPartitions } from '../broker/api.js'
 import { InvalidArgumentError } from '../errors.js'
+import { isValidRegExp, linearRegExp } from '../util/linear-regexp.js'
 import { compareTp, tpKey, type AssignorName, type TopicPartition } from './assignors.js'
 
 export interface Held {
@@ -68,8 +69,14 @@ export function compileSubscriptionRegex(source: string): RegExp {
   if (source.length === 0 || source.length > SUBSCRIBED_REGEX_LENGTH_MAX)
     throw new InvalidArgumentError(`subscribedTopicRegex must be 1-${SUBSCRIBED_REGEX_LENGTH_MAX} chars`)
   try {
-    return new RegExp(source)
+    return linearRegExp(source)
   } catch (cause) {
+    if (isValidRegExp(source))
+      throw new InvalidArgumentError(
+        `subscribedTopicRegex ${JSON.stringify(source)} cannot be matched in linear time ` +
+          '(backreferences and lookaround are not supported)',
+        { cause },
+      )
     throw new InvalidArgumentError(`subscribedTopicRegex ${JSON.stringify(source)} is not a valid RegExp`, { cause })
   }
 }

@@ -196,6 +196,11 @@ describeEachTransport('errors', (getSluice) => {
     await expect(other.run({ eachMessage: () => {}, eachBatch: () => {} })).rejects.toThrow(/exactly one/)
     expect(() => other.seek({ topic: 'cm', partition: 0, offset: 1 })).toThrow(/not assigned/)
     await expect(other.subscribe(['cm'])).rejects.toThrow(/groupId/)
+    // A pattern the broker cannot match in linear time, or flags it would not see, are refused at subscribe().
+    const grouped = sl.consumer({ groupId: 'cm-g' })
+    await expect(grouped.subscribe(/^(c)\1$/)).rejects.toThrow(/cannot be matched in linear time/)
+    await expect(grouped.subscribe(/^CM$/i)).rejects.toThrow(/without flags.*\/\^CM\$\/i/)
+    await grouped.close()
     await expect(other.commit()).rejects.toThrow(/groupId/)
     await other.assign([{ topic: 'cm', partition: 0 }])
     expect(() => other.seek({ topic: 'cm', partition: 0, offset: -3 })).toThrow(/offset/)

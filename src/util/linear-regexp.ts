@@ -1,0 +1,36 @@
+// Regular expressions from clients (consumer group subscriptions), compiled for V8's linear-time engine: a pattern
+// such as ^(a+)+$ against a 40-character topic name takes hours with the backtracking engine, on the event loop,
+// for every partition of the broker; with this one, time linear in pattern times input. The engine is V8's (the 'l'
+// flag), enabled once per process with --enable-experimental-regexp-engine, which only makes that flag available:
+// every other RegExp is compiled as before. It refuses what it cannot run in linear time (backreferences,
+// lookaround), as Kafka's broker refuses what RE2 cannot run. Should a Node build lack the engine, patterns compile
+// with the backtracking one, and only their length bounds the damage.
+import v8 from 'node:v8'
+
+function probeLinearEngine(): boolean {
+  try {
+    v8.setFlagsFromString('--enable-experimental-regexp-engine')
+    return new RegExp('^(a+)+$', 'l').test('aa')
+  } catch {
+    return false
+  }
+}
+
+/** True when patterns compile for the linear-time engine. */
+export const linearEngineAvailable = probeLinearEngine()
+
+/** True when `source` is a valid pattern for the ordinary (backtracking) engine. */
+export function isValidRegExp(source: string): boolean {
+  try {
+    new RegExp(source)
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** `source` compiled for linear-time matching; throws SyntaxError for a pattern that is invalid or needs
+ *  backtracking (backreferences, lookahead, lookbehind). */
+export function linearRegExp(source: string): RegExp {
+  return new RegExp(source, linearEngineAvailable ? 'l' : '')
+}
