@@ -3,6 +3,7 @@
 // values or are left out, never a throw.
 import { expect, test } from 'vitest'
 import {
+  AuthenticationError,
   errorFromWire,
   errorToWire,
   InvalidConfigError,
@@ -18,6 +19,8 @@ test('a typed error round-trips with its fields', () => {
     new UnknownPartitionError('orders', 7, 3),
     new OffsetOutOfRangeError(100, 3, 7, 'orders/0'),
     new InvalidConfigError(['segmentBytes must be ≥ 1024', 'flushIntervalMs must be ≥ 1'], 'topic config'),
+    new AuthenticationError('too many authentication attempts in progress', { busy: true }), // retriable
+    new AuthenticationError('invalid username or password'),
   ]) {
     const back = errorFromWire(structuredClone(errorToWire(err)))
     expect(back).toBeInstanceOf(err.constructor)

@@ -181,7 +181,15 @@ export class InvalidProducerEpochError extends SluiceError {
 
 export class AuthenticationError extends SluiceError {
   readonly code = 'AUTHENTICATION'
-  readonly retriable = false
+  /** The broker was too busy to check the credentials (not that they were wrong): try again. */
+  readonly busy: boolean
+  /** False for refused credentials, true when busy. */
+  readonly retriable: boolean
+  constructor(message: string, options?: ErrorOptions & { busy?: boolean }) {
+    super(message, options)
+    this.busy = options?.busy ?? false
+    this.retriable = this.busy
+  }
 }
 
 export class NotAuthenticatedError extends SluiceError {
@@ -384,7 +392,7 @@ const WIRE_CLASSES: Record<ErrorCode, (message: string, details: WireErrorDetail
   DUPLICATE_SEQUENCE: (m) => new DuplicateSequenceError(m),
   OUT_OF_ORDER_SEQUENCE: (m) => new OutOfOrderSequenceError(m),
   INVALID_PRODUCER_EPOCH: (m) => new InvalidProducerEpochError(m),
-  AUTHENTICATION: (m) => new AuthenticationError(m),
+  AUTHENTICATION: (m, d) => new AuthenticationError(m, { busy: d.busy === true }),
   NOT_AUTHENTICATED: (m) => new NotAuthenticatedError(m),
   UNSUPPORTED_VERSION: (m) => new UnsupportedVersionError(m),
   INTERNAL: (m) => new InternalError(m),

@@ -5,7 +5,14 @@ import os from 'node:os'
 import path from 'node:path'
 import { afterEach, describe, expect, test } from 'vitest'
 import { AuthenticationError, InvalidArgumentError, InvalidConfigError } from '../errors.js'
-import { addUser, createAuthenticator, readUsersFile } from './auth.js'
+import {
+  addUser,
+  createAuthenticator,
+  readUsersFile,
+  SCRYPT_CHECKS_MAX,
+  SCRYPT_WAITING_MAX,
+  ScryptGate,
+} from './auth.js'
 
 const dirs: string[] = []
 afterEach(async () => {
@@ -44,6 +51,46 @@ describe('auth', () => {
     await expect(auth.verify(null)).rejects.toBeInstanceOf(AuthenticationError)
     await expect(auth.verify({ token: 'x' })).rejects.toBeInstanceOf(AuthenticationError)
   })
+
+  test('password checks run two at a time with a bounded waiting room; past it a handshake is refused as busy (retriable)', async () => {
+    const gate = new ScryptGate(2, 3)
+    let running = 0
+    let most = 0
+    const releases: Array<() => void> = []
+    const task = () =>
+      gate.run(async () => {
+        running++
+        most = Math.max(most, running)
+        await new Promise<void>((r) => releases.push(r))
+        running--
+        return 'checked'
+      })
+    const started = Array.from({ length: 5 }, task) // two running, three waiting
+    const refused = await task().catch((e: unknown) => e)
+    expect(refused).toBeInstanceOf(AuthenticationError)
+    expect(refused).toMatchObject({ busy: true, retriable: true })
+    // Released one by one, the waiting ones take the slots in turn.
+    for (let i = 0; i < 5; i++) {
+      await new Promise((r) => setTimeout(r, 5))
+      releases.shift()!()
+    }
+    expect(await Promise.all(started)).toEqual(Array(5).fill('checked'))
+    expect(most).toBe(2)
+
+    // The authenticator goes through the gate: a burst beyond checks + waiting room is refused as busy, the rest
+    // are checked (and refused as wrong passwords).
+    const file = path.join(await tmp(), 'users.json')
+    await addUser(file, 'alice', 's3cret-pass')
+    const auth = await createAuthenticator({ usersFile: file })
+    const burst = SCRYPT_CHECKS_MAX + SCRYPT_WAITING_MAX + 5
+    const results = await Promise.all(
+      Array.from({ length: burst }, () =>
+        auth.verify({ username: 'alice', password: 'guess' }).catch((e: AuthenticationError) => e.busy),
+      ),
+    )
+    expect(results.filter((busy) => busy === true)).toHaveLength(5)
+    expect(results.filter((busy) => busy === false)).toHaveLength(burst - 5)
+  }, 30_000)
 
   test('re-adding a user replaces the secret', async () => {
     const file = path.join(await tmp(), 'users.json')

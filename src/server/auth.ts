@@ -140,6 +140,43 @@ function digest(text: string): Buffer {
   return createHash('sha256').update(text, 'utf8').digest()
 }
 
+/**
+ * Password checks in progress at once, per broker, and handshakes waiting for one. Each check is an scrypt of
+ * ~32 MiB and ~50-100 ms on libuv's thread pool, the pool every fdatasync runs on: a wire trial's 200 connections
+ * looping wrong passwords took the broker from 80 to 453 MB and held an authenticated acks 'all' send for 14 s.
+ * Two checks keep the pool's other threads for fsyncs and bound the memory to ~64 MiB; a handshake past the waiting
+ * room is refused at once (AuthenticationError, retriable), which also throttles a password guesser.
+ */
+export const SCRYPT_CHECKS_MAX = 2
+export const SCRYPT_WAITING_MAX = 64
+
+/** At most `max` tasks running and `waitingMax` queued; past that, `run` refuses. */
+export class ScryptGate {
+  #running = 0
+  readonly #waiting: Array<() => void> = []
+
+  constructor(
+    private readonly max: number,
+    private readonly waitingMax: number,
+  ) {}
+
+  async run<T>(task: () => Promise<T>): Promise<T> {
+    if (this.#running >= this.max) {
+      if (this.#waiting.length >= this.waitingMax)
+        throw new AuthenticationError('too many authentication attempts in progress; try again later', { busy: true })
+      await new Promise<void>((resolve) => this.#waiting.push(resolve))
+    } else this.#running++
+    try {
+      return await task()
+    } finally {
+      const next = this.#waiting.shift()
+      if (next !== undefined)
+        next() // the slot passes to it
+      else this.#running--
+    }
+  }
+}
+
 /** Loads the users file (once, at start) or wraps the token. */
 export async function createAuthenticator(options: AuthOptions): Promise<Authenticator> {
   if ('token' in options) {
@@ -156,6 +193,7 @@ export async function createAuthenticator(options: AuthOptions): Promise<Authent
   const users = await readUsersFile(options.usersFile)
   // An unknown user is checked against this record so that it costs the same as a known one.
   const decoy = await hashSecret(randomBytes(16).toString('hex'))
+  const checks = new ScryptGate(SCRYPT_CHECKS_MAX, SCRYPT_WAITING_MAX)
   return {
     async verify(credentials) {
       if (credentials === null || !('username' in credentials)) {
@@ -164,7 +202,7 @@ export async function createAuthenticator(options: AuthOptions): Promise<Authent
       const known = Object.hasOwn(users.users, credentials.username)
       const rec = known ? (users.users[credentials.username] as UserRecord) : decoy
       const expected = Buffer.from(rec.hash, 'base64')
-      const actual = await scrypt(credentials.password, Buffer.from(rec.salt, 'base64'), rec)
+      const actual = await checks.run(() => scrypt(credentials.password, Buffer.from(rec.salt, 'base64'), rec))
       const match = actual.length === expected.length && timingSafeEqual(actual, expected)
       if (!known || !match) throw new AuthenticationError('invalid username or password')
       return credentials.username
