@@ -233,6 +233,26 @@ describe('wire against a fake broker', () => {
     expect((await c.waitFrames(total)).length).toBe(total)
   })
 
+  test('a client that leaves more than writeBufferBytesMax of responses unread is disconnected; others are served', async () => {
+    const broker = new FakeBroker()
+    broker.fetchRecordsBytes = 256 * 1024
+    const server = await serve(broker, {
+      frameBytesMax: 1024 * 1024,
+      writeBufferBytesHigh: 512 * 1024,
+      writeBufferBytesMax: 2 * 1024 * 1024,
+    })
+    const c = await raw(server, { paused: true })
+    // Every fetch is taken before the first answer fills the buffer: 64 x 256 KiB would be 16 MiB held for it.
+    const fetchBody = { partitions: [{ topic: 't', partition: 0, offset: 0 }], maxBytes: 1, maxWaitMs: 0 }
+    for (let i = 1; i <= 64; i++) c.send(ApiKey.FETCH, fetchBody, i)
+    await waitFor(() => broker.calls.length >= 10)
+    c.socket.resume()
+    await c.closedPromise
+    expect(c.frames.length).toBeLessThan(64) // cut off, not served in full
+    const other = await transport(server)
+    await expect(other.describeTopic('orders')).resolves.toBeDefined()
+  })
+
   test('a call the broker does not answer in time fails with TimeoutError; the transport carries on', async () => {
     const broker = new FakeBroker()
     const server = await serve(broker)

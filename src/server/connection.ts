@@ -58,6 +58,8 @@ export interface ConnectionOptions {
   idleTimeoutMs: number
   handshakeTimeoutMs: number
   writeBufferBytesHigh: number
+  /** A response that would take the unsent bytes past this closes the connection (the client is not reading). */
+  writeBufferBytesMax: number
   failedAuthDelayMs: number
   authenticator: Authenticator | null
   logger: ServerLogger
@@ -307,6 +309,17 @@ export class Connection {
     if (lease !== null && flags !== FLAG_RESPONSE) {
       lease.release() // an error body holds none of the records
       lease = null
+    }
+    const unsent = this.socket.writableLength + FRAME_HEADER_BYTES + bodyBytes
+    if (unsent > this.options.writeBufferBytesMax) {
+      // Reading already stopped at writeBufferBytesHigh; what is still answered piles up. A client that has left this
+      // much unread is not reading: its connection goes rather than the broker's memory.
+      lease?.release()
+      this.abort('the client is not reading its responses', {
+        unsentBytes: unsent,
+        writeBufferBytesMax: this.options.writeBufferBytesMax,
+      })
+      return
     }
     const header = encodeFrameHeader(
       { apiKey: frame.apiKey, apiVersion: frame.apiVersion, correlationId: frame.correlationId, flags },

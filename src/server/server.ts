@@ -35,6 +35,12 @@ export interface ServerOptions {
   closeTimeoutMs?: number
   /** Pause reading while a socket's unsent responses exceed this. @default 8 MiB */
   writeBufferBytesHigh?: number
+  /**
+   * Close a connection whose unsent responses would exceed this: a client that does not read its socket. Requests
+   * already in flight when reading paused (up to inFlightRequestsMax fetches of up to frameBytesMax each) would
+   * otherwise all be answered into memory. @default writeBufferBytesHigh + 2 frameBytesMax
+   */
+  writeBufferBytesMax?: number
   /** Delay before answering a failed authentication. @default 500 */
   failedAuthDelayMs?: number
   /**
@@ -87,6 +93,9 @@ function resolveOptions(options: ServerOptions) {
     handshakeTimeoutMs: options.handshakeTimeoutMs ?? DEFAULTS.handshakeTimeoutMs,
     closeTimeoutMs: options.closeTimeoutMs ?? 5_000,
     writeBufferBytesHigh: options.writeBufferBytesHigh ?? 8 * MiB,
+    writeBufferBytesMax:
+      options.writeBufferBytesMax ??
+      (options.writeBufferBytesHigh ?? 8 * MiB) + 2 * (options.frameBytesMax ?? LIMITS.frameBytesMax),
     failedAuthDelayMs: options.failedAuthDelayMs ?? 500,
     readBufferPoolBytes: options.readBufferPoolBytes ?? 32 * MiB,
   }
@@ -106,6 +115,9 @@ function resolveOptions(options: ServerOptions) {
   int('handshakeTimeoutMs', 1, 2 ** 31 - 1)
   int('closeTimeoutMs', 0, 2 ** 31 - 1)
   int('writeBufferBytesHigh', 1, UINT32_MAX)
+  int('writeBufferBytesMax', 1, Number.MAX_SAFE_INTEGER)
+  if (resolved.writeBufferBytesMax < resolved.writeBufferBytesHigh + resolved.frameBytesMax)
+    problems.push('writeBufferBytesMax must be at least writeBufferBytesHigh + frameBytesMax')
   int('failedAuthDelayMs', 0, 60_000)
   int('readBufferPoolBytes', 0, 1024 * MiB)
   if (problems.length > 0) throw new InvalidConfigError(problems, 'server options')
@@ -132,6 +144,7 @@ export async function startServer(broker: BrokerApi, options: ServerOptions = {}
       idleTimeoutMs: config.idleTimeoutMs,
       handshakeTimeoutMs: config.handshakeTimeoutMs,
       writeBufferBytesHigh: config.writeBufferBytesHigh,
+      writeBufferBytesMax: config.writeBufferBytesMax,
       failedAuthDelayMs: config.failedAuthDelayMs,
       authenticator,
       logger,
