@@ -172,6 +172,13 @@ export class DuplicateSequenceError extends SluiceError {
 export class OutOfOrderSequenceError extends SluiceError {
   readonly code = 'OUT_OF_ORDER_SEQUENCE'
   readonly retriable = false
+  /** The partition has no record of this producer at all (a topic deleted and created again under its name, for
+   *  one): the producer starts over under a new id rather than fail every later batch. */
+  readonly producerUnknown: boolean
+  constructor(message: string, options?: ErrorOptions & { producerUnknown?: boolean }) {
+    super(message, options)
+    this.producerUnknown = options?.producerUnknown ?? false
+  }
 }
 
 export class InvalidProducerEpochError extends SluiceError {
@@ -390,7 +397,7 @@ const WIRE_CLASSES: Record<ErrorCode, (message: string, details: WireErrorDetail
   REBALANCE_IN_PROGRESS: (m) => new RebalanceInProgressError(m),
   GROUP_NOT_EMPTY: (m) => new GroupNotEmptyError(m),
   DUPLICATE_SEQUENCE: (m) => new DuplicateSequenceError(m),
-  OUT_OF_ORDER_SEQUENCE: (m) => new OutOfOrderSequenceError(m),
+  OUT_OF_ORDER_SEQUENCE: (m, d) => new OutOfOrderSequenceError(m, { producerUnknown: d.producerUnknown === true }),
   INVALID_PRODUCER_EPOCH: (m) => new InvalidProducerEpochError(m),
   AUTHENTICATION: (m, d) => new AuthenticationError(m, { busy: d.busy === true }),
   NOT_AUTHENTICATED: (m) => new NotAuthenticatedError(m),

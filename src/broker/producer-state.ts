@@ -80,6 +80,7 @@ export class PartitionProducerState {
       if (baseSequence === 0 || this.#evicted || this.options.lenient(producerId)) return { duplicate: false }
       throw new OutOfOrderSequenceError(
         `producer ${producerId} sent sequence ${baseSequence} to ${where}, where it has written nothing; expected 0`,
+        { producerUnknown: true },
       )
     }
     if (producerEpoch < entry.epoch)

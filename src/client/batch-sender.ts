@@ -9,7 +9,7 @@
 // whether it landed); no batch of the new id is dispatched on a partition until that partition's older-id batches
 // have settled, so records of one partition never overtake each other.
 import type { ProduceResponse } from '../broker/api.js'
-import { SluiceError } from '../errors.js'
+import { OutOfOrderSequenceError, SluiceError } from '../errors.js'
 import { markChecksummed, POS, writeInt64 } from '../storage/record-batch.js'
 import { crc32c } from '../util/crc32c.js'
 import type { OpenBatch, PartitionQueue, PendingRequest } from './batch-accumulator.js'
@@ -88,6 +88,7 @@ export class BatchSender {
     try {
       let retries = 0
       let reorders = 0
+      let restarts = 0
       for (;;) {
         try {
           await this.#encode(q, f) // may wait for a producer id: its failures are retried like a produce's
@@ -103,6 +104,21 @@ export class BatchSender {
           if (config.acks !== 0 && !f.restamped) f.batch.builder.release()
           return
         } catch (err) {
+          if (
+            config.idempotent &&
+            err instanceof OutOfOrderSequenceError &&
+            err.producerUnknown &&
+            q.window.indexOf(f) === 0 &&
+            restarts++ < 1
+          ) {
+            // The partition has no record of this producer though nothing of it is in flight before this batch: its
+            // log was made anew (the topic deleted and created again). Nothing here can be a duplicate there, so
+            // start over under a new producer id, as Kafka's producer bumps its epoch, instead of failing every
+            // later batch of the partition.
+            if (f.generation === this.#generation) this.#renew()
+            f.stale = true
+            continue
+          }
           if (
             config.idempotent &&
             hasCode(err, 'OUT_OF_ORDER_SEQUENCE') &&

@@ -54,6 +54,29 @@ describeEachTransport('idempotent producer', (getSluice, env) => {
     await sl.close()
   })
 
+  test('a producer keeps producing to a topic deleted and created again under its name, in order, each record once', async () => {
+    const sl = getSluice()
+    const admin = sl.admin()
+    await admin.createTopic('again', { partitions: 2 })
+    const producer = sl.producer({ lingerMs: 0 })
+    const before = await producer.sendBatch(
+      'again',
+      Array.from({ length: 10 }, (_, i) => ({ value: `old-${i}`, partition: i % 2 })),
+    )
+    expect(before.offsetOf(9)).toBe(4)
+    await admin.deleteTopic('again')
+    await admin.createTopic('again', { partitions: 2 })
+    // Several batches of each partition in flight at once, the first of each refused by the new logs.
+    const sends = Array.from({ length: 40 }, (_, i) => producer.send('again', { value: `new-${i}`, partition: i % 2 }))
+    const metas = await Promise.all(sends)
+    for (const p of [0, 1])
+      expect(metas.filter((m) => m.partition === p).map((m) => m.offset)).toEqual([...Array(20).keys()])
+    const read: string[] = []
+    for await (const m of sl.replay({ topic: 'again', valueCodec: 'string' })) read.push(m.value!)
+    expect(read.sort()).toEqual(Array.from({ length: 40 }, (_, i) => `new-${i}`).sort())
+    await producer.close()
+  })
+
   test('a batch the broker refuses rejects only its sends; later sends on the partition still succeed', async () => {
     const sl = await env().reopen({ recordBytesMax: 4096 })
     await sl.admin().createTopic('idem2', { partitions: 1 })
