@@ -306,6 +306,27 @@ describe('sluice CLI', () => {
     expect([bad.code, bad.stderr]).toEqual([2, 'error: --encoding must be one of utf8, base64, hex, got "latin1"\n'])
   })
 
+  test('under a low descriptor limit, topic create refuses a topic that would not fit, naming the limit; nothing is left', async () => {
+    const dataDir = path.join(await tempDir(), 'data')
+    // The CLI under `ulimit -n 400` (a shell, as a process manager would set it).
+    const underLimit = (args: string[]) =>
+      new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
+        const cli = ['node', '--import', 'tsx', path.join(REPO_ROOT, 'src/cli/main.ts'), ...args]
+        const child = spawn('bash', ['-c', 'ulimit -n 400 && exec "$@"', 'bash', ...cli], { cwd: REPO_ROOT })
+        let stderr = ''
+        child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
+        child.on('error', reject)
+        child.on('close', (code) => resolve({ code, stderr }))
+      })
+    const huge = await underLimit(['topic', 'create', 'huge', '--partitions', '200', '--data-dir', dataDir])
+    expect(huge.code).toBe(1)
+    expect(huge.stderr).toMatch(/needs about 600 more file descriptors .* limit of 400 .*ulimit -n/)
+    const small = await underLimit(['topic', 'create', 'small', '--partitions', '10', '--data-dir', dataDir])
+    expect(small.code).toBe(0)
+    expect((await runCli(['topic', 'list', '--data-dir', dataDir])).stdout).toBe('small\n')
+    await expect(fs.stat(path.join(dataDir, 'topics', 'huge'))).rejects.toThrow(/ENOENT/)
+  })
+
   test('a reader that goes away (consume | head) ends consume quietly with exit 0, not an EPIPE stack trace', async () => {
     const s = await serve(['--data-dir', path.join(await tempDir(), 'data')])
     const d = ['--broker', s.address]

@@ -56,6 +56,7 @@ import { LongPolls } from './long-poll.js'
 import { checkProduceRequest, producePartition, type ProduceContext } from './produce-handler.js'
 import { ProducerIdAllocator } from './producer-ids.js'
 import { ProducerStates } from './producer-state.js'
+import { checkFdBudget } from '../util/fd-budget.js'
 
 export const BROKER_VERSION = '0.1.0'
 /** Version of each BrokerApi method this broker speaks. */
@@ -216,6 +217,8 @@ export class Broker implements BrokerApi {
     this.#enter()
     if (req === null || typeof req !== 'object') throw new InvalidArgumentError('createTopic needs a request object')
     const name = validateUserTopicName(req.name)
+    if (Number.isSafeInteger(req.partitions) && !this.#registry.has(name))
+      checkFdBudget(req.partitions, `topic "${name}" of ${req.partitions} partitions`)
     return this.#registry.create(name, req.partitions, req.config ?? {})
   }
 
@@ -232,6 +235,9 @@ export class Broker implements BrokerApi {
     if (req === null || typeof req !== 'object')
       throw new InvalidArgumentError('createPartitions needs a request object')
     const name = validateUserTopicName(req.name)
+    const current = this.#registry.partitionCount(name)
+    if (current !== null && Number.isSafeInteger(req.count) && req.count > current)
+      checkFdBudget(req.count - current, `growing topic "${name}" to ${req.count} partitions`)
     return this.#registry.addPartitions(name, req.count)
   }
 
@@ -289,6 +295,7 @@ export class Broker implements BrokerApi {
     if (!this.#registry.has(topic) && this.config.autoCreateTopics) {
       validateUserTopicName(topic)
       try {
+        checkFdBudget(this.config.partitions, `auto-created topic "${topic}" of ${this.config.partitions} partitions`)
         await this.#registry.create(topic, this.config.partitions)
       } catch (err) {
         if (!(err instanceof TopicExistsError)) throw err
