@@ -40,12 +40,12 @@ const RUN_OPTION_KEYS = ['eachMessage', 'eachBatch']
 /** Errors kept for the iterator to throw while nobody calls next(); the oldest go first. */
 const ITERATOR_ERRORS_MAX = 100
 
-/** `K` and `V`: what the key and value codecs give (`Decoded<C>`); Sluice.consumer() infers them from its options. */
 /** The events a consumer emits: 'error', with where it happened (see ErrorContext). */
 export interface ConsumerEvents {
   error: [err: Error, context: ErrorContext]
 }
 
+/** `K` and `V`: what the key and value codecs give (`Decoded<C>`); Sluice.consumer() infers them from its options. */
 export class Consumer<K = unknown, V = unknown> extends EventEmitter<ConsumerEvents> {
   readonly #transport: Transport
   readonly #config: ConsumerConfig
