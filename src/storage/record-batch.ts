@@ -442,6 +442,22 @@ export function setBaseOffset(buf: Buffer, pos: number, baseOffset: number): voi
 /** Decompressed output is bounded so a small gzip cannot expand without limit. */
 const DECOMPRESSED_BYTES_MAX = 64 * LIMITS.recordBytesMax
 
+/** A reader over the records section of the batch at `pos`: its bytes in `buf`, or the decompressed ones of a gzip
+ *  section (bounded by DECOMPRESSED_BYTES_MAX). */
+function recordsReader(buf: Buffer, pos: number, header: BatchHeader): ByteReader {
+  const start = pos + BATCH_HEADER_BYTES
+  const end = pos + header.batchBytes
+  if (end > buf.length) throw new CorruptRecordError('batch runs past the end of the buffer')
+  if (header.compression !== 'gzip') return new ByteReader(buf, start, end)
+  let body: Buffer
+  try {
+    body = gunzipSync(buf.subarray(start, end), { maxOutputLength: DECOMPRESSED_BYTES_MAX })
+  } catch (cause) {
+    throw new CorruptRecordError('gzip records section does not decompress', undefined, undefined, { cause })
+  }
+  return new ByteReader(body, 0, body.length)
+}
+
 /** True when this process's batch builder made `batch` (its records tile and parse by construction). */
 export function builtHere(batch: Buffer): boolean {
   return checksummedHere.has(batch)
@@ -456,20 +472,8 @@ export function builtHere(batch: Buffer): boolean {
  * broker validates each record likewise), `log verify` checks stored ones. Allocates nothing per record.
  */
 export function checkRecordsWellFormed(buf: Buffer, pos = 0, header = readBatchHeader(buf, pos)): void {
-  let body = buf
-  let start = pos + BATCH_HEADER_BYTES
-  let end = pos + header.batchBytes
-  if (end > buf.length) throw new CorruptRecordError('batch runs past the end of the buffer')
-  if (header.compression === 'gzip') {
-    try {
-      body = gunzipSync(buf.subarray(start, end), { maxOutputLength: DECOMPRESSED_BYTES_MAX })
-    } catch (cause) {
-      throw new CorruptRecordError('gzip records section does not decompress', undefined, undefined, { cause })
-    }
-    start = 0
-    end = body.length
-  }
-  const reader = new ByteReader(body, start, end)
+  const reader = recordsReader(buf, pos, header)
+  const end = reader.end
   // Bounded by the record count (validated positive and at most LIMITS.batchRecordsMax by its offset delta).
   for (let i = 0; i < header.recordCount; i++) {
     const length = reader.varint()
@@ -515,20 +519,8 @@ export function decodeRecords(
   fromOffset = -Infinity,
   header = readBatchHeader(buf, pos),
 ): DecodedRecord[] {
-  let body = buf
-  let start = pos + BATCH_HEADER_BYTES
-  let end = pos + header.batchBytes
-  if (end > buf.length) throw new CorruptRecordError('batch runs past the end of the buffer')
-  if (header.compression === 'gzip') {
-    try {
-      body = gunzipSync(buf.subarray(start, end), { maxOutputLength: DECOMPRESSED_BYTES_MAX })
-    } catch (cause) {
-      throw new CorruptRecordError('gzip records section does not decompress', undefined, undefined, { cause })
-    }
-    start = 0
-    end = body.length
-  }
-  const reader = new ByteReader(body, start, end)
+  const reader = recordsReader(buf, pos, header)
+  const end = reader.end
   const out: DecodedRecord[] = []
   for (let i = 0; i < header.recordCount; i++) {
     const length = reader.varint()
