@@ -389,7 +389,11 @@ describe('sluice CLI', () => {
         break
       await new Promise((r) => setTimeout(r, 50))
     }
-    expect((await fs.stat(path.join(dataDir, '.clean-shutdown'))).isFile()).toBe(true)
+    const marker = await fs.stat(path.join(dataDir, '.clean-shutdown')).then(
+      (s) => s.isFile(),
+      () => false,
+    )
+    expect(marker, `no clean-shutdown marker; the broker's log:\n${logs}`).toBe(true)
     expect(logs).toContain('shutdown complete')
   })
 

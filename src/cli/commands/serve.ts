@@ -99,8 +99,10 @@ export function registerServe(program: Command): void {
       await broker.close()
       throw err
     }
-    printLine(`sluice listening on ${server.host}:${server.port}`)
-    await new Promise<void>((resolve) => {
+    // The handlers go in before the listening line: a supervisor (or npm) that signals as soon as it reads the line
+    // must find them there. Printed first, a SIGTERM in between (the process descheduled after its write) met
+    // Node's default disposition and killed the broker without a clean shutdown.
+    const stopped = new Promise<void>((resolve) => {
       let stopping = false
       const stop = (signal: string) => {
         if (stopping) {
@@ -122,5 +124,7 @@ export function registerServe(program: Command): void {
       process.on('SIGTERM', () => stop('SIGTERM'))
       process.on('SIGINT', () => stop('SIGINT'))
     })
+    printLine(`sluice listening on ${server.host}:${server.port}`)
+    await stopped
   })
 }
