@@ -99,7 +99,10 @@ describe('sluice CLI', () => {
     expect((await runCli(['topic', 'alter', 'orders', ...d])).code).toBe(2)
     expect((await runCli(['topic', 'alter', 'orders', '--delete-config', 'colour', ...d])).code).toBe(2)
     const bad = await runCli(['topic', 'alter', 'orders', '--segment-bytes', '5', ...d])
-    expect([bad.code, bad.stderr]).toEqual([1, expect.stringMatching(/segmentBytes must be an integer in \[1024/)])
+    // A value the broker's config checks refuse is a usage error (exit 2), as one the flag parser refuses is.
+    expect([bad.code, bad.stderr]).toEqual([2, expect.stringMatching(/segmentBytes must be an integer in \[1024/)])
+    const badServe = await runCli(['serve', '--segment-bytes', '10', '--port', '0', ...d])
+    expect([badServe.code, badServe.stderr]).toEqual([2, expect.stringMatching(/segmentBytes must be an integer/)])
     const text = (await runCli(['topic', 'describe', 'orders', ...d])).stdout
     expect(text).toContain('segmentBytes=134217728')
     expect(text).toMatch(

@@ -11,6 +11,7 @@ import { registerProduce } from './commands/produce.js'
 import { registerServe } from './commands/serve.js'
 import { registerTopic } from './commands/topic.js'
 import { registerUser } from './commands/user.js'
+import { InvalidConfigError } from '../errors.js'
 import { UsageError } from './context.js'
 
 export const EXIT_OK = 0
@@ -45,7 +46,9 @@ export async function main(argv: readonly string[]): Promise<number> {
       // Help and version "errors" are successes; commander already printed the message.
       return err.exitCode === 0 ? EXIT_OK : EXIT_USAGE
     }
-    if (err instanceof UsageError) {
+    // A value the broker's or the SDK's own checks refuse (serve --segment-bytes 10, a topic option) is a bad
+    // argument as much as one commander refuses: exit 2, as the README says.
+    if (err instanceof UsageError || err instanceof InvalidConfigError) {
       process.stderr.write(`error: ${err.message}\n`)
       return EXIT_USAGE
     }
