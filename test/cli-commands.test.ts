@@ -330,6 +330,31 @@ describe('sluice CLI', () => {
     await expect(fs.stat(path.join(dataDir, 'topics', 'huge'))).rejects.toThrow(/ENOENT/)
   })
 
+  test('produce --encoding base64|hex takes binary keys and values, as consume --encoding prints them; a bad line stops it', async () => {
+    const dataDir = path.join(await tempDir(), 'data')
+    const d = ['--data-dir', dataDir]
+    await runCli(['topic', 'create', 'bin', '--partitions', '1', '--flush', 'os', ...d])
+    // Bytes that are not UTF-8 (ff fe) and a NUL: read as text lines they would be altered.
+    const hexLines = '00ff:fffe00\n:\n'
+    expect(
+      (await runCli(['produce', 'bin', '--encoding', 'hex', '--key-separator', ':', ...d], { input: hexLines })).code,
+    ).toBe(0)
+    const b64 = Buffer.from([0xff, 0xfe, 0x00, 0x41]).toString('base64')
+    expect((await runCli(['produce', 'bin', '--encoding', 'base64', ...d], { input: `${b64}\n` })).code).toBe(0)
+    const out = await runCli(['consume', 'bin', '--until-end', '--encoding', 'hex', '--key-separator', ':', ...d])
+    expect(out.stdout).toBe('00ff:fffe00\n:\n:fffe0041\n')
+    // A line that is not valid in the encoding: the lines before it are produced, then exit 1 naming it.
+    const bad = await runCli(['produce', 'bin', '--encoding', 'hex', ...d], { input: 'aa\nzz\nbb\n' })
+    expect([bad.code, bad.stderr]).toEqual([1, 'error: line 2: the value is not valid hex\n'])
+    const after = await runCli(['consume', 'bin', '--until-end', '--encoding', 'hex', ...d])
+    expect(after.stdout.trim().split('\n').slice(-1)).toEqual(['aa'])
+    const badFlag = await runCli(['produce', 'bin', '--encoding', 'latin1', ...d], { input: 'x\n' })
+    expect([badFlag.code, badFlag.stderr]).toEqual([
+      2,
+      'error: --encoding must be one of utf8, base64, hex, got "latin1"\n',
+    ])
+  })
+
   test('a reader that goes away (consume | head) ends consume quietly with exit 0, not an EPIPE stack trace', async () => {
     const s = await serve(['--data-dir', path.join(await tempDir(), 'data')])
     const d = ['--broker', s.address]

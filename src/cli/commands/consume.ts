@@ -8,6 +8,7 @@ import type { Command } from 'commander'
 import type { AssignPartition, Consumer, Message, ReplayBound, Sluice } from '../../index.js'
 import { parseDate, parseInteger, UsageError, withClient, withTarget, type TargetOptions } from '../context.js'
 import { LineWriter } from '../output.js'
+import { parseEncoding, type Encoding } from '../encoding.js'
 
 interface ConsumeOptions extends TargetOptions {
   group?: string
@@ -24,9 +25,6 @@ interface ConsumeOptions extends TargetOptions {
   toOffset?: number
   encoding?: string
 }
-
-const ENCODINGS = ['utf8', 'base64', 'hex'] as const
-type Encoding = (typeof ENCODINGS)[number]
 
 /** Bytes as text in `encoding`: utf8 shows text as it is; base64 and hex keep any bytes (a binary key or value). */
 function text(value: unknown, encoding: Encoding): string | null {
@@ -56,8 +54,7 @@ function checkOptions(opts: ConsumeOptions): void {
   const starts = [opts.fromBeginning === true, opts.fromTime !== undefined, opts.offset !== undefined].filter(Boolean)
   if (starts.length > 1) throw new UsageError('give at most one of --from-beginning, --from-time, --offset')
   if (opts.offset !== undefined && opts.partition === undefined) throw new UsageError('--offset needs --partition')
-  if (opts.encoding !== undefined && !(ENCODINGS as readonly string[]).includes(opts.encoding))
-    throw new UsageError(`--encoding must be one of ${ENCODINGS.join(', ')}, got "${opts.encoding}"`)
+  parseEncoding(opts.encoding)
   const ends = [opts.untilEnd === true, opts.toTime !== undefined, opts.toOffset !== undefined].filter(Boolean)
   if (ends.length > 1) throw new UsageError('give at most one of --until-end, --to-time, --to-offset')
   if (opts.toOffset !== undefined && opts.partition === undefined) throw new UsageError('--to-offset needs --partition')
