@@ -313,13 +313,28 @@ describe('wire against a fake broker', () => {
     expect(tooNew.body).toMatchObject({ code: 'UNSUPPORTED_VERSION' })
   })
 
-  test('connections beyond connectionsMax are dropped while the admitted ones keep working', async () => {
-    const server = await serve(new FakeBroker(), { connectionsMax: 2 })
+  test('connections beyond connectionsMax are dropped, with a warning, while the admitted ones keep working', async () => {
+    const warnings: Array<[string, Record<string, unknown> | undefined]> = []
+    const logger = {
+      info() {},
+      error() {},
+      warn: (m: string, f?: Record<string, unknown>) => void warnings.push([m, f]),
+    }
+    const server = await serve(new FakeBroker(), { connectionsMax: 2, logger })
     const a = await raw(server)
     const b = await raw(server)
     expect(await waitFor(() => server.connectionCount === 2)).toBe(true)
     const c = await raw(server)
     await c.closedPromise
+    const d = await raw(server)
+    await d.closedPromise
+    // One warning for both (at most one per 10 s), naming the limit.
+    expect(warnings).toEqual([
+      [
+        'connection refused: connectionsMax reached',
+        expect.objectContaining({ connectionsMax: 2, droppedSinceLastWarning: 1 }),
+      ],
+    ])
     expect((await a.request(ApiKey.LIST_TOPICS, { includeInternal: false }, 1)).body).toEqual(['a', 'b'])
     expect((await b.request(ApiKey.LIST_TOPICS, { includeInternal: false }, 1)).body).toEqual(['a', 'b'])
   })

@@ -70,6 +70,8 @@ export interface SluiceServer {
 const HANDSHAKE_FRAME_BYTES_MAX = 64 * KiB
 
 const SILENT_LOGGER: ServerLogger = { info() {}, warn() {}, error() {} }
+/** Connections refused for connectionsMax are logged at most this often (with how many were refused). */
+const DROP_LOG_INTERVAL_MS = 10_000
 
 function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || host.startsWith('127.')
@@ -162,6 +164,22 @@ export async function startServer(broker: BrokerApi, options: ServerOptions = {}
           onSocket,
         )
   server.maxConnections = config.connectionsMax
+  // Node closes a connection past maxConnections at once, with no word to the client: say so, at most every 10 s
+  // with the count, so an operator can tell a full broker from a network problem.
+  let dropped = 0
+  let droppedLoggedAt = -Infinity
+  server.on('drop', (info) => {
+    dropped++
+    const now = Date.now()
+    if (now - droppedLoggedAt < DROP_LOG_INTERVAL_MS) return
+    droppedLoggedAt = now
+    logger.warn('connection refused: connectionsMax reached', {
+      connectionsMax: config.connectionsMax,
+      remote: info === undefined ? null : `${info.remoteAddress}:${info.remotePort}`,
+      droppedSinceLastWarning: dropped,
+    })
+    dropped = 0
+  })
   server.on('error', (err) => logger.error('server error', { error: err.message }))
   if (server instanceof tls.Server) {
     server.on('tlsClientError', (err) => logger.warn('TLS handshake failed', { error: err.message }))
