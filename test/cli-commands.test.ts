@@ -5,6 +5,7 @@
 // when the signal goes to the `npm start` that runs it; consume ends quietly when its reader goes away.
 import { spawn } from 'node:child_process'
 import { promises as fs } from 'node:fs'
+import net from 'node:net'
 import path from 'node:path'
 import { afterEach, describe, expect, test } from 'vitest'
 import { REPO_ROOT, runCli, startServe, type ServeChild } from './cli-helpers.js'
@@ -353,6 +354,35 @@ describe('sluice CLI', () => {
       2,
       'error: --encoding must be one of utf8, base64, hex, got "latin1"\n',
     ])
+  })
+
+  test('serve --connections-max and --idle-timeout-ms bound the connections; a refused one is logged', async () => {
+    const s = await serve([
+      '--data-dir',
+      path.join(await tempDir(), 'data'),
+      '--connections-max',
+      '1',
+      '--idle-timeout-ms',
+      '300',
+    ])
+    const open = (): Promise<net.Socket> =>
+      new Promise((resolve, reject) => {
+        const socket = net.connect({ host: s.host, port: s.port }, () => resolve(socket))
+        socket.on('error', reject)
+      })
+    const closed = (socket: net.Socket): Promise<number> => {
+      const at = Date.now()
+      return new Promise((resolve) => socket.on('close', () => resolve(Date.now() - at)))
+    }
+    const first = await open()
+    const firstClosed = closed(first)
+    await new Promise((r) => setTimeout(r, 50))
+    const second = await open()
+    await closed(second) // refused: past --connections-max 1
+    expect(s.stderr()).toMatch(/connection refused: connectionsMax reached.*"connectionsMax":1/)
+    // The first, idle, is closed by --idle-timeout-ms (300 ms, not the default 10 minutes).
+    expect(await firstClosed).toBeLessThan(10_000)
+    expect(s.stderr()).toMatch(/idle timeout/)
   })
 
   test('a reader that goes away (consume | head) ends consume quietly with exit 0, not an EPIPE stack trace', async () => {

@@ -25,6 +25,8 @@ interface ServeOptions extends ConfigOptions {
   tlsCert?: string
   tlsKey?: string
   logLevel: string
+  connectionsMax?: number
+  idleTimeoutMs?: number
 }
 
 const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const
@@ -48,6 +50,16 @@ export function registerServe(program: Command): void {
     .option('--tls-key <file>', 'the TLS private key (PEM)')
     .option('--log-level <level>', 'debug | info | warn | error', 'info')
     .option(
+      '--connections-max <n>',
+      `client connections at once; more are refused and logged (default ${LIMITS.connectionsMax})`,
+      parseInteger('--connections-max', 1, 1_000_000),
+    )
+    .option(
+      '--idle-timeout-ms <ms>',
+      `close a connection with no traffic this long (default ${DEFAULTS.idleTimeoutMs})`,
+      parseInteger('--idle-timeout-ms', 1, 2 ** 31 - 1),
+    )
+    .option(
       '--retention-check-interval-ms <ms>',
       'how often retention deletes old segments',
       parseInteger('--retention-check-interval-ms', 1),
@@ -64,7 +76,13 @@ export function registerServe(program: Command): void {
       throw new UsageError('--tls-cert and --tls-key go together')
     }
     const logger = createJsonLogger({ level: opts.logLevel as (typeof LOG_LEVELS)[number] })
-    const serverOptions: ServerOptions = { host: opts.host, port: opts.port, logger }
+    const serverOptions: ServerOptions = {
+      host: opts.host,
+      port: opts.port,
+      logger,
+      ...(opts.connectionsMax === undefined ? {} : { connectionsMax: opts.connectionsMax }),
+      ...(opts.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: opts.idleTimeoutMs }),
+    }
     if (opts.usersFile !== undefined) serverOptions.auth = { usersFile: opts.usersFile }
     else if (token !== undefined) serverOptions.auth = { token }
     if (opts.tlsCert !== undefined && opts.tlsKey !== undefined) {
