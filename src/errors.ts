@@ -257,7 +257,8 @@ export class DataDirLockedError extends SluiceError {
       holderPid === process.pid && holderWhere === undefined
         ? `data directory ${dataDir} is already open in this process (one Sluice.open per data dir: share it)`
         : `data directory ${dataDir} is in use by process ${holderPid}${holderWhere === undefined ? '' : ` ${holderWhere}`}; ` +
-            'if a broker is running there, connect to it instead (Sluice.connect, or --broker host:port)',
+            'if a broker is running there, connect to it instead (Sluice.connect, or --broker host:port); ' +
+            "if this directory is a copy of one that process uses, the copy's .lock came with it: remove that file",
     )
   }
 }

@@ -55,6 +55,18 @@ describe('data-dir lock', () => {
     const err = await openStorage(tmpDir).catch((e: unknown) => e)
     expect(err).toBeInstanceOf(DataDirLockedError)
     expect((err as DataDirLockedError).holderPid).toBe(child.pid)
+    // A copy of the held dir carries the holder's lock: refused too, with the way out in the message.
+    const copy = `${tmpDir}-copy`
+    fs.cpSync(tmpDir, copy, { recursive: true })
+    try {
+      const copied = await openStorage(copy).catch((e: unknown) => e)
+      expect(copied).toBeInstanceOf(DataDirLockedError)
+      expect((copied as Error).message).toMatch(/copy of one that process uses, the copy's \.lock came with it/)
+      fs.rmSync(path.join(copy, '.lock'))
+      await (await openStorage(copy)).close()
+    } finally {
+      fs.rmSync(copy, { recursive: true, force: true })
+    }
     child.stdin.end()
     await new Promise((resolve) => child.on('exit', resolve))
     const after = await openStorage(tmpDir)
