@@ -84,20 +84,20 @@ export function insecureBindWarning(host: string, authOn: boolean): string | nul
 }
 
 function resolveOptions(options: ServerOptions) {
+  const frameBytesMax = options.frameBytesMax ?? LIMITS.frameBytesMax
+  const writeBufferBytesHigh = options.writeBufferBytesHigh ?? 8 * MiB
   const resolved = {
     host: options.host ?? DEFAULTS.host,
     port: options.port ?? DEFAULTS.port,
-    frameBytesMax: options.frameBytesMax ?? LIMITS.frameBytesMax,
+    frameBytesMax,
     inFlightRequestsMax: options.inFlightRequestsMax ?? LIMITS.inFlightRequestsMax,
     inFlightRequestBytesMax: options.inFlightRequestBytesMax ?? 64 * MiB,
     connectionsMax: options.connectionsMax ?? LIMITS.connectionsMax,
     idleTimeoutMs: options.idleTimeoutMs ?? DEFAULTS.idleTimeoutMs,
     handshakeTimeoutMs: options.handshakeTimeoutMs ?? DEFAULTS.handshakeTimeoutMs,
     closeTimeoutMs: options.closeTimeoutMs ?? 5_000,
-    writeBufferBytesHigh: options.writeBufferBytesHigh ?? 8 * MiB,
-    writeBufferBytesMax:
-      options.writeBufferBytesMax ??
-      (options.writeBufferBytesHigh ?? 8 * MiB) + 2 * (options.frameBytesMax ?? LIMITS.frameBytesMax),
+    writeBufferBytesHigh,
+    writeBufferBytesMax: options.writeBufferBytesMax ?? writeBufferBytesHigh + 2 * frameBytesMax,
     failedAuthDelayMs: options.failedAuthDelayMs ?? 500,
     readBufferPoolBytes: options.readBufferPoolBytes ?? 32 * MiB,
   }
