@@ -19,8 +19,9 @@ function probeLinearEngine(): boolean {
   }
 }
 
-/** True when patterns compile for the linear-time engine. */
-export const linearEngineAvailable = probeLinearEngine()
+/** Whether patterns compile for the linear-time engine, probed (and the V8 flag set) on first use only: a process that
+ *  imports the SDK but never subscribes by pattern keeps its V8 flags as they were. */
+let linearEngine: boolean | null = null
 
 /** True when `source` is a valid pattern for the ordinary (backtracking) engine. */
 export function isValidRegExp(source: string): boolean {
@@ -35,5 +36,6 @@ export function isValidRegExp(source: string): boolean {
 /** `source` compiled for linear-time matching; throws SyntaxError for a pattern that is invalid or needs
  *  backtracking (backreferences, lookahead, lookbehind). */
 export function linearRegExp(source: string): RegExp {
-  return new RegExp(source, linearEngineAvailable ? LINEAR_FLAG : '')
+  linearEngine ??= probeLinearEngine()
+  return new RegExp(source, linearEngine ? LINEAR_FLAG : '')
 }
