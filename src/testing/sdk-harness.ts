@@ -11,6 +11,7 @@ import type { BrokerConfigInput } from '../broker/broker-config.js'
 import { silentLogger } from '../broker/logger.js'
 import { startServer, type SluiceServer } from '../server/server.js'
 import { Sluice } from '../sluice.js'
+import type { Transport } from '../client/transport.js'
 import { testOpenStorage } from './broker-fixture.js'
 
 export type TransportKind = 'embedded' | 'tcp'
@@ -122,4 +123,20 @@ export async function until(predicate: () => boolean, what: string): Promise<voi
     await new Promise((r) => setTimeout(r, 10))
   }
   throw new Error(`timed out waiting for ${what}`)
+}
+
+/**
+ * `inner` with some of its methods replaced (the rest passed through), and a close() that leaves `inner` open (the
+ * harness closes it): a Sluice built on it sees faults a test injects (lost responses, damaged fetches, refusals).
+ */
+export function transportWith(inner: Transport, overrides: Partial<Transport>): Transport {
+  return new Proxy(inner, {
+    get(target, prop, receiver) {
+      if (prop === 'close') return async () => {}
+      const override = (overrides as Record<PropertyKey, unknown>)[prop]
+      if (override !== undefined) return override
+      const value: unknown = Reflect.get(target, prop, receiver)
+      return typeof value === 'function' ? value.bind(target) : value
+    },
+  })
 }

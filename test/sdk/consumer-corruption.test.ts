@@ -2,7 +2,7 @@
 // at the first undelivered offset with a CorruptRecordError (an 'error' event in run(), a throw from the iterator),
 // records before it are delivered, and other partitions go on.
 import { expect, test } from 'vitest'
-import { describeEachTransport } from '../../src/testing/sdk-harness.js'
+import { describeEachTransport, transportWith } from '../../src/testing/sdk-harness.js'
 import { CorruptRecordError } from '../../src/errors.js'
 import { Sluice } from '../../src/sluice.js'
 import type { Transport } from '../../src/client/transport.js'
@@ -12,26 +12,20 @@ import { readBatchHeader } from '../../src/storage/record-batch.js'
 
 /** Flips the last byte of the batch holding `offset` of partition 0 in every fetch response that carries it. */
 function corrupting(inner: Transport, offset: number): Transport {
-  return new Proxy(inner, {
-    get(target, prop, receiver) {
-      if (prop === 'close') return async () => {}
-      if (prop === 'fetch')
-        return async (req: FetchRequest): Promise<FetchResponse> => {
-          const response = await target.fetch(req)
-          for (const p of response.partitions) {
-            if (p.partition !== 0 || p.records.length === 0) continue
-            const copy = Buffer.from(p.records)
-            for (let pos = 0; pos + 61 <= copy.length;) {
-              const h = readBatchHeader(copy, pos)
-              if (h.baseOffset <= offset && offset <= h.lastOffset) copy[pos + h.batchBytes - 1]! ^= 0xff
-              pos += h.batchBytes
-            }
-            p.records = copy
-          }
-          return response
+  return transportWith(inner, {
+    fetch: async (req: FetchRequest): Promise<FetchResponse> => {
+      const response = await inner.fetch(req)
+      for (const p of response.partitions) {
+        if (p.partition !== 0 || p.records.length === 0) continue
+        const copy = Buffer.from(p.records)
+        for (let pos = 0; pos + 61 <= copy.length;) {
+          const h = readBatchHeader(copy, pos)
+          if (h.baseOffset <= offset && offset <= h.lastOffset) copy[pos + h.batchBytes - 1]! ^= 0xff
+          pos += h.batchBytes
         }
-      const value: unknown = Reflect.get(target, prop, receiver)
-      return typeof value === 'function' ? value.bind(target) : value
+        p.records = copy
+      }
+      return response
     },
   })
 }

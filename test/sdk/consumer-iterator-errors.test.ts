@@ -7,7 +7,7 @@ import type { Codec } from '../../src/client/codecs.js'
 import type { Transport } from '../../src/client/transport.js'
 import { InvalidArgumentError } from '../../src/errors.js'
 import { Sluice } from '../../src/sluice.js'
-import { describeEachTransport } from '../../src/testing/sdk-harness.js'
+import { describeEachTransport, transportWith } from '../../src/testing/sdk-harness.js'
 
 /** A JSON codec that throws on anything that is not JSON (as JSON.parse does). */
 const jsonObjects: Codec<{ n: number }> = {
@@ -26,16 +26,10 @@ function within<T>(ms: number, work: Promise<T>): Promise<T> {
 
 /** `inner` whose fetches fail with a non-retriable error once `failing()` says so. */
 function failingFetches(inner: Transport, failing: () => boolean): Transport {
-  return new Proxy(inner, {
-    get(target, prop, receiver) {
-      if (prop === 'close') return async () => {}
-      if (prop === 'fetch')
-        return async (req: FetchRequest): Promise<FetchResponse> => {
-          if (failing()) throw new InvalidArgumentError('fetch refused for the test')
-          return target.fetch(req)
-        }
-      const value: unknown = Reflect.get(target, prop, receiver)
-      return typeof value === 'function' ? value.bind(target) : value
+  return transportWith(inner, {
+    fetch: async (req: FetchRequest): Promise<FetchResponse> => {
+      if (failing()) throw new InvalidArgumentError('fetch refused for the test')
+      return inner.fetch(req)
     },
   })
 }

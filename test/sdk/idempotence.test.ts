@@ -1,7 +1,7 @@
 // Idempotent producer under lost acknowledgements, once per transport: a batch whose response is lost is retried with
 // the same bytes, the broker drops the duplicate, and each record is stored exactly once with its original offset.
 import { expect, test } from 'vitest'
-import { describeEachTransport } from '../../src/testing/sdk-harness.js'
+import { describeEachTransport, transportWith } from '../../src/testing/sdk-harness.js'
 import { ConnectionError, RecordTooLargeError } from '../../src/errors.js'
 import { Sluice } from '../../src/sluice.js'
 import type { Transport } from '../../src/client/transport.js'
@@ -12,19 +12,13 @@ import type { Message } from '../../src/client/consumer.js'
  *  after the broker handled them, as if the connection broke on the way back. */
 function lossyTransport(inner: Transport, loseResponses: Set<number>, batches: Buffer[]): Transport {
   let produceCalls = 0
-  return new Proxy(inner, {
-    get(target, prop, receiver) {
-      if (prop === 'close') return async () => {}
-      if (prop === 'produce')
-        return async (req: ProduceRequest): Promise<ProduceResponse> => {
-          produceCalls++
-          batches.push(Buffer.from(req.batch.subarray(21))) // the CRC-covered part
-          const response = await target.produce(req)
-          if (loseResponses.has(produceCalls)) throw new ConnectionError('response lost (test)')
-          return response
-        }
-      const value: unknown = Reflect.get(target, prop, receiver)
-      return typeof value === 'function' ? value.bind(target) : value
+  return transportWith(inner, {
+    produce: async (req: ProduceRequest): Promise<ProduceResponse> => {
+      produceCalls++
+      batches.push(Buffer.from(req.batch.subarray(21))) // the CRC-covered part
+      const response = await inner.produce(req)
+      if (loseResponses.has(produceCalls)) throw new ConnectionError('response lost (test)')
+      return response
     },
   })
 }
