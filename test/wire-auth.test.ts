@@ -1,11 +1,12 @@
 // Authentication and TLS on the wire: with auth on, nothing but the handshake is served before authentication
 // (a request gets NOT_AUTHENTICATED and the connection closes), a wrong secret is refused, the right one works, a
 // connection that never authenticates is dropped by the handshake timeout, and a TLS connection round-trips. A client
-// that cannot connect says why: an untrusted certificate at once, a refused port in its timeout's message.
+// that cannot connect says why: an untrusted certificate, a TLS client of a plaintext broker and a plaintext client of
+// a TLS broker at once, a refused port in its timeout's message. Without auth, a silent connection is closed too.
 import path from 'node:path'
 import { afterEach, describe, expect, test } from 'vitest'
 import { connectTcpTransport } from '../src/client/tcp-transport.js'
-import { AuthenticationError, ConnectionError, TimeoutError } from '../src/errors.js'
+import { AuthenticationError, ConnectionError, ProtocolError, TimeoutError } from '../src/errors.js'
 import { ApiKey } from '../src/protocol/api-keys.js'
 import { addUser } from '../src/server/auth.js'
 import { startServer, type ServerOptions, type SluiceServer } from '../src/server/server.js'
@@ -97,12 +98,56 @@ describe('wire auth and TLS', () => {
     cleanups.push(() => t.close())
     const res = await t.produce({ topic: 't', partition: 0, acks: 'all', batch: Buffer.alloc(1000) })
     expect(res.baseOffset).toBe(1000)
-    // A plain-TCP client gets no service from a TLS port, and the timeout says what the last attempt met.
-    const plain = await connectTcpTransport({ brokers: [`127.0.0.1:${server.port}`], connectTimeoutMs: 500 }).catch(
-      (e: unknown) => e,
-    )
-    expect(plain).toBeInstanceOf(TimeoutError)
-    expect((plain as Error).message).toMatch(/in time \(last attempt: .+\)/)
+  })
+
+  test('TLS: a client without TLS is refused at once with a ProtocolError naming the fix, and TLS still serves', async () => {
+    const dir = await tempDir()
+    const cert = makeSelfSignedCert(dir)
+    const logs: string[] = []
+    const logger = { info() {}, error() {}, warn: (msg: string) => void logs.push(msg) }
+    const server = await serve({ tls: { cert: cert.cert, key: cert.key }, logger })
+    // Before, the TLS server dropped the plaintext handshake without a word and the client retried to its timeout.
+    const started = Date.now()
+    const plain = await connectTcpTransport({
+      brokers: [`127.0.0.1:${server.port}`],
+      connectTimeoutMs: 30_000,
+    }).catch((e: unknown) => e)
+    expect(plain).toBeInstanceOf(ProtocolError)
+    expect((plain as Error).message).toMatch(/serves TLS only: connect with TLS/)
+    expect(Date.now() - started).toBeLessThan(10_000)
+    expect(logs).toContain('connection refused: a client without TLS connected to this TLS listener')
+    const t = await connectTcpTransport({ brokers: [`localhost:${server.port}`], tls: { ca: cert.cert } })
+    cleanups.push(() => t.close())
+    expect((await t.info()).nodeId).toBe('fake')
+  })
+
+  test('TLS: a TLS client of a plaintext broker fails at once with a non-retriable ConnectionError', async () => {
+    const logs: string[] = []
+    const logger = { info() {}, error() {}, warn: (msg: string) => void logs.push(msg) }
+    const server = await serve({ logger })
+    const err = await connectTcpTransport({
+      brokers: [`127.0.0.1:${server.port}`],
+      tls: { rejectUnauthorized: false },
+      connectTimeoutMs: 30_000,
+    }).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(ConnectionError)
+    expect((err as ConnectionError).retriable).toBe(false)
+    expect((err as Error).message).toMatch(/the broker does not serve TLS/)
+    expect(logs).toContain('closing connection: a TLS client connected to this plaintext listener')
+  })
+
+  test('without auth: a connection that sends nothing is closed by the handshake timeout, one that sends a request is kept', async () => {
+    const server = await serve({ handshakeTimeoutMs: 200 })
+    const silent = await RawClient.connect(server.port)
+    cleanups.push(() => silent.destroy())
+    const busy = await RawClient.connect(server.port)
+    cleanups.push(() => busy.destroy())
+    expect((await busy.request(ApiKey.LIST_TOPICS, { includeInternal: false })).body).toEqual(['a', 'b'])
+    await silent.closedPromise
+    expect(silent.frames).toHaveLength(0)
+    await new Promise((resolve) => setTimeout(resolve, 400))
+    expect(busy.closed).toBe(false)
+    expect((await busy.request(ApiKey.LIST_TOPICS, { includeInternal: false })).body).toEqual(['a', 'b'])
   })
 
   test('TLS: a certificate the client does not trust fails at once with a ConnectionError naming why', async () => {
@@ -118,6 +163,20 @@ describe('wire auth and TLS', () => {
     expect(err).toBeInstanceOf(ConnectionError)
     expect((err as ConnectionError).retriable).toBe(false)
     expect((err as Error).message).toMatch(/self-signed certificate.*not trusted: pass its CA/)
+  })
+
+  test('without auth: credentials a client sends are served but logged as unchecked', async () => {
+    const logs: string[] = []
+    const logger = { info() {}, error() {}, warn: (msg: string) => void logs.push(msg) }
+    const server = await serve({ logger })
+    const brokers = [`127.0.0.1:${server.port}`]
+    const plain = await connectTcpTransport({ brokers })
+    cleanups.push(() => plain.close())
+    expect(logs).toEqual([])
+    const t = await connectTcpTransport({ brokers, auth: { token: 'a-long-enough-token' } })
+    cleanups.push(() => t.close())
+    expect((await t.info()).nodeId).toBe('fake')
+    expect(logs).toEqual(['a client sent credentials, but this broker has no auth: they were not checked'])
   })
 
   test('a refused port times out naming the refusal', async () => {

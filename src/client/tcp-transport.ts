@@ -577,13 +577,19 @@ export class TcpTransport implements BrokerApi {
       s.once('error', (err: NodeJS.ErrnoException) => {
         clearTimeout(timer)
         s.destroy()
-        // A certificate the client does not trust stays untrusted: say so now instead of retrying until the deadline.
+        // A certificate the client does not trust stays untrusted, and a broker that answers a ClientHello in
+        // plaintext does not serve TLS: say so now instead of retrying until the deadline.
         const untrusted = tlsOptions !== null && isCertificateError(err)
+        const notTls = tlsOptions !== null && err.code === 'ERR_SSL_WRONG_VERSION_NUMBER'
         reject(
           new ConnectionError(
-            `cannot connect to ${broker.text}: ${err.message}` +
-              (untrusted ? ' (the broker certificate is not trusted: pass its CA with tls.ca / --tls-ca)' : ''),
-            { cause: err, retriable: !untrusted },
+            `cannot connect to ${broker.text}: ` +
+              (notTls
+                ? 'the broker does not serve TLS (it answered the TLS handshake in plaintext): connect without ' +
+                  'tls / --tls, or serve TLS with --tls-cert and --tls-key'
+                : err.message +
+                  (untrusted ? ' (the broker certificate is not trusted: pass its CA with tls.ca / --tls-ca)' : '')),
+            { cause: err, retriable: !untrusted && !notTls },
           ),
         )
       })

@@ -36,6 +36,7 @@ import {
 } from '../protocol/frame.js'
 import type { Authenticator } from './auth.js'
 import type { ReadBufferLease, ReadBufferPool } from './read-buffer-pool.js'
+import { TLS_HANDSHAKE_RECORD } from './transport-sniff.js'
 
 /** Produce requests up to this size that arrive in several socket chunks are assembled in pooled buffers (a power of
  *  two at most twice the frame); larger ones in buffers of their own size. */
@@ -80,6 +81,10 @@ export class Connection {
   private corked = false
   private endAfterResponse = false
   private handshakeTimer: NodeJS.Timeout | null = null
+  /** The first byte received, -1 before any: tells a TLS ClientHello (0x16) from a frame when the first fails. */
+  private firstByte = -1
+  /** A frame has been taken: the connection is in use (without auth, that ends the handshake timeout). */
+  private framesTaken = 0
   private readonly idleWaiters: Array<() => void> = []
   readonly closedPromise: Promise<void>
   readonly remote: string
@@ -113,6 +118,7 @@ export class Connection {
       else socket.setTimeout(this.options.idleTimeoutMs)
     })
     socket.on('data', (chunk: Buffer) => {
+      if (this.firstByte < 0 && chunk.length > 0) this.firstByte = chunk[0]!
       this.decoder.push(chunk)
       this.pump()
     })
@@ -123,11 +129,12 @@ export class Connection {
       if (this.handshakeTimer !== null) clearTimeout(this.handshakeTimer)
       this.wakeIdle()
     })
-    if (!this.authenticated) {
-      this.handshakeTimer = setTimeout(() => {
-        if (!this.authenticated) this.abort('no authenticated handshake in time')
-      }, this.options.handshakeTimeoutMs)
-    }
+    // A connection must authenticate (with auth on) or send its first request (without) within handshakeTimeoutMs:
+    // otherwise connectionsMax silent sockets would lock every client out for idleTimeoutMs.
+    this.handshakeTimer = setTimeout(() => {
+      if (!this.authenticated) this.abort('no authenticated handshake in time')
+      else if (this.framesTaken === 0) this.abort('no request in time')
+    }, this.options.handshakeTimeoutMs)
   }
 
   /** Stops taking requests, waits (bounded) for the in-flight ones to be answered, then closes the socket. */
@@ -167,6 +174,23 @@ export class Connection {
       try {
         frame = this.decoder.next()
       } catch (err) {
+        if (this.framesTaken === 0 && this.firstByte === TLS_HANDSHAKE_RECORD) {
+          // A TLS ClientHello read as a frame size (0x1603...): the client expects TLS, which this listener does not
+          // serve. The plaintext answer makes the client's TLS stack fail at once with "wrong version number" (the
+          // SDK names the cause), and the log says it where the operator looks.
+          this.log('warn', 'closing connection: a TLS client connected to this plaintext listener', {
+            hint: 'serve TLS with --tls-cert and --tls-key, or connect without TLS',
+          })
+          this.closing = true
+          const body = encodeBody(errorToWire(new ProtocolError('this broker does not serve TLS: connect without TLS')))
+          const header = encodeFrameHeader(
+            { apiKey: 0, apiVersion: 0, correlationId: 0, flags: FLAG_RESPONSE | FLAG_ERROR },
+            body.length,
+          )
+          this.socket.end(Buffer.concat([header, body]))
+          setTimeout(() => this.socket.destroy(), 1000).unref()
+          return
+        }
         this.abort((err as Error).message, { code: err instanceof SluiceError ? err.code : 'INTERNAL' })
         return
       }
@@ -181,6 +205,11 @@ export class Connection {
   }
 
   private handle(frame: Frame): void {
+    this.framesTaken++
+    if (this.options.authenticator === null && this.handshakeTimer !== null) {
+      clearTimeout(this.handshakeTimer)
+      this.handshakeTimer = null
+    }
     const pooled = frame.pooled
     // Once the request is answered (its response encoded) nothing refers to its body any more.
     const givePooled = (): void => {
@@ -258,6 +287,13 @@ export class Connection {
         this.authenticated = true
         this.decoder.frameBytesMax = this.options.frameBytesMax
         if (this.handshakeTimer !== null) clearTimeout(this.handshakeTimer)
+      } else if (this.options.authenticator === null && req.auth !== null) {
+        // The client believes this broker checks who it is; it does not. Served as before (a client may be set up
+        // ahead of the broker), but said where the operator looks.
+        this.log('warn', 'a client sent credentials, but this broker has no auth: they were not checked', {
+          clientId: req.clientId,
+          hint: 'serve with --users-file or --token to require them',
+        })
       }
       const info = await this.broker.info()
       return {

@@ -11,6 +11,7 @@ import { FRAME_HEADER_BYTES, UINT32_MAX } from '../protocol/frame.js'
 import { createAuthenticator, type AuthOptions } from './auth.js'
 import { Connection, type ServerLogger } from './connection.js'
 import { ReadBufferPool } from './read-buffer-pool.js'
+import { routeTlsOrRefuse } from './transport-sniff.js'
 
 export type { ServerLogger } from './connection.js'
 
@@ -29,7 +30,10 @@ export interface ServerOptions {
   connectionsMax?: number
   /** A connection with no traffic (or stuck inside a frame) this long is closed. @default 10 min */
   idleTimeoutMs?: number
-  /** With auth on, a connection that has not authenticated this long after connecting is closed. @default 10 s */
+  /**
+   * A connection that has not authenticated this long after connecting (with auth on), or has not sent its first
+   * request (without auth), is closed; also the TLS handshake's bound. @default 10 s
+   */
   handshakeTimeoutMs?: number
   /** How long close() waits for in-flight requests. @default 5000 */
   closeTimeoutMs?: number
@@ -156,13 +160,34 @@ export async function startServer(broker: BrokerApi, options: ServerOptions = {}
     void connection.closedPromise.then(() => connections.delete(connection))
     connection.start()
   }
-  const server =
+  // With TLS, one plaintext listener routes each connection by its first byte (transport-sniff.ts), so a client
+  // without TLS gets an answer instead of a silent close.
+  const tlsServer =
     options.tls === undefined
-      ? net.createServer({ noDelay: true }, onSocket)
+      ? null
       : tls.createServer(
           { cert: options.tls.cert, key: options.tls.key, handshakeTimeout: config.handshakeTimeoutMs },
           onSocket,
         )
+  const unrouted = new Set<net.Socket>()
+  let plaintextRefused = 0
+  let plaintextLoggedAt = -Infinity
+  const onPlaintext = (remote: string): void => {
+    plaintextRefused++
+    const now = Date.now()
+    if (now - plaintextLoggedAt < DROP_LOG_INTERVAL_MS) return
+    plaintextLoggedAt = now
+    logger.warn('connection refused: a client without TLS connected to this TLS listener', {
+      remote,
+      refusedSinceLastWarning: plaintextRefused,
+    })
+    plaintextRefused = 0
+  }
+  const server = net.createServer({ noDelay: true }, (socket) =>
+    tlsServer === null
+      ? onSocket(socket)
+      : routeTlsOrRefuse(socket, tlsServer, unrouted, config.handshakeTimeoutMs, onPlaintext),
+  )
   server.maxConnections = config.connectionsMax
   // Node closes a connection past maxConnections at once, with no word to the client: say so, at most every 10 s
   // with the count, so an operator can tell a full broker from a network problem.
@@ -181,9 +206,7 @@ export async function startServer(broker: BrokerApi, options: ServerOptions = {}
     dropped = 0
   })
   server.on('error', (err) => logger.error('server error', { error: err.message }))
-  if (server instanceof tls.Server) {
-    server.on('tlsClientError', (err) => logger.warn('TLS handshake failed', { error: err.message }))
-  }
+  tlsServer?.on('tlsClientError', (err) => logger.warn('TLS handshake failed', { error: err.message }))
   await new Promise<void>((resolve, reject) => {
     const onError = (err: Error) => reject(err)
     server.once('error', onError)
@@ -212,6 +235,7 @@ export async function startServer(broker: BrokerApi, options: ServerOptions = {}
     close() {
       closing ??= (async () => {
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()))
+        for (const socket of unrouted) socket.destroy()
         await Promise.all([...connections].map((c) => c.close(config.closeTimeoutMs)))
         await stopped
         logger.info('server closed')
