@@ -455,6 +455,24 @@ describe('sluice CLI', () => {
     expect(logs).toContain('shutdown complete')
   })
 
+  test('an embedded command given a data dir that does not exist is refused and creates nothing; topic create starts one', async () => {
+    const dataDir = path.join(await tempDir(), 'data')
+    const d = ['--data-dir', dataDir]
+    for (const args of [
+      ['topic', 'list'],
+      ['topic', 'describe', 'orders'],
+      ['group', 'list'],
+      ['consume', 'orders', '--until-end'],
+      ['produce', 'orders'],
+    ]) {
+      const r = await runCli([...args, ...d], { input: 'x\n' })
+      expect([r.code, r.stderr]).toEqual([1, expect.stringMatching(/does not exist: check --data-dir/)])
+    }
+    await expect(fs.stat(dataDir)).rejects.toMatchObject({ code: 'ENOENT' })
+    expect((await runCli(['topic', 'create', 'orders', ...d])).code).toBe(0)
+    expect((await runCli(['topic', 'list', ...d])).stdout).toBe('orders\n')
+  })
+
   test('log verify passes a clean data dir, names file and byte of a corrupted batch, and log dump lists batches', async () => {
     const dataDir = path.join(await tempDir(), 'data')
     const d = ['--data-dir', dataDir]

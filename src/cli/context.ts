@@ -2,7 +2,7 @@
 // usage error type (exit 2) and the number parsers that produce it. Commands reach Sluice only through the public SDK
 // (src/index.ts); opening a data dir that a running broker holds fails with DataDirLockedError, whose message says to
 // use --broker.
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import type { Command } from 'commander'
 import { DEFAULTS, Sluice, type SluiceConnectOptions } from '../index.js'
 
@@ -31,8 +31,13 @@ export function withTarget(cmd: Command): Command {
     .option('--tls-ca <file>', 'remote: trust this CA certificate (PEM) for TLS')
 }
 
-/** Opens the SDK on the chosen target; the caller closes it. */
-export async function openClient(opts: TargetOptions): Promise<Sluice> {
+/**
+ * Opens the SDK on the chosen target; the caller closes it. Embedded, only a command that makes something
+ * (`createDataDir`: topic create) may start a new data dir: any other command given a path where none is (a typo in
+ * --data-dir, or the default ./data from another directory) is refused instead of creating an empty one and then
+ * reporting that it holds nothing.
+ */
+export async function openClient(opts: TargetOptions, createDataDir = false): Promise<Sluice> {
   if (opts.dataDir !== undefined && opts.broker !== undefined) {
     throw new UsageError('give either --data-dir (embedded) or --broker (remote), not both')
   }
@@ -45,7 +50,15 @@ export async function openClient(opts: TargetOptions): Promise<Sluice> {
     ] as const) {
       if (set !== undefined) throw new UsageError(`${flag} needs --broker`)
     }
-    return Sluice.open({ dataDir: opts.dataDir ?? DEFAULTS.dataDir })
+    const dataDir = opts.dataDir ?? DEFAULTS.dataDir
+    if (!createDataDir && !existsSync(dataDir)) {
+      // Exit 1, as `log verify` of a missing directory.
+      throw new Error(
+        `${dataDir} does not exist: check --data-dir, or use --broker for a running broker ` +
+          '(`sluice topic create` or `sluice serve` starts a new data directory)',
+      )
+    }
+    return Sluice.open({ dataDir })
   }
   const options: SluiceConnectOptions = { brokers: opts.broker.split(',').map((b) => b.trim()), clientId: 'sluice-cli' }
   if (opts.user !== undefined && opts.token !== undefined)
@@ -64,9 +77,13 @@ export async function openClient(opts: TargetOptions): Promise<Sluice> {
   return Sluice.connect(options)
 }
 
-/** Runs `fn` with an open client and always closes it. */
-export async function withClient<T>(opts: TargetOptions, fn: (sluice: Sluice) => Promise<T>): Promise<T> {
-  const sluice = await openClient(opts)
+/** Runs `fn` with an open client and always closes it. `createDataDir`: as in openClient. */
+export async function withClient<T>(
+  opts: TargetOptions,
+  fn: (sluice: Sluice) => Promise<T>,
+  createDataDir = false,
+): Promise<T> {
+  const sluice = await openClient(opts, createDataDir)
   try {
     return await fn(sluice)
   } finally {

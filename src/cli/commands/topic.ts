@@ -110,7 +110,7 @@ export function registerTopic(program: Command): void {
     ),
   ).action(async (name: string, opts: CreateOptions) => {
     const options: CreateTopicOptions = { partitions: opts.partitions ?? 1, ...configFrom(opts) }
-    const created = await withClient(opts, (s) => s.admin().createTopic(name, options))
+    const created = await withClient(opts, (s) => s.admin().createTopic(name, options), true)
     if (opts.json === true) printJson(created)
     else
       printLine(
