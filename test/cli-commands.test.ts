@@ -104,6 +104,12 @@ describe('sluice CLI', () => {
     expect([bad.code, bad.stderr]).toEqual([2, expect.stringMatching(/segmentBytes must be an integer in \[1024/)])
     const badServe = await runCli(['serve', '--segment-bytes', '10', '--port', '0', ...d])
     expect([badServe.code, badServe.stderr]).toEqual([2, expect.stringMatching(/segmentBytes must be an integer/)])
+    // --partitions only applies to auto-created topics: alone it would have been accepted and done nothing.
+    const lonePartitions = await runCli(['serve', '--partitions', '6', '--port', '0', ...d])
+    expect([lonePartitions.code, lonePartitions.stderr]).toEqual([
+      2,
+      expect.stringMatching(/needs --auto-create-topics/),
+    ])
     const text = (await runCli(['topic', 'describe', 'orders', ...d])).stdout
     expect(text).toContain('segmentBytes=134217728')
     expect(text).toMatch(

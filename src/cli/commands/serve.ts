@@ -75,6 +75,13 @@ export function registerServe(program: Command): void {
     if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined)) {
       throw new UsageError('--tls-cert and --tls-key go together')
     }
+    // Only auto-created topics take this count; alone it would change nothing, silently.
+    if (opts.partitions !== undefined && opts.autoCreateTopics !== true) {
+      throw new UsageError(
+        '--partitions sets the partitions of auto-created topics: it needs --auto-create-topics ' +
+          "(`sluice topic create NAME --partitions n` sets a topic's own)",
+      )
+    }
     const logger = createJsonLogger({ level: opts.logLevel as (typeof LOG_LEVELS)[number] })
     const serverOptions: ServerOptions = {
       host: opts.host,
