@@ -515,7 +515,7 @@ describe('sluice CLI', () => {
     expect((await runCli(['log', 'dump', segment])).code).toBe(1)
   })
 
-  test('user add stores a user that serve --users-file (over TLS) accepts; a wrong password or none fails with exit 1', async () => {
+  test('user add stores a user that serve --users-file (over TLS) accepts; a wrong password or none fails with exit 1; user add/remove apply to the running broker', async () => {
     const dir = await tempDir()
     const usersFile = path.join(dir, 'users.json')
     const added = await runCli(['user', 'add', 'alice', '--users-file', usersFile], { input: 'alice-pass\n' })
@@ -533,6 +533,16 @@ describe('sluice CLI', () => {
     const noCredentials = await runCli(['topic', 'list', '--broker', s.address, '--tls-ca', cert.certFile])
     expect(noCredentials.code).toBe(1)
     expect(noCredentials.stderr).toMatch(/username and password are required/)
+    // Users added and removed while the broker runs count from the next handshake, without a restart.
+    expect((await runCli(['user', 'add', 'bob', '--users-file', usersFile], { input: 'bob-pass\n' })).code).toBe(0)
+    expect((await runCli(['user', 'list', '--users-file', usersFile])).stdout).toBe('alice\nbob\n')
+    const removed = await runCli(['user', 'remove', 'alice', '--users-file', usersFile])
+    expect(removed).toMatchObject({ code: 0, stdout: `user alice removed from ${usersFile}\n` })
+    expect((await runCli(['user', 'remove', 'alice', '--users-file', usersFile])).code).toBe(1)
+    const bobArgs = ['topic', 'list', '--broker', s.address, '--tls-ca', cert.certFile, '--user', 'bob']
+    expect((await runCli(bobArgs, { env: { SLUICE_PASSWORD: 'bob-pass' } })).code).toBe(0)
+    const gone = await runCli(args, { env: { SLUICE_PASSWORD: 'alice-pass' } })
+    expect([gone.code, gone.stderr]).toEqual([1, expect.stringMatching(/invalid username or password/)])
     // Certificate and key swapped: refused before the data dir is opened, naming both files.
     const swapped = await runCli([
       'serve',

@@ -1,5 +1,6 @@
 // Users file and authenticator: secrets are stored only as salted scrypt hashes (a different salt per user), the
-// right secret passes, a wrong one or an unknown user fails with the same AuthenticationError, and tokens match exactly.
+// right secret passes, a wrong one or an unknown user fails with the same AuthenticationError, and tokens match exactly;
+// users can be listed and removed, and a running authenticator follows the file.
 import { promises as fs } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -8,7 +9,9 @@ import { AuthenticationError, InvalidArgumentError, InvalidConfigError } from '.
 import {
   addUser,
   createAuthenticator,
+  listUsers,
   readUsersFile,
+  removeUser,
   SCRYPT_CHECKS_MAX,
   SCRYPT_WAITING_MAX,
   ScryptGate,
@@ -100,6 +103,40 @@ describe('auth', () => {
     await expect(auth.verify({ username: 'alice', password: 'first-pass' })).rejects.toBeInstanceOf(AuthenticationError)
     expect(await auth.verify({ username: 'alice', password: 'second-pass' })).toBe('alice')
   })
+
+  test('removeUser and listUsers: a removed user is gone, an unknown one is an error that changes nothing', async () => {
+    const file = path.join(await tmp(), 'users.json')
+    expect(await listUsers(file)).toEqual([])
+    await addUser(file, 'bob', 'bob-secret')
+    await addUser(file, 'alice', 'alice-secret')
+    expect(await listUsers(file)).toEqual(['alice', 'bob'])
+    await removeUser(file, 'bob')
+    expect(await listUsers(file)).toEqual(['alice'])
+    const before = await fs.readFile(file, 'utf8')
+    await expect(removeUser(file, 'bob')).rejects.toThrow(/has no user "bob"/)
+    expect(await fs.readFile(file, 'utf8')).toBe(before)
+    expect((await fs.stat(file)).mode & 0o777).toBe(0o600)
+  })
+
+  test('a running authenticator follows the users file: added users pass, removed ones fail, a broken file keeps the last good one', async () => {
+    const file = path.join(await tmp(), 'users.json')
+    await addUser(file, 'alice', 'alice-secret')
+    const events: string[] = []
+    const auth = await createAuthenticator({ usersFile: file }, (_level, message) => void events.push(message))
+    expect(await auth.verify({ username: 'alice', password: 'alice-secret' })).toBe('alice')
+    await addUser(file, 'bob', 'bob-secret')
+    expect(await auth.verify({ username: 'bob', password: 'bob-secret' })).toBe('bob')
+    await removeUser(file, 'alice')
+    await expect(auth.verify({ username: 'alice', password: 'alice-secret' })).rejects.toBeInstanceOf(
+      AuthenticationError,
+    )
+    expect(events).toEqual(['users file reloaded', 'users file reloaded'])
+    await fs.writeFile(file, '{ not json')
+    expect(await auth.verify({ username: 'bob', password: 'bob-secret' })).toBe('bob')
+    expect(events.at(-1)).toBe('users file not reloaded: the last good one stays in force')
+    await fs.rm(file)
+    expect(await auth.verify({ username: 'bob', password: 'bob-secret' })).toBe('bob')
+  }, 30_000)
 
   test('a token must match exactly (length differences included); short tokens are refused as config', async () => {
     const auth = await createAuthenticator({ token: 'token-1234567' })

@@ -1,7 +1,8 @@
 // Authentication for the TCP server (DESIGN.md §11): a users file of scrypt-hashed secrets (a random salt per user)
 // or one static token. Secrets are compared with crypto.timingSafeEqual over equal-length digests, and an unknown
 // user costs the same scrypt as a known one, so neither timing nor errors tell which usernames exist. The users file
-// is JSON, written tmp → fsync → rename with mode 0600; it never holds a secret in clear.
+// is JSON, written tmp → fsync → rename with mode 0600; it never holds a secret in clear. A running broker reads it
+// again when it changes (checked before each password check), so adding or removing a user needs no restart.
 import { randomBytes, scrypt as scryptCallback, timingSafeEqual, createHash, type ScryptOptions } from 'node:crypto'
 import { promises as fs } from 'node:fs'
 import path from 'node:path'
@@ -98,24 +99,22 @@ export async function readUsersFile(file: string): Promise<UsersFile> {
   return parseUsersFile(await fs.readFile(file, 'utf8'), file)
 }
 
-/** Adds or replaces one user; creates the file when absent. */
-export async function addUser(file: string, name: string, secret: string): Promise<void> {
-  validateUsername(name)
-  if (secret.length === 0) throw new InvalidArgumentError('the secret must not be empty')
-  let current: UsersFile = { version: USERS_FILE_VERSION, users: {} }
+/** The users file's content, or an empty one when the file does not exist yet. */
+async function readUsersFileOrEmpty(file: string): Promise<UsersFile> {
   try {
-    current = await readUsersFile(file)
+    return await readUsersFile(file)
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+    return { version: USERS_FILE_VERSION, users: {} }
   }
-  if (!(name in current.users) && Object.keys(current.users).length >= USERS_MAX) {
-    throw new InvalidArgumentError(`${file} already holds ${USERS_MAX} users`)
-  }
-  const next: UsersFile = { version: USERS_FILE_VERSION, users: { ...current.users, [name]: await hashSecret(secret) } }
+}
+
+/** Replaces the users file whole: tmp → fsync → rename → fsync of the directory, mode 0600. */
+async function writeUsersFile(file: string, users: UsersFile): Promise<void> {
   const tmp = `${file}.${process.pid}.tmp`
   const handle = await fs.open(tmp, 'w', 0o600)
   try {
-    await handle.writeFile(JSON.stringify(next, null, 2) + '\n')
+    await handle.writeFile(JSON.stringify(users, null, 2) + '\n')
     await handle.sync()
   } finally {
     await handle.close()
@@ -127,6 +126,34 @@ export async function addUser(file: string, name: string, secret: string): Promi
   } finally {
     await dir.close()
   }
+}
+
+/** Adds or replaces one user; creates the file when absent. */
+export async function addUser(file: string, name: string, secret: string): Promise<void> {
+  validateUsername(name)
+  if (secret.length === 0) throw new InvalidArgumentError('the secret must not be empty')
+  const current = await readUsersFileOrEmpty(file)
+  if (!Object.hasOwn(current.users, name) && Object.keys(current.users).length >= USERS_MAX) {
+    throw new InvalidArgumentError(`${file} already holds ${USERS_MAX} users`)
+  }
+  await writeUsersFile(file, {
+    version: USERS_FILE_VERSION,
+    users: { ...current.users, [name]: await hashSecret(secret) },
+  })
+}
+
+/** Removes one user; an unknown name (or a missing file) is an error naming it, and changes nothing. */
+export async function removeUser(file: string, name: string): Promise<void> {
+  const current = await readUsersFileOrEmpty(file)
+  if (!Object.hasOwn(current.users, name)) throw new InvalidArgumentError(`${file} has no user "${name}"`)
+  const users = { ...current.users }
+  delete users[name]
+  await writeUsersFile(file, { version: USERS_FILE_VERSION, users })
+}
+
+/** The user names of a users file, sorted; none when the file does not exist. */
+export async function listUsers(file: string): Promise<string[]> {
+  return Object.keys((await readUsersFileOrEmpty(file)).users).sort()
 }
 
 export interface Authenticator {
@@ -178,7 +205,13 @@ export class ScryptGate {
 }
 
 /** Loads the users file (once, at start) or wraps the token. */
-export async function createAuthenticator(options: AuthOptions): Promise<Authenticator> {
+/** What the authenticator reports (a reloaded users file, or one that could not be read). */
+export type AuthEventSink = (level: 'info' | 'warn', message: string, fields: Record<string, unknown>) => void
+
+export async function createAuthenticator(
+  options: AuthOptions,
+  onEvent: AuthEventSink = () => {},
+): Promise<Authenticator> {
   if ('token' in options) {
     if (options.token.length < 8) throw new InvalidConfigError(['the auth token must be at least 8 characters'])
     const expected = digest(options.token)
@@ -190,7 +223,27 @@ export async function createAuthenticator(options: AuthOptions): Promise<Authent
       },
     }
   }
-  const users = await readUsersFile(options.usersFile)
+  const file = options.usersFile
+  let users = await readUsersFile(file)
+  let seen = await fileVersion(file)
+  let reloading: Promise<void> | null = null
+  // The file is looked at again before each check, so `sluice user add/remove` takes effect on the next handshake
+  // without a restart (connections already authenticated stay so). A file that is gone or does not parse leaves the
+  // last good users in force, and says so once per change.
+  const reload = async (): Promise<void> => {
+    const version = await fileVersion(file).catch(() => null)
+    if (version === null || version === seen) return
+    seen = version
+    try {
+      users = await readUsersFile(file)
+      onEvent('info', 'users file reloaded', { usersFile: file, users: Object.keys(users.users).length })
+    } catch (err) {
+      onEvent('warn', 'users file not reloaded: the last good one stays in force', {
+        usersFile: file,
+        error: (err as Error).message,
+      })
+    }
+  }
   // An unknown user is checked against this record so that it costs the same as a known one.
   const decoy = await hashSecret(randomBytes(16).toString('hex'))
   const checks = new ScryptGate(SCRYPT_CHECKS_MAX, SCRYPT_WAITING_MAX)
@@ -199,6 +252,8 @@ export async function createAuthenticator(options: AuthOptions): Promise<Authent
       if (credentials === null || !('username' in credentials)) {
         throw new AuthenticationError('a username and password are required')
       }
+      reloading ??= reload().finally(() => (reloading = null))
+      await reloading
       const known = Object.hasOwn(users.users, credentials.username)
       const rec = known ? (users.users[credentials.username] as UserRecord) : decoy
       const expected = Buffer.from(rec.hash, 'base64')
@@ -208,4 +263,10 @@ export async function createAuthenticator(options: AuthOptions): Promise<Authent
       return credentials.username
     },
   }
+}
+
+/** What changes when the file is replaced or rewritten (user add/remove rename a new file over it). */
+async function fileVersion(file: string): Promise<string> {
+  const st = await fs.stat(file, { bigint: true })
+  return `${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`
 }

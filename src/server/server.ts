@@ -133,7 +133,10 @@ function resolveOptions(options: ServerOptions) {
 export async function startServer(broker: BrokerApi, options: ServerOptions = {}): Promise<SluiceServer> {
   const config = resolveOptions(options)
   const logger = options.logger ?? SILENT_LOGGER
-  const authenticator = options.auth === undefined ? null : await createAuthenticator(options.auth)
+  const authenticator =
+    options.auth === undefined
+      ? null
+      : await createAuthenticator(options.auth, (level, message, fields) => logger[level](message, fields))
   const warning = insecureBindWarning(config.host, authenticator !== null)
   if (warning !== null) {
     if (options.logger === undefined) process.emitWarning(warning)

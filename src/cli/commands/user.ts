@@ -1,10 +1,11 @@
 // `sluice user add <name> --users-file F`: adds (or replaces) a user whose secret is read from stdin (its first line),
 // stored as a salted scrypt hash. The secret never appears on the command line, in the file or in the output.
+// `user remove` and `user list` complete the set; a running broker picks up each change at its next handshake.
 import { createInterface } from 'node:readline'
 import type { Command } from 'commander'
-import { addUser } from '../../server/auth.js'
+import { addUser, listUsers, removeUser } from '../../server/auth.js'
 import { UsageError } from '../context.js'
-import { printLine } from '../output.js'
+import { printJson, printLine } from '../output.js'
 
 async function readSecret(): Promise<string> {
   if (process.stdin.isTTY === true) process.stderr.write('secret: ')
@@ -27,5 +28,23 @@ export function registerUser(program: Command): void {
       if (secret.length === 0) throw new UsageError('no secret on stdin')
       await addUser(opts.usersFile, name, secret)
       printLine(`user ${name} written to ${opts.usersFile}`)
+    })
+  user
+    .command('remove <name>')
+    .description('remove a user; a running broker refuses its next handshakes')
+    .requiredOption('--users-file <file>', 'the users file')
+    .action(async (name: string, opts: { usersFile: string }) => {
+      await removeUser(opts.usersFile, name)
+      printLine(`user ${name} removed from ${opts.usersFile}`)
+    })
+  user
+    .command('list')
+    .description('list the user names of a users file')
+    .requiredOption('--users-file <file>', 'the users file')
+    .option('--json', 'print JSON')
+    .action(async (opts: { usersFile: string; json?: boolean }) => {
+      const names = await listUsers(opts.usersFile)
+      if (opts.json === true) printJson(names)
+      else for (const name of names) printLine(name)
     })
 }
