@@ -391,7 +391,7 @@ describe('sluice CLI', () => {
     expect(s.stderr()).toMatch(/idle timeout/)
   })
 
-  test('a reader that goes away (consume | head) ends consume quietly with exit 0, not an EPIPE stack trace', async () => {
+  test('a reader that goes away (consume | head) ends consume quietly with exit 0, not an EPIPE stack trace; a group member leaves first', async () => {
     const s = await serve(['--data-dir', path.join(await tempDir(), 'data')])
     const d = ['--broker', s.address]
     await runCli(['topic', 'create', 'lines', '--partitions', '1', '--flush', 'os', ...d])
@@ -412,6 +412,29 @@ describe('sluice CLI', () => {
       const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)))
       expect({ code, stderr }).toEqual({ code: 0, stderr: '' })
     }
+    // With --group, the member leaves its group before exiting (committing nothing): before, it stayed a member of a
+    // dead process for the session timeout (10 s), its partitions delivered to no one.
+    const member = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        path.join(REPO_ROOT, 'src/cli/main.ts'),
+        'consume',
+        'lines',
+        '--group',
+        'readers',
+        '--from-beginning',
+        ...d,
+      ],
+      { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
+    )
+    member.stdout.once('data', () => member.stdout.destroy())
+    const memberCode = await new Promise<number | null>((resolve) => member.on('close', (c) => resolve(c)))
+    expect(memberCode).toBe(0)
+    const described = await runCli(['group', 'describe', 'readers', '--json', ...d])
+    // No member and (within the 5 s auto-commit interval) no commit: the group is gone altogether.
+    expect([described.code, described.stderr]).toEqual([1, expect.stringMatching(/unknown group "readers"/)])
   })
 
   test('npm start: SIGTERM to npm (as a process manager sends it) shuts the broker down cleanly', async () => {

@@ -13,10 +13,13 @@ import { registerTopic } from './commands/topic.js'
 import { registerUser } from './commands/user.js'
 import { InvalidConfigError } from '../errors.js'
 import { UsageError } from './context.js'
+import { stdoutGoneCleanup } from './output.js'
 
 export const EXIT_OK = 0
 export const EXIT_ERROR = 1
 export const EXIT_USAGE = 2
+/** How long a command may clean up (leave its group) after stdout's reader went away. */
+const STDOUT_GONE_CLEANUP_MS = 3000
 
 export function buildProgram(): Command {
   const program = new Command()
@@ -69,12 +72,26 @@ function isEntryPoint(): boolean {
 
 /** Runs the CLI as the process's command (bin/sluice.cjs, or this file run directly) and exits with its code. */
 export async function runCommand(): Promise<void> {
-  // A reader that went away (`sluice consume ... | head`) ends the command at once and quietly, as other Unix tools
-  // do; a group consumer commits nothing more then (what it printed last may not have been read).
+  // A reader that went away (`sluice consume ... | head`) ends the command quietly, as other Unix tools do. A group
+  // consumer first leaves its group without committing (what it printed last may not have been read): without that,
+  // its partitions stayed with a dead member until the session timeout.
+  let exiting = false
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code === 'EPIPE') process.exit(EXIT_OK)
-    process.stderr.write(`error: writing to stdout failed: ${err.message}\n`)
-    process.exit(EXIT_ERROR)
+    if (exiting) return
+    exiting = true
+    if (err.code !== 'EPIPE') {
+      process.stderr.write(`error: writing to stdout failed: ${err.message}\n`)
+      process.exit(EXIT_ERROR)
+    }
+    const cleanup = stdoutGoneCleanup()
+    if (cleanup === null) process.exit(EXIT_OK)
+    const bound = setTimeout(() => process.exit(EXIT_OK), STDOUT_GONE_CLEANUP_MS)
+    void cleanup()
+      .catch(() => {})
+      .finally(() => {
+        clearTimeout(bound)
+        process.exit(EXIT_OK)
+      })
   })
   const code = await main(process.argv.slice(2))
   // Let stdout drain, then exit even if a library left a handle open.

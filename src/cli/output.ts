@@ -64,3 +64,15 @@ export class LineWriter {
     this.out.write(text)
   }
 }
+
+/** What to do before exiting when stdout's reader goes away (EPIPE); bounded by the caller. */
+let stdoutGone: (() => Promise<void>) | null = null
+
+/** Sets (or with null clears) the cleanup run when stdout's reader goes away, e.g. leaving a consumer group. */
+export function onStdoutGone(cleanup: (() => Promise<void>) | null): void {
+  stdoutGone = cleanup
+}
+
+export function stdoutGoneCleanup(): (() => Promise<void>) | null {
+  return stdoutGone
+}

@@ -62,6 +62,8 @@ export class Consumer<K = unknown, V = unknown> extends EventEmitter<ConsumerEve
   #activeState: PartitionState | null = null
   #activeWork: Promise<void> | null = null
   #closing: Promise<void> | null = null
+  /** False after close({ commit: false }): leaving commits nothing. */
+  #finalCommit = true
   #closed = false
   #autoCommitTimer: NodeJS.Timeout | null = null
   /** Poll bookkeeping for maxPollIntervalMs: a counter bumped per delivery, sampled by lastPollMsAgo(). */
@@ -286,8 +288,19 @@ export class Consumer<K = unknown, V = unknown> extends EventEmitter<ConsumerEve
     await this.#commit([...this.#fetcher.states.values()])
   }
 
-  async close(): Promise<void> {
-    if (this.#closing === null) this.#closing = this.#close()
+  /**
+   * Leaves the group at once and stops. With autoCommit, the positions reached are committed first, unless
+   * `commit: false` (a reader that cannot vouch for what it delivered last, e.g. output that went nowhere).
+   * Options count on the first call only.
+   */
+  async close(options: { commit?: boolean } = {}): Promise<void> {
+    checkKnownKeys(options, ['commit'], 'close() options')
+    if (options.commit !== undefined && typeof options.commit !== 'boolean')
+      throw new InvalidArgumentError('close() options: commit must be a boolean')
+    if (this.#closing === null) {
+      if (options.commit === false) this.#finalCommit = false
+      this.#closing = this.#close()
+    }
     return this.#closing
   }
 
@@ -320,7 +333,7 @@ export class Consumer<K = unknown, V = unknown> extends EventEmitter<ConsumerEve
     for (const s of states) s.removed = true
     const active = this.#activeState
     if (active !== null && states.includes(active)) await this.#activeWork?.catch(() => undefined)
-    if (this.#config.autoCommit) {
+    if (this.#config.autoCommit && (this.#closing === null || this.#finalCommit)) {
       try {
         await this.#commit(states, true)
       } catch (err) {
@@ -617,7 +630,8 @@ export class Consumer<K = unknown, V = unknown> extends EventEmitter<ConsumerEve
     await this.#processing?.catch(() => undefined)
     try {
       if (this.#membership !== null) await this.#membership.close()
-      else if (this.#config.autoCommit && this.#started !== null) await this.#commit([...this.#fetcher.states.values()])
+      else if (this.#config.autoCommit && this.#finalCommit && this.#started !== null)
+        await this.#commit([...this.#fetcher.states.values()])
     } finally {
       this.#closed = true
       this.#onClose?.(this)

@@ -1,9 +1,11 @@
 // Two SDK consumers in one group, once per transport: the partitions are split between them, every record is
 // delivered once while both run, and when one closes (committing its positions) the other takes its partitions over
-// from the committed offsets, so nothing is lost and nothing is delivered twice.
+// from the committed offsets, so nothing is lost and nothing is delivered twice; close({ commit: false }) leaves
+// without committing.
 import { expect, test } from 'vitest'
 import { describeEachTransport, until } from '../../src/testing/sdk-harness.js'
 import type { Message } from '../../src/client/consumer.js'
+import { UnknownGroupError } from '../../src/errors.js'
 import type { ConsumerOptions } from '../../src/client/client-config.js'
 
 describeEachTransport('group consumer', (getSluice, env) => {
@@ -82,5 +84,40 @@ describeEachTransport('group consumer', (getSluice, env) => {
         .sort(),
     ).toEqual(['rx-a', 'rx-b'])
     await consumer.close()
+  })
+
+  test('close({ commit: false }) leaves the group at once and commits nothing; a bad close option is refused', async () => {
+    const sl = getSluice()
+    await sl.admin().createTopic('nocommit', { partitions: 2 })
+    await sl.producer().sendBatch(
+      'nocommit',
+      Array.from({ length: 20 }, (_, i) => ({ partition: i % 2, value: `v-${i}` })),
+    )
+    const options: ConsumerOptions = {
+      groupId: 'nc',
+      autoOffsetReset: 'earliest',
+      heartbeatIntervalMs: 50,
+      sessionTimeoutMs: 30_000,
+      autoCommitIntervalMs: 60_000,
+      maxWaitMs: 50,
+    }
+    const a = sl.consumer(options)
+    await a.subscribe(['nocommit'])
+    let seen = 0
+    await a.run({ eachMessage: () => void seen++ })
+    await until(() => seen === 20, 'all 20 records')
+    await expect(a.close({ comit: false } as never)).rejects.toThrow(/unknown key "comit"/)
+    await a.close({ commit: false })
+    // No member and no commit: the group is gone (had it committed, it would stay with its offsets).
+    await expect(sl.admin().describeGroup('nc')).rejects.toBeInstanceOf(UnknownGroupError)
+    // The default close commits what was delivered.
+    const b = sl.consumer(options)
+    await b.subscribe(['nocommit'])
+    let again = 0
+    await b.run({ eachMessage: () => void again++ })
+    await until(() => again === 20, 'the 20 records again, nothing having been committed')
+    await b.close()
+    const committed = await sl.admin().describeGroup('nc')
+    expect(committed.offsets.map((o) => o.committedOffset)).toEqual([10, 10])
   })
 })

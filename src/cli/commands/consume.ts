@@ -7,7 +7,7 @@
 import type { Command } from 'commander'
 import type { AssignPartition, Consumer, Message, ReplayBound, Sluice } from '../../index.js'
 import { parseDate, parseInteger, UsageError, withClient, withTarget, type TargetOptions } from '../context.js'
-import { LineWriter } from '../output.js'
+import { LineWriter, onStdoutGone } from '../output.js'
 import { parseEncoding, type Encoding } from '../encoding.js'
 
 interface ConsumeOptions extends TargetOptions {
@@ -186,6 +186,7 @@ export function registerConsume(program: Command): void {
         const stop = () => void consumer.close().catch(() => {})
         process.once('SIGINT', stop)
         process.once('SIGTERM', stop)
+        if (opts.group !== undefined) onStdoutGone(() => consumer.close({ commit: false }))
         const out = new LineWriter()
         let printed = 0
         // The next offset after the last printed record, per partition: what closing commits with --group.
@@ -203,6 +204,7 @@ export function registerConsume(program: Command): void {
           out.flush()
           process.off('SIGINT', stop)
           process.off('SIGTERM', stop)
+          onStdoutGone(null)
           if (!consumer.closed) {
             for (const [partition, offset] of nextOffsets) {
               try {
