@@ -62,6 +62,8 @@ export class Consumer<K = unknown, V = unknown> extends EventEmitter<ConsumerEve
   #activeState: PartitionState | null = null
   #activeWork: Promise<void> | null = null
   #closing: Promise<void> | null = null
+  /** Topics paused whole: partitions of them assigned later start paused. */
+  readonly #pausedTopics = new Set<string>()
   /** False after close({ commit: false }): leaving commits nothing. */
   #finalCommit = true
   #closed = false
@@ -206,10 +208,16 @@ export class Consumer<K = unknown, V = unknown> extends EventEmitter<ConsumerEve
     this.#fetcher.wake()
   }
 
-  /** Stops fetching the partitions (fetched records are dropped and read again after resume). */
+  /**
+   * Stops fetching the partitions (fetched records are dropped and read again after resume). `{ topic }` without a
+   * partition pauses the whole topic, including partitions assigned to this member later, until resumed; a topic
+   * this consumer neither subscribes to nor is assigned is an error.
+   */
   pause(selectors: readonly PartitionSelector[]): void {
     this.#checkNotClosed()
-    for (const s of this.#select(selectors)) {
+    const states = this.#select(selectors)
+    for (const sel of selectors) if (sel.partition === undefined) this.#pausedTopics.add(sel.topic)
+    for (const s of states) {
       s.paused = true
       s.dropFetched()
     }
@@ -218,7 +226,9 @@ export class Consumer<K = unknown, V = unknown> extends EventEmitter<ConsumerEve
   /** Fetches the partitions again; also restarts a partition stopped by a handler error, from the failed record. */
   resume(selectors: readonly PartitionSelector[]): void {
     this.#checkNotClosed()
-    for (const s of this.#select(selectors)) {
+    const states = this.#select(selectors)
+    for (const sel of selectors) if (sel.partition === undefined) this.#pausedTopics.delete(sel.topic)
+    for (const s of states) {
       s.paused = false
       if (s.stopped !== null) {
         s.stopped = null
@@ -315,6 +325,7 @@ export class Consumer<K = unknown, V = unknown> extends EventEmitter<ConsumerEve
     for (const tp of partitions) {
       if (this.#fetcher.states.has(tpKey(tp.topic, tp.partition))) continue
       const s = new PartitionState(tp.topic, tp.partition)
+      if (this.#pausedTopics.has(tp.topic)) s.paused = true
       this.#fetcher.states.set(s.key, s)
       fresh.push(s)
     }
@@ -609,6 +620,7 @@ export class Consumer<K = unknown, V = unknown> extends EventEmitter<ConsumerEve
     return out
   }
 
+  /** The partitions the selectors name; every selector is checked before any is applied (all or nothing). */
   #select(selectors: readonly PartitionSelector[]): PartitionState[] {
     if (!Array.isArray(selectors))
       throw new InvalidArgumentError('pause()/resume() take an array of { topic, partition? }')
@@ -618,10 +630,26 @@ export class Consumer<K = unknown, V = unknown> extends EventEmitter<ConsumerEve
         checkKnownKeys(sel, ['topic', 'partition'], 'a pause()/resume() entry')
       if (sel?.partition === undefined) {
         checkTopicName(sel?.topic)
-        for (const s of this.#fetcher.states.values()) if (s.topic === sel.topic) out.push(s)
+        let found = false
+        for (const s of this.#fetcher.states.values())
+          if (s.topic === sel.topic) {
+            out.push(s)
+            found = true
+          }
+        if (!found && !this.#reads(sel.topic))
+          throw new InvalidArgumentError(
+            `pause()/resume() of topic "${sel.topic}": this consumer neither subscribes to it nor is assigned it`,
+          )
       } else out.push(this.#state(sel.topic, sel.partition))
     }
     return out
+  }
+
+  /** Whether the topic is part of what this consumer reads: subscribed (by name or pattern) or assigned. */
+  #reads(topic: string): boolean {
+    const sub = this.#subscription
+    if (sub === null) return false
+    return 'topics' in sub ? sub.topics.includes(topic) : sub.regex.test(topic)
   }
 
   async #close(): Promise<void> {

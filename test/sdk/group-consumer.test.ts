@@ -120,4 +120,32 @@ describeEachTransport('group consumer', (getSluice, env) => {
     const committed = await sl.admin().describeGroup('nc')
     expect(committed.offsets.map((o) => o.committedOffset)).toEqual([10, 10])
   })
+
+  test('pause({ topic }) holds partitions assigned later until resumed; a topic the consumer does not read is refused', async () => {
+    const sl = getSluice()
+    await sl.admin().createTopic('held', { partitions: 2 })
+    await sl.producer().sendBatch(
+      'held',
+      Array.from({ length: 10 }, (_, i) => ({ partition: i % 2, value: `h-${i}` })),
+    )
+    const consumer = sl.consumer({
+      groupId: 'hold',
+      autoOffsetReset: 'earliest',
+      heartbeatIntervalMs: 50,
+      maxWaitMs: 50,
+    })
+    await consumer.subscribe(['held'])
+    expect(() => consumer.pause([{ topic: 'helt' }])).toThrow(/"helt": this consumer neither subscribes to it/)
+    // Paused before the group assigns anything: before, this was a silent no-op and delivery began at assignment.
+    consumer.pause([{ topic: 'held' }])
+    let seen = 0
+    await consumer.run({ eachMessage: () => void seen++ })
+    await until(() => consumer.assignment().length === 2, 'both partitions assigned')
+    await new Promise((r) => setTimeout(r, 300))
+    expect(seen).toBe(0)
+    expect(consumer.paused()).toHaveLength(2)
+    consumer.resume([{ topic: 'held' }])
+    await until(() => seen === 10, 'the 10 records after resume')
+    await consumer.close()
+  })
 })
