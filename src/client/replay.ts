@@ -7,7 +7,7 @@
 // that durable end, and the fetches return fsynced records only: nothing read can be taken by a power cut.
 import { LIMITS } from '../config/limits.js'
 import type { FetchResponse, FetchVisibility } from '../broker/api.js'
-import { errorFromWire, InvalidArgumentError, UnknownPartitionError } from '../errors.js'
+import { errorFromWire, InvalidArgumentError, OffsetOutOfRangeError, UnknownPartitionError } from '../errors.js'
 import type { ErrorCode } from '../errors.js'
 import { bufferCodec, type Codec, type CodecOption, resolveCodec } from './codecs.js'
 import { type Message, MessageCursor } from './message-decoder.js'
@@ -164,6 +164,8 @@ class ReplayIterator<K, V> implements AsyncIterator<Message<K, V>> {
   #ranges: PartitionRange[] | null = null
   #rangeIndex = 0
   #offset = -1
+  /** Where the records read of the current partition end (-1 before its first): a jump from there is a gap. */
+  #readTo = -1
   #cursor: MessageCursor | null = null
   #ahead: FetchAhead | null = null
   #done = false
@@ -217,6 +219,7 @@ class ReplayIterator<K, V> implements AsyncIterator<Message<K, V>> {
       if (this.#offset >= range.to || !(await this.#fetch(range))) {
         this.#rangeIndex++
         this.#offset = -1
+        this.#readTo = -1
         continue
       }
       const cursor = this.#cursor as MessageCursor | null // set by #fetch
@@ -250,8 +253,19 @@ class ReplayIterator<K, V> implements AsyncIterator<Message<K, V>> {
     const pr = response.partitions[0]
     if (pr === undefined) return false
     if (pr.error !== null) {
-      // Retention may have moved the log start past a requested offset: continue from the start.
       if (pr.error.code === 'OFFSET_OUT_OF_RANGE' && this.#offset < pr.logStartOffset) {
+        // Retention (or deleteRecords) moved the log start past the next offset. Before this partition's first
+        // record that is the documented start at the log start (the first offset read tells). After it, records
+        // between would be skipped with nothing to show for it: the replay fails instead, naming them.
+        if (this.#readTo >= 0) {
+          throw new OffsetOutOfRangeError(
+            this.#offset,
+            pr.logStartOffset,
+            pr.logEndOffset,
+            `the log of ${this.topic}/${range.partition}: records ${this.#offset}-${pr.logStartOffset - 1} were ` +
+              'deleted (retention or deleteRecords) while this replay read the partition',
+          )
+        }
         this.#offset = pr.logStartOffset
         return true
       }
@@ -261,6 +275,7 @@ class ReplayIterator<K, V> implements AsyncIterator<Message<K, V>> {
     if (cursor.nextOffset === this.#offset) return false // nothing more below `to` (truncated or deleted meanwhile)
     this.#cursor = cursor
     this.#offset = cursor.nextOffset
+    this.#readTo = cursor.nextOffset
     if (this.#offset < range.to) {
       const next: FetchAhead = {
         rangeIndex: this.#rangeIndex,

@@ -1,11 +1,12 @@
 // Bounded replay without a group, once per transport: bounds by Date, offset, 'earliest'/'latest'; the log end is
 // fixed when replay() is called; durable visibility reads fsynced records only; partitions are read one after the
-// other; codecs decode what producers encoded.
+// other; codecs decode what producers encoded; records deleted under a running replay fail it instead of a silent gap.
 import { expect, test } from 'vitest'
 import { describeEachTransport } from '../../src/testing/sdk-harness.js'
 import type { Message } from '../../src/client/consumer.js'
 import type { Codec } from '../../src/client/codecs.js'
 import type { Replay } from '../../src/client/replay.js'
+import { OffsetOutOfRangeError } from '../../src/errors.js'
 
 async function collect(replay: Replay): Promise<Message[]> {
   const out: Message[] = []
@@ -120,5 +121,34 @@ describeEachTransport('replay', (getSluice) => {
     expect(c!.value).toBe('decoded:SHOUT')
     const raw = await collect(sl.replay({ topic: 'codec', from: 0, to: 1 }))
     expect(raw[0]!.value).toEqual(Buffer.from(JSON.stringify(doc)))
+  })
+
+  test('records deleted while a replay reads a partition fail it with OffsetOutOfRangeError, not a silent gap', async () => {
+    const sl = getSluice()
+    const admin = sl.admin()
+    await admin.createTopic('rgap', { partitions: 1, segmentBytes: 1024 })
+    const producer = sl.producer({ lingerMs: 0 })
+    for (let i = 0; i < 100; i += 5)
+      await producer.sendBatch(
+        'rgap',
+        Array.from({ length: 5 }, (_, k) => ({ value: `r${i + k}`.padEnd(60, '.') })),
+      )
+    // A start below the log start is the documented start at the log start: no error.
+    await admin.deleteRecords('rgap', [{ partition: 0, offset: 5 }])
+    const fromZero = await collect(sl.replay({ topic: 'rgap', from: 0, to: 20 }))
+    expect(fromZero.map((m) => m.offset)).toEqual(Array.from({ length: 15 }, (_, i) => 5 + i))
+    // Records the replay has not reached yet, deleted under it: before, it went on at 60 without a word.
+    const got: number[] = []
+    const err = await (async () => {
+      for await (const m of sl.replay({ topic: 'rgap', from: 5, to: 'latest', maxBytes: 200 })) {
+        got.push(m.offset)
+        if (m.offset === 6) await admin.deleteRecords('rgap', [{ partition: 0, offset: 60 }])
+      }
+    })().catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(OffsetOutOfRangeError)
+    expect(err).toMatchObject({ logStartOffset: 60 })
+    expect((err as Error).message).toMatch(/rgap\/0: records \d+-59 were deleted/)
+    // Everything delivered before the error is contiguous from the start.
+    expect(got).toEqual(Array.from({ length: got.length }, (_, i) => 5 + i))
   })
 })
