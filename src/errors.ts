@@ -10,6 +10,7 @@ export type ErrorCode =
   | 'TOPIC_EXISTS'
   | 'UNKNOWN_PARTITION'
   | 'OFFSET_OUT_OF_RANGE'
+  | 'NO_COMMITTED_OFFSET'
   | 'CORRUPT_RECORD'
   | 'RECORD_TOO_LARGE'
   | 'STORAGE'
@@ -113,6 +114,21 @@ export class OffsetOutOfRangeError extends SluiceError {
     where = 'log',
   ) {
     super(`offset ${offset} is outside ${where} [${logStartOffset}, ${logEndOffset}]`)
+  }
+}
+
+/** A consumer with autoOffsetReset 'none' has no committed offset to start the partition from. */
+export class NoCommittedOffsetError extends SluiceError {
+  readonly code = 'NO_COMMITTED_OFFSET'
+  readonly retriable = false
+  constructor(
+    readonly topic: string,
+    readonly partition: number,
+  ) {
+    super(
+      `no committed offset for ${topic}/${partition} and autoOffsetReset is 'none': ` +
+        'seek() to choose where to start, or set autoOffsetReset',
+    )
   }
 }
 
@@ -380,6 +396,7 @@ const WIRE_CLASSES: Record<ErrorCode, (message: string, details: WireErrorDetail
     withMessage(new UnknownPartitionError(str(d, 'topic'), num(d, 'partition'), num(d, 'partitionCount')), m),
   OFFSET_OUT_OF_RANGE: (m, d) =>
     withMessage(new OffsetOutOfRangeError(num(d, 'offset'), num(d, 'logStartOffset'), num(d, 'logEndOffset')), m),
+  NO_COMMITTED_OFFSET: (m, d) => withMessage(new NoCommittedOffsetError(str(d, 'topic'), num(d, 'partition')), m),
   CORRUPT_RECORD: (m) => new CorruptRecordError(m),
   RECORD_TOO_LARGE: (m) => new RecordTooLargeError(m),
   STORAGE: (m) => new StorageError(m),

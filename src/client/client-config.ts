@@ -209,7 +209,9 @@ export function resolveProducerConfig(input?: ProducerOptions): ProducerConfig {
   })
 }
 
-export type OffsetReset = 'earliest' | 'latest'
+/** Where a partition starts without a committed offset, and goes when its position left the log. 'none': it
+ *  stops with an error instead (NoCommittedOffsetError, OffsetOutOfRangeError) until seek(). */
+export type OffsetReset = 'earliest' | 'latest' | 'none'
 
 /** Called with the partitions just assigned to / about to be taken from this consumer. */
 export type PartitionsListener = (partitions: TopicPartition[]) => void | Promise<void>
@@ -361,6 +363,7 @@ export function resolveConsumerConfig(input?: ConsumerOptions): ConsumerConfig {
     autoOffsetReset: checkOneOf<OffsetReset>(p, 'autoOffsetReset', o.autoOffsetReset ?? d.autoOffsetReset, [
       'latest',
       'earliest',
+      'none',
     ]),
     autoCommit: checkBool(p, 'autoCommit', o.autoCommit ?? d.autoCommit),
     autoCommitIntervalMs: checkInt(

@@ -11,7 +11,13 @@
 // iterator throw; breaking out of the loop leaves the message in hand uncommitted (at-least-once).
 import { EventEmitter } from 'node:events'
 import type { GroupFence } from '../broker/api.js'
-import { ClosedError, InvalidArgumentError, UnknownPartitionError } from '../errors.js'
+import {
+  ClosedError,
+  InvalidArgumentError,
+  NoCommittedOffsetError,
+  OffsetOutOfRangeError,
+  UnknownPartitionError,
+} from '../errors.js'
 import type { ConsumerConfig, TopicPartition } from './client-config.js'
 import { bufferCodec } from './codecs.js'
 import { type FetchedChunk, Fetcher, PartitionState } from './fetcher.js'
@@ -92,7 +98,11 @@ export class Consumer<K = unknown, V = unknown> extends EventEmitter<ConsumerEve
       onPartitionError: (s, err) =>
         this.#reportError(err, { topic: s.topic, partition: s.partition, offset: s.position }),
       onFetchError: (err) => this.#reportError(err, null),
-      onOffsetOutOfRange: (s) => this.#resetToDefault([s]),
+      onOffsetOutOfRange: async (s, logStartOffset, logEndOffset) => {
+        if (this.#config.autoOffsetReset !== 'none') return this.#resetToDefault([s])
+        const where = `the log of ${s.topic}/${s.partition} (autoOffsetReset 'none': seek() to go on)`
+        this.#stopPartition(s, new OffsetOutOfRangeError(s.fetchOffset, logStartOffset, logEndOffset, where))
+      },
     })
   }
 
@@ -588,7 +598,19 @@ export class Consumer<K = unknown, V = unknown> extends EventEmitter<ConsumerEve
     await this.#resetToDefault(missing)
   }
 
+  /** Stops delivering the partition (it fetches again after seek()) and reports why. */
+  #stopPartition(s: PartitionState, err: Error): void {
+    if (s.removed) return
+    s.stopped = err
+    s.dropFetched()
+    this.#reportError(err, { topic: s.topic, partition: s.partition, offset: s.position })
+  }
+
   async #resetToDefault(states: PartitionState[]): Promise<void> {
+    if (this.#config.autoOffsetReset === 'none') {
+      for (const s of states) this.#stopPartition(s, new NoCommittedOffsetError(s.topic, s.partition))
+      return
+    }
     const timestamp = this.#config.autoOffsetReset === 'earliest' ? -2 : -1
     const offsets = await resolveStartOffsets(this.#transport, states.map(toTp), timestamp)
     for (const s of states) {

@@ -98,7 +98,7 @@ export interface FetcherHooks {
   /** A whole-request failure that is not retriable. */
   onFetchError(err: Error): void
   /** The fetch offset is out of range: resolve a new start from autoOffsetReset. */
-  onOffsetOutOfRange(state: PartitionState): Promise<void>
+  onOffsetOutOfRange(state: PartitionState, logStartOffset: number, logEndOffset: number): Promise<void>
 }
 
 /** A one-shot wake-up for a loop that waits: `wait()` resolves at the next `notify()`. */
@@ -261,7 +261,8 @@ export class Fetcher {
   async #accept(state: PartitionState, pr: FetchPartitionResponse): Promise<FetchedChunk | null> {
     state.logEndOffset = pr.logEndOffset
     if (pr.error !== null) {
-      if (pr.error.code === 'OFFSET_OUT_OF_RANGE') await this.hooks.onOffsetOutOfRange(state)
+      if (pr.error.code === 'OFFSET_OUT_OF_RANGE')
+        await this.hooks.onOffsetOutOfRange(state, pr.logStartOffset, pr.logEndOffset)
       else if (
         pr.error.code === 'NOT_OWNER' ||
         pr.error.code === 'FENCED_MEMBER_EPOCH' ||

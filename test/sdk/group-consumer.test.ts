@@ -5,7 +5,7 @@
 import { expect, test } from 'vitest'
 import { describeEachTransport, until } from '../../src/testing/sdk-harness.js'
 import type { Message } from '../../src/client/consumer.js'
-import { UnknownGroupError } from '../../src/errors.js'
+import { NoCommittedOffsetError, OffsetOutOfRangeError, UnknownGroupError } from '../../src/errors.js'
 import type { ConsumerOptions } from '../../src/client/client-config.js'
 
 describeEachTransport('group consumer', (getSluice, env) => {
@@ -146,6 +146,50 @@ describeEachTransport('group consumer', (getSluice, env) => {
     expect(consumer.paused()).toHaveLength(2)
     consumer.resume([{ topic: 'held' }])
     await until(() => seen === 10, 'the 10 records after resume')
+    await consumer.close()
+  })
+
+  test("autoOffsetReset 'none': no commit, and a position deleted under the consumer, stop the partition with a typed error until seek()", async () => {
+    const sl = getSluice()
+    const admin = sl.admin()
+    await admin.createTopic('strict', { partitions: 1, segmentBytes: 1024 })
+    const producer = sl.producer({ lingerMs: 0 })
+    const fill = (from: number) =>
+      producer.sendBatch(
+        'strict',
+        Array.from({ length: 10 }, (_, i) => ({ value: `s-${from + i}`.padEnd(60, '.') })),
+      )
+    for (let i = 0; i < 60; i += 10) await fill(i)
+    const consumer = sl.consumer({
+      groupId: 'strict-g',
+      autoOffsetReset: 'none',
+      heartbeatIntervalMs: 50,
+      maxBytes: 200, // a batch (10 records) per fetch: the deletion lands before the consumer has fetched past it
+      maxWaitMs: 50,
+    })
+    const errors: Error[] = []
+    consumer.on('error', (err) => void errors.push(err))
+    await consumer.subscribe(['strict'])
+    const seen: number[] = []
+    await consumer.run({
+      eachMessage: async ({ message }) => {
+        seen.push(message.offset)
+        // Records the consumer has not reached yet are deleted under it.
+        if (message.offset === 12) await admin.deleteRecords('strict', [{ partition: 0, offset: 50 }])
+      },
+    })
+    await until(() => errors.length === 1, 'the no-commit error')
+    expect(errors[0]).toBeInstanceOf(NoCommittedOffsetError)
+    expect(errors[0]).toMatchObject({ topic: 'strict', partition: 0 })
+    expect(seen).toEqual([])
+    consumer.seek({ topic: 'strict', partition: 0, offset: 10 })
+    await until(() => errors.length === 2, 'the out-of-range error')
+    expect(errors[1]).toBeInstanceOf(OffsetOutOfRangeError)
+    expect(errors[1]).toMatchObject({ logStartOffset: 50 })
+    // Stopped where it was: nothing past the gap was delivered (with 'earliest' it would have gone on at 50).
+    expect(seen.every((o) => o < 50)).toBe(true)
+    consumer.seek({ topic: 'strict', partition: 0, offset: 50 })
+    await until(() => seen.includes(59), 'the records after the seek')
     await consumer.close()
   })
 })
