@@ -8,6 +8,8 @@ import { promises as fs } from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
 import { afterEach, describe, expect, test } from 'vitest'
+import { Sluice } from '../src/index.js'
+import { until } from '../src/testing/sdk-harness.js'
 import { REPO_ROOT, runCli, startServe, type ServeChild } from './cli-helpers.js'
 import { makeSelfSignedCert, makeTempDir, removeDir } from './wire-helpers.js'
 
@@ -435,6 +437,60 @@ describe('sluice CLI', () => {
     const described = await runCli(['group', 'describe', 'readers', '--json', ...d])
     // No member and (within the 5 s auto-commit interval) no commit: the group is gone altogether.
     expect([described.code, described.stderr]).toEqual([1, expect.stringMatching(/unknown group "readers"/)])
+  })
+
+  test('consume --group --from-time places a partition once: one that comes back after a rebalance goes on from the commit', async () => {
+    const s = await serve(['--data-dir', path.join(await tempDir(), 'data')])
+    const d = ['--broker', s.address]
+    const sl = await Sluice.connect({ brokers: [s.address] })
+    cleanups.push(() => sl.close())
+    await sl.admin().createTopic('timed', { partitions: 4 })
+    await sl.producer().sendBatch(
+      'timed',
+      Array.from({ length: 400 }, (_, i) => ({ key: `k${i}`, value: `v${i}` })),
+    )
+    const a = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        path.join(REPO_ROOT, 'src/cli/main.ts'),
+        'consume',
+        'timed',
+        '--group',
+        'timed-g',
+        '--from-time',
+        '2000-01-01T00:00:00Z',
+        ...d,
+      ],
+      { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
+    )
+    const aExited = new Promise<void>((resolve) => a.on('close', () => resolve()))
+    cleanups.push(async () => {
+      a.kill('SIGKILL')
+      await aExited
+    })
+    let lines = 0
+    a.stdout.on('data', (c: Buffer) => (lines += c.toString().split('\n').length - 1))
+    await until(() => lines === 400, 'member A to print the 400 records')
+    const membersOf = async () => (await sl.admin().describeGroup('timed-g')).members
+    // B joins (A hands over two partitions, committing them) and leaves (A gets them back).
+    const b = sl.consumer({ groupId: 'timed-g', heartbeatIntervalMs: 100 })
+    await b.subscribe(['timed'])
+    await b.run({ eachMessage: () => {} })
+    await until(() => b.assignment().length === 2, 'B to get two partitions')
+    await b.close()
+    for (let i = 0; ; i++) {
+      const members = await membersOf()
+      if (members.length === 1 && members[0]!.assignment.length === 4) break
+      if (i === 150) throw new Error('A did not get all four partitions back')
+      await new Promise((r) => setTimeout(r, 100))
+    }
+    await new Promise((r) => setTimeout(r, 1500))
+    // Before, A sought the returning partitions back to --from-time and printed their 200 records again.
+    expect(lines).toBe(400)
+    a.kill('SIGINT')
+    await aExited
   })
 
   test('npm start: SIGTERM to npm (as a process manager sends it) shuts the broker down cleanly', async () => {

@@ -111,6 +111,9 @@ async function startWithin(sluice: Sluice, topic: string, partition: number, off
 
 async function makeConsumer(sluice: Sluice, topic: string, opts: ConsumeOptions): Promise<Consumer> {
   const fromTime = opts.fromTime === undefined ? undefined : parseDate('--from-time', opts.fromTime)
+  // --from-time with --group places each partition once, at its first assignment to this member: a partition that
+  // comes back after a rebalance goes on from the group's commit (seeking again re-read what had been printed).
+  const placed = new Set<number>()
   // Typed here: its options' onAssign refers to it, which TypeScript cannot infer through.
   const consumer: Consumer = sluice.consumer({
     groupId: opts.group ?? null,
@@ -119,12 +122,12 @@ async function makeConsumer(sluice: Sluice, topic: string, opts: ConsumeOptions)
     visibility: opts.durable === true ? 'durable' : 'written',
     ...(opts.group !== undefined && fromTime !== undefined
       ? {
-          onAssign: (tps) =>
-            consumer.seekToTimestamp(
-              topic,
-              fromTime,
-              tps.map((tp) => tp.partition),
-            ),
+          onAssign: async (tps) => {
+            const fresh = tps.map((tp) => tp.partition).filter((p) => !placed.has(p))
+            if (fresh.length === 0) return
+            await consumer.seekToTimestamp(topic, fromTime, fresh)
+            for (const p of fresh) placed.add(p)
+          },
         }
       : {}),
   })
