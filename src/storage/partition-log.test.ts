@@ -557,17 +557,28 @@ describe('retention', () => {
     await storage.close()
   })
 
-  test('size retention deletes the oldest segments while the log is larger than retentionBytes', async ({ tmpDir }) => {
+  test('size retention deletes the oldest segments only while at least retentionBytes stay (as Kafka)', async ({
+    tmpDir,
+  }) => {
     const storage = await openStorage(tmpDir)
     const log = await storage.openLog('l', logConfig({ segmentBytes: 300 }))
     for (let i = 0; i < 20; i++) log.append(makeBatch(`v${i}`))
     const size = log.sizeBytes
-    log.reconfigure(logConfig({ segmentBytes: 300, retentionBytes: Math.floor(size / 2) }))
+    const retentionBytes = Math.floor(size / 2)
+    log.reconfigure(logConfig({ segmentBytes: 300, retentionBytes }))
+    const oldest = log.segmentCount
     const result = log.applyRetention(Date.now())
     expect(result.deletedBytes).toBeGreaterThan(0)
-    expect(log.sizeBytes).toBeLessThanOrEqual(Math.floor(size / 2))
     expect(log.sizeBytes + result.deletedBytes).toBe(size)
+    // At least retentionBytes are kept, and less than one more segment: the next oldest would have taken it below.
+    expect(log.sizeBytes).toBeGreaterThanOrEqual(retentionBytes)
+    expect(log.sizeBytes).toBeLessThan(retentionBytes + 300 + 200)
+    expect(log.segmentCount).toBeLessThan(oldest)
     expect(readAll(log)[0]!.offset).toBe(log.logStartOffset)
+    // A limit below one segment keeps the newest segments holding at least that much, never less.
+    log.reconfigure(logConfig({ segmentBytes: 300, retentionBytes: 100 }))
+    log.applyRetention(Date.now())
+    expect(log.sizeBytes).toBeGreaterThanOrEqual(100)
     await storage.close()
   })
 })

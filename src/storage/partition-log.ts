@@ -578,9 +578,12 @@ export class PartitionLog implements PartitionLogApi, Flushable {
       }
     }
     if (retentionBytes >= 0) {
+      // Kafka's rule: a segment goes only if the log keeps at least retentionBytes without it. Deleting down to at
+      // most retentionBytes instead left a partition with almost no history right after each roll whenever
+      // retentionBytes was below the segment size (the default segment is 128 MiB).
       let size = this.sizeBytes
       for (let i = 0; i < chosen; i++) size -= candidates[i]!.sizeBytes
-      while (chosen < candidates.length && size > retentionBytes) {
+      while (chosen < candidates.length && size - candidates[chosen]!.sizeBytes >= retentionBytes) {
         size -= candidates[chosen]!.sizeBytes
         newStart = Math.max(newStart, candidates[chosen]!.nextOffset)
         chosen++

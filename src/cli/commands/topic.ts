@@ -50,7 +50,7 @@ export function withTopicConfigOptions(command: Command): Command {
     )
     .option(
       '--retention-bytes <bytes>',
-      'keep at most this many bytes per partition (-1 = no limit)',
+      'delete old segments while a partition keeps at least this many bytes without them (-1 = no limit)',
       parseInteger('--retention-bytes', -1),
     )
     .option('--segment-bytes <bytes>', 'roll segments at this size', parseInteger('--segment-bytes', 1))
