@@ -533,7 +533,7 @@ describe('truncation and deletion', () => {
 })
 
 describe('retention', () => {
-  test('time retention deletes the non-active segments whose newest record is older than retentionMs', async ({
+  test('time retention deletes the segments whose newest record is older than retentionMs, the active one included once all expired', async ({
     tmpDir,
   }) => {
     const storage = await openStorage(tmpDir)
@@ -551,10 +551,21 @@ describe('retention', () => {
     expect(result.logStartOffset).toBe(expectedStart)
     expect(log.logStartOffset).toBe(expectedStart)
     expect(result.deletedSegments).toBe(bases.indexOf(expectedStart!))
+    // Once every record has expired, the active segment goes too (rolled first, as Kafka does): before, an idle
+    // topic kept its last segment, expired records and all, for ever.
     const everything = log.applyRetention(1e12)
-    expect(log.segmentCount).toBe(1) // never the active one
-    expect(everything.logStartOffset).toBe(bases.at(-1))
+    expect(everything.logStartOffset).toBe(20)
+    expect(log.logEndOffset).toBe(20)
+    expect(log.segmentCount).toBe(1)
+    expect(log.sizeBytes).toBe(0)
+    expect(readAll(log)).toEqual([])
+    expect(log.append(makeBatch('after', 1, 10_000)).baseOffset).toBe(20)
     await storage.close()
+    const reopened = await openStorage(tmpDir)
+    const again = await reopened.openLog('l', logConfig({ segmentBytes: 300, retentionMs: 1000 }))
+    expect([again.logStartOffset, again.logEndOffset]).toEqual([20, 21])
+    expect(again.applyRetention(1e12).logStartOffset).toBe(21)
+    await reopened.close()
   })
 
   test('size retention deletes the oldest segments only while at least retentionBytes stay (as Kafka)', async ({

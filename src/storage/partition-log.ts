@@ -576,6 +576,21 @@ export class PartitionLog implements PartitionLogApi, Flushable {
         newStart = Math.max(newStart, candidates[chosen]!.nextOffset)
         chosen++
       }
+      // Every record of the active segment expired too (an idle topic): roll it and delete it, as Kafka does. Only
+      // sealed segments were candidates before, so a topic that stopped receiving records kept its last segment,
+      // expired records and all, for ever.
+      const active = this.#segments.at(-1)!
+      if (
+        chosen === candidates.length &&
+        active.sizeBytes > 0 &&
+        active.nextOffset > this.#logStartOffset &&
+        active.maxTimestamp < nowMs - retentionMs
+      ) {
+        this.#roll(this.deps.clock())
+        newStart = Math.max(newStart, active.nextOffset)
+        candidates.push(active)
+        chosen++
+      }
     }
     if (retentionBytes >= 0) {
       // Kafka's rule: a segment goes only if the log keeps at least retentionBytes without it. Deleting down to at
