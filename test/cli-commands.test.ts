@@ -104,6 +104,23 @@ describe('sluice CLI', () => {
     const bad = await runCli(['topic', 'alter', 'orders', '--segment-bytes', '5', ...d])
     // A value the broker's config checks refuse is a usage error (exit 2), as one the flag parser refuses is.
     expect([bad.code, bad.stderr]).toEqual([2, expect.stringMatching(/segmentBytes must be an integer in \[1024/)])
+    // Flag ranges are the config's own, not 2^53 (--segment-ms takes at most a year).
+    const longSegments = await runCli(['topic', 'alter', 'orders', '--segment-ms', String(366 * 86_400_000), ...d])
+    expect([longSegments.code, longSegments.stderr]).toEqual([
+      2,
+      expect.stringMatching(/--segment-ms must be an integer in \[1, 31536000000\]/),
+    ])
+    // A time before 1970 is a usage error (exit 2) like any bad time, not an operational one.
+    const early = await runCli([
+      'consume',
+      'orders',
+      '--from-time',
+      '1960-01-01T00:00:00Z',
+      '--max-messages',
+      '1',
+      ...d,
+    ])
+    expect([early.code, early.stderr]).toEqual([2, expect.stringMatching(/--from-time must be at or after 1970/)])
     const badServe = await runCli(['serve', '--segment-bytes', '10', '--port', '0', ...d])
     expect([badServe.code, badServe.stderr]).toEqual([2, expect.stringMatching(/segmentBytes must be an integer/)])
     // --partitions only applies to auto-created topics: alone it would have been accepted and done nothing.

@@ -106,5 +106,7 @@ export function parseDate(name: string, text: string): number {
   const ms = Date.parse(text)
   if (Number.isNaN(ms))
     throw new UsageError(`${name} must be an ISO date-time (e.g. 2024-05-01T12:00:00Z), got "${text}"`)
+  // Record timestamps are milliseconds since 1970 (Kafka's too): an earlier time is a usage error, as a bad one is.
+  if (ms < 0) throw new UsageError(`${name} must be at or after 1970-01-01T00:00:00Z, got "${text}"`)
   return ms
 }

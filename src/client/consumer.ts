@@ -205,6 +205,12 @@ export class Consumer<K = unknown, V = unknown> extends EventEmitter<ConsumerEve
       partitions === undefined
         ? [...this.#fetcher.states.values()].filter((s) => s.topic === topic)
         : partitions.map((p) => this.#state(topic, p))
+    // A whole topic of which nothing is assigned (a typo, or before the group assigned anything) sought nothing and
+    // said nothing; a topic this consumer does not read at all is an error, as for pause().
+    if (states.length === 0 && !this.#reads(topic))
+      throw new InvalidArgumentError(
+        `seekToTimestamp() of topic "${topic}": this consumer neither subscribes to it nor is assigned it`,
+      )
     if (states.length === 0) return
     const { offsets } = await this.#transport.listOffsets({
       topic,

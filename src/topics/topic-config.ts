@@ -12,9 +12,9 @@ export const SEGMENT_BYTES_MIN = 1 * KiB
 /** Index positions are int32, so a segment must stay well below 2 GiB. */
 export const SEGMENT_BYTES_MAX = 1 * GiB
 /** The longest flush interval or segment age accepted (a year), so timers never overflow. */
-const DURATION_MS_MAX = 365 * 24 * 3600 * 1000
+export const DURATION_MS_MAX = 365 * 24 * 3600 * 1000
 /** setTimeout's own ceiling. */
-const TIMER_MS_MAX = 2 ** 31 - 1
+export const TIMER_MS_MAX = 2 ** 31 - 1
 
 const FLUSH_POLICIES: readonly FlushPolicy[] = ['sync', 'interval', 'os']
 const TOPIC_CONFIG_KEYS: ReadonlyArray<keyof TopicConfig> = [

@@ -136,6 +136,8 @@ describeEachTransport('group consumer', (getSluice, env) => {
     })
     await consumer.subscribe(['held'])
     expect(() => consumer.pause([{ topic: 'helt' }])).toThrow(/"helt": this consumer neither subscribes to it/)
+    await expect(consumer.seekToTimestamp('helt', 0)).rejects.toThrow(/"helt": this consumer neither subscribes/)
+    await consumer.seekToTimestamp('held', 0) // subscribed, nothing assigned yet: nothing to seek, no error
     // Paused before the group assigns anything: before, this was a silent no-op and delivery began at assignment.
     consumer.pause([{ topic: 'held' }])
     let seen = 0

@@ -9,6 +9,7 @@ import type { Command } from 'commander'
 import { DEFAULTS, openBroker, startServer, type ServerOptions } from '../../index.js'
 import { createJsonLogger } from '../../broker/logger.js'
 import { LIMITS } from '../../config/limits.js'
+import { TIMER_MS_MAX } from '../../topics/topic-config.js'
 import { parseInteger, UsageError } from '../context.js'
 import { printLine } from '../output.js'
 import { configFrom, withTopicConfigOptions, type ConfigOptions } from './topic.js'
@@ -62,7 +63,7 @@ export function registerServe(program: Command): void {
     .option(
       '--retention-check-interval-ms <ms>',
       'how often retention deletes old segments',
-      parseInteger('--retention-check-interval-ms', 1),
+      parseInteger('--retention-check-interval-ms', 1, TIMER_MS_MAX),
     )
   // The topic options, as the defaults of topics created without them.
   withTopicConfigOptions(command).action(async (opts: ServeOptions) => {

@@ -3,6 +3,7 @@ import type { Command } from 'commander'
 import type { AlterTopicConfigOptions, CreateTopicOptions, FlushPolicy, TopicDescription } from '../../index.js'
 import { TOPIC_CONFIG_KEYS } from '../../client/admin.js'
 import { LIMITS } from '../../config/limits.js'
+import { DURATION_MS_MAX, SEGMENT_BYTES_MAX, TIMER_MS_MAX } from '../../topics/topic-config.js'
 import { InvalidArgumentError } from '../../errors.js'
 import { parseInteger, UsageError, withClient, withTarget, type TargetOptions } from '../context.js'
 import { printJson, printLine, printTable } from '../output.js'
@@ -53,10 +54,18 @@ export function withTopicConfigOptions(command: Command): Command {
       'delete old segments while a partition keeps at least this many bytes without them (-1 = no limit)',
       parseInteger('--retention-bytes', -1),
     )
-    .option('--segment-bytes <bytes>', 'roll segments at this size', parseInteger('--segment-bytes', 1))
-    .option('--segment-ms <ms>', 'roll segments at this age', parseInteger('--segment-ms', 1))
+    .option(
+      '--segment-bytes <bytes>',
+      'roll segments at this size',
+      parseInteger('--segment-bytes', 1, SEGMENT_BYTES_MAX),
+    )
+    .option('--segment-ms <ms>', 'roll segments at this age', parseInteger('--segment-ms', 1, DURATION_MS_MAX))
     .option('--flush <policy>', 'sync | interval | os')
-    .option('--flush-interval-ms <ms>', 'flush period for --flush interval', parseInteger('--flush-interval-ms', 1))
+    .option(
+      '--flush-interval-ms <ms>',
+      'flush period for --flush interval',
+      parseInteger('--flush-interval-ms', 1, TIMER_MS_MAX),
+    )
 }
 
 /** The config options given on the command line, checked. */
