@@ -13,6 +13,7 @@ export type ErrorCode =
   | 'NO_COMMITTED_OFFSET'
   | 'CORRUPT_RECORD'
   | 'RECORD_TOO_LARGE'
+  | 'INVALID_TIMESTAMP'
   | 'STORAGE'
   | 'DISK_FULL'
   | 'PARTITION_OFFLINE'
@@ -66,6 +67,12 @@ export class InvalidConfigError extends SluiceError {
 
 export class RecordTooLargeError extends SluiceError {
   readonly code = 'RECORD_TOO_LARGE'
+  readonly retriable = false
+}
+
+/** A batch's record timestamp lies further past the broker's clock than the topic's timestampAfterMaxMs allows. */
+export class InvalidTimestampError extends SluiceError {
+  readonly code = 'INVALID_TIMESTAMP'
   readonly retriable = false
 }
 
@@ -399,6 +406,7 @@ const WIRE_CLASSES: Record<ErrorCode, (message: string, details: WireErrorDetail
   NO_COMMITTED_OFFSET: (m, d) => withMessage(new NoCommittedOffsetError(str(d, 'topic'), num(d, 'partition')), m),
   CORRUPT_RECORD: (m) => new CorruptRecordError(m),
   RECORD_TOO_LARGE: (m) => new RecordTooLargeError(m),
+  INVALID_TIMESTAMP: (m) => new InvalidTimestampError(m),
   STORAGE: (m) => new StorageError(m),
   DISK_FULL: (m) => new DiskFullError(m),
   PARTITION_OFFLINE: (m) => new PartitionOfflineError(m),

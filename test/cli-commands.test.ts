@@ -132,7 +132,7 @@ describe('sluice CLI', () => {
     const text = (await runCli(['topic', 'describe', 'orders', ...d])).stdout
     expect(text).toContain('segmentBytes=134217728')
     expect(text).toMatch(
-      /^config: retentionMs=\S+ retentionBytes=\S+ segmentBytes=\S+ segmentMs=\S+ flush=\S+ flushIntervalMs=\S+$/m,
+      /^config: retentionMs=\S+ retentionBytes=\S+ segmentBytes=\S+ segmentMs=\S+ flush=\S+ flushIntervalMs=\S+ timestampAfterMaxMs=\S+$/m,
     )
     const grown = await runCli(['topic', 'alter', 'orders', '--partitions', '5', '--json', ...d])
     expect((JSON.parse(grown.stdout) as { partitions: unknown[] }).partitions).toHaveLength(5)

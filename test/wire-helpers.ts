@@ -57,6 +57,7 @@ export class FakeBroker implements BrokerApi {
         segmentMs: 1,
         flush: 'sync',
         flushIntervalMs: 1000,
+        timestampAfterMaxMs: 3_600_000,
         cleanupPolicy: 'delete',
       },
       partitions: [{ partition: 0, logStartOffset: 0, logEndOffset: 5, sizeBytes: 10, segmentCount: 1, offline: null }],

@@ -14,6 +14,12 @@ export interface TopicConfig {
   segmentMs: number
   flush: FlushPolicy
   flushIntervalMs: number
+  /**
+   * A batch with a record timestamp (create time) more than this past the broker's clock is refused with
+   * InvalidTimestampError: one far-future timestamp would keep its segment, and every later one, from ever expiring
+   * by time. -1: no bound.
+   */
+  timestampAfterMaxMs: number
   /** 'delete' only for now; 'compact' is refused with InvalidArgumentError. */
   cleanupPolicy: 'delete'
 }

@@ -31,6 +31,8 @@ export interface BrokerConfigInput {
   flush?: FlushPolicy
   /** Flush period of 'interval' topics. @default 1000 */
   flushIntervalMs?: number
+  /** Default bound on record timestamps past the broker's clock; -1 = none. @default 1 hour */
+  timestampAfterMaxMs?: number
   /** How often time and size retention runs over every partition. @default 60000 */
   retentionCheckIntervalMs?: number
   /** Largest batch a producer may send; at most LIMITS.recordBytesMax. @default 1 MiB */
@@ -59,6 +61,7 @@ const KEYS: ReadonlyArray<keyof BrokerConfigInput> = [
   'segmentMs',
   'flush',
   'flushIntervalMs',
+  'timestampAfterMaxMs',
   'retentionCheckIntervalMs',
   'recordBytesMax',
   'nodeId',
@@ -111,6 +114,7 @@ export function resolveBrokerConfig(input: BrokerConfigInput = {}): BrokerConfig
     'segmentMs',
     'flush',
     'flushIntervalMs',
+    'timestampAfterMaxMs',
   ] as const) {
     if (given[key] !== undefined) topicDefaults[key] = given[key]
   }

@@ -309,7 +309,14 @@ export class Broker implements BrokerApi {
     this.#enter()
     const batch = checkProduceRequest(req)
     const log = await this.#logForProduce(req.topic, req.partition)
-    return producePartition(this.#produceContext, log, `${req.topic}/${req.partition}`, req.acks, batch)
+    return producePartition(
+      this.#produceContext,
+      log,
+      `${req.topic}/${req.partition}`,
+      req.acks,
+      batch,
+      this.#registry.config(req.topic).timestampAfterMaxMs,
+    )
   }
 
   async fetch(req: FetchRequest, allocate?: ReadAllocator): Promise<FetchResponse> {

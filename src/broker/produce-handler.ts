@@ -3,7 +3,7 @@
 // produces to one partition can never interleave there; only the durability wait (acks 'all') is asynchronous.
 import type { ProduceRequest, ProduceResponse } from './api.js'
 import { BATCH_HEADER_BYTES } from '../config/limits.js'
-import { CorruptRecordError, InvalidArgumentError, RecordTooLargeError } from '../errors.js'
+import { CorruptRecordError, InvalidArgumentError, InvalidTimestampError, RecordTooLargeError } from '../errors.js'
 import type { PartitionLogApi } from '../storage/api.js'
 import { readBatchHeader, validateBatch } from '../storage/record-batch.js'
 import type { ProducerStates } from './producer-state.js'
@@ -34,6 +34,7 @@ export async function producePartition(
   where: string,
   acks: ProduceRequest['acks'],
   batch: Buffer,
+  timestampAfterMaxMs: number,
 ): Promise<ProduceResponse> {
   if (batch.length > ctx.recordBytesMax)
     throw new RecordTooLargeError(
@@ -46,6 +47,15 @@ export async function producePartition(
     throw new CorruptRecordError(
       `batch to ${where} says it is ${header.batchBytes} bytes long but ${batch.length} bytes were sent`,
     )
+  // A create time far in the future would hold its segment, and every later one, back from time retention for good.
+  if (timestampAfterMaxMs >= 0 && header.timestampType !== 'logAppend') {
+    const now = Date.now()
+    if (header.maxTimestamp > now + timestampAfterMaxMs)
+      throw new InvalidTimestampError(
+        `batch to ${where} has a record timestamp ${header.maxTimestamp} (${isoOrRaw(header.maxTimestamp)}), ` +
+          `more than timestampAfterMaxMs ${timestampAfterMaxMs} past the broker's clock ${now}`,
+      )
+  }
   const idempotent = header.producerId >= 0
   if (idempotent && header.producerId >= ctx.producerIdsIssuedEnd())
     throw new InvalidArgumentError(
@@ -74,4 +84,10 @@ export async function producePartition(
     logStartOffset: appended.logStartOffset,
     duplicate: false,
   }
+}
+
+/** A timestamp as an ISO date when it is one, else as is. */
+function isoOrRaw(ms: number): string {
+  const d = new Date(ms)
+  return Number.isNaN(d.getTime()) ? String(ms) : d.toISOString()
 }

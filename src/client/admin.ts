@@ -31,6 +31,8 @@ export interface CreateTopicOptions {
   flush?: FlushPolicy
   /** @default the broker's (1000) */
   flushIntervalMs?: number
+  /** Refuse batches stamped more than this past the broker's clock; -1: no bound. @default the broker's (1 hour) */
+  timestampAfterMaxMs?: number
 }
 
 /** An alter of a topic's config: a value sets it for this topic, null gives it back to the broker's default. */
@@ -62,6 +64,7 @@ export const TOPIC_CONFIG_KEYS = [
   'segmentMs',
   'flush',
   'flushIntervalMs',
+  'timestampAfterMaxMs',
 ] as const
 
 /**

@@ -76,6 +76,8 @@ export const DEFAULTS = Object.freeze({
   indexBytesMax: 10 * MiB,
   retentionMs: 7 * 24 * 3600 * 1000,
   retentionBytes: -1,
+  /** How far past the broker's clock a record's create time may be (Kafka 4's default); -1: no bound. */
+  timestampAfterMaxMs: 3_600_000,
   retentionCheckIntervalMs: 60_000,
   flush: 'sync' as const,
   flushIntervalMs: 1_000,

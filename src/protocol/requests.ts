@@ -61,7 +61,14 @@ export function decodeListTopics(body: unknown): boolean {
   return o.includeInternal === undefined ? false : boolean(o, 'includeInternal', 'listTopics')
 }
 
-const CONFIG_INTEGERS = ['retentionMs', 'retentionBytes', 'segmentBytes', 'segmentMs', 'flushIntervalMs'] as const
+const CONFIG_INTEGERS = [
+  'retentionMs',
+  'retentionBytes',
+  'segmentBytes',
+  'segmentMs',
+  'flushIntervalMs',
+  'timestampAfterMaxMs',
+] as const
 
 function decodeTopicConfig(value: unknown, path: string): Partial<TopicConfig> {
   const o = object(value, path, [...CONFIG_INTEGERS, 'flush', 'cleanupPolicy'])

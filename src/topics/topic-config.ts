@@ -24,6 +24,7 @@ const TOPIC_CONFIG_KEYS: ReadonlyArray<keyof TopicConfig> = [
   'segmentMs',
   'flush',
   'flushIntervalMs',
+  'timestampAfterMaxMs',
   'cleanupPolicy',
 ]
 
@@ -35,6 +36,7 @@ export const DEFAULT_TOPIC_CONFIG: TopicConfig = Object.freeze({
   segmentMs: DEFAULTS.segmentMs,
   flush: DEFAULTS.flush,
   flushIntervalMs: DEFAULTS.flushIntervalMs,
+  timestampAfterMaxMs: DEFAULTS.timestampAfterMaxMs,
   cleanupPolicy: 'delete',
 })
 
@@ -58,6 +60,11 @@ export function topicConfigProblems(config: Record<string, unknown>, prefix = ''
     if (!(TOPIC_CONFIG_KEYS as readonly string[]).includes(key)) problems.push(`unknown key ${at(key)}`)
   }
   const { retentionMs, retentionBytes, segmentBytes, segmentMs, flush, flushIntervalMs, cleanupPolicy } = config
+  const { timestampAfterMaxMs } = config
+  if (!isInteger(timestampAfterMaxMs) || timestampAfterMaxMs < -1)
+    problems.push(
+      `${at('timestampAfterMaxMs')} must be -1 (no bound) or an integer >= 0, got ${describeValue(timestampAfterMaxMs)}`,
+    )
   if (!isInteger(retentionMs) || retentionMs < -1)
     problems.push(
       `${at('retentionMs')} must be -1 (keep forever) or an integer >= 0, got ${describeValue(retentionMs)}`,

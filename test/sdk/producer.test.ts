@@ -7,6 +7,7 @@ import type { Message } from '../../src/client/consumer.js'
 import { SendBatchResult } from '../../src/client/producer.js'
 import type { Sluice } from '../../src/sluice.js'
 import { partitionForKey } from '../../src/util/murmur2.js'
+import { InvalidTimestampError } from '../../src/errors.js'
 
 async function readAll(
   sl: Sluice,
@@ -184,6 +185,34 @@ describeEachTransport('producer', (getSluice) => {
     expect(records.map((r) => r.headers.i!.toString())).toEqual(records.map((_, i) => String(i)))
     const described = await sl.admin().describeTopic('gz')
     expect(described.partitions[0]!.sizeBytes).toBeLessThan(200 * value.length)
+  })
+
+  test('a record stamped further past the clock than timestampAfterMaxMs is refused; -1 lifts the bound', async () => {
+    const sl = getSluice()
+    const admin = sl.admin()
+    await admin.createTopic('stamps', { partitions: 1 })
+    expect((await admin.describeTopic('stamps')).config.timestampAfterMaxMs).toBe(3_600_000)
+    const producer = sl.producer({ lingerMs: 0, retries: 0 })
+    const soon = await producer.send('stamps', { value: 'soon', timestamp: Date.now() + 10 * 60_000 })
+    expect(soon.offset).toBe(0)
+    // Before, a year-2100 record was kept, and no segment from it on could ever expire by time.
+    const far = Date.UTC(2100, 0, 1)
+    const err = await producer.send('stamps', { value: 'far', timestamp: far }).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(InvalidTimestampError)
+    expect((err as Error).message).toMatch(
+      /stamps\/0 has a record timestamp 4102444800000 \(2100-01-01T00:00:00.000Z\)/,
+    )
+    // The whole batch is refused, not the far record alone.
+    const mixed = await producer
+      .sendBatch('stamps', [{ value: 'now' }, { value: 'far', timestamp: far }])
+      .catch((e: unknown) => e)
+    expect(mixed).toBeInstanceOf(InvalidTimestampError)
+    expect((await admin.describeTopic('stamps')).partitions[0]!.logEndOffset).toBe(1)
+    await admin.alterTopicConfig('stamps', { timestampAfterMaxMs: -1 })
+    expect((await producer.send('stamps', { value: 'far', timestamp: far })).offset).toBe(1)
+    await expect(admin.alterTopicConfig('stamps', { timestampAfterMaxMs: -2 })).rejects.toThrow(
+      /timestampAfterMaxMs must be -1 \(no bound\) or an integer >= 0/,
+    )
   })
 
   test('a non-idempotent producer sends and orders records too', async () => {

@@ -15,6 +15,7 @@ export interface ConfigOptions extends TargetOptions {
   segmentMs?: number
   flush?: string
   flushIntervalMs?: number
+  timestampAfterMaxMs?: number
   json?: boolean
 }
 
@@ -66,6 +67,11 @@ export function withTopicConfigOptions(command: Command): Command {
       'flush period for --flush interval',
       parseInteger('--flush-interval-ms', 1, TIMER_MS_MAX),
     )
+    .option(
+      '--timestamp-after-max-ms <ms>',
+      "refuse records stamped more than this past the broker's clock (-1 = no bound)",
+      parseInteger('--timestamp-after-max-ms', -1),
+    )
 }
 
 /** The config options given on the command line, checked. */
@@ -80,6 +86,7 @@ export function configFrom(opts: ConfigOptions): Omit<CreateTopicOptions, 'parti
   if (opts.segmentMs !== undefined) config.segmentMs = opts.segmentMs
   if (opts.flush !== undefined) config.flush = opts.flush as FlushPolicy
   if (opts.flushIntervalMs !== undefined) config.flushIntervalMs = opts.flushIntervalMs
+  if (opts.timestampAfterMaxMs !== undefined) config.timestampAfterMaxMs = opts.timestampAfterMaxMs
   return config
 }
 
