@@ -67,6 +67,8 @@ export class Consumer<K = unknown, V = unknown> extends EventEmitter<ConsumerEve
   /** The partition whose handler runs now and the promise of that work, for revocation to wait on. */
   #activeState: PartitionState | null = null
   #activeWork: Promise<void> | null = null
+  /** The iterator of `for await`, while that is how this consumer is consumed. */
+  #iterator: MessageIterator | null = null
   #closing: Promise<void> | null = null
   /** Topics paused whole: partitions of them assigned later start paused. */
   readonly #pausedTopics = new Set<string>()
@@ -292,11 +294,16 @@ export class Consumer<K = unknown, V = unknown> extends EventEmitter<ConsumerEve
 
   [Symbol.asyncIterator](): AsyncIterator<Message<K, V>> {
     this.#checkOpen()
-    if (this.#consuming !== null)
+    const previous = this.#iterator
+    if (this.#consuming === 'iterator' && previous !== null && previous.ended) {
+      // A loop that was left (break, or an error) may be followed by another: what the old iterator had fetched but
+      // not handed out is dropped, and fetching starts again at each position, so nothing is skipped.
+      for (const s of this.#fetcher.states.values()) s.rewind()
+    } else if (this.#consuming !== null)
       throw new InvalidArgumentError(`this consumer is already consuming (${this.#consuming})`)
     this.#consuming = 'iterator'
     // Messages decoded by this consumer's codecs, which is what K and V say they are.
-    return new MessageIterator({
+    this.#iterator = new MessageIterator({
       start: () => this.#start(),
       take: () => this.#take(),
       deliver: (m) => this.#decode(m),
@@ -304,7 +311,8 @@ export class Consumer<K = unknown, V = unknown> extends EventEmitter<ConsumerEve
       polled: () => void this.#polls++,
       errors: this.#iteratorErrors,
       closed: () => this.#closed,
-    }) as AsyncIterator<Message<K, V>>
+    })
+    return this.#iterator as AsyncIterator<Message<K, V>>
   }
 
   /** Commits every partition's position (the next offset to read). Needs a groupId. */
@@ -317,7 +325,10 @@ export class Consumer<K = unknown, V = unknown> extends EventEmitter<ConsumerEve
   /**
    * Leaves the group at once and stops. With autoCommit, the positions reached are committed first, unless
    * `commit: false` (a reader that cannot vouch for what it delivered last, e.g. output that went nowhere).
-   * Options count on the first call only.
+   * Options count on the first call only. Called from inside an eachMessage/eachBatch handler, it resolves once
+   * delivery has stopped: the rest of the close (the commit, which counts the message in hand once the handler
+   * returns, and the leave) waits for the handler, which would otherwise be waiting for it. `Sluice.close()`, and a
+   * close() from outside, wait for all of it.
    */
   async close(options: { commit?: boolean } = {}): Promise<void> {
     checkKnownKeys(options, ['commit'], 'close() options')
@@ -326,6 +337,12 @@ export class Consumer<K = unknown, V = unknown> extends EventEmitter<ConsumerEve
     if (this.#closing === null) {
       if (options.commit === false) this.#finalCommit = false
       this.#closing = this.#close()
+    }
+    if (this.#activeWork !== null && calledFromHandler()) {
+      // Awaiting the whole close here would wait for the handler that awaits this call: a deadlock that held the
+      // member's partitions for good. Its later failures still reach the 'error' event.
+      this.#closing.catch(() => undefined)
+      return
     }
     return this.#closing
   }
@@ -707,4 +724,25 @@ function groupByTopic(tps: TopicPartition[]): Array<{ topic: string; partitions:
     byTopic.set(tp.topic, list)
   }
   return [...byTopic].map(([topic, partitions]) => ({ topic, partitions }))
+}
+
+/** A frame of the consumer's own delivery loops, as V8's async stack traces name it ('at async #deliverEach (…',
+ *  or 'at Consumer.#deliverEach (…' once source-mapped): they await the handler, so a call made anywhere inside a
+ *  handler, after any number of awaits, has one in its stack. */
+const HANDLER_FRAME = /[\s.]#deliver(?:Each|Batch) \(/
+/** Deep enough for a handler's own chain of async calls. */
+const HANDLER_STACK_DEPTH = 200
+
+/** Whether the current call runs inside an eachMessage/eachBatch handler of a consumer. Costs one stack capture, so it
+ *  is only for rare calls (close()); tracking the handler's async context instead (AsyncLocalStorage) made every
+ *  await in the process about twice as slow on Node 20. */
+function calledFromHandler(): boolean {
+  const limit = Error.stackTraceLimit
+  Error.stackTraceLimit = HANDLER_STACK_DEPTH
+  try {
+    const stack = new Error().stack ?? ''
+    return HANDLER_FRAME.test(stack)
+  } finally {
+    Error.stackTraceLimit = limit
+  }
 }

@@ -26,8 +26,14 @@ export class MessageIterator implements AsyncIterator<Message> {
   #pendingOffset = -1
   #done = false
   #started = false
+  /** Returned (break) or threw: the consumer may hand out a new iterator in its place. */
+  #ended = false
 
   constructor(private readonly hooks: IteratorHooks) {}
+
+  get ended(): boolean {
+    return this.#ended
+  }
 
   /** Served without an await while the current response has messages; otherwise waits for the next one. */
   next(): Promise<IteratorResult<Message>> {
@@ -37,6 +43,7 @@ export class MessageIterator implements AsyncIterator<Message> {
       const message = this.#nextBuffered()
       if (message !== null) return Promise.resolve({ done: false, value: message })
     } catch (err) {
+      this.#ended = true
       return Promise.reject(err instanceof Error ? err : new Error(String(err)))
     }
     return this.#slow()
@@ -49,7 +56,10 @@ export class MessageIterator implements AsyncIterator<Message> {
     }
     for (;;) {
       const err = this.hooks.errors.shift()
-      if (err !== undefined) throw err
+      if (err !== undefined) {
+        this.#ended = true
+        throw err
+      }
       if (this.#done || this.hooks.closed()) return { done: true, value: undefined }
       const message = this.#nextBuffered()
       if (message !== null) return { done: false, value: message }
@@ -97,6 +107,7 @@ export class MessageIterator implements AsyncIterator<Message> {
   async return(): Promise<IteratorResult<Message>> {
     this.#pendingChunk = null
     this.#done = true
+    this.#ended = true
     return { done: true, value: undefined }
   }
 

@@ -117,6 +117,32 @@ describeEachTransport('consumer', (getSluice) => {
     await consumer.close()
   })
 
+  test('a for await loop that was left (break, or an error) can be followed by another that goes on from the position', async () => {
+    const sl = getSluice()
+    await fill(sl, 'c3b', 1, 30)
+    // maxBytes small: the first loop leaves fetched-but-undelivered records behind, which the second must not skip.
+    const consumer = sl.consumer({ valueCodec: 'string', autoOffsetReset: 'earliest', maxBytes: 64 })
+    await consumer.assign([{ topic: 'c3b', partition: 0 }])
+    const first: number[] = []
+    for await (const m of consumer) {
+      first.push(m.offset)
+      if (m.offset === 4) break
+    }
+    // Before, any second loop threw "already consuming (iterator)" and the partition stayed assigned, unread.
+    const second: number[] = []
+    for await (const m of consumer) {
+      second.push(m.offset)
+      if (m.offset === 29) break
+    }
+    expect(first).toEqual([0, 1, 2, 3, 4])
+    expect(second).toEqual(Array.from({ length: 26 }, (_, i) => 4 + i)) // 4 was in hand at the break: it comes again
+    // Two iterators at once are still refused.
+    const a = consumer[Symbol.asyncIterator]()
+    expect(() => consumer[Symbol.asyncIterator]()).toThrow(/already consuming \(iterator\)/)
+    await a.return?.()
+    await consumer.close()
+  })
+
   test('seekToTimestamp goes to the first offset with timestamp >= T, or the log end when none', async () => {
     const sl = getSluice()
     const base = 1_700_000_000_000

@@ -194,4 +194,44 @@ describeEachTransport('group consumer', (getSluice, env) => {
     await until(() => seen.includes(59), 'the records after the seek')
     await consumer.close()
   })
+
+  test('await consumer.close() inside eachMessage or eachBatch, after awaits, stops the member without a deadlock and commits what was handled', async () => {
+    const sl = getSluice()
+    await sl.admin().createTopic('stopper', { partitions: 1 })
+    await sl.producer().sendBatch(
+      'stopper',
+      Array.from({ length: 30 }, (_, i) => ({ value: `x-${i}` })),
+    )
+    for (const mode of ['message', 'batch'] as const) {
+      const groupId = `stopper-${mode}`
+      const consumer = sl.consumer({
+        groupId,
+        autoOffsetReset: 'earliest',
+        heartbeatIntervalMs: 50,
+        maxWaitMs: 50,
+        maxBatchMessages: 5,
+      })
+      await consumer.subscribe(['stopper'])
+      let handled = 0
+      let closeReturned = false
+      const stopAfter = async (n: number) => {
+        handled += n
+        await new Promise((r) => setTimeout(r, 5)) // the close comes after an await, as in real handlers
+        if (handled >= 10) {
+          await consumer.close() // before: never returned, and the member held its partition for good
+          closeReturned = true
+        }
+      }
+      await consumer.run(
+        mode === 'message'
+          ? { eachMessage: () => stopAfter(1) }
+          : { eachBatch: ({ batch }) => stopAfter(batch.messages.length) },
+      )
+      await until(() => closeReturned && consumer.closed, `${mode}: close() to return and the consumer to close`)
+      expect(handled).toBe(10)
+      const group = await sl.admin().describeGroup(groupId)
+      expect(group.members).toEqual([])
+      expect(group.offsets.map((o) => o.committedOffset)).toEqual([10])
+    }
+  })
 })
