@@ -40,6 +40,8 @@ export class PartitionState {
   /** Last committed position, to skip commits that change nothing. */
   committed = -1
   logEndOffset = -1
+  /** The last fetch found no such topic or partition (deleted): reported once until it is there again. */
+  missing = false
 
   constructor(
     readonly topic: string,
@@ -269,12 +271,21 @@ export class Fetcher {
         pr.error.code === 'UNKNOWN_MEMBER'
       ) {
         // The group membership reconciles ownership; until then this partition simply yields nothing.
+      } else if (pr.error.code === 'UNKNOWN_TOPIC' || pr.error.code === 'UNKNOWN_PARTITION') {
+        // The topic was deleted, perhaps to be created again (as Kafka's consumer does, keep asking): stopping here
+        // left a member assigned the re-created partition fetching nothing, for good. Said once per absence; the
+        // group revokes the partition if the topic stays gone.
+        if (!state.missing) {
+          state.missing = true
+          this.hooks.onPartitionError(state, errorFromWire({ ...pr.error, code: pr.error.code as ErrorCode }))
+        }
       } else {
         const err = errorFromWire({ ...pr.error, code: pr.error.code as ErrorCode })
         if (!err.retriable) this.#stop(state, err)
       }
       return null
     }
+    state.missing = false
     // Batches are CRC-checked as the consumer reaches them (MessageCursor), so records die young.
     const cursor = new MessageCursor(pr.records, state.topic, state.partition, state.fetchOffset, Infinity)
     if (cursor.nextOffset === state.fetchOffset) return null

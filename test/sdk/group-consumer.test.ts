@@ -5,7 +5,12 @@
 import { expect, test } from 'vitest'
 import { describeEachTransport, until } from '../../src/testing/sdk-harness.js'
 import type { Message } from '../../src/client/consumer.js'
-import { NoCommittedOffsetError, OffsetOutOfRangeError, UnknownGroupError } from '../../src/errors.js'
+import {
+  NoCommittedOffsetError,
+  OffsetOutOfRangeError,
+  UnknownGroupError,
+  UnknownTopicError,
+} from '../../src/errors.js'
 import type { ConsumerOptions } from '../../src/client/client-config.js'
 
 describeEachTransport('group consumer', (getSluice, env) => {
@@ -233,5 +238,45 @@ describeEachTransport('group consumer', (getSluice, env) => {
       expect(group.members).toEqual([])
       expect(group.offsets.map((o) => o.committedOffset)).toEqual([10])
     }
+  })
+
+  test('a member goes on reading a topic deleted and created again while it is assigned', async () => {
+    const sl = getSluice()
+    const admin = sl.admin()
+    await admin.createTopic('phoenix', { partitions: 1 })
+    const consumer = sl.consumer({
+      groupId: 'phoenix-g',
+      autoOffsetReset: 'earliest',
+      // Heartbeats slower than the delete and re-create: the group never sees the topic gone, so the member keeps
+      // its assignment throughout and only its fetches meet the missing topic.
+      heartbeatIntervalMs: 3000,
+      maxWaitMs: 50,
+      valueCodec: 'string',
+    })
+    const errors: Error[] = []
+    consumer.on('error', (err) => void errors.push(err))
+    await consumer.subscribe(['phoenix'])
+    const got: string[] = []
+    await consumer.run({ eachMessage: ({ message }) => void got.push(message.value as string) })
+    const producer = sl.producer({ lingerMs: 0 })
+    await producer.sendBatch(
+      'phoenix',
+      Array.from({ length: 20 }, (_, i) => ({ value: `a${i}` })),
+    )
+    await until(() => got.length === 20, 'the first 20 records')
+    await admin.deleteTopic('phoenix')
+    await new Promise((r) => setTimeout(r, 300)) // fetches meet the missing topic
+    await admin.createTopic('phoenix', { partitions: 1 })
+    await producer.sendBatch(
+      'phoenix',
+      Array.from({ length: 5 }, (_, i) => ({ value: `b${i}` })),
+    )
+    // Before, the first UNKNOWN_TOPIC stopped the partition for good while the group kept it assigned.
+    await until(() => got.filter((v) => v.startsWith('b')).length === 5, 'the records of the new topic')
+    expect(got.filter((v) => v.startsWith('b'))).toEqual(['b0', 'b1', 'b2', 'b3', 'b4'])
+    // Said, not spammed: the fetch reports the absence once (a commit meeting it may report it too).
+    expect(errors.every((e) => e instanceof UnknownTopicError)).toBe(true)
+    expect(errors.length).toBeLessThanOrEqual(3)
+    await consumer.close()
   })
 })
