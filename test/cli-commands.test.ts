@@ -296,6 +296,32 @@ describe('sluice CLI', () => {
     expect((await runCli(['topic', 'list', '--data-dir', dataDir])).stdout).toBe('jobs\n')
   })
 
+  test('serve: a shutdown that cannot write its checkpoint exits 1 with a logged error, not an uncaught stack trace', async () => {
+    const dataDir = path.join(await tempDir(), 'data')
+    const s = await serve(['--data-dir', dataDir])
+    // A directory where the checkpoint's temp file goes makes its write fail (EISDIR), as a read-only or foreign-owned
+    // data dir does (EACCES, EROFS) for a broker that cannot use chmod tricks as root.
+    await fs.mkdir(path.join(dataDir, 'checkpoints', 'recovery-point.tmp'), { recursive: true })
+    s.child.kill('SIGTERM')
+    expect(await s.exited).toBe(1)
+    const stderr = s.stderr()
+    expect(stderr).not.toMatch(/^\s+at /m) // no stack trace
+    const lines = stderr
+      .trim()
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as { msg: string; error?: string })
+    expect(lines.find((l) => l.msg === 'shutdown incomplete: the broker could not close cleanly')?.error).toMatch(
+      /EISDIR/,
+    )
+    expect(stderr).toMatch(/^error: shutdown incomplete: .*EISDIR/m)
+    // The data is intact: the next start serves again.
+    await fs.rm(path.join(dataDir, 'checkpoints', 'recovery-point.tmp'), { recursive: true })
+    const again = await serve(['--data-dir', dataDir])
+    again.child.kill('SIGTERM')
+    expect(await again.exited).toBe(0)
+  })
+
   test('consume --offset below the log start starts at the log start, with a note on stderr', async () => {
     const dataDir = path.join(await tempDir(), 'data')
     const d = ['--data-dir', dataDir]

@@ -128,7 +128,7 @@ export function registerServe(program: Command): void {
     // The handlers go in before the listening line: a supervisor (or npm) that signals as soon as it reads the line
     // must find them there. Printed first, a SIGTERM in between (the process descheduled after its write) met
     // Node's default disposition and killed the broker without a clean shutdown.
-    const stopped = new Promise<void>((resolve) => {
+    const stopped = new Promise<void>((resolve, reject) => {
       let stopping = false
       const stop = (signal: string) => {
         if (stopping) {
@@ -140,8 +140,19 @@ export function registerServe(program: Command): void {
         void (async () => {
           try {
             await server.close()
-          } finally {
+          } catch (err) {
+            logger.error('closing the server failed; closing the broker anyway', { error: (err as Error).message })
+          }
+          try {
             await broker.close()
+          } catch (err) {
+            // Before, this rejection went unhandled: a raw stack trace and no word on what it meant.
+            logger.error('shutdown incomplete: the broker could not close cleanly', {
+              error: (err as Error).message,
+              meaning: 'acknowledged records were fsynced as their policy says; the next start re-checks the logs',
+            })
+            reject(new Error(`shutdown incomplete: ${(err as Error).message}`, { cause: err }))
+            return
           }
           logger.info('shutdown complete')
           resolve()
