@@ -207,16 +207,32 @@ describe('TopicRegistry', () => {
     await storage.close()
   })
 
-  test('a corrupt topic.json stops the open with a StorageError naming the file', async ({ dataDir }) => {
+  test('a damaged topic.json is rebuilt from the partition directories with a config that deletes nothing; the other topics load', async ({
+    dataDir,
+  }) => {
     const storage = await openStorage(dataDir)
     const registry = await openTopicRegistry(storage, DEFAULT_TOPIC_CONFIG, createMemoryLogger())
-    await registry.create('bad', 1)
-    const { writeFile } = await import('node:fs/promises')
-    await writeFile(path.join(dataDir, 'topics', 'bad', 'topic.json'), '{"version":1,"name":"other"}')
-    await expect(openTopicRegistry(storage, DEFAULT_TOPIC_CONFIG, createMemoryLogger())).rejects.toThrow(
-      /topics\/bad\/topic\.json/,
-    )
-    await expect(openTopicRegistry(storage, DEFAULT_TOPIC_CONFIG, createMemoryLogger())).rejects.toThrow(StorageError)
+    await registry.create('bad', 3, { retentionMs: 60_000, flush: 'os' })
+    await registry.create('good', 1)
+    registry.log('bad', 2).append(makeBatch(1, 'kept'))
+    await registry.create('gap', 2)
+    const badFile = path.join(dataDir, 'topics', 'bad', 'topic.json')
+    await writeFile(badFile, '') // truncated: before, no topic of the broker could be served
+    await writeFile(path.join(dataDir, 'topics', 'gap', 'topic.json'), '{"version":1')
+    await rm(path.join(dataDir, 'topics', 'gap', '0'), { recursive: true }) // partitions 1 only: not rebuildable
+    const logger = createMemoryLogger()
+    const reopened = await openTopicRegistry(storage, DEFAULT_TOPIC_CONFIG, logger)
+    expect(reopened.list()).toEqual(['bad', 'good'])
+    expect(reopened.config('bad')).toMatchObject({ retentionMs: -1, retentionBytes: -1, flush: 'sync' })
+    expect(reopened.describe('bad').partitions).toHaveLength(3)
+    expect(reopened.log('bad', 2).logEndOffset).toBe(1)
+    expect(await readFile(`${badFile}.damaged`, 'utf8')).toBe('')
+    expect(JSON.parse(await readFile(badFile, 'utf8'))).toMatchObject({ name: 'bad', partitions: 3 })
+    const errors = logger.entries.filter((e) => e.level === 'error').map((e) => e.msg)
+    expect(errors.sort()).toEqual([
+      'topic directory skipped: its topic.json cannot be read and it cannot be rebuilt',
+      'topic.json could not be read: rebuilt from the partition directories',
+    ])
     await storage.close()
   })
 

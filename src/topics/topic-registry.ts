@@ -26,6 +26,8 @@ import { fsyncDirAsync as fsyncDir, writeFileAtomicAsync as writeFileAtomic } fr
 const TOPIC_FILE = 'topic.json'
 const DELETING_FILE = '.deleting'
 const TOPIC_FILE_VERSION = 1
+/** The config of a topic whose own was lost: nothing deleted by retention, every ack after an fsync. */
+const RETAIN_ALL_OVERRIDES: Partial<TopicConfig> = Object.freeze({ retentionMs: -1, retentionBytes: -1, flush: 'sync' })
 /** Partition logs opened at once while loading or creating a topic. */
 const OPEN_CONCURRENCY_MAX = 16
 
@@ -145,15 +147,25 @@ export class TopicRegistry {
         continue
       }
       const fileName = path.join(dir, TOPIC_FILE)
-      const file = await this.#readTopicFile(fileName, entry.name)
-      if (this.#topics.size >= LIMITS.topicsMax)
-        throw new StorageError(`the data dir holds more than topicsMax (${LIMITS.topicsMax}) topics`)
+      let file: TopicFile
       let config: TopicConfig
       try {
+        file = await this.#readTopicFile(fileName, entry.name)
+        try {
+          config = resolveTopicConfig(file.overrides, this.defaults)
+        } catch (cause) {
+          throw new StorageError(`${fileName} holds an invalid config: ${(cause as Error).message}`, { cause })
+        }
+      } catch (err) {
+        // One damaged topic.json stopped the whole broker. The topic is rebuilt from its partition directories
+        // instead, with settings that lose nothing (below); the others never depended on it.
+        const rebuilt = await this.#rebuildTopicFile(dir, entry.name, files, err as Error)
+        if (rebuilt === null) continue
+        file = rebuilt
         config = resolveTopicConfig(file.overrides, this.defaults)
-      } catch (cause) {
-        throw new StorageError(`${fileName} holds an invalid config: ${(cause as Error).message}`, { cause })
       }
+      if (this.#topics.size >= LIMITS.topicsMax)
+        throw new StorageError(`the data dir holds more than topicsMax (${LIMITS.topicsMax}) topics`)
       const logs = await this.#openLogs(file.name, file.partitions, config)
       this.#topics.set(file.name, {
         name: file.name,
@@ -165,6 +177,52 @@ export class TopicRegistry {
       })
     }
     this.logger.info('topics loaded', { topics: this.#topics.size })
+  }
+
+  /**
+   * A topic.json that cannot be read is kept as topic.json.damaged and replaced by one rebuilt from what the directory
+   * shows: the partition count from its partition directories (0..n-1), and overrides that lose nothing whatever the
+   * lost ones were (no retention, fsync before acks: RETAIN_ALL_OVERRIDES). Null (the directory skipped, logged) when
+   * the directory is not a topic's or its partitions are not 0..n-1.
+   */
+  async #rebuildTopicFile(dir: string, name: string, files: string[], cause: Error): Promise<TopicFile | null> {
+    const partitions = files
+      .filter((f) => /^\d+$/.test(f))
+      .map(Number)
+      .sort((a, b) => a - b)
+    let legalName = true
+    try {
+      validateTopicName(name)
+    } catch {
+      legalName = false
+    }
+    if (!legalName || partitions.length === 0 || partitions.some((p, i) => p !== i)) {
+      this.logger.error('topic directory skipped: its topic.json cannot be read and it cannot be rebuilt', {
+        dir,
+        error: cause.message,
+        partitionDirs: partitions.length,
+        repair: `write ${TOPIC_FILE} by hand (see a healthy topic's), then restart`,
+      })
+      return null
+    }
+    const file: TopicFile = {
+      version: TOPIC_FILE_VERSION,
+      name,
+      partitions: partitions.length,
+      internal: isInternalTopic(name),
+      overrides: { ...RETAIN_ALL_OVERRIDES },
+      createdAtMs: Date.now(),
+    }
+    await rename(path.join(dir, TOPIC_FILE), path.join(dir, `${TOPIC_FILE}.damaged`)).catch(() => undefined)
+    await this.#writeTopicFile(file)
+    this.logger.error('topic.json could not be read: rebuilt from the partition directories', {
+      topic: name,
+      error: cause.message,
+      partitions: partitions.length,
+      config:
+        'retention off and flush sync until set again (topic alter); the damaged file is kept as topic.json.damaged',
+    })
+    return file
   }
 
   async #readTopicFile(file: string, dirName: string): Promise<TopicFile> {
