@@ -14,6 +14,7 @@ export type ErrorCode =
   | 'CORRUPT_RECORD'
   | 'RECORD_TOO_LARGE'
   | 'INVALID_TIMESTAMP'
+  | 'RECORD_DECODE'
   | 'STORAGE'
   | 'DISK_FULL'
   | 'PARTITION_OFFLINE'
@@ -74,6 +75,23 @@ export class RecordTooLargeError extends SluiceError {
 export class InvalidTimestampError extends SluiceError {
   readonly code = 'INVALID_TIMESTAMP'
   readonly retriable = false
+}
+
+/** A record's key or value that the consumer's (or replay's) codec could not decode; the codec's error is the cause.
+ *  The record is intact on the log: seek past `offset` to go on without it, or read it with the 'buffer' codec. */
+export class RecordDecodeError extends SluiceError {
+  readonly code = 'RECORD_DECODE'
+  readonly retriable = false
+  constructor(
+    readonly topic: string,
+    readonly partition: number,
+    readonly offset: number,
+    readonly field: string,
+    options?: ErrorOptions,
+  ) {
+    const reason = options?.cause instanceof Error ? options.cause.message : String(options?.cause ?? 'unknown')
+    super(`the ${field} of ${topic}/${partition} at offset ${offset} could not be decoded: ${reason}`, options)
+  }
 }
 
 export class UnsupportedVersionError extends SluiceError {
@@ -407,6 +425,8 @@ const WIRE_CLASSES: Record<ErrorCode, (message: string, details: WireErrorDetail
   CORRUPT_RECORD: (m) => new CorruptRecordError(m),
   RECORD_TOO_LARGE: (m) => new RecordTooLargeError(m),
   INVALID_TIMESTAMP: (m) => new InvalidTimestampError(m),
+  RECORD_DECODE: (m, d) =>
+    withMessage(new RecordDecodeError(str(d, 'topic'), num(d, 'partition'), num(d, 'offset'), str(d, 'field')), m),
   STORAGE: (m) => new StorageError(m),
   DISK_FULL: (m) => new DiskFullError(m),
   PARTITION_OFFLINE: (m) => new PartitionOfflineError(m),

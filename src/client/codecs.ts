@@ -3,7 +3,7 @@
 // one shared msgpackr Packr (plain msgpack, no record extensions, so any msgpack reader can decode it). A null value
 // is never given to a codec: null stays null (a tombstone) in both directions.
 import { Packr } from 'msgpackr'
-import { InvalidArgumentError, SluiceError } from '../errors.js'
+import { InvalidArgumentError, RecordDecodeError, SluiceError } from '../errors.js'
 
 /** A key or value codec: `T` is what it decodes to, `E` what it takes to encode (a codec of your own can say, e.g.
  *  `Codec<Order>`). */
@@ -128,4 +128,27 @@ export function encodeWith(codec: Codec, value: unknown, what: string): Buffer |
   if (Buffer.isBuffer(out)) return out
   if (out instanceof Uint8Array) return Buffer.from(out.buffer, out.byteOffset, out.byteLength)
   throw new InvalidArgumentError(`${what} codec returned ${describe(out)}, not a Buffer`)
+}
+
+/** Decodes a fetched record's key and value in place with the codecs (keys and values arrive as Buffers; the default
+ *  codec keeps them). A codec that throws gives a RecordDecodeError naming the record, with its error as the cause. */
+export function decodeMessageWith<
+  M extends { topic: string; partition: number; offset: number; key: unknown; value: unknown },
+>(m: M, keyCodec: Codec, valueCodec: Codec): M {
+  if (keyCodec !== bufferCodec && m.key !== null) m.key = decodeField(m, keyCodec, m.key as Buffer, 'key')
+  if (valueCodec !== bufferCodec && m.value !== null) m.value = decodeField(m, valueCodec, m.value as Buffer, 'value')
+  return m
+}
+
+function decodeField(
+  m: { topic: string; partition: number; offset: number },
+  codec: Codec,
+  bytes: Buffer,
+  field: string,
+): unknown {
+  try {
+    return codec.decode(bytes)
+  } catch (err) {
+    throw new RecordDecodeError(m.topic, m.partition, m.offset, field, { cause: err })
+  }
 }

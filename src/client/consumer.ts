@@ -19,7 +19,7 @@ import {
   UnknownPartitionError,
 } from '../errors.js'
 import type { ConsumerConfig, TopicPartition } from './client-config.js'
-import { bufferCodec } from './codecs.js'
+import { decodeMessageWith } from './codecs.js'
 import { type FetchedChunk, Fetcher, PartitionState } from './fetcher.js'
 import { isStale, MessageIterator } from './message-iterator.js'
 import type { Message } from './message-decoder.js'
@@ -565,10 +565,7 @@ export class Consumer<K = unknown, V = unknown> extends EventEmitter<ConsumerEve
 
   /** Applies the configured codecs in place (keys and values arrive as Buffers; the default codec keeps them). */
   #decode(m: Message): Message {
-    const { keyCodec, valueCodec } = this.#config
-    if (keyCodec !== bufferCodec && m.key !== null) m.key = keyCodec.decode(m.key as Buffer)
-    if (valueCodec !== bufferCodec && m.value !== null) m.value = valueCodec.decode(m.value as Buffer)
-    return m
+    return decodeMessageWith(m, this.#config.keyCodec, this.#config.valueCodec)
   }
 
   #reportError(err: Error, at: ErrorContext | null): void {

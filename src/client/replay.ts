@@ -9,7 +9,7 @@ import { LIMITS } from '../config/limits.js'
 import type { FetchResponse, FetchVisibility } from '../broker/api.js'
 import { errorFromWire, InvalidArgumentError, OffsetOutOfRangeError, UnknownPartitionError } from '../errors.js'
 import type { ErrorCode } from '../errors.js'
-import { bufferCodec, type Codec, type CodecOption, resolveCodec } from './codecs.js'
+import { type Codec, type CodecOption, decodeMessageWith, resolveCodec } from './codecs.js'
 import { type Message, MessageCursor } from './message-decoder.js'
 import { DEFAULTS } from '../config/limits.js'
 import type { Transport } from './transport.js'
@@ -201,10 +201,7 @@ class ReplayIterator<K, V> implements AsyncIterator<Message<K, V>> {
 
   /** The message with its key and value decoded by this replay's codecs: what K and V say they are. */
   #decode(message: Message): Message<K, V> {
-    if (this.keyCodec !== bufferCodec && message.key !== null) message.key = this.keyCodec.decode(message.key as Buffer)
-    if (this.valueCodec !== bufferCodec && message.value !== null)
-      message.value = this.valueCodec.decode(message.value as Buffer)
-    return message as Message<K, V>
+    return decodeMessageWith(message, this.keyCodec, this.valueCodec) as Message<K, V>
   }
 
   async #refill(): Promise<IteratorResult<Message<K, V>>> {

@@ -5,7 +5,7 @@ import { expect, test } from 'vitest'
 import type { FetchRequest, FetchResponse } from '../../src/broker/api.js'
 import type { Codec } from '../../src/client/codecs.js'
 import type { Transport } from '../../src/client/transport.js'
-import { InvalidArgumentError } from '../../src/errors.js'
+import { InvalidArgumentError, RecordDecodeError } from '../../src/errors.js'
 import { Sluice } from '../../src/sluice.js'
 import { describeEachTransport, transportWith } from '../../src/testing/sdk-harness.js'
 
@@ -49,7 +49,11 @@ describeEachTransport('consumer iterator errors', (getSluice) => {
       const reading = (async () => {
         for await (const m of consumer) seen.push(m.value?.n ?? -1)
       })()
-      await expect(within(5_000, reading)).rejects.toThrow(SyntaxError)
+      const err = await within(5_000, reading).catch((e: unknown) => e)
+      // Typed and naming the record (before: the codec's bare SyntaxError), the codec's error as the cause.
+      expect(err).toBeInstanceOf(RecordDecodeError)
+      expect(err).toMatchObject({ topic: 'undecodable', partition, offset: partition === 0 ? 0 : 1, field: 'value' })
+      expect((err as Error).cause).toBeInstanceOf(SyntaxError)
       expect(seen).toEqual(partition === 0 ? [] : [1])
       // The partition stopped at the record that failed.
       expect(consumer.position({ topic: 'undecodable', partition })).toBe(partition === 0 ? 0 : 1)

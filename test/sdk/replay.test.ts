@@ -6,7 +6,7 @@ import { describeEachTransport } from '../../src/testing/sdk-harness.js'
 import type { Message } from '../../src/client/consumer.js'
 import type { Codec } from '../../src/client/codecs.js'
 import type { Replay } from '../../src/client/replay.js'
-import { OffsetOutOfRangeError } from '../../src/errors.js'
+import { OffsetOutOfRangeError, RecordDecodeError } from '../../src/errors.js'
 
 async function collect(replay: Replay): Promise<Message[]> {
   const out: Message[] = []
@@ -150,5 +150,21 @@ describeEachTransport('replay', (getSluice) => {
     expect((err as Error).message).toMatch(/rgap\/0: records \d+-59 were deleted/)
     // Everything delivered before the error is contiguous from the start.
     expect(got).toEqual(Array.from({ length: got.length }, (_, i) => 5 + i))
+  })
+
+  test('a record the codec cannot decode fails the replay with a RecordDecodeError naming it', async () => {
+    const sl = getSluice()
+    await sl.admin().createTopic('rdec', { partitions: 1 })
+    const producer = sl.producer({ lingerMs: 0 })
+    await producer.send('rdec', { value: '{"ok":1}' })
+    await producer.send('rdec', { value: 'not json' })
+    const seen: unknown[] = []
+    const err = await (async () => {
+      for await (const m of sl.replay({ topic: 'rdec', valueCodec: 'json' })) seen.push(m.value)
+    })().catch((e: unknown) => e)
+    expect(seen).toEqual([{ ok: 1 }])
+    expect(err).toBeInstanceOf(RecordDecodeError)
+    expect(err).toMatchObject({ topic: 'rdec', partition: 0, offset: 1, field: 'value' })
+    expect((err as Error).message).toMatch(/^the value of rdec\/0 at offset 1 could not be decoded: /)
   })
 })
