@@ -258,7 +258,8 @@ export interface ConsumerOptions {
   visibility?: FetchVisibility
   /** @default none */
   onAssign?: PartitionsListener
-  /** @default none */
+  /** Partitions taken from this member: revoked (after their commit) or lost (fenced, or its session expired: nothing
+   *  committed, and another member may already own them). @default none */
   onRevoke?: PartitionsListener
 }
 

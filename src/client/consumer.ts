@@ -390,6 +390,9 @@ export class Consumer<K = unknown, V = unknown> extends EventEmitter<ConsumerEve
 
   async onPartitionsLost(partitions: TopicPartition[]): Promise<void> {
     for (const s of this.#statesOf(partitions)) this.#remove(s)
+    // They are gone as surely as revoked ones (only nothing was committed): per-partition state the application
+    // opened in onAssign must be closed here too, as Kafka's default onPartitionsLost does by calling onRevoke.
+    if (this.#config.onRevoke !== null && partitions.length > 0) await this.#config.onRevoke(partitions)
   }
 
   onReset(resets: Array<{ topic: string; partition: number; offset: number }>): void {

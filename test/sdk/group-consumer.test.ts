@@ -3,10 +3,13 @@
 // from the committed offsets, so nothing is lost and nothing is delivered twice; close({ commit: false }) leaves
 // without committing.
 import { expect, test } from 'vitest'
-import { describeEachTransport, until } from '../../src/testing/sdk-harness.js'
+import { describeEachTransport, transportWith, until } from '../../src/testing/sdk-harness.js'
+import type { Transport } from '../../src/client/transport.js'
+import { Sluice } from '../../src/sluice.js'
 import type { Message } from '../../src/client/consumer.js'
 import {
   NoCommittedOffsetError,
+  ConnectionError,
   OffsetOutOfRangeError,
   UnknownGroupError,
   UnknownTopicError,
@@ -277,6 +280,40 @@ describeEachTransport('group consumer', (getSluice, env) => {
     // Said, not spammed: the fetch reports the absence once (a commit meeting it may report it too).
     expect(errors.every((e) => e instanceof UnknownTopicError)).toBe(true)
     expect(errors.length).toBeLessThanOrEqual(3)
+    await consumer.close()
+  })
+
+  test('partitions lost without a commit (heartbeats unanswered for a session) reach onRevoke too', async () => {
+    const base = getSluice()
+    await base.admin().createTopic('lost', { partitions: 2 })
+    let unreachable = false
+    const inner = base.transport as Transport
+    const sl = new Sluice(
+      transportWith(inner, {
+        groupHeartbeat: (req) =>
+          unreachable
+            ? Promise.reject(new ConnectionError('injected: coordinator unreachable'))
+            : inner.groupHeartbeat(req),
+      }),
+    )
+    const events: string[] = []
+    const consumer = sl.consumer({
+      groupId: 'lost-g',
+      heartbeatIntervalMs: 50,
+      sessionTimeoutMs: 400,
+      onAssign: (tps) => void events.push(`assign ${tps.map((tp) => tp.partition).join(',')}`),
+      onRevoke: (tps) => void events.push(`revoke ${tps.map((tp) => tp.partition).join(',')}`),
+    })
+    consumer.on('error', () => {})
+    await consumer.subscribe(['lost'])
+    await consumer.run({ eachMessage: () => {} })
+    await until(() => events.includes('assign 0,1'), 'the assignment')
+    unreachable = true
+    // Before, lost partitions went without a word: an application that opened state in onAssign leaked it.
+    await until(() => events.includes('revoke 0,1'), 'onRevoke for the lost partitions')
+    expect(consumer.assignment()).toEqual([])
+    unreachable = false
+    await until(() => events.filter((e) => e === 'assign 0,1').length === 2, 'the member to rejoin')
     await consumer.close()
   })
 })
