@@ -171,6 +171,13 @@ export class GroupMembership {
 
   private async tick(): Promise<void> {
     if (this.closing !== null) return
+    if (this.currentEpoch === 0 && this.target.lastPollMsAgo() > this.options.maxPollIntervalMs) {
+      // Removed for a handler stalled past maxPollIntervalMs, and it still is: a join now would report the same stale
+      // poll and be removed again at once (a trial saw 68 joins in 7 s, each an error event). Join once it polls
+      // again, as Kafka's consumer rejoins at its next poll().
+      this.schedule(Math.min(this.intervalMs, 100))
+      return
+    }
     await this.heartbeat(false)
     if (this.beatAgain) {
       this.beatAgain = false

@@ -316,4 +316,36 @@ describeEachTransport('group consumer', (getSluice, env) => {
     await until(() => events.filter((e) => e === 'assign 0,1').length === 2, 'the member to rejoin')
     await consumer.close()
   })
+
+  test('a handler stalled past maxPollIntervalMs costs the membership once: no rejoin storm, a rejoin once it returns', async () => {
+    const sl = getSluice()
+    await sl.admin().createTopic('stall', { partitions: 1 })
+    await sl.producer().sendBatch(
+      'stall',
+      Array.from({ length: 10 }, (_, i) => ({ value: `s${i}` })),
+    )
+    const consumer = sl.consumer({
+      groupId: 'stall-g',
+      autoOffsetReset: 'earliest',
+      heartbeatIntervalMs: 50,
+      sessionTimeoutMs: 5000,
+      maxPollIntervalMs: 300,
+      maxWaitMs: 50,
+    })
+    const errors: Error[] = []
+    consumer.on('error', (err) => void errors.push(err))
+    await consumer.subscribe(['stall'])
+    const handled: number[] = []
+    await consumer.run({
+      eachMessage: async ({ message }) => {
+        if (message.offset === 3 && !handled.includes(3)) await new Promise((r) => setTimeout(r, 1500))
+        handled.push(message.offset)
+      },
+    })
+    await until(() => handled.includes(9), 'every record, after the stall')
+    // Before: a join every ~100 ms for the whole stall, each removed at once with an UnknownMemberError event.
+    expect(errors.length).toBeLessThanOrEqual(2)
+    await until(() => consumer.assignment().length === 1, 'the member to be back')
+    await consumer.close()
+  })
 })
