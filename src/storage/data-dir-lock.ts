@@ -95,10 +95,20 @@ export function parseLockHolder(text: string): LockHolder | null {
   return null
 }
 
-/** A holder of this host and namespace runs while its pid does and started when the lock says. */
+/** A holder of this host and namespace runs while its pid does (a zombie does not: it has exited, its parent has just
+ *  not reaped it yet) and started when the lock says. */
 function runs(holder: LockHolder): boolean {
-  if (!isAlive(holder.pid)) return false
+  if (!isAlive(holder.pid) || exited(holder.pid)) return false
   return holder.start === '' || startOf(holder.pid) === holder.start
+}
+
+/** Whether /proc says `pid` has exited and waits to be reaped (state Z or X); false where /proc does not tell. A broker
+ *  killed with SIGKILL stays a zombie until its parent (a shell, a supervisor) waits for it: seconds on a busy
+ *  machine, during which a restart was refused as if the data dir were still in use. */
+function exited(pid: number): boolean {
+  const stat = readOr(() => fs.readFileSync(`/proc/${pid}/stat`, 'utf8'))
+  const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3)
+  return state === 'Z' || state === 'X'
 }
 
 function isAlive(pid: number): boolean {

@@ -10,7 +10,7 @@ import { describe, expect, vi } from 'vitest'
 import { ClosedError, DataDirLockedError, InvalidArgumentError, PartitionOfflineError } from '../errors.js'
 import { captureLogger, logConfig, makeBatch, readAll, tmpTest as test } from '../testing/storage-fixtures.js'
 import type { PartitionLogApi } from './api.js'
-import { lockSelf, parseLockHolder } from './data-dir-lock.js'
+import { liveLockHolder, lockSelf, parseLockHolder } from './data-dir-lock.js'
 import { nodeDurabilityFs, type DurabilityFs } from './segment.js'
 import { openStorage } from './storage.js'
 
@@ -71,6 +71,27 @@ describe('data-dir lock', () => {
     await new Promise((resolve) => child.on('exit', resolve))
     const after = await openStorage(tmpDir)
     await after.close()
+  })
+
+  test('a holder killed but not yet reaped (a zombie) no longer holds the lock', async ({ tmpDir }) => {
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', path.join(root, 'test/fixtures/storage-hold-lock.ts'), tmpDir],
+      { cwd: root, stdio: ['pipe', 'pipe', 'inherit'] },
+    )
+    await new Promise<void>((resolve) => child.stdout.on('data', () => resolve()))
+    expect(liveLockHolder(tmpDir)?.pid).toBe(child.pid)
+    child.kill('SIGKILL')
+    // Node reaps its children from the event loop: until this test yields, the killed child stays a zombie, as a
+    // broker does under a busy supervisor. Before, the lock counted as held all that time.
+    const state = () => {
+      const stat = fs.readFileSync(`/proc/${child.pid}/stat`, 'utf8')
+      return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3)
+    }
+    for (let i = 0; i < 2000 && state() !== 'Z'; i++) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5)
+    expect(state()).toBe('Z')
+    expect(liveLockHolder(tmpDir)).toBeNull()
+    await new Promise((resolve) => child.on('exit', resolve))
   })
 
   test('a stale lock left by a dead process is taken over', async ({ tmpDir }) => {
