@@ -313,7 +313,7 @@ describe('wire against a fake broker', () => {
     expect(tooNew.body).toMatchObject({ code: 'UNSUPPORTED_VERSION' })
   })
 
-  test('connections beyond connectionsMax are dropped, with a warning, while the admitted ones keep working', async () => {
+  test('connections beyond connectionsMax are refused saying why, with a warning, while the admitted ones keep working', async () => {
     const warnings: Array<[string, Record<string, unknown> | undefined]> = []
     const logger = {
       info() {},
@@ -324,10 +324,20 @@ describe('wire against a fake broker', () => {
     const a = await raw(server)
     const b = await raw(server)
     expect(await waitFor(() => server.connectionCount === 2)).toBe(true)
+    // A refused client is told why in answer to its first frame (before, Node closed it without a word and the SDK
+    // reported 'connection lost'); one that sends nothing is closed once the refusal's wait ends.
     const c = await raw(server)
+    const answer = await c.request(ApiKey.LIST_TOPICS, { includeInternal: false }, 7)
+    expect([answer.frame.flags, answer.frame.correlationId]).toEqual([FLAG_RESPONSE | FLAG_ERROR, 7])
+    expect(answer.body).toMatchObject({ code: 'CONNECTION', message: expect.stringMatching(/connection limit/) })
     await c.closedPromise
     const d = await raw(server)
     await d.closedPromise
+    const sdk = await connectTcpTransport({ brokers: [`127.0.0.1:${server.port}`], connectTimeoutMs: 600 }).catch(
+      (e: unknown) => e,
+    )
+    expect(sdk).toBeInstanceOf(TimeoutError)
+    expect((sdk as Error).message).toMatch(/last attempt: the broker is at its connection limit \(connectionsMax 2\)/)
     // One warning for both (at most one per 10 s), naming the limit.
     expect(warnings).toEqual([
       [

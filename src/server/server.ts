@@ -1,6 +1,6 @@
 // The TCP (or TLS) server in front of a BrokerApi. It owns the listening socket and the set of live connections, and
-// nothing else: framing, pipelining and auth live in Connection. Bounds: `connectionsMax` sockets at once (the kernel
-// backlog holds the rest, node drops beyond it), each with its own in-flight and write-buffer bounds; close() stops
+// nothing else: framing, pipelining and auth live in Connection. Bounds: `connectionsMax` sockets at once (up to 64
+// more are answered why they are refused, Node drops the rest), each with its own in-flight and write-buffer bounds; close() stops
 // accepting, waits at most `closeTimeoutMs` for in-flight requests, then closes every socket.
 import * as net from 'node:net'
 import * as tls from 'node:tls'
@@ -11,7 +11,7 @@ import { FRAME_HEADER_BYTES, UINT32_MAX } from '../protocol/frame.js'
 import { createAuthenticator, type AuthOptions } from './auth.js'
 import { Connection, type ServerLogger } from './connection.js'
 import { ReadBufferPool } from './read-buffer-pool.js'
-import { routeTlsOrRefuse } from './transport-sniff.js'
+import { refuseBusy, routeTlsOrRefuse } from './transport-sniff.js'
 
 export type { ServerLogger } from './connection.js'
 
@@ -74,6 +74,10 @@ export interface SluiceServer {
 const HANDSHAKE_FRAME_BYTES_MAX = 64 * KiB
 
 const SILENT_LOGGER: ServerLogger = { info() {}, warn() {}, error() {} }
+/** Connections past connectionsMax being told so at once; more are closed without an answer. */
+const REFUSING_MAX = 64
+/** How long a refused connection may take to send the frame its answer goes to. */
+const REFUSAL_TIMEOUT_MS = 2_000
 /** Connections refused for connectionsMax are logged at most this often (with how many were refused). */
 const DROP_LOG_INTERVAL_MS = 10_000
 
@@ -143,8 +147,37 @@ export async function startServer(broker: BrokerApi, options: ServerOptions = {}
     else logger.warn(warning)
   }
   const connections = new Set<Connection>()
+  // Connections refused for connectionsMax are logged at most every 10 s, with how many were refused meanwhile, so an
+  // operator can tell a full broker from a network problem.
+  let refused = 0
+  let refusedLoggedAt = -Infinity
+  const noteRefused = (remote: string | null): void => {
+    refused++
+    const now = Date.now()
+    if (now - refusedLoggedAt < DROP_LOG_INTERVAL_MS) return
+    refusedLoggedAt = now
+    logger.warn('connection refused: connectionsMax reached', {
+      connectionsMax: config.connectionsMax,
+      remote,
+      droppedSinceLastWarning: refused,
+    })
+    refused = 0
+  }
   const readBuffers = new ReadBufferPool(config.readBufferPoolBytes)
+  let refusing = 0
   const onSocket = (socket: net.Socket) => {
+    if (connections.size >= config.connectionsMax) {
+      noteRefused(`${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`)
+      // Told why, within bounds: at most REFUSING_MAX such answers pending, past that closed without one.
+      if (refusing >= REFUSING_MAX) {
+        socket.destroy()
+        return
+      }
+      refusing++
+      socket.once('close', () => refusing--)
+      refuseBusy(socket, config.connectionsMax, REFUSAL_TIMEOUT_MS)
+      return
+    }
     const connection = new Connection(socket, broker, {
       frameBytesMax: config.frameBytesMax,
       handshakeFrameBytesMax: Math.min(HANDSHAKE_FRAME_BYTES_MAX, config.frameBytesMax),
@@ -191,23 +224,9 @@ export async function startServer(broker: BrokerApi, options: ServerOptions = {}
       ? onSocket(socket)
       : routeTlsOrRefuse(socket, tlsServer, unrouted, config.handshakeTimeoutMs, onPlaintext),
   )
-  server.maxConnections = config.connectionsMax
-  // Node closes a connection past maxConnections at once, with no word to the client: say so, at most every 10 s
-  // with the count, so an operator can tell a full broker from a network problem.
-  let dropped = 0
-  let droppedLoggedAt = -Infinity
-  server.on('drop', (info) => {
-    dropped++
-    const now = Date.now()
-    if (now - droppedLoggedAt < DROP_LOG_INTERVAL_MS) return
-    droppedLoggedAt = now
-    logger.warn('connection refused: connectionsMax reached', {
-      connectionsMax: config.connectionsMax,
-      remote: info === undefined ? null : `${info.remoteAddress}:${info.remotePort}`,
-      droppedSinceLastWarning: dropped,
-    })
-    dropped = 0
-  })
+  // Past connectionsMax a connection is answered with why (onSocket); past this hard cap Node closes it at once.
+  server.maxConnections = config.connectionsMax + REFUSING_MAX
+  server.on('drop', (info) => noteRefused(info === undefined ? null : `${info.remoteAddress}:${info.remotePort}`))
   server.on('error', (err) => logger.error('server error', { error: err.message }))
   tlsServer?.on('tlsClientError', (err) => logger.warn('TLS handshake failed', { error: err.message }))
   await new Promise<void>((resolve, reject) => {

@@ -5,10 +5,11 @@
 // whose first byte is 0 for any frame up to 16 MiB (a handshake is far smaller). So a TLS listener routes a
 // connection whose first byte is 22 to the TLS server, and answers a plaintext frame with an error response the SDK
 // reads as a non-retriable ProtocolError naming the fix. A plaintext listener that receives a TLS ClientHello cannot
-// answer in TLS; it logs it (see Connection), and the client's TLS stack reports the failed handshake.
+// answer in TLS; it answers in plaintext (see Connection), which the client's TLS stack reports at once. The same
+// first-frame answer tells a client past connectionsMax why it is refused (refuseBusy).
 import type * as net from 'node:net'
 import type * as tls from 'node:tls'
-import { errorToWire, ProtocolError } from '../errors.js'
+import { ConnectionError, errorToWire, ProtocolError } from '../errors.js'
 import { encodeBody } from '../protocol/codec.js'
 import { encodeFrameHeader, FLAG_ERROR, FLAG_RESPONSE, FRAME_OVERHEAD_BYTES } from '../protocol/frame.js'
 
@@ -51,22 +52,50 @@ export function routeTlsOrRefuse(
     }
     onPlaintext(`${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`)
     socket.on('error', onError)
-    if (chunk.length < FRAME_OVERHEAD_BYTES) {
-      socket.destroy()
-      return
-    }
-    // Answer the frame's correlation id, so the client matches the error to its handshake.
-    const body = encodeBody(errorToWire(new ProtocolError(PLAINTEXT_ON_TLS_MESSAGE)))
-    const header = encodeFrameHeader(
-      {
-        apiKey: chunk.readUInt16BE(4),
-        apiVersion: 0,
-        correlationId: chunk.readUInt32BE(8),
-        flags: FLAG_RESPONSE | FLAG_ERROR,
-      },
-      body.length,
+    answerWithError(socket, chunk, new ProtocolError(PLAINTEXT_ON_TLS_MESSAGE), timeoutMs)
+  })
+}
+
+/**
+ * Answers the frame that starts `chunk` (a client's first bytes: its handshake) with `error` as an error response,
+ * under the frame's own correlation id so the client matches it to its request, then ends the connection (destroyed
+ * after `timeoutMs` if the client does not close its side). Bytes too few for a frame header: just closed.
+ */
+export function answerWithError(socket: net.Socket, chunk: Buffer, error: Error, timeoutMs: number): void {
+  if (chunk.length < FRAME_OVERHEAD_BYTES) {
+    socket.destroy()
+    return
+  }
+  const body = encodeBody(errorToWire(error))
+  const header = encodeFrameHeader(
+    {
+      apiKey: chunk.readUInt16BE(4),
+      apiVersion: 0,
+      correlationId: chunk.readUInt32BE(8),
+      flags: FLAG_RESPONSE | FLAG_ERROR,
+    },
+    body.length,
+  )
+  socket.end(Buffer.concat([header, body]))
+  setTimeout(() => socket.destroy(), timeoutMs).unref()
+}
+
+/**
+ * A connection past connectionsMax: its first frame is answered with a retriable ConnectionError saying so (the SDK
+ * retries with backoff until its connect timeout, whose message then names the cause), instead of Node closing it
+ * without a word. Waits at most `timeoutMs` for that frame.
+ */
+export function refuseBusy(socket: net.Socket, connectionsMax: number, timeoutMs: number): void {
+  const timer = setTimeout(() => socket.destroy(), timeoutMs)
+  socket.on('error', () => {}) // 'close' follows
+  socket.once('close', () => clearTimeout(timer))
+  socket.once('data', (chunk: Buffer) => {
+    clearTimeout(timer)
+    socket.pause()
+    const error = new ConnectionError(
+      `the broker is at its connection limit (connectionsMax ${connectionsMax}): try again later, close idle ` +
+        'clients, or raise it (sluice serve --connections-max)',
     )
-    socket.end(Buffer.concat([header, body]))
-    setTimeout(() => socket.destroy(), timeoutMs).unref()
+    answerWithError(socket, chunk, error, timeoutMs)
   })
 }
