@@ -3,6 +3,7 @@
 // connection that never authenticates is dropped by the handshake timeout, and a TLS connection round-trips. A client
 // that cannot connect says why: an untrusted certificate, a TLS client of a plaintext broker and a plaintext client of
 // a TLS broker at once, a refused port in its timeout's message. Without auth, a silent connection is closed too.
+import net from 'node:net'
 import path from 'node:path'
 import { afterEach, describe, expect, test } from 'vitest'
 import { connectTcpTransport } from '../src/client/tcp-transport.js'
@@ -177,6 +178,21 @@ describe('wire auth and TLS', () => {
     cleanups.push(() => t.close())
     expect((await t.info()).nodeId).toBe('fake')
     expect(logs).toEqual(['a client sent credentials, but this broker has no auth: they were not checked'])
+  })
+
+  test('a server that is not a Sluice broker (an HTTP server) fails at once with a ProtocolError saying so', async () => {
+    const http = net.createServer((socket) => {
+      socket.once('data', () => socket.end('HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n'))
+    })
+    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve))
+    cleanups.push(() => new Promise<void>((resolve) => http.close(() => resolve())))
+    const port = (http.address() as net.AddressInfo).port
+    // Before: 'frame of 1213486160 bytes exceeds frameBytesMax' ("HTTP" read as a frame size).
+    const err = await connectTcpTransport({ brokers: [`127.0.0.1:${port}`], connectTimeoutMs: 30_000 }).catch(
+      (e: unknown) => e,
+    )
+    expect(err).toBeInstanceOf(ProtocolError)
+    expect((err as Error).message).toMatch(/does not speak the Sluice protocol.*check the address and port/)
   })
 
   test('a refused port times out naming the refusal', async () => {

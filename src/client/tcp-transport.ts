@@ -179,6 +179,8 @@ class Link {
   private readonly decoder: FrameDecoder
   private nextCorrelationId = 1
   private corked = false
+  /** Frames received on this connection: none yet means its first bytes are still to be vouched for. */
+  private framesReceived = 0
   alive = true
 
   /** `reader`: the socket was opened with its `onread`; null: the socket emits 'data' (TLS). */
@@ -257,10 +259,21 @@ class Link {
         frame = this.decoder.next()
       } catch (err) {
         this.socket.destroy()
-        this.die(err as Error)
+        // Bytes that are no frame before any frame came: not a Sluice broker at all (an HTTP server's "HTTP" read as
+        // a size gave 'frame of 1213486160 bytes exceeds frameBytesMax'). Retrying the same address cannot help.
+        this.die(
+          this.framesReceived === 0
+            ? new ProtocolError(
+                `the server at ${this.address} does not speak the Sluice protocol (its answer is not a Sluice frame: ` +
+                  `${(err as Error).message}); check the address and port`,
+                { cause: err },
+              )
+            : (err as Error),
+        )
         return
       }
       if (frame === null) return
+      this.framesReceived++
       this.onFrame(frame)
     }
   }
