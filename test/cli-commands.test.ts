@@ -536,6 +536,32 @@ describe('sluice CLI', () => {
     await aExited
   })
 
+  test('consume --until-end reads the healthy partitions of a topic with a damaged one, names it, and exits 1', async () => {
+    const dataDir = path.join(await tempDir(), 'data')
+    const d = ['--data-dir', dataDir]
+    await runCli(['topic', 'create', 'mixed', '--partitions', '2', '--segment-bytes', '1024', '--flush', 'os', ...d])
+    const input = Array.from({ length: 60 }, (_, i) => `${i % 2}:v${i}-${'x'.repeat(40)}`).join('\n') + '\n'
+    expect((await runCli(['produce', 'mixed', '--key-separator', ':', ...d], { input })).code).toBe(0)
+    // Damage one partition's log in its middle: a reader meets a batch whose CRC fails.
+    const topicDir = path.join(dataDir, 'topics', 'mixed')
+    // Partition 0 is read first: the healthy partition 1 after it must still be read.
+    const [damaged, healthy] = ['0', '1']
+    const first = path.join(topicDir, damaged, '00000000000000000000.log')
+    const bytes = await fs.readFile(first)
+    bytes[Math.floor(bytes.length / 2)]! ^= 0xff
+    await fs.writeFile(first, bytes)
+    const r = await runCli(['consume', 'mixed', '--until-end', '--json', ...d])
+    expect(r.code).toBe(1)
+    const printed = r.stdout
+      .trim()
+      .split('\n')
+      .filter((l) => l !== '')
+      .map((l) => JSON.parse(l) as { partition: number })
+    // Before, the first offline partition ended the read with nothing printed of the healthy one.
+    expect(printed.filter((m) => m.partition === Number(healthy)).length).toBe(30)
+    expect(r.stderr).toMatch(new RegExp(`error: mixed/${damaged} is damaged or offline, skipped: .*CRC mismatch`))
+  })
+
   test('npm start: SIGTERM to npm (as a process manager sends it) shuts the broker down cleanly', async () => {
     // The start script execs the broker, so npm's signal reaches it instead of an `sh` that would leave it running.
     const dataDir = path.join(await tempDir(), 'data')

@@ -5,6 +5,7 @@
 // a bounded replay instead (sl.replay, no group): from the beginning unless a start is given, partition after
 // partition, and it exits at the bound.
 import type { Command } from 'commander'
+import { CorruptRecordError, PartitionOfflineError } from '../../index.js'
 import type { AssignPartition, Consumer, Message, ReplayBound, Sluice } from '../../index.js'
 import { parseDate, parseInteger, UsageError, withClient, withTarget, type TargetOptions } from '../context.js'
 import { LineWriter, onStdoutGone } from '../output.js'
@@ -73,24 +74,47 @@ async function replayBounded(sluice: Sluice, topic: string, opts: ConsumeOptions
         : (opts.offset ?? 'earliest')
   const to: ReplayBound =
     opts.toTime !== undefined ? new Date(parseDate('--to-time', opts.toTime)) : (opts.toOffset ?? 'latest')
-  const replay = sluice.replay({
-    topic,
-    from,
-    to,
-    visibility: opts.durable === true ? 'durable' : 'written',
-    ...(opts.partition === undefined ? {} : { partitions: [opts.partition] }),
-  })
+  // One partition after the other, each its own replay: a damaged or offline partition is noted and skipped (after
+  // what it gave before the damage), so the healthy ones are still read (one replay over all of them stopped at the
+  // first bad partition, in a trial before printing anything), and the exit code says so.
+  const partitions =
+    opts.partition !== undefined
+      ? [opts.partition]
+      : (await sluice.admin().describeTopic(topic)).partitions.map((p) => p.partition)
+  // Made up front: each resolves its bounds when made, so 'latest' is every partition's end as the command starts.
+  const replays = partitions.map((partition) => ({
+    partition,
+    replay: sluice.replay({
+      topic,
+      from,
+      to,
+      visibility: opts.durable === true ? 'durable' : 'written',
+      partitions: [partition],
+    }),
+  }))
   const out = new LineWriter()
   let printed = 0
+  const offline: string[] = []
   try {
-    for await (const message of replay) {
-      out.line(formatMessage(message, opts))
-      printed += 1
-      if (opts.maxMessages !== undefined && printed >= opts.maxMessages) break
+    for (const { partition, replay } of replays) {
+      try {
+        for await (const message of replay) {
+          out.line(formatMessage(message, opts))
+          printed += 1
+          if (opts.maxMessages !== undefined && printed >= opts.maxMessages) return
+        }
+      } catch (err) {
+        if (!(err instanceof PartitionOfflineError || err instanceof CorruptRecordError)) throw err
+        out.flush()
+        process.stderr.write(`error: ${topic}/${partition} is damaged or offline, skipped: ${err.message}\n`)
+        offline.push(`${topic}/${partition}`)
+      }
     }
   } finally {
     out.flush()
   }
+  if (offline.length > 0)
+    throw new Error(`${offline.length} partition(s) not read to the end: ${offline.join(', ')} (see above)`)
 }
 
 /**
