@@ -53,6 +53,7 @@ export interface DeleteRecordsResponse {
   partitions: Array<{ partition: number; logStartOffset: number }>
 }
 
+/** Offsets, size and segment count are -1 (unknown) while the partition is offline. */
 export interface PartitionDescription {
   partition: number
   logStartOffset: number

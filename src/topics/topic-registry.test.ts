@@ -251,6 +251,9 @@ describe('TopicRegistry', () => {
     const described = await registry.create('t', 2)
     expect(described.partitions[0]!.offline).toBeNull()
     expect(described.partitions[1]!.offline).toMatch(/disk on fire/)
+    // What an offline partition holds is unknown (-1), not 0.
+    const p1 = described.partitions[1]!
+    expect([p1.logStartOffset, p1.logEndOffset, p1.sizeBytes, p1.segmentCount]).toEqual([-1, -1, -1, -1])
     expect(() => registry.log('t', 1).read(0, 100)).toThrow(PartitionOfflineError)
     expect(registry.log('t', 0).append(makeBatch(1)).baseOffset).toBe(0)
     await real.close()

@@ -477,13 +477,15 @@ export class TopicRegistry {
     const t = this.#get(name)
     const partitions: PartitionDescription[] = t.logs.map((log, partition) => {
       const offline = log.offlineError
+      // Unknown, not zero: a script summing record counts got 0 for a partition holding records (as describeGroup's
+      // lag, -1 says the partition is offline).
       if (offline !== null)
         return {
           partition,
-          logStartOffset: 0,
-          logEndOffset: 0,
-          sizeBytes: 0,
-          segmentCount: 0,
+          logStartOffset: -1,
+          logEndOffset: -1,
+          sizeBytes: -1,
+          segmentCount: -1,
           offline: offline.message,
         }
       return {

@@ -104,14 +104,12 @@ function printTopic(topic: TopicDescription): void {
   printLine(`config: ${TOPIC_CONFIG_KEYS.map((k) => `${k}=${c[k]}`).join(' ')}`)
   printTable(
     ['PARTITION', 'START', 'END', 'BYTES', 'SEGMENTS', 'OFFLINE'],
-    topic.partitions.map((p) => [
-      p.partition,
-      p.logStartOffset,
-      p.logEndOffset,
-      p.sizeBytes,
-      p.segmentCount,
-      p.offline,
-    ]),
+    // An offline partition's figures are unknown: '-', not the -1 the API gives.
+    topic.partitions.map((p) =>
+      p.offline === null
+        ? [p.partition, p.logStartOffset, p.logEndOffset, p.sizeBytes, p.segmentCount, null]
+        : [p.partition, null, null, null, null, p.offline],
+    ),
   )
 }
 
