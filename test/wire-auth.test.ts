@@ -68,6 +68,25 @@ describe('wire auth and TLS', () => {
     expect((await t.info()).nodeId).toBe('fake')
   })
 
+  test('failed authentications are logged as one warning per 10 s with their count, not two lines each', async () => {
+    const warnings: Array<[string, Record<string, unknown> | undefined]> = []
+    const logger = {
+      info() {},
+      error() {},
+      warn: (m: string, f?: Record<string, unknown>) => void warnings.push([m, f]),
+    }
+    const server = await serve({ auth: { token: 'a-long-enough-token' }, failedAuthDelayMs: 0, logger })
+    const brokers = [`127.0.0.1:${server.port}`]
+    for (let i = 0; i < 5; i++)
+      await expect(connectTcpTransport({ brokers, auth: { token: 'wrong-token-here' } })).rejects.toBeInstanceOf(
+        AuthenticationError,
+      )
+    // Before: 'authentication failed' and 'closing connection: authentication failed' for each, 10 lines.
+    expect(warnings).toEqual([
+      ['authentication failed', expect.objectContaining({ failedSinceLastWarning: 1, reason: 'invalid token' })],
+    ])
+  })
+
   test('a connection that never authenticates is closed by the handshake timeout', async () => {
     const server = await serve({ auth: { token: 'a-long-enough-token' }, handshakeTimeoutMs: 200 })
     const c = await RawClient.connect(server.port)

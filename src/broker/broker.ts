@@ -33,6 +33,7 @@ import type {
 import { LIMITS } from '../config/limits.js'
 import {
   ClosedError,
+  DiskFullError,
   InternalError,
   InvalidArgumentError,
   OffsetOutOfRangeError,
@@ -59,6 +60,9 @@ import { ProducerStates } from './producer-state.js'
 import { checkFdBudget } from '../util/fd-budget.js'
 
 export const BROKER_VERSION = '0.1.0'
+/** A full disk's refused writes are logged at most this often. */
+const DISK_FULL_LOG_INTERVAL_MS = 10_000
+
 /** Version of each BrokerApi method this broker speaks. */
 const API_VERSIONS: Readonly<Record<string, number>> = Object.freeze({
   info: 0,
@@ -309,14 +313,37 @@ export class Broker implements BrokerApi {
     this.#enter()
     const batch = checkProduceRequest(req)
     const log = await this.#logForProduce(req.topic, req.partition)
-    return producePartition(
-      this.#produceContext,
-      log,
-      `${req.topic}/${req.partition}`,
-      req.acks,
-      batch,
-      this.#registry.config(req.topic).timestampAfterMaxMs,
-    )
+    try {
+      return await producePartition(
+        this.#produceContext,
+        log,
+        `${req.topic}/${req.partition}`,
+        req.acks,
+        batch,
+        this.#registry.config(req.topic).timestampAfterMaxMs,
+      )
+    } catch (err) {
+      if (err instanceof DiskFullError) this.#noteDiskFull(`${req.topic}/${req.partition}`, err)
+      throw err
+    }
+  }
+
+  #diskFullRefused = 0
+  #diskFullLoggedAt = -Infinity
+
+  /** Writes refused for a full disk are retriable for the client, and were silent for the operator: said here, at most
+   *  every 10 s with how many were refused meanwhile. */
+  #noteDiskFull(where: string, err: DiskFullError): void {
+    this.#diskFullRefused++
+    const now = Date.now()
+    if (now - this.#diskFullLoggedAt < DISK_FULL_LOG_INTERVAL_MS) return
+    this.#diskFullLoggedAt = now
+    this.#logger.error('disk full: writes refused', {
+      where,
+      error: err.message,
+      refusedSinceLastError: this.#diskFullRefused,
+    })
+    this.#diskFullRefused = 0
   }
 
   async fetch(req: FetchRequest, allocate?: ReadAllocator): Promise<FetchResponse> {
@@ -385,7 +412,14 @@ export class Broker implements BrokerApi {
     return this.#call(() => this.#groups().heartbeat(req))
   }
   commitOffsets(req: OffsetCommitRequest): Promise<void> {
-    return this.#call(() => this.#groups().commitOffsets(req))
+    return this.#call(() =>
+      this.#groups()
+        .commitOffsets(req)
+        .catch((err: unknown) => {
+          if (err instanceof DiskFullError) this.#noteDiskFull(`offset commit of group ${req.groupId}`, err)
+          throw err
+        }),
+    )
   }
   fetchOffsets(req: OffsetFetchRequest): Promise<CommittedOffset[]> {
     return this.#call(() => this.#groups().fetchOffsets(req))

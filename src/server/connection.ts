@@ -69,6 +69,10 @@ export interface ConnectionOptions {
   readBuffers: ReadBufferPool
 }
 
+/** Failed authentications are logged at warn at most this often per server. */
+const AUTH_FAILURE_LOG_INTERVAL_MS = 10_000
+const authFailureLog = new WeakMap<ServerLogger, { at: number; failed: number }>()
+
 export class Connection {
   private readonly decoder: FrameDecoder
   private inFlight = 0
@@ -279,9 +283,9 @@ export class Connection {
           const principal = await this.options.authenticator.verify(req.auth)
           this.log('info', 'authenticated', { principal, clientId: req.clientId })
         } catch (err) {
-          this.log('warn', 'authentication failed', { clientId: req.clientId })
+          this.logAuthFailure(req.clientId, err)
           await new Promise((resolve) => setTimeout(resolve, this.options.failedAuthDelayMs))
-          this.closeAfter('authentication failed')
+          this.closeAfter('authentication failed', 'debug')
           throw err instanceof AuthenticationError ? err : new AuthenticationError('authentication failed')
         }
         this.authenticated = true
@@ -308,8 +312,8 @@ export class Connection {
   }
 
   /** Stop serving; the socket ends right after the next response is queued (end() flushes what is queued). */
-  private closeAfter(reason: string): void {
-    this.log('warn', `closing connection: ${reason}`)
+  private closeAfter(reason: string, level: 'debug' | 'warn' = 'warn'): void {
+    this.log(level, `closing connection: ${reason}`)
     this.closing = true
     this.endAfterResponse = true
     this.socket.pause()
@@ -384,6 +388,24 @@ export class Connection {
 
   private wakeIdle(): void {
     for (const wake of this.idleWaiters.splice(0)) wake()
+  }
+
+  /** One line per failed authentication was two, and a guessing client could fill the log: at most one line per
+   *  AUTH_FAILURE_LOG_INTERVAL_MS per server (its logger), with how many failed meanwhile; every one at debug. */
+  private logAuthFailure(clientId: string, err: unknown): void {
+    const logger = this.options.logger
+    const state = authFailureLog.get(logger) ?? { at: -Infinity, failed: 0 }
+    authFailureLog.set(logger, state)
+    state.failed++
+    const fields = { clientId, reason: err instanceof Error ? err.message : String(err) }
+    const now = Date.now()
+    if (now - state.at < AUTH_FAILURE_LOG_INTERVAL_MS) {
+      this.log('debug', 'authentication failed', fields)
+      return
+    }
+    this.log('warn', 'authentication failed', { ...fields, failedSinceLastWarning: state.failed })
+    state.at = now
+    state.failed = 0
   }
 
   private log(level: 'debug' | 'info' | 'warn' | 'error', message: string, fields: Record<string, unknown> = {}): void {

@@ -10,7 +10,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, expect, test } from 'vitest'
 import { openBroker } from '../../src/broker/broker.js'
-import { silentLogger } from '../../src/broker/logger.js'
+import { createMemoryLogger, silentLogger } from '../../src/broker/logger.js'
 import { SluiceError } from '../../src/errors.js'
 import { encodeRecordBatch } from '../../src/storage/record-batch.js'
 import { appendWriteFs } from '../../src/storage/segment.js'
@@ -161,6 +161,7 @@ test(
     const rng = new Random(seed)
     const count = trials(12, 300)
     const totals = newTotals(count)
+    let diskFullLogged = 0
     try {
       for (let trial = 0; trial < count; trial++) {
         const dataDir = path.join(root, `seam-${trial}`)
@@ -174,7 +175,8 @@ test(
           used += n
           return n
         }
-        const broker = await openBroker({ dataDir }, { logger: silentLogger, openGroupCoordinator: null })
+        const logger = createMemoryLogger()
+        const broker = await openBroker({ dataDir }, { logger, openGroupCoordinator: null })
         await broker.createTopic({
           name: 's5',
           partitions: 1,
@@ -191,6 +193,8 @@ test(
           1_000,
         )
         await broker.close()
+        // The operator hears of it too (before, refusals reached only the clients).
+        if (logger.entries.some((e) => e.level === 'error' && e.msg === 'disk full: writes refused')) diskFullLogged++
         appendWriteFs.writeSync = realWrite
         totals.ackedLost += await countLost(dataDir, acked)
         fs.rmSync(dataDir, { recursive: true, force: true })
@@ -206,6 +210,7 @@ test(
     expect(totals.ackedLost).toBe(0)
     expect(totals.otherAfter).toEqual([])
     expect(totals.resumed).toBe(count)
+    expect(diskFullLogged).toBe(count)
   },
   testTimeoutMs(60_000),
 )
