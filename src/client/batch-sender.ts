@@ -38,6 +38,8 @@ export interface SenderHooks {
   onSettled(q: PartitionQueue, batch: OpenBatch): void
   /** The broker no longer knows the topic or partition: drop cached metadata. */
   onUnknownTopic(topic: string): void
+  /** The partition is offline (PartitionOfflineError): records without a key should go elsewhere. */
+  onPartitionOffline(topic: string, partition: number): void
 }
 
 export class BatchSender {
@@ -178,6 +180,7 @@ export class BatchSender {
 
   #failed(q: PartitionQueue, f: InFlightBatch, err: unknown): void {
     if (hasCode(err, 'UNKNOWN_TOPIC', 'UNKNOWN_PARTITION')) this.hooks.onUnknownTopic(q.topic)
+    if (hasCode(err, 'PARTITION_OFFLINE')) this.hooks.onPartitionOffline(q.topic, q.partition)
     if (this.config.idempotent && f.bytes !== null && !f.stale && f.generation === this.#generation) {
       const later = q.window.indexOf(f) < q.window.length - 1
       // Unknown whether it landed (retries exhausted), or later batches are sequenced after it: start a new id.

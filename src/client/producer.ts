@@ -89,11 +89,18 @@ const STEP_BATCHES = 2
 const STEP_BYTES_MIN = 2 * 1024 * 1024
 
 /** `K` and `V`: what the key and value codecs take (`Encodable<C>`); Sluice.producer() infers them from its options. */
+/** How long null-key records avoid a partition a send found offline (then it is tried again: it may be repaired). */
+const OFFLINE_AVOID_MS = 30_000
+/** Topics with offline partitions remembered at once (past it, all are forgotten: a bound, not a policy). */
+const OFFLINE_TOPICS_MAX = 1_000
+
 export class Producer<K = unknown, V = unknown> {
   readonly #config: ProducerConfig
   readonly #metadata: TopicMetadataCache
   readonly #accumulator: BatchAccumulator
-  readonly #sticky = new StickyPartitioner()
+  /** Partitions a send found offline, per topic, until when (ms): null-key records avoid them meanwhile. */
+  readonly #offlineUntil = new Map<string, Map<number, number>>()
+  readonly #sticky = new StickyPartitioner(Math.random, (topic) => this.#offlinePartitions(topic))
   readonly #waiting = new Fifo<WaitingSend>()
   readonly #idleWaiters: Array<() => void> = []
   readonly #sender: BatchSender
@@ -141,6 +148,7 @@ export class Producer<K = unknown, V = unknown> {
     this.#sender = new BatchSender(transport, config, () => this.#accumulator.all(), {
       onSettled: (_q, batch) => this.#onSettled(batch),
       onUnknownTopic: (topic) => this.#metadata.forget(topic),
+      onPartitionOffline: (topic, partition) => this.#markOffline(topic, partition),
     })
     this.#onClose = onClose ?? null
   }
@@ -637,6 +645,29 @@ export class Producer<K = unknown, V = unknown> {
         this.#drainWaiting()
       },
     )
+  }
+
+  /** A batch to (topic, partition) failed with PartitionOfflineError: avoid it for null-key records for a while. */
+  #markOffline(topic: string, partition: number): void {
+    let partitions = this.#offlineUntil.get(topic)
+    if (partitions === undefined) {
+      if (this.#offlineUntil.size >= OFFLINE_TOPICS_MAX) this.#offlineUntil.clear()
+      partitions = new Map()
+      this.#offlineUntil.set(topic, partitions)
+    }
+    partitions.set(partition, Date.now() + OFFLINE_AVOID_MS)
+  }
+
+  #offlinePartitions(topic: string): ReadonlySet<number> | undefined {
+    const partitions = this.#offlineUntil.get(topic)
+    if (partitions === undefined) return undefined
+    const now = Date.now()
+    for (const [p, until] of partitions) if (until <= now) partitions.delete(p)
+    if (partitions.size === 0) {
+      this.#offlineUntil.delete(topic)
+      return undefined
+    }
+    return new Set(partitions.keys())
   }
 
   // ---- sending -----------------------------------------------------------------------------------------------------

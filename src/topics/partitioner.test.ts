@@ -74,6 +74,27 @@ describe('StickyPartitioner', () => {
     expect(sticky.onNewBatch('b', 1, 0)).toBe(0)
   })
 
+  test('partitions known offline are avoided while another is available; with none available it still picks one', () => {
+    const offline = new Set([0, 2])
+    const sticky = new StickyPartitioner(Math.random, (topic) => (topic === 't' ? offline : undefined))
+    const seen = new Set<number>()
+    for (let i = 0; i < 200; i++) {
+      const p = sticky.partition('t', 4)
+      seen.add(p)
+      sticky.onNewBatch('t', 4, p)
+    }
+    expect([...seen].sort()).toEqual([1, 3])
+    // A sticky partition that goes offline is left at the next record.
+    offline.delete(2)
+    offline.add(1)
+    offline.add(3)
+    expect(sticky.partition('t', 4)).toBe(2)
+    offline.add(2)
+    offline.add(0)
+    expect(sticky.partition('t', 4)).toBeLessThan(4) // all offline: any, the send then says why
+    expect(sticky.partition('other', 4)).toBeLessThan(4)
+  })
+
   test('a sticky partition beyond a shrunk partition count is re-picked in range', () => {
     const sticky = new StickyPartitioner(() => 0.99)
     expect(sticky.partition('t', 10)).toBe(9)

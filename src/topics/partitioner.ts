@@ -20,18 +20,35 @@ function assertPartitionCount(partitionCount: number): void {
 export class StickyPartitioner {
   readonly #current = new Map<string, number>()
   readonly #random: () => number
+  /** Partitions of a topic known to be offline: null-key records go elsewhere while another is available (as Kafka's
+   *  partitioner skips partitions without a leader). */
+  readonly #offline: (topic: string) => ReadonlySet<number> | undefined
 
-  /** `random` returns [0, 1); injectable for tests. */
-  constructor(random: () => number = Math.random) {
+  /** `random` returns [0, 1); injectable for tests. `offline`: the topic's partitions to avoid, if any. */
+  constructor(
+    random: () => number = Math.random,
+    offline: (topic: string) => ReadonlySet<number> | undefined = () => undefined,
+  ) {
     this.#random = random
+    this.#offline = offline
   }
 
-  /** The topic's current sticky partition, picked at random the first time. */
+  /** The topic's current sticky partition, picked at random the first time (or when it went offline). */
   partition(topic: string, partitionCount: number): number {
     assertPartitionCount(partitionCount)
     const current = this.#current.get(topic)
-    if (current !== undefined && current < partitionCount) return current
-    return this.#set(topic, this.#pick(partitionCount, -1))
+    const offline = this.#offline(topic)
+    if (current !== undefined && current < partitionCount && offline?.has(current) !== true) return current
+    return this.#set(topic, this.#pickAvailable(partitionCount, current ?? -1, offline))
+  }
+
+  /** Uniformly among the partitions that are not offline (and not `avoid`, when another remains). */
+  #pickAvailable(partitionCount: number, avoid: number, offline: ReadonlySet<number> | undefined): number {
+    if (offline === undefined || offline.size === 0) return this.#pick(partitionCount, avoid)
+    const available: number[] = []
+    for (let p = 0; p < partitionCount; p++) if (!offline.has(p) && p !== avoid) available.push(p)
+    if (available.length === 0) return this.#pick(partitionCount, avoid)
+    return available[Math.floor(this.#random() * available.length) % available.length]!
   }
 
   /**
@@ -41,8 +58,15 @@ export class StickyPartitioner {
   onNewBatch(topic: string, partitionCount: number, sentPartition: number): number {
     assertPartitionCount(partitionCount)
     const current = this.#current.get(topic)
-    if (current !== undefined && current !== sentPartition && current < partitionCount) return current
-    return this.#set(topic, this.#pick(partitionCount, sentPartition))
+    const offline = this.#offline(topic)
+    if (
+      current !== undefined &&
+      current !== sentPartition &&
+      current < partitionCount &&
+      offline?.has(current) !== true
+    )
+      return current
+    return this.#set(topic, this.#pickAvailable(partitionCount, sentPartition, offline))
   }
 
   #pick(partitionCount: number, avoid: number): number {

@@ -2,12 +2,13 @@
 // metadata, acks, compression, flush/close and buffer bounds.
 import { inspect } from 'node:util'
 import { expect, test, vi } from 'vitest'
-import { describeEachTransport } from '../../src/testing/sdk-harness.js'
+import { describeEachTransport, transportWith } from '../../src/testing/sdk-harness.js'
 import type { Message } from '../../src/client/consumer.js'
 import { SendBatchResult } from '../../src/client/producer.js'
-import type { Sluice } from '../../src/sluice.js'
 import { partitionForKey } from '../../src/util/murmur2.js'
-import { InvalidTimestampError } from '../../src/errors.js'
+import { InvalidTimestampError, PartitionOfflineError } from '../../src/errors.js'
+import type { Transport } from '../../src/client/transport.js'
+import { Sluice } from '../../src/sluice.js'
 
 async function readAll(
   sl: Sluice,
@@ -213,6 +214,26 @@ describeEachTransport('producer', (getSluice) => {
     await expect(admin.alterTopicConfig('stamps', { timestampAfterMaxMs: -2 })).rejects.toThrow(
       /timestampAfterMaxMs must be -1 \(no bound\) or an integer >= 0/,
     )
+  })
+
+  test('records without a key avoid a partition a send found offline', async () => {
+    const base = getSluice()
+    await base.admin().createTopic('patchy', { partitions: 3 })
+    const inner = base.transport as Transport
+    const sl = new Sluice(
+      transportWith(inner, {
+        produce: (req) =>
+          req.partition === 0
+            ? Promise.reject(new PartitionOfflineError('injected: log topics/patchy/0 is offline'))
+            : inner.produce(req),
+      }),
+    )
+    const producer = sl.producer({ lingerMs: 0, retries: 0 })
+    let failed = 0
+    for (let i = 0; i < 30; i++) await producer.send('patchy', { value: `v${i}` }).catch(() => failed++)
+    // Before, each new batch could pick the offline partition again: about a third failed.
+    expect(failed).toBeLessThanOrEqual(1)
+    await producer.close()
   })
 
   test('a non-idempotent producer sends and orders records too', async () => {
