@@ -706,6 +706,22 @@ describe('sluice CLI', () => {
     expect(swapped.code).toBe(1)
     expect(swapped.stderr).toContain(`error: --tls-cert ${cert.keyFile} and --tls-key ${cert.certFile} do not load: `)
     await expect(fs.stat(path.join(dir, 'data2'))).rejects.toThrow()
+    // A users file that is not there is named with its flag, before the data dir is opened.
+    const missing = path.join(dir, 'no-such-users.json')
+    const noUsers = await runCli([
+      'serve',
+      '--data-dir',
+      path.join(dir, 'data3'),
+      '--port',
+      '0',
+      '--users-file',
+      missing,
+    ])
+    expect([noUsers.code, noUsers.stderr]).toEqual([
+      1,
+      expect.stringMatching(new RegExp(`^error: --users-file ${missing} cannot be used: ENOENT`)),
+    ])
+    await expect(fs.stat(path.join(dir, 'data3'))).rejects.toThrow()
     // A client without the CA is told at once why the connection failed.
     const untrusted = await runCli(['topic', 'list', '--broker', s.address, '--tls'])
     expect(untrusted.code).toBe(1)

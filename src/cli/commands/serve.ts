@@ -8,6 +8,7 @@ import path from 'node:path'
 import type { Command } from 'commander'
 import { DEFAULTS, openBroker, startServer, type ServerOptions } from '../../index.js'
 import { createJsonLogger } from '../../broker/logger.js'
+import { readUsersFile } from '../../server/auth.js'
 import { LIMITS } from '../../config/limits.js'
 import { TIMER_MS_MAX } from '../../topics/topic-config.js'
 import { parseInteger, UsageError } from '../context.js'
@@ -91,8 +92,18 @@ export function registerServe(program: Command): void {
       ...(opts.connectionsMax === undefined ? {} : { connectionsMax: opts.connectionsMax }),
       ...(opts.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: opts.idleTimeoutMs }),
     }
-    if (opts.usersFile !== undefined) serverOptions.auth = { usersFile: opts.usersFile }
-    else if (token !== undefined) serverOptions.auth = { token }
+    if (opts.usersFile !== undefined) {
+      // Checked before the data dir is opened, naming the flag (it was 'ENOENT ... open', after the broker opened).
+      try {
+        await readUsersFile(opts.usersFile)
+      } catch (err) {
+        throw new Error(
+          `--users-file ${opts.usersFile} cannot be used: ${(err as Error).message} (sluice user add creates it)`,
+          { cause: err },
+        )
+      }
+      serverOptions.auth = { usersFile: opts.usersFile }
+    } else if (token !== undefined) serverOptions.auth = { token }
     if (opts.tlsCert !== undefined && opts.tlsKey !== undefined) {
       const tlsFiles = { cert: readFileSync(opts.tlsCert), key: readFileSync(opts.tlsKey) }
       try {
