@@ -1,5 +1,8 @@
 // Partitions are created only while the process's descriptor limit leaves room for them (3 each) and a headroom;
 // past it the creation is refused naming the numbers, and unknown numbers (no /proc) refuse nothing.
+import { execFileSync } from 'node:child_process'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { expect, test } from 'vitest'
 import { InvalidArgumentError } from '../errors.js'
 import { checkFdBudget, fdLimit, fdsInUse, FD_HEADROOM, FDS_PER_PARTITION } from './fd-budget.js'
@@ -20,4 +23,28 @@ test('the budget: room for 3 descriptors per partition plus the headroom, or a r
 test('on Linux the process numbers are read from /proc', () => {
   expect(fdsInUse()).toBeGreaterThan(2)
   expect(fdLimit()).toBeGreaterThan(fdsInUse()!)
+})
+
+test('a process with no descriptor left counts as full, not unknown: the check refuses', () => {
+  if (process.platform !== 'linux') return
+  // A child under a low limit opens files until EMFILE, then asks: before, the failed count read as 'unknown' and
+  // every partition was let through.
+  const script = [
+    "import fs from 'node:fs'",
+    "import { fdsInUse, checkFdBudget } from './src/util/fd-budget.ts'",
+    'const held = []',
+    "try { for (;;) held.push(fs.openSync('/dev/null', 'r')) } catch {}",
+    'let refused = false',
+    "try { checkFdBudget(1, 'x') } catch { refused = true }",
+    'console.log(JSON.stringify({ inUse: fdsInUse(), refused }))',
+  ].join('\n')
+  const out = execFileSync(
+    'bash',
+    ['-c', `ulimit -n 256 && exec "${process.execPath}" --import tsx --input-type=module -e "$0"`, script],
+    {
+      cwd: path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..'),
+      encoding: 'utf8',
+    },
+  )
+  expect(JSON.parse(out.trim().split('\n').at(-1)!)).toEqual({ inUse: null, refused: true })
 })

@@ -11,12 +11,14 @@ export const FDS_PER_PARTITION = 3
 /** Kept free for connections, checkpoints, sealed segments and the thread pool's files. */
 export const FD_HEADROOM = 256
 
-/** Descriptors this process has open, or null when unknown. */
+/** Descriptors this process has open, or null when unknown; Infinity when none is left even to count them. */
 export function fdsInUse(): number | null {
   try {
     return fs.readdirSync('/proc/self/fd').length - 1 // less the one reading the directory
-  } catch {
-    return null
+  } catch (err) {
+    // Out of descriptors already: before, this read as 'unknown' and the check let the partitions through.
+    const code = (err as NodeJS.ErrnoException).code
+    return code === 'EMFILE' || code === 'ENFILE' ? Infinity : null
   }
 }
 
@@ -38,12 +40,18 @@ export function checkFdBudget(
   inUse: number | null = fdsInUse(),
   limit: number | null = fdLimit(),
 ): void {
-  if (inUse === null || limit === null || !(partitions > 0)) return
+  if (!(partitions > 0)) return
   const needed = partitions * FDS_PER_PARTITION
+  const advice = 'raise the limit (ulimit -n, LimitNOFILE= under systemd) or use fewer partitions'
+  if (inUse === Infinity)
+    throw new InvalidArgumentError(
+      `${what} needs about ${needed} more file descriptors (${FDS_PER_PARTITION} per partition), but this process ` +
+        `has none left: ${advice}`,
+    )
+  if (inUse === null || limit === null) return
   if (inUse + needed + FD_HEADROOM <= limit) return
   throw new InvalidArgumentError(
     `${what} needs about ${needed} more file descriptors (${FDS_PER_PARTITION} per partition), but this process ` +
-      `has ${inUse} open of its limit of ${limit} and keeps ${FD_HEADROOM} free: raise the limit (ulimit -n, ` +
-      'LimitNOFILE= under systemd) or use fewer partitions',
+      `has ${inUse} open of its limit of ${limit} and keeps ${FD_HEADROOM} free: ${advice}`,
   )
 }
