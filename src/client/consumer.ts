@@ -353,6 +353,7 @@ export class Consumer<K = unknown, V = unknown> extends EventEmitter<ConsumerEve
 
   // ---- MembershipTarget (called by GroupMembership) -----------------------------------------------------------------
 
+  /** @internal called by GroupMembership */
   async onPartitionsAssigned(partitions: TopicPartition[]): Promise<void> {
     const fresh: PartitionState[] = []
     for (const tp of partitions) {
@@ -370,6 +371,7 @@ export class Consumer<K = unknown, V = unknown> extends EventEmitter<ConsumerEve
     if (this.#config.onAssign !== null && partitions.length > 0) await this.#config.onAssign(partitions)
   }
 
+  /** @internal called by GroupMembership */
   async onPartitionsRevoked(partitions: TopicPartition[]): Promise<void> {
     const states = this.#statesOf(partitions)
     // `removed` stops delivery and fetching; the generation stays, so a handler running now still advances the
@@ -388,6 +390,7 @@ export class Consumer<K = unknown, V = unknown> extends EventEmitter<ConsumerEve
     if (this.#config.onRevoke !== null && partitions.length > 0) await this.#config.onRevoke(partitions)
   }
 
+  /** @internal called by GroupMembership */
   async onPartitionsLost(partitions: TopicPartition[]): Promise<void> {
     for (const s of this.#statesOf(partitions)) this.#remove(s)
     // They are gone as surely as revoked ones (only nothing was committed): per-partition state the application
@@ -395,6 +398,7 @@ export class Consumer<K = unknown, V = unknown> extends EventEmitter<ConsumerEve
     if (this.#config.onRevoke !== null && partitions.length > 0) await this.#config.onRevoke(partitions)
   }
 
+  /** @internal called by GroupMembership */
   onReset(resets: Array<{ topic: string; partition: number; offset: number }>): void {
     for (const r of resets) {
       const s = this.#fetcher.states.get(tpKey(r.topic, r.partition))
@@ -405,6 +409,7 @@ export class Consumer<K = unknown, V = unknown> extends EventEmitter<ConsumerEve
     this.#fetcher.wake()
   }
 
+  /** @internal called by GroupMembership */
   lastPollMsAgo(): number {
     if (this.#idle) return 0
     const now = Date.now()
