@@ -263,6 +263,18 @@ export class Consumer<K = unknown, V = unknown> extends EventEmitter<ConsumerEve
       .map((s) => ({ topic: s.topic, partition: s.partition }))
   }
 
+  /**
+   * Assigned partitions that deliver nothing until seek() or resume(): a handler threw, a record could not be decoded
+   * or is corrupt, or (autoOffsetReset 'none') the position is gone. Each with its error and where it stopped.
+   */
+  stopped(): Array<{ topic: string; partition: number; offset: number; error: Error }> {
+    this.#checkNotClosed()
+    const out: Array<{ topic: string; partition: number; offset: number; error: Error }> = []
+    for (const s of this.#fetcher.states.values())
+      if (s.stopped !== null) out.push({ topic: s.topic, partition: s.partition, offset: s.position, error: s.stopped })
+    return out
+  }
+
   /** The next offset this consumer delivers for the partition. */
   position(tp: TopicPartition): number {
     this.#checkNotClosed()

@@ -192,13 +192,18 @@ describeEachTransport('group consumer', (getSluice, env) => {
     expect(errors[0]).toBeInstanceOf(NoCommittedOffsetError)
     expect(errors[0]).toMatchObject({ topic: 'strict', partition: 0 })
     expect(seen).toEqual([])
+    // Listed as stopped (paused() does not name it: nobody paused it).
+    expect(consumer.stopped()).toEqual([{ topic: 'strict', partition: 0, offset: -1, error: errors[0] }])
+    expect(consumer.paused()).toEqual([])
     consumer.seek({ topic: 'strict', partition: 0, offset: 10 })
     await until(() => errors.length === 2, 'the out-of-range error')
     expect(errors[1]).toBeInstanceOf(OffsetOutOfRangeError)
     expect(errors[1]).toMatchObject({ logStartOffset: 50 })
     // Stopped where it was: nothing past the gap was delivered (with 'earliest' it would have gone on at 50).
     expect(seen.every((o) => o < 50)).toBe(true)
+    expect(consumer.stopped().map((x) => [x.partition, x.error])).toEqual([[0, errors[1]]])
     consumer.seek({ topic: 'strict', partition: 0, offset: 50 })
+    expect(consumer.stopped()).toEqual([])
     await until(() => seen.includes(59), 'the records after the seek')
     await consumer.close()
   })
