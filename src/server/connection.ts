@@ -36,7 +36,7 @@ import {
 } from '../protocol/frame.js'
 import type { Authenticator } from './auth.js'
 import type { ReadBufferLease, ReadBufferPool } from './read-buffer-pool.js'
-import { TLS_HANDSHAKE_RECORD } from './transport-sniff.js'
+import { errorFrame, TLS_HANDSHAKE_RECORD } from './transport-sniff.js'
 
 /** Produce requests up to this size that arrive in several socket chunks are assembled in pooled buffers (a power of
  *  two at most twice the frame); larger ones in buffers of their own size. */
@@ -186,12 +186,7 @@ export class Connection {
             hint: 'serve TLS with --tls-cert and --tls-key, or connect without TLS',
           })
           this.closing = true
-          const body = encodeBody(errorToWire(new ProtocolError('this broker does not serve TLS: connect without TLS')))
-          const header = encodeFrameHeader(
-            { apiKey: 0, apiVersion: 0, correlationId: 0, flags: FLAG_RESPONSE | FLAG_ERROR },
-            body.length,
-          )
-          this.socket.end(Buffer.concat([header, body]))
+          this.socket.end(errorFrame(0, 0, new ProtocolError('this broker does not serve TLS: connect without TLS')))
           setTimeout(() => this.socket.destroy(), 1000).unref()
           return
         }

@@ -66,18 +66,18 @@ export function answerWithError(socket: net.Socket, chunk: Buffer, error: Error,
     socket.destroy()
     return
   }
+  socket.end(errorFrame(chunk.readUInt16BE(4), chunk.readUInt32BE(8), error))
+  setTimeout(() => socket.destroy(), timeoutMs).unref()
+}
+
+/** A whole error response frame: `error` as the answer to request `correlationId` of api `apiKey`. */
+export function errorFrame(apiKey: number, correlationId: number, error: Error): Buffer {
   const body = encodeBody(errorToWire(error))
   const header = encodeFrameHeader(
-    {
-      apiKey: chunk.readUInt16BE(4),
-      apiVersion: 0,
-      correlationId: chunk.readUInt32BE(8),
-      flags: FLAG_RESPONSE | FLAG_ERROR,
-    },
+    { apiKey, apiVersion: 0, correlationId, flags: FLAG_RESPONSE | FLAG_ERROR },
     body.length,
   )
-  socket.end(Buffer.concat([header, body]))
-  setTimeout(() => socket.destroy(), timeoutMs).unref()
+  return Buffer.concat([header, body])
 }
 
 /**

@@ -226,12 +226,20 @@ export async function runPowerCuts(options: PowerCutRunOptions): Promise<PowerCu
       }
       const instance = sl
       try {
-        const ends = (await instance.admin().describeTopic(TOPIC)).partitions.map((p) => p.logEndOffset)
+        const described = (await instance.admin().describeTopic(TOPIC)).partitions
+        const ends = described.map((p) => p.logEndOffset)
+        // Offline after a recovery with the disk up is a defect (its end reads -1, unknown).
+        for (const p of described)
+          if (p.offline !== null && !layer.frozen) {
+            figures.errorsWhileUp++
+            if (figures.errorExamples.length < 5)
+              figures.errorExamples.push(`${TOPIC}/${p.partition} offline after recovery: ${p.offline}`)
+          }
         const now = await instance.transport.fetchOffsets({
           groupId: GROUP,
           partitions: [{ topic: TOPIC, partitions: ends.map((_, p) => p) }],
         })
-        for (const c of now) if (c.offset > ends[c.partition]!) figures.commitsPastLogEnd++
+        for (const c of now) if (ends[c.partition]! >= 0 && c.offset > ends[c.partition]!) figures.commitsPastLogEnd++
       } catch (err) {
         if (!layer.frozen) throw err // an armed cut may land inside these reads
       }
@@ -241,7 +249,8 @@ export async function runPowerCuts(options: PowerCutRunOptions): Promise<PowerCu
           const from = readFrom[visibility]
           try {
             const ends = (await instance.admin().describeTopic(TOPIC)).partitions.map((p) => p.logEndOffset)
-            for (let p = 0; p < PARTITIONS; p++) from[p] = Math.min(from[p]!, ends[p]!)
+            // An offline partition's end is unknown (-1): its reading position stays as it is.
+            for (let p = 0; p < PARTITIONS; p++) if (ends[p]! >= 0) from[p] = Math.min(from[p]!, ends[p]!)
           } catch {
             return // an armed cut
           }
