@@ -124,6 +124,7 @@ async function replayBounded(sluice: Sluice, topic: string, opts: ConsumeOptions
 async function startWithin(sluice: Sluice, topic: string, partition: number, offset: number): Promise<number> {
   const p = (await sluice.admin().describeTopic(topic)).partitions.find((x) => x.partition === partition)
   if (p === undefined) return offset // assign() names the unknown partition
+  if (p.offline !== null) return offset // its bounds are unknown (-1): reading it reports the offline partition
   const start = Math.min(Math.max(offset, p.logStartOffset), p.logEndOffset)
   if (start !== offset) {
     const where =
