@@ -10,7 +10,7 @@ import path from 'node:path'
 import { afterEach, describe, expect, test } from 'vitest'
 import { Sluice } from '../src/index.js'
 import { until } from '../src/testing/sdk-harness.js'
-import { REPO_ROOT, runCli, startServe, type ServeChild } from './cli-helpers.js'
+import { REPO_ROOT, runCli, spawnCli, startServe, type ServeChild } from './cli-helpers.js'
 import { makeSelfSignedCert, makeTempDir, removeDir } from './wire-helpers.js'
 
 const cleanups: Array<() => Promise<void> | void> = []
@@ -443,13 +443,7 @@ describe('sluice CLI', () => {
     const input = Array.from({ length: 30_000 }, (_, i) => `line-${i}-${'x'.repeat(40)}`).join('\n') + '\n'
     expect((await runCli(['produce', 'lines', ...d], { input })).code).toBe(0)
     for (const json of [false, true]) {
-      const child = spawn(
-        process.execPath,
-        ['--import', 'tsx', path.join(REPO_ROOT, 'src/cli/main.ts'), 'consume', 'lines', '--until-end', ...d].concat(
-          json ? ['--json'] : [],
-        ),
-        { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
-      )
+      const child = spawnCli(['consume', 'lines', '--until-end', ...d].concat(json ? ['--json'] : []))
       let stderr = ''
       child.stderr.on('data', (c: Buffer) => (stderr += c.toString()))
       // Like `head -1`: read the first chunk, then close the pipe while ~1.5 MB are still to come.
@@ -459,21 +453,7 @@ describe('sluice CLI', () => {
     }
     // With --group, the member leaves its group before exiting (committing nothing): before, it stayed a member of a
     // dead process for the session timeout (10 s), its partitions delivered to no one.
-    const member = spawn(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        path.join(REPO_ROOT, 'src/cli/main.ts'),
-        'consume',
-        'lines',
-        '--group',
-        'readers',
-        '--from-beginning',
-        ...d,
-      ],
-      { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
-    )
+    const member = spawnCli(['consume', 'lines', '--group', 'readers', '--from-beginning', ...d])
     member.stdout.once('data', () => member.stdout.destroy())
     const memberCode = await new Promise<number | null>((resolve) => member.on('close', (c) => resolve(c)))
     expect(memberCode).toBe(0)
@@ -492,22 +472,7 @@ describe('sluice CLI', () => {
       'timed',
       Array.from({ length: 400 }, (_, i) => ({ key: `k${i}`, value: `v${i}` })),
     )
-    const a = spawn(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        path.join(REPO_ROOT, 'src/cli/main.ts'),
-        'consume',
-        'timed',
-        '--group',
-        'timed-g',
-        '--from-time',
-        '2000-01-01T00:00:00Z',
-        ...d,
-      ],
-      { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
-    )
+    const a = spawnCli(['consume', 'timed', '--group', 'timed-g', '--from-time', '2000-01-01T00:00:00Z', ...d])
     const aExited = new Promise<void>((resolve) => a.on('close', () => resolve()))
     cleanups.push(async () => {
       a.kill('SIGKILL')

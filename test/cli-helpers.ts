@@ -8,6 +8,17 @@ import { withBrokerThreadpool } from '../src/cli/threadpool.js'
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const MAIN = path.join(REPO_ROOT, 'src', 'cli', 'main.ts')
 
+/** `sluice <args>` started as a child with stdin ignored and stdout/stderr piped, for tests that read it as it runs
+ *  (the caller waits for and kills it). */
+export function spawnCli(
+  args: readonly string[],
+): ChildProcess & { stdout: NodeJS.ReadableStream; stderr: NodeJS.ReadableStream } {
+  return spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
+    cwd: REPO_ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  }) as ChildProcess & { stdout: NodeJS.ReadableStream; stderr: NodeJS.ReadableStream }
+}
+
 export interface RunResult {
   code: number | null
   stdout: string
