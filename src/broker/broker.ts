@@ -483,7 +483,9 @@ export async function openBroker(input: BrokerConfigInput = {}, options: OpenBro
         { flush: 'sync', retentionMs: -1, retentionBytes: -1 },
         { internal: true },
       )
-    const producerIds = await ProducerIdAllocator.open(config.dataDir)
+    const producerIds = await ProducerIdAllocator.open(config.dataDir, (message) =>
+      logger.error('producer id file damaged', { detail: message }),
+    )
     const openCoordinator =
       options.openGroupCoordinator === undefined ? openDefaultGroupCoordinator : options.openGroupCoordinator
     const coordinator =
