@@ -58,6 +58,9 @@ function grouped(tps: Iterable<TopicPartition>): TopicPartitions[] {
   return [...byTopic].map(([topic, partitions]) => ({ topic, partitions: partitions.sort((a, b) => a - b) }))
 }
 
+/** How long close() waits for the broker to hear the member leave. */
+const LEAVE_WAIT_MS = 5_000
+
 export class GroupMembership {
   private currentMemberId = ''
   private currentEpoch = 0
@@ -141,14 +144,22 @@ export class GroupMembership {
     this.ownedMap.clear()
     this.revoking.clear()
     if (this.currentMemberId === '') return
+    // The leave is a courtesy (unheard, the member is removed after its session timeout), so close() waits for it at
+    // most LEAVE_WAIT_MS: with the broker down it waited a whole request timeout more after the commit's own.
+    const leaving = this.transport.groupHeartbeat({
+      ...this.request(false),
+      memberEpoch: this.options.groupInstanceId === null ? -1 : -2,
+      ownedPartitions: [],
+    })
+    let timer: NodeJS.Timeout | undefined
+    const waited = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), LEAVE_WAIT_MS)))
     try {
-      await this.transport.groupHeartbeat({
-        ...this.request(false),
-        memberEpoch: this.options.groupInstanceId === null ? -1 : -2,
-        ownedPartitions: [],
-      })
+      await Promise.race([leaving, waited])
     } catch (err) {
       this.options.onError?.(err)
+    } finally {
+      clearTimeout(timer)
+      leaving.catch(() => undefined) // a late failure has nobody left to tell
     }
     this.currentEpoch = this.options.groupInstanceId === null ? -1 : -2
   }

@@ -353,4 +353,29 @@ describeEachTransport('group consumer', (getSluice, env) => {
     await until(() => consumer.assignment().length === 1, 'the member to be back')
     await consumer.close()
   })
+
+  test('close() with the coordinator unreachable waits at most 5 s for the leave after the commit', async () => {
+    const base = getSluice()
+    await base.admin().createTopic('farewell', { partitions: 1 })
+    let down = false
+    const inner = base.transport as Transport
+    const sl = new Sluice(
+      transportWith(inner, {
+        // Down: heartbeats are never answered (as a broker that is gone, until the request timeout), commits fail.
+        groupHeartbeat: (req) => (down ? new Promise(() => {}) : inner.groupHeartbeat(req)),
+        commitOffsets: (req) =>
+          down ? Promise.reject(new ConnectionError('injected: broker down')) : inner.commitOffsets(req),
+      }),
+    )
+    const consumer = sl.consumer({ groupId: 'farewell-g', heartbeatIntervalMs: 50, sessionTimeoutMs: 30_000 })
+    consumer.on('error', () => {})
+    await consumer.subscribe(['farewell'])
+    await consumer.run({ eachMessage: () => {} })
+    await until(() => consumer.assignment().length === 1, 'the assignment')
+    down = true
+    const started = Date.now()
+    await consumer.close() // before: waited on the leave for as long as the broker stayed silent
+    expect(Date.now() - started).toBeLessThan(8_000)
+    expect(consumer.closed).toBe(true)
+  }, 20_000)
 })
