@@ -614,4 +614,24 @@ describe('index lookups', () => {
     expect(readBatchHeader(log2.read(2, 10).records).baseOffset).toBe(2)
     await again.close()
   })
+
+  test('a damaged lastOffsetDelta is reported at its own batch, not at the healthy one after it', async ({
+    tmpDir,
+  }) => {
+    const storage = await openStorage(tmpDir)
+    const log = await storage.openLog('l', logConfig({ segmentBytes: 1 << 20 }))
+    for (let i = 0; i < 10; i++) log.append(makeBatch(`v${i}`, 2))
+    await storage.close()
+    const file = path.join(tmpDir, 'l', '00000000000000000000.log')
+    const bytes = fs.readFileSync(file)
+    let position = 0
+    for (let i = 0; i < 4; i++) position += readBatchHeader(bytes, position).batchBytes
+    bytes[position + 23]! ^= 0xff // the top byte of batch 4's lastOffsetDelta, outside nothing but its CRC
+    fs.writeFileSync(file, bytes)
+    const again = await openStorage(tmpDir)
+    const log2 = await again.openLog('l', logConfig({ segmentBytes: 1 << 20 }))
+    // Before: 'batch starts at offset 10, expected <garbage>' at the next batch's byte.
+    expect(() => log2.read(0, 1 << 20)).toThrow(new RegExp(`lastOffsetDelta .* at byte ${position}\\)`))
+    await again.close()
+  })
 })

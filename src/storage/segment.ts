@@ -404,8 +404,18 @@ export class Segment {
           position + cut,
         )
       checkLeaderEpoch(buf.readInt32BE(cut + POS.partitionLeaderEpoch), this.logPath, position + cut)
+      // The header must agree with itself before its lastOffsetDelta says where the next batch starts: a flipped bit
+      // there was reported at the next, healthy batch ('starts at offset 185, expected -16777031'), not at this one.
+      const lastOffsetDelta = buf.readInt32BE(cut + POS.lastOffsetDelta)
+      const recordCount = buf.readInt32BE(cut + POS.recordsCount)
+      if (recordCount < 1 || lastOffsetDelta !== recordCount - 1)
+        throw new CorruptRecordError(
+          `batch header says ${recordCount} records but lastOffsetDelta ${lastOffsetDelta}`,
+          this.logPath,
+          position + cut,
+        )
       if (cut + batchBytes > buf.length) break
-      expected = baseOffset + buf.readInt32BE(cut + POS.lastOffsetDelta) + 1
+      expected = baseOffset + lastOffsetDelta + 1
       cut += batchBytes
     }
     if (cut === 0) {
