@@ -74,6 +74,15 @@ describe('dumpSegment', () => {
     const some = []
     for await (const b of dumpSegment(file, { from: 4, limit: 2 })) some.push(b.baseOffset)
     expect(some).toEqual([3, 6])
+    // A damaged lastOffsetDelta (top byte) below `from`'s batch: shown with its problem, not skipped as if before it.
+    const damaged = fs.readFileSync(file)
+    damaged[all[1]!.position + 23]! ^= 0xff
+    fs.writeFileSync(file, damaged)
+    const fromSix = []
+    for await (const b of dumpSegment(file, { from: 6, limit: 2 })) fromSix.push([b.position, b.problem])
+    expect(fromSix[0]).toEqual([all[1]!.position, expect.stringMatching(/CRC|lastOffsetDelta/)])
+    damaged[all[1]!.position + 23]! ^= 0xff
+    fs.writeFileSync(file, damaged)
     const bytes = fs.readFileSync(file)
     bytes[all[1]!.position + 40]! ^= 1
     bytes.writeInt32BE(1_000_000, all[2]!.position + 8)

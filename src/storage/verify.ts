@@ -240,7 +240,10 @@ export async function* dumpSegment(file: string, options: DumpOptions = {}): Asy
       const header = readBatchHeader(head)
       if (header.batchLength < BATCH_HEADER_BYTES - LOG_OVERHEAD || position + header.batchBytes > size)
         throw new CorruptRecordError(`batch length ${header.batchLength} does not fit the file`, file, position)
-      if (header.lastOffset >= from) {
+      // A header that disagrees with itself cannot place its batch: it is shown whatever `from` says (skipped by its
+      // garbage lastOffset, it was hidden from 'log dump --from' while the dump exited 0).
+      const selfConsistent = header.recordCount >= 1 && header.lastOffsetDelta === header.recordCount - 1
+      if (header.lastOffset >= from || !selfConsistent) {
         const batch = Buffer.alloc(header.batchBytes)
         await handle.read(batch, 0, batch.length, position)
         let problem: string | null = null
@@ -249,6 +252,8 @@ export async function* dumpSegment(file: string, options: DumpOptions = {}): Asy
         } catch (err) {
           problem = (err as Error).message
         }
+        if (problem === null && !selfConsistent)
+          problem = `batch header says ${header.recordCount} records but lastOffsetDelta ${header.lastOffsetDelta}`
         yield { ...header, position, problem }
         yielded++
       }
