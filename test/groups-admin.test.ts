@@ -99,6 +99,9 @@ describeEachTransport('consumer group administration', (sluice) => {
     await sl.admin().deleteRecords(TOPIC, [{ partition: p.partition, offset: p.logEndOffset - 1 }])
     const after = (await sl.admin().describeGroup('lag')).offsets.find((o) => o.partition === p.partition)!
     expect([after.committedOffset, after.lag]).toEqual([p.committedOffset, 1])
+    // ...and the log start shows the group fell behind it (its commit is below the start): records it never read.
+    expect(after.logStartOffset).toBe(p.logEndOffset - 1)
+    expect(after.committedOffset).toBeLessThan(after.logStartOffset)
     expect((await sl.admin().listGroups()).find((g) => g.groupId === 'lag')).toEqual({
       groupId: 'lag',
       state: 'Empty',

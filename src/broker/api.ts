@@ -234,8 +234,19 @@ export interface GroupDescription {
     subscribedTopics: string[]
     assignment: Array<{ topic: string; partition: number }>
   }>
-  /** logEndOffset and lag are -1 for a partition that is offline (its end is unknown). */
-  offsets: Array<{ topic: string; partition: number; committedOffset: number; logEndOffset: number; lag: number }>
+  /**
+   * lag counts the records left to read: from the commit, or from the log start when retention or deleteRecords
+   * removed records past the commit (committedOffset < logStartOffset says the group never read those). The
+   * offsets and lag are -1 for a partition that is offline (unknown).
+   */
+  offsets: Array<{
+    topic: string
+    partition: number
+    committedOffset: number
+    logStartOffset: number
+    logEndOffset: number
+    lag: number
+  }>
 }
 
 export type ResetTarget = 'earliest' | 'latest' | { timestamp: number } | { offset: number } | { shiftBy: number }

@@ -243,6 +243,7 @@ describe('GroupCoordinator', () => {
       topic: 't',
       partition: 1,
       committedOffset: 30,
+      logStartOffset: 0,
       logEndOffset: 100,
       lag: 70,
     })
@@ -250,6 +251,7 @@ describe('GroupCoordinator', () => {
       topic: 't',
       partition: 0,
       committedOffset: -1,
+      logStartOffset: 0,
       logEndOffset: 100,
       lag: 100,
     })

@@ -368,25 +368,34 @@ export class GroupCoordinator {
       const count = topics.partitionCount(tp.topic)
       if (count === null || tp.partition >= count) continue
       const committedOffset = this.store.get(groupId, tp.topic, tp.partition)?.offset ?? -1
+      let logStartOffset: number
       let logEndOffset: number
-      let from: number
       try {
         logEndOffset = topics.logEndOffset(tp.topic, tp.partition)
-        // Records left to read: none below the log start (retention or deleteRecords removed them), whatever the
-        // commit says.
-        from = Math.max(committedOffset, topics.logStartOffset(tp.topic, tp.partition))
+        logStartOffset = topics.logStartOffset(tp.topic, tp.partition)
       } catch (err) {
         if (!(err instanceof SluiceError)) throw err
-        // Offline: its end, and so the lag, are unknown.
-        offsets.push({ topic: tp.topic, partition: tp.partition, committedOffset, logEndOffset: -1, lag: -1 })
+        // Offline: its bounds, and so the lag, are unknown.
+        offsets.push({
+          topic: tp.topic,
+          partition: tp.partition,
+          committedOffset,
+          logStartOffset: -1,
+          logEndOffset: -1,
+          lag: -1,
+        })
         continue
       }
       offsets.push({
         topic: tp.topic,
         partition: tp.partition,
         committedOffset,
+        // Given with the lag, so a group that fell behind the log start shows it (its commit below the start): the
+        // lag alone counts only what is left to read.
+        logStartOffset,
         logEndOffset,
-        lag: Math.max(0, logEndOffset - from),
+        // Records left to read: none below the log start (retention or deleteRecords removed them).
+        lag: Math.max(0, logEndOffset - Math.max(committedOffset, logStartOffset)),
       })
     }
     return {

@@ -67,8 +67,8 @@ export function registerGroup(program: Command): void {
       )
       printLine('offsets:')
       printTable(
-        ['TOPIC', 'PARTITION', 'COMMITTED', 'END', 'LAG'],
-        d.offsets.map((o) => [o.topic, o.partition, o.committedOffset, o.logEndOffset, o.lag]),
+        ['TOPIC', 'PARTITION', 'COMMITTED', 'START', 'END', 'LAG'],
+        d.offsets.map((o) => [o.topic, o.partition, o.committedOffset, o.logStartOffset, o.logEndOffset, o.lag]),
       )
     })
 
