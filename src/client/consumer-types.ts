@@ -18,6 +18,13 @@ export interface Batch<K = unknown, V = unknown> {
 
 export interface EachBatchPayload<K = unknown, V = unknown> {
   batch: Batch<K, V>
+  /**
+   * Marks the messages of this call up to `offset` (one of theirs) as processed before the handler returns: the
+   * position (and what a commit stores) moves past it at once, and a handler that then throws stops the partition
+   * at the first message not resolved, instead of at the first of the call. Without it, the whole call counts once
+   * the handler returns.
+   */
+  resolveOffset(offset: number): void
 }
 
 export interface RunOptions<K = unknown, V = unknown> {

@@ -555,12 +555,26 @@ export class Consumer<K = unknown, V = unknown> extends EventEmitter<ConsumerEve
       }
       if (messages.length > 0) {
         this.#polls++
+        const first = messages[0]!.offset
+        const last = messages[messages.length - 1]!.offset
+        // The next offset not resolved yet: where a failure of this call stops the partition.
+        let unresolved = first
+        const resolveOffset = (offset: number): void => {
+          if (!Number.isSafeInteger(offset) || offset < first || offset > last)
+            throw new InvalidArgumentError(
+              `resolveOffset(${String(offset)}): not an offset of this eachBatch call (${first}-${last})`,
+            )
+          if (offset < unresolved) return
+          s.handled(chunk.generation, offset)
+          unresolved = offset + 1
+        }
         try {
           await handler({
             batch: { topic: s.topic, partition: s.partition, messages, logEndOffset: chunk.logEndOffset },
+            resolveOffset,
           })
         } catch (err) {
-          this.#handlerFailed(chunk, messages[0]!.offset, err)
+          this.#handlerFailed(chunk, unresolved, err)
           return
         }
         s.handled(chunk.generation, messages[messages.length - 1]!.offset)

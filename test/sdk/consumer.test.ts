@@ -143,6 +143,45 @@ describeEachTransport('consumer', (getSluice) => {
     await consumer.close()
   })
 
+  test('eachBatch resolveOffset: a call that throws after resolving some stops at the first unresolved message', async () => {
+    const sl = getSluice()
+    await fill(sl, 'c3r', 1, 20)
+    const consumer = sl.consumer({
+      groupId: 'g3r',
+      autoOffsetReset: 'earliest',
+      autoCommit: false,
+      maxBatchMessages: 10,
+    })
+    await consumer.assign([{ topic: 'c3r', partition: 0 }])
+    const errors: Error[] = []
+    consumer.on('error', (err) => void errors.push(err))
+    const calls: number[][] = []
+    let failed = false
+    await consumer.run({
+      eachBatch: ({ batch, resolveOffset }) => {
+        calls.push(batch.messages.map((m) => m.offset))
+        expect(() => resolveOffset(batch.messages[0]!.offset + 100)).toThrow(/not an offset of this eachBatch call/)
+        if (!failed) {
+          failed = true
+          for (const m of batch.messages.slice(0, 3)) resolveOffset(m.offset)
+          throw new Error('the fourth message failed')
+        }
+      },
+    })
+    const waitFor = async (ok: () => boolean, what: string): Promise<void> => {
+      for (let i = 0; i < 1500 && !ok(); i++) await new Promise((r) => setTimeout(r, 10))
+      if (!ok()) throw new Error(`timed out waiting for ${what}`)
+    }
+    await waitFor(() => calls.length === 1 && errors.length === 1, 'the failed call')
+    // Before, the partition stopped at the call's first message and all ten came again.
+    expect(consumer.stopped().map((x) => x.offset)).toEqual([3])
+    expect(consumer.position({ topic: 'c3r', partition: 0 })).toBe(3)
+    consumer.resume([{ topic: 'c3r', partition: 0 }])
+    await waitFor(() => calls.flat().includes(19), 'the rest after resume')
+    expect(calls[1]![0]).toBe(3)
+    await consumer.close()
+  })
+
   test('seekToTimestamp goes to the first offset with timestamp >= T, or the log end when none', async () => {
     const sl = getSluice()
     const base = 1_700_000_000_000
