@@ -327,11 +327,38 @@ export class Consumer<K = unknown, V = unknown> extends EventEmitter<ConsumerEve
     return this.#iterator as AsyncIterator<Message<K, V>>
   }
 
-  /** Commits every partition's position (the next offset to read). Needs a groupId. */
-  async commit(): Promise<void> {
+  /**
+   * Commits every partition's position (the next offset to read), or exactly the `offsets` given (each the next offset
+   * to read of an assigned partition: `message.offset + 1` to commit a message). Needs a groupId. With autoCommit on,
+   * a later automatic commit stores the position again.
+   */
+  async commit(offsets?: ReadonlyArray<{ topic: string; partition: number; offset: number }>): Promise<void> {
     this.#checkNotClosed()
     if (this.#config.groupId === null) throw new InvalidArgumentError('commit() needs a groupId')
-    await this.#commit([...this.#fetcher.states.values()])
+    if (offsets === undefined) {
+      await this.#commit([...this.#fetcher.states.values()])
+      return
+    }
+    if (!Array.isArray(offsets))
+      throw new InvalidArgumentError('commit() takes an array of { topic, partition, offset }, or nothing')
+    // Every entry is checked before anything is sent.
+    const entries = offsets.map((o) => {
+      if (typeof o === 'object' && o !== null) checkKnownKeys(o, ['topic', 'partition', 'offset'], 'a commit() entry')
+      const state = this.#state(o?.topic, o?.partition)
+      checkOffset(o.offset, 'a commit() offset')
+      return { state, offset: o.offset }
+    })
+    if (entries.length === 0) return
+    const request = entries.map((e) => ({ topic: e.state.topic, partition: e.state.partition, offset: e.offset }))
+    if (this.#membership !== null) await this.#membership.commit(request)
+    else
+      await this.#transport.commitOffsets({
+        groupId: this.#config.groupId,
+        memberId: '',
+        memberEpoch: -1,
+        offsets: request,
+      })
+    for (const e of entries) e.state.committed = e.offset
   }
 
   /**

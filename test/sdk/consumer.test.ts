@@ -182,6 +182,39 @@ describeEachTransport('consumer', (getSluice) => {
     await consumer.close()
   })
 
+  test('commit(offsets) stores exactly the offsets given, checked first; a new member of the group starts there', async () => {
+    const sl = getSluice()
+    await fill(sl, 'c3c', 2, 10)
+    const consumer = sl.consumer({ groupId: 'g3c', autoOffsetReset: 'earliest', autoCommit: false })
+    await consumer.assign([
+      { topic: 'c3c', partition: 0 },
+      { topic: 'c3c', partition: 1 },
+    ])
+    // The message in hand counted: commit its offset + 1 from inside the handler (commit() alone stores the position,
+    // which does not count it yet).
+    await new Promise<void>((resolve) => {
+      void consumer.run({
+        eachMessage: async ({ partition, message }) => {
+          if (partition === 0 && message.offset === 4) {
+            await consumer.commit([{ topic: 'c3c', partition: 0, offset: message.offset + 1 }])
+            resolve()
+          }
+        },
+      })
+    })
+    await expect(consumer.commit([{ topic: 'c3c', partition: 7, offset: 1 }])).rejects.toThrow(/not assigned/)
+    await expect(consumer.commit([{ topic: 'c3c', partition: 1, offset: -1 }])).rejects.toThrow(/non-negative/)
+    await consumer.close()
+    const next = sl.consumer({ groupId: 'g3c', autoOffsetReset: 'earliest' })
+    await next.assign([
+      { topic: 'c3c', partition: 0 },
+      { topic: 'c3c', partition: 1 },
+    ])
+    expect(next.position({ topic: 'c3c', partition: 0 })).toBe(5)
+    expect(next.position({ topic: 'c3c', partition: 1 })).toBe(0) // nothing committed there: earliest
+    await next.close()
+  })
+
   test('seekToTimestamp goes to the first offset with timestamp >= T, or the log end when none', async () => {
     const sl = getSluice()
     const base = 1_700_000_000_000
