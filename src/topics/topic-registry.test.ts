@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { test as base, describe, expect } from 'vitest'
@@ -233,6 +233,21 @@ describe('TopicRegistry', () => {
       'topic directory skipped: its topic.json cannot be read and it cannot be rebuilt',
       'topic.json could not be read: rebuilt from the partition directories',
     ])
+    await storage.close()
+  })
+
+  test('a topic.json that cannot be read at all (an I/O error, not damaged content) stops the open and is left as it is', async ({
+    dataDir,
+  }) => {
+    const storage = await openStorage(dataDir)
+    const registry = await openTopicRegistry(storage, DEFAULT_TOPIC_CONFIG, createMemoryLogger())
+    await registry.create('unreadable', 1)
+    const file = path.join(dataDir, 'topics', 'unreadable', 'topic.json')
+    await rm(file)
+    await mkdir(file) // reading it fails with EISDIR, as an EACCES or EIO would: the file may well be intact
+    await expect(openTopicRegistry(storage, DEFAULT_TOPIC_CONFIG, createMemoryLogger())).rejects.toThrow(StorageError)
+    expect((await stat(file)).isDirectory()).toBe(true)
+    expect(await exists(`${file}.damaged`)).toBe(false)
     await storage.close()
   })
 

@@ -157,6 +157,10 @@ export class TopicRegistry {
           throw new StorageError(`${fileName} holds an invalid config: ${(cause as Error).message}`, { cause })
         }
       } catch (err) {
+        // A file that could not be read at all (EACCES, EIO: its cause has an errno code) may be intact: stop, as
+        // before, rather than replace it.
+        if ((err as Error).cause instanceof Error && ((err as Error).cause as NodeJS.ErrnoException).code !== undefined)
+          throw err
         // One damaged topic.json stopped the whole broker. The topic is rebuilt from its partition directories
         // instead, with settings that lose nothing (below); the others never depended on it.
         const rebuilt = await this.#rebuildTopicFile(dir, entry.name, files, err as Error)
