@@ -58,6 +58,7 @@ import { checkProduceRequest, producePartition, type ProduceContext } from './pr
 import { ProducerIdAllocator } from './producer-ids.js'
 import { ProducerStates } from './producer-state.js'
 import { checkFdBudget } from '../util/fd-budget.js'
+import { LogThrottle } from '../util/log-throttle.js'
 
 export const BROKER_VERSION = '0.1.0'
 /** A full disk's refused writes are logged at most this often. */
@@ -328,22 +329,14 @@ export class Broker implements BrokerApi {
     }
   }
 
-  #diskFullRefused = 0
-  #diskFullLoggedAt = -Infinity
+  readonly #diskFull = new LogThrottle(DISK_FULL_LOG_INTERVAL_MS)
 
   /** Writes refused for a full disk are retriable for the client, and were silent for the operator: said here, at most
    *  every 10 s with how many were refused meanwhile. */
   #noteDiskFull(where: string, err: DiskFullError): void {
-    this.#diskFullRefused++
-    const now = Date.now()
-    if (now - this.#diskFullLoggedAt < DISK_FULL_LOG_INTERVAL_MS) return
-    this.#diskFullLoggedAt = now
-    this.#logger.error('disk full: writes refused', {
-      where,
-      error: err.message,
-      refusedSinceLastError: this.#diskFullRefused,
-    })
-    this.#diskFullRefused = 0
+    const refused = this.#diskFull.note()
+    if (refused !== null)
+      this.#logger.error('disk full: writes refused', { where, error: err.message, refusedSinceLastError: refused })
   }
 
   async fetch(req: FetchRequest, allocate?: ReadAllocator): Promise<FetchResponse> {

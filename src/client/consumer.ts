@@ -36,6 +36,7 @@ export type {
   RunOptions,
 } from './consumer-types.js'
 import type { Transport } from './transport.js'
+import { assert } from '../util/assert.js'
 import { linearRegExp } from '../util/linear-regexp.js'
 import { checkKnownKeys, checkOffset, checkPartition, checkTopicName, toTimestamp, tpKey } from './validate.js'
 
@@ -349,15 +350,7 @@ export class Consumer<K = unknown, V = unknown> extends EventEmitter<ConsumerEve
       return { state, offset: o.offset }
     })
     if (entries.length === 0) return
-    const request = entries.map((e) => ({ topic: e.state.topic, partition: e.state.partition, offset: e.offset }))
-    if (this.#membership !== null) await this.#membership.commit(request)
-    else
-      await this.#transport.commitOffsets({
-        groupId: this.#config.groupId,
-        memberId: '',
-        memberEpoch: -1,
-        offsets: request,
-      })
+    await this.#send(entries.map((e) => ({ topic: e.state.topic, partition: e.state.partition, offset: e.offset })))
     for (const e of entries) e.state.committed = e.offset
   }
 
@@ -656,9 +649,17 @@ export class Consumer<K = unknown, V = unknown> extends EventEmitter<ConsumerEve
     const todo = states.filter((s) => (includeRemoved || !s.removed) && s.position >= 0 && s.position !== s.committed)
     if (todo.length === 0) return
     const offsets = todo.map((s) => ({ topic: s.topic, partition: s.partition, offset: s.position }))
+    await this.#send(offsets)
+    for (let i = 0; i < todo.length; i++) todo[i]!.committed = offsets[i]!.offset
+  }
+
+  /** Commits `offsets` for this consumer's group: fenced by the member epoch when it is a member, else as a plain
+   *  client of the group (assign mode). */
+  async #send(offsets: Array<{ topic: string; partition: number; offset: number }>): Promise<void> {
+    const groupId = this.#config.groupId
+    assert(groupId !== null, 'commits need a groupId')
     if (this.#membership !== null) await this.#membership.commit(offsets)
     else await this.#transport.commitOffsets({ groupId, memberId: '', memberEpoch: -1, offsets })
-    for (let i = 0; i < todo.length; i++) todo[i]!.committed = offsets[i]!.offset
   }
 
   /** Start positions of new partitions: committed offsets first, then autoOffsetReset. */

@@ -37,6 +37,7 @@ import {
 import type { Authenticator } from './auth.js'
 import type { ReadBufferLease, ReadBufferPool } from './read-buffer-pool.js'
 import { errorFrame, TLS_HANDSHAKE_RECORD } from './transport-sniff.js'
+import type { LogThrottle } from '../util/log-throttle.js'
 
 /** Produce requests up to this size that arrive in several socket chunks are assembled in pooled buffers (a power of
  *  two at most twice the frame); larger ones in buffers of their own size. */
@@ -63,15 +64,13 @@ export interface ConnectionOptions {
   writeBufferBytesMax: number
   failedAuthDelayMs: number
   authenticator: Authenticator | null
+  /** The server's throttle of failed-authentication warnings (one line per interval, with the count). */
+  authFailures: LogThrottle
   logger: ServerLogger
   /** Fetches read into buffers leased from here; each lease is released once its response is written. Produce
    *  requests that span socket chunks are assembled in buffers taken from here, given back once served. */
   readBuffers: ReadBufferPool
 }
-
-/** Failed authentications are logged at warn at most this often per server. */
-const AUTH_FAILURE_LOG_INTERVAL_MS = 10_000
-const authFailureLog = new WeakMap<ServerLogger, { at: number; failed: number }>()
 
 export class Connection {
   private readonly decoder: FrameDecoder
@@ -385,22 +384,13 @@ export class Connection {
     for (const wake of this.idleWaiters.splice(0)) wake()
   }
 
-  /** One line per failed authentication was two, and a guessing client could fill the log: at most one line per
-   *  AUTH_FAILURE_LOG_INTERVAL_MS per server (its logger), with how many failed meanwhile; every one at debug. */
+  /** One line per failed authentication was two, and a guessing client could fill the log: one warning per interval
+   *  per server, with how many failed meanwhile; every one at debug. */
   private logAuthFailure(clientId: string, err: unknown): void {
-    const logger = this.options.logger
-    const state = authFailureLog.get(logger) ?? { at: -Infinity, failed: 0 }
-    authFailureLog.set(logger, state)
-    state.failed++
     const fields = { clientId, reason: err instanceof Error ? err.message : String(err) }
-    const now = Date.now()
-    if (now - state.at < AUTH_FAILURE_LOG_INTERVAL_MS) {
-      this.log('debug', 'authentication failed', fields)
-      return
-    }
-    this.log('warn', 'authentication failed', { ...fields, failedSinceLastWarning: state.failed })
-    state.at = now
-    state.failed = 0
+    const failed = this.options.authFailures.note()
+    if (failed === null) this.log('debug', 'authentication failed', fields)
+    else this.log('warn', 'authentication failed', { ...fields, failedSinceLastWarning: failed })
   }
 
   private log(level: 'debug' | 'info' | 'warn' | 'error', message: string, fields: Record<string, unknown> = {}): void {

@@ -11,6 +11,7 @@ import { FRAME_HEADER_BYTES, UINT32_MAX } from '../protocol/frame.js'
 import { createAuthenticator, type AuthOptions } from './auth.js'
 import { Connection, type ServerLogger } from './connection.js'
 import { ReadBufferPool } from './read-buffer-pool.js'
+import { LogThrottle } from '../util/log-throttle.js'
 import { refuseBusy, routeTlsOrRefuse } from './transport-sniff.js'
 
 export type { ServerLogger } from './connection.js'
@@ -78,7 +79,7 @@ const SILENT_LOGGER: ServerLogger = { info() {}, warn() {}, error() {} }
 const REFUSING_MAX = 64
 /** How long a refused connection may take to send the frame its answer goes to. */
 const REFUSAL_TIMEOUT_MS = 2_000
-/** Connections refused for connectionsMax are logged at most this often (with how many were refused). */
+/** Refused connections and failed authentications are logged at most this often (with how many there were). */
 const DROP_LOG_INTERVAL_MS = 10_000
 
 function isLoopback(host: string): boolean {
@@ -149,20 +150,17 @@ export async function startServer(broker: BrokerApi, options: ServerOptions = {}
   const connections = new Set<Connection>()
   // Connections refused for connectionsMax are logged at most every 10 s, with how many were refused meanwhile, so an
   // operator can tell a full broker from a network problem.
-  let refused = 0
-  let refusedLoggedAt = -Infinity
+  const refusals = new LogThrottle(DROP_LOG_INTERVAL_MS)
   const noteRefused = (remote: string | null): void => {
-    refused++
-    const now = Date.now()
-    if (now - refusedLoggedAt < DROP_LOG_INTERVAL_MS) return
-    refusedLoggedAt = now
-    logger.warn('connection refused: connectionsMax reached', {
-      connectionsMax: config.connectionsMax,
-      remote,
-      droppedSinceLastWarning: refused,
-    })
-    refused = 0
+    const refused = refusals.note()
+    if (refused !== null)
+      logger.warn('connection refused: connectionsMax reached', {
+        connectionsMax: config.connectionsMax,
+        remote,
+        droppedSinceLastWarning: refused,
+      })
   }
+  const authFailures = new LogThrottle(DROP_LOG_INTERVAL_MS)
   const readBuffers = new ReadBufferPool(config.readBufferPoolBytes)
   let refusing = 0
   const onSocket = (socket: net.Socket) => {
@@ -189,6 +187,7 @@ export async function startServer(broker: BrokerApi, options: ServerOptions = {}
       writeBufferBytesMax: config.writeBufferBytesMax,
       failedAuthDelayMs: config.failedAuthDelayMs,
       authenticator,
+      authFailures,
       logger,
       readBuffers,
     })
@@ -206,18 +205,14 @@ export async function startServer(broker: BrokerApi, options: ServerOptions = {}
           onSocket,
         )
   const unrouted = new Set<net.Socket>()
-  let plaintextRefused = 0
-  let plaintextLoggedAt = -Infinity
+  const plaintextRefusals = new LogThrottle(DROP_LOG_INTERVAL_MS)
   const onPlaintext = (remote: string): void => {
-    plaintextRefused++
-    const now = Date.now()
-    if (now - plaintextLoggedAt < DROP_LOG_INTERVAL_MS) return
-    plaintextLoggedAt = now
-    logger.warn('connection refused: a client without TLS connected to this TLS listener', {
-      remote,
-      refusedSinceLastWarning: plaintextRefused,
-    })
-    plaintextRefused = 0
+    const refused = plaintextRefusals.note()
+    if (refused !== null)
+      logger.warn('connection refused: a client without TLS connected to this TLS listener', {
+        remote,
+        refusedSinceLastWarning: refused,
+      })
   }
   const server = net.createServer({ noDelay: true }, (socket) =>
     tlsServer === null
