@@ -299,6 +299,8 @@ export class Consumer<K = unknown, V = unknown> extends EventEmitter<ConsumerEve
       throw new InvalidArgumentError('the run() handler must be a function')
     if (this.#consuming !== null)
       throw new InvalidArgumentError(`this consumer is already consuming (${this.#consuming})`)
+    // Checked before anything is marked started, so that subscribe() and run() can follow this error.
+    this.#checkSubscribedOrAssigned()
     this.#consuming = 'run'
     await this.#start()
     // The handlers take messages decoded by this consumer's codecs, which is what K and V say they are.
@@ -314,6 +316,7 @@ export class Consumer<K = unknown, V = unknown> extends EventEmitter<ConsumerEve
       for (const s of this.#fetcher.states.values()) s.rewind()
     } else if (this.#consuming !== null)
       throw new InvalidArgumentError(`this consumer is already consuming (${this.#consuming})`)
+    this.#checkSubscribedOrAssigned()
     this.#consuming = 'iterator'
     // Messages decoded by this consumer's codecs, which is what K and V say they are.
     this.#iterator = new MessageIterator({
@@ -469,9 +472,13 @@ export class Consumer<K = unknown, V = unknown> extends EventEmitter<ConsumerEve
     return this.#started
   }
 
+  #checkSubscribedOrAssigned(): void {
+    if (this.#mode === 'idle') throw new InvalidArgumentError('call subscribe() or assign() before consuming')
+  }
+
   async #doStart(): Promise<void> {
     this.#checkOpen()
-    if (this.#mode === 'idle') throw new InvalidArgumentError('call subscribe() or assign() before consuming')
+    this.#checkSubscribedOrAssigned()
     if (this.#mode === 'subscribed') {
       if (this.#membershipFactory === null) throw new InvalidArgumentError('group consumption is not available here')
       const c = this.#config

@@ -117,6 +117,21 @@ describeEachTransport('consumer', (getSluice) => {
     await consumer.close()
   })
 
+  test('run() or a loop before subscribe()/assign() fails without leaving the consumer unusable', async () => {
+    const sl = getSluice()
+    await fill(sl, 'c3a', 1, 5)
+    const consumer = sl.consumer({ valueCodec: 'string', autoOffsetReset: 'earliest' })
+    await expect(consumer.run({ eachMessage: async () => {} })).rejects.toThrow(/call subscribe\(\) or assign\(\)/)
+    expect(() => consumer[Symbol.asyncIterator]()).toThrow(/call subscribe\(\) or assign\(\)/)
+    // Before, the failed run() marked the consumer as consuming: assign() and run() were then refused for good.
+    await consumer.assign([{ topic: 'c3a', partition: 0 }])
+    const got: string[] = []
+    await consumer.run({ eachMessage: async ({ message }) => void got.push(String(message.value)) })
+    await until([], () => got.length === 5, '5 messages')
+    expect(got).toEqual(['p0-0', 'p0-1', 'p0-2', 'p0-3', 'p0-4'])
+    await consumer.close()
+  })
+
   test('a for await loop that was left (break, or an error) can be followed by another that goes on from the position', async () => {
     const sl = getSluice()
     await fill(sl, 'c3b', 1, 30)
