@@ -330,10 +330,9 @@ export class Producer<K = unknown, V = unknown> {
       this.#pKey = key
       this.#pKeyBytes = key.length
     }
+    // A misspelt field (`vaule`, `partiton`, `header`) would otherwise be dropped without a word. About 6 ns a message.
+    if (!hasOnlyMessageKeys(message)) checkKnownKeys(message, MESSAGE_KEYS, whereOf(index))
     const v = message.value
-    // No value at all: a misspelt field (`vaule`) would otherwise send a null value. Checked only then, so the usual
-    // message costs nothing.
-    if (v === undefined) checkKnownKeys(message, MESSAGE_KEYS, whereOf(index))
     if (v === null || v === undefined) {
       this.#pValue = null
       this.#pValueBytes = -1
@@ -369,7 +368,7 @@ export class Producer<K = unknown, V = unknown> {
     this.#pHeaders = headers
     if (message.partition !== undefined && (!Number.isSafeInteger(message.partition) || message.partition < 0))
       throw new InvalidArgumentError(
-        `${whereOf(index)} partition must be a non-negative integer, got ${String(message.partition)}`,
+        `${whereOf(index)} partition must be a non-negative integer, got ${typeof message.partition === 'string' ? `the string "${message.partition}"` : String(message.partition)}`,
       )
     const recordBytesMax = this.#config.recordBytesMax
     if (size + BATCH_HEADER_BYTES > recordBytesMax)
@@ -704,6 +703,23 @@ export class Producer<K = unknown, V = unknown> {
 }
 
 const MESSAGE_KEYS: readonly string[] = ['key', 'value', 'headers', 'partition', 'timestamp']
+
+/** True when every enumerable key of `m` is a field of ProducerMessage (a for-in and a switch: no allocation). */
+function hasOnlyMessageKeys(m: object): boolean {
+  for (const k in m) {
+    switch (k) {
+      case 'key':
+      case 'value':
+      case 'headers':
+      case 'partition':
+      case 'timestamp':
+        break
+      default:
+        return false
+    }
+  }
+  return true
+}
 
 /** How an error names a message: its index in a sendBatch call, or just 'message' for send() (index -1). */
 function whereOf(index: number): string {

@@ -45,6 +45,17 @@ describeEachTransport('errors', (getSluice) => {
     await expect(producer.sendBatch('typo', [{ value: 'a' }, { vaule: 'b' } as never])).rejects.toThrow(
       /message 1 has an unknown key "vaule"/,
     )
+    // With a value too: before, a misspelt partition, headers or timestamp was dropped and the record sent without it.
+    for (const field of ['partiton', 'header', 'timestmp'])
+      await expect(producer.send('typo', { key: 'k', value: 'x', [field]: 0 } as never)).rejects.toThrow(
+        new RegExp(`message has an unknown key "${field}"`),
+      )
+    await expect(producer.sendBatch('typo', [{ value: 'a' }, { value: 'b', partiton: 1 } as never])).rejects.toThrow(
+      /message 1 has an unknown key "partiton"/,
+    )
+    await expect(producer.send('typo', { value: 'x', partition: '0' } as never)).rejects.toThrow(
+      /partition must be a non-negative integer, got the string "0"/,
+    )
     expect(() => sl.replay({ topic: 'typo', partition: 1 } as never)).toThrow(/replay options.*"partition"/)
     await expect(
       sl.admin().resetOffsets('g', { topic: 'typo', to: 'earliest', dryrun: false } as never),
