@@ -373,8 +373,9 @@ export class Producer<K = unknown, V = unknown> {
     const recordBytesMax = this.#config.recordBytesMax
     if (size + BATCH_HEADER_BYTES > recordBytesMax)
       throw new RecordTooLargeError(
-        `${whereOf(index)} is about ${size} bytes (key ${keyBytes}, value ${valueBytes}), ` +
-          `more than recordBytesMax ${recordBytesMax} allows in one batch`,
+        `${whereOf(index)} is about ${size} bytes (key ${keyBytes}, value ${valueBytes}); in a batch of its own, ` +
+          `with the ${BATCH_HEADER_BYTES}-byte batch header, ${size + BATCH_HEADER_BYTES} bytes: more than ` +
+          `recordBytesMax ${recordBytesMax} (sizes before compression)`,
       )
     this.#pBytes = size
     this.#pPartition = message.partition ?? -1

@@ -146,6 +146,12 @@ describeEachTransport('errors', (getSluice) => {
     const tooBig = Buffer.alloc(1024 * 1024 + 1)
     await expect(producer.send('big', { value: tooBig })).rejects.toThrow(RecordTooLargeError)
     await expect(producer.send('big', { value: tooBig })).rejects.toThrow(/1048\d\d\d bytes/)
+    // A value just under the limit: the message names the batch size that is over it (before, only the record's
+    // size, below the limit it said it exceeded).
+    const near = Buffer.alloc(1024 * 1024 - 40)
+    await expect(producer.send('big', { value: near })).rejects.toThrow(
+      /is about 10485\d\d bytes .*batch header, 10486\d\d bytes: more than recordBytesMax 1048576/,
+    )
     await expect(producer.sendBatch('big', [{ value: 'ok' }, { value: tooBig }])).rejects.toThrow(/message 1/)
     const small = sl.producer({ recordBytesMax: 1000 })
     await expect(small.send('big', { value: Buffer.alloc(2000) })).rejects.toThrow(/recordBytesMax 1000/)
