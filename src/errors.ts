@@ -187,6 +187,14 @@ export class UnknownMemberError extends SluiceError {
 export class FencedMemberEpochError extends SluiceError {
   readonly code = 'FENCED_MEMBER_EPOCH'
   readonly retriable = false
+  /** `afterReset`: a commit refused because an admin reset the partition's offset after the position was read (the
+   *  member gets the new position with its next heartbeat; nothing is wrong with it). */
+  constructor(
+    message: string,
+    readonly afterReset = false,
+  ) {
+    super(message)
+  }
 }
 
 /** A commit or fetch for a partition the member does not own (anymore). */
@@ -438,7 +446,7 @@ const WIRE_CLASSES: Record<ErrorCode, (message: string, details: WireErrorDetail
   CONNECTION: (m) => new ConnectionError(m),
   UNKNOWN_GROUP: (m, d) => withMessage(new UnknownGroupError(str(d, 'groupId')), m),
   UNKNOWN_MEMBER: (m) => new UnknownMemberError(m),
-  FENCED_MEMBER_EPOCH: (m) => new FencedMemberEpochError(m),
+  FENCED_MEMBER_EPOCH: (m, d) => new FencedMemberEpochError(m, d.afterReset === true),
   NOT_OWNER: (m) => new NotOwnerError(m),
   REBALANCE_IN_PROGRESS: (m) => new RebalanceInProgressError(m),
   GROUP_NOT_EMPTY: (m) => new GroupNotEmptyError(m),

@@ -146,6 +146,8 @@ describeEachTransport('consumer group administration', (sluice) => {
     await commit(b.memberId, b1.memberEpoch, moved)
     await sl.admin().resetOffsets('s', { topic: TOPIC, partitions: [moved], to: 'earliest', dryRun: false })
     await expect(commit(b.memberId, b1.memberEpoch, moved)).rejects.toThrow(FencedMemberEpochError)
+    // The refusal says it comes from the reset (so a consumer's automatic commit can take it quietly), over the wire too.
+    await expect(commit(b.memberId, b1.memberEpoch, moved)).rejects.toMatchObject({ afterReset: true })
     await t.groupHeartbeat(join('s', { memberId: a.memberId, memberEpoch: -1 }))
     await expect(commit(a.memberId, a1.memberEpoch, kept[0]!)).rejects.toThrow(UnknownMemberError)
   })

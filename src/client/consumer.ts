@@ -13,6 +13,7 @@ import { EventEmitter } from 'node:events'
 import type { GroupFence } from '../broker/api.js'
 import {
   ClosedError,
+  FencedMemberEpochError,
   InvalidArgumentError,
   NoCommittedOffsetError,
   OffsetOutOfRangeError,
@@ -418,7 +419,7 @@ export class Consumer<K = unknown, V = unknown> extends EventEmitter<ConsumerEve
       try {
         await this.#commit(states, true)
       } catch (err) {
-        this.#reportError(err instanceof Error ? err : new Error(String(err)), null)
+        this.#reportAutoCommitError(err)
       }
     }
     for (const s of states) this.#fetcher.states.delete(s.key)
@@ -501,9 +502,7 @@ export class Consumer<K = unknown, V = unknown> extends EventEmitter<ConsumerEve
     } else this.#fetcher.start()
     if (this.#config.autoCommit && this.#config.groupId !== null) {
       this.#autoCommitTimer = setInterval(() => {
-        this.#commit([...this.#fetcher.states.values()]).catch((err: unknown) =>
-          this.#reportError(err instanceof Error ? err : new Error(String(err)), null),
-        )
+        this.#commit([...this.#fetcher.states.values()]).catch((err: unknown) => this.#reportAutoCommitError(err))
       }, this.#config.autoCommitIntervalMs)
       this.#autoCommitTimer.unref()
     }
@@ -627,6 +626,13 @@ export class Consumer<K = unknown, V = unknown> extends EventEmitter<ConsumerEve
   /** Applies the configured codecs in place (keys and values arrive as Buffers; the default codec keeps them). */
   #decode(m: Message): Message {
     return decodeMessageWith(m, this.#config.keyCodec, this.#config.valueCodec)
+  }
+
+  /** A failed automatic commit, reported unless an admin reset of the group's offsets is why: that refusal is the
+   *  reset working (the positions read before it are not to be committed), not a fault of this consumer. */
+  #reportAutoCommitError(err: unknown): void {
+    if (err instanceof FencedMemberEpochError && err.afterReset) return
+    this.#reportError(err instanceof Error ? err : new Error(String(err)), null)
   }
 
   #reportError(err: Error, at: ErrorContext | null): void {

@@ -430,6 +430,7 @@ export class ConsumerGroup {
       throw new FencedMemberEpochError(
         `commit from epoch ${memberEpoch} of member ${memberId} predates the reset of ${topic}/${partition} ` +
           `(epoch ${held.resetEpoch}); positions read before a reset are not committed`,
+        true,
       )
   }
 

@@ -8,6 +8,7 @@ import type { Transport } from '../../src/client/transport.js'
 import { Sluice } from '../../src/sluice.js'
 import type { Message } from '../../src/client/consumer.js'
 import {
+  FencedMemberEpochError,
   NoCommittedOffsetError,
   ConnectionError,
   OffsetOutOfRangeError,
@@ -285,6 +286,40 @@ describeEachTransport('group consumer', (getSluice, env) => {
     // Said, not spammed: the fetch reports the absence once (a commit meeting it may report it too).
     expect(errors.every((e) => e instanceof UnknownTopicError)).toBe(true)
     expect(errors.length).toBeLessThanOrEqual(3)
+    await consumer.close()
+  })
+
+  test('an automatic commit refused because an admin reset the offsets is not reported as an error', async () => {
+    const base = getSluice()
+    await base.admin().createTopic('reset-quiet', { partitions: 1 })
+    await base.producer().sendBatch('reset-quiet', [{ value: 'a' }, { value: 'b' }])
+    let refusal: FencedMemberEpochError | null = null
+    let refused = 0
+    const inner = base.transport as Transport
+    const sl = new Sluice(
+      transportWith(inner, {
+        commitOffsets: (req) => {
+          if (refusal === null) return inner.commitOffsets(req)
+          refused++
+          return Promise.reject(refusal)
+        },
+      }),
+    )
+    const consumer = sl.consumer({ groupId: 'reset-quiet-g', autoOffsetReset: 'earliest', autoCommitIntervalMs: 20 })
+    const errors: Error[] = []
+    consumer.on('error', (err) => void errors.push(err))
+    refusal = new FencedMemberEpochError('commit predates the reset (injected)', true)
+    await consumer.subscribe(['reset-quiet'])
+    await consumer.run({ eachMessage: () => {} })
+    await until(() => refused >= 3, 'three refused automatic commits')
+    // Before, each was an 'error' event (a process warning without a listener) on a documented, working path.
+    expect(errors).toEqual([])
+    refusal = new FencedMemberEpochError('stale epoch (injected)')
+    const before = refused
+    await until(() => refused >= before + 2, 'two more refused commits')
+    expect(errors.length).toBeGreaterThan(0)
+    expect(errors.every((e) => e instanceof FencedMemberEpochError && !e.afterReset)).toBe(true)
+    refusal = null
     await consumer.close()
   })
 
