@@ -14,6 +14,7 @@ import type { GroupFence } from '../broker/api.js'
 import {
   ClosedError,
   FencedMemberEpochError,
+  SluiceError,
   InvalidArgumentError,
   NoCommittedOffsetError,
   OffsetOutOfRangeError,
@@ -637,7 +638,10 @@ export class Consumer<K = unknown, V = unknown> extends EventEmitter<ConsumerEve
 
   #reportError(err: Error, at: ErrorContext | null): void {
     const context = at ?? { topic: null, partition: null, offset: -1 }
-    if (this.#consuming === 'iterator') {
+    // A loop ends only for what stops consuming. A retriable failure the consumer retries by itself (a heartbeat or
+    // an automatic commit that met a broker restart) goes to 'error' listeners only: before, it ended every
+    // `for await` loop, and so each `consume --group` of the CLI at a broker's clean restart.
+    if (this.#consuming === 'iterator' && !(err instanceof SluiceError && err.retriable && at === null)) {
       if (this.#iteratorErrors.length >= ITERATOR_ERRORS_MAX) this.#iteratorErrors.shift()
       this.#iteratorErrors.push(err)
       // An iterator waiting for data throws it now: the partition that failed will not fetch again.
