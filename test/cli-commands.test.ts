@@ -397,7 +397,11 @@ describe('sluice CLI', () => {
     expect(out.stdout).toBe('00ff:fffe00\n:\n:fffe0041\n')
     // A line that is not valid in the encoding: the lines before it are produced, then exit 1 naming it.
     const bad = await runCli(['produce', 'bin', '--encoding', 'hex', ...d], { input: 'aa\nzz\nbb\n' })
-    expect([bad.code, bad.stderr]).toEqual([1, 'error: line 2: the value is not valid hex\n'])
+    expect([bad.code, bad.stderr]).toEqual([
+      1,
+      'produce stopped at line 2: 1 record acknowledged to bin; nothing after line 2 was sent\n' +
+        'error: line 2: the value is not valid hex\n',
+    ])
     const after = await runCli(['consume', 'bin', '--until-end', '--encoding', 'hex', ...d])
     expect(after.stdout.trim().split('\n').slice(-1)).toEqual(['aa'])
     const badFlag = await runCli(['produce', 'bin', '--encoding', 'latin1', ...d], { input: 'x\n' })
@@ -405,6 +409,57 @@ describe('sluice CLI', () => {
       2,
       'error: --encoding must be one of utf8, base64, hex, got "latin1"\n',
     ])
+  })
+
+  test('produce refuses a line that is not UTF-8 and a record too large, naming the line and what was acknowledged', async () => {
+    const dataDir = path.join(await tempDir(), 'data')
+    const d = ['--data-dir', dataDir]
+    await runCli(['topic', 'create', 'text', '--partitions', '1', '--flush', 'os', ...d])
+    // Before, the bytes c3 and e9 were stored as U+FFFD (ef bf bd) and produce said it succeeded.
+    const input = Buffer.concat([
+      Buffer.from('ok-1\r\nok-2\n'),
+      Buffer.from([0x6b, 0xc3, 0x3a, 0x76, 0xe9, 0x0a]),
+      Buffer.from('ok-3\n'),
+    ])
+    const bad = await runCli(['produce', 'text', ...d], { input })
+    expect(bad.code).toBe(1)
+    expect(bad.stderr).toBe(
+      'produce stopped at line 3: 2 records acknowledged to text; nothing after line 3 was sent\n' +
+        'error: line 3 is not valid UTF-8; for bytes that are not text, write keys and values as --encoding base64 or hex\n',
+    )
+    const big = 'x'.repeat(1_100_000)
+    const tooLarge = await runCli(['produce', 'text', ...d], { input: `ok-4\n${big}\nok-5\n` })
+    expect(tooLarge.code).toBe(1)
+    expect(tooLarge.stderr).toMatch(/^produce stopped at line 2: 1 record acknowledged to text/)
+    expect(tooLarge.stderr).toMatch(/\nerror: line 2: message is about 1100\d\d\d bytes/)
+    const out = await runCli(['consume', 'text', '--until-end', ...d])
+    // A CRLF line ends before its \r, as a LF line does.
+    expect(out.stdout).toBe('ok-1\nok-2\nok-4\n')
+  })
+
+  test('SIGINT or SIGTERM of produce sends what it read, closes the data dir cleanly and says how many records were acknowledged', async () => {
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+      const dataDir = path.join(await tempDir(), 'data')
+      const d = ['--data-dir', dataDir]
+      await runCli(['topic', 'create', 'sig', '--partitions', '1', ...d])
+      const child = spawnCli(['produce', 'sig', ...d], 'pipe')
+      let stderr = ''
+      child.stderr.on('data', (c: Buffer) => (stderr += c.toString()))
+      const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
+      child.stdin!.write('r-0\nr-1\nr-2\n') // stdin stays open, as at a terminal
+      const log = path.join(dataDir, 'topics', 'sig', '0', '00000000000000000000.log')
+      // Bounded: 300 polls of 50 ms; acks 'all' on a flush 'sync' topic, so the bytes are written once acknowledged.
+      for (let i = 0; i < 300 && ((await fs.stat(log).catch(() => null))?.size ?? 0) < 150; i++)
+        await new Promise((r) => setTimeout(r, 50))
+      child.kill(signal)
+      // Before, the signal killed it: no summary, the data dir left locked and re-validated at the next open.
+      expect(await exited).toBe(signal === 'SIGINT' ? 130 : 143)
+      expect(stderr).toBe(
+        `produce stopped by ${signal}: 3 records acknowledged to sig; nothing after the lines read was sent\n`,
+      )
+      const next = await runCli(['consume', 'sig', '--until-end', ...d])
+      expect([next.stdout, next.stderr]).toEqual(['r-0\nr-1\nr-2\n', ''])
+    }
   })
 
   test('serve --connections-max and --idle-timeout-ms bound the connections; a refused one is logged', async () => {

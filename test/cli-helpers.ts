@@ -12,10 +12,11 @@ const MAIN = path.join(REPO_ROOT, 'src', 'cli', 'main.ts')
  *  (the caller waits for and kills it). */
 export function spawnCli(
   args: readonly string[],
+  stdin: 'ignore' | 'pipe' = 'ignore',
 ): ChildProcess & { stdout: NodeJS.ReadableStream; stderr: NodeJS.ReadableStream } {
   return spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
     cwd: REPO_ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: [stdin, 'pipe', 'pipe'],
   }) as ChildProcess & { stdout: NodeJS.ReadableStream; stderr: NodeJS.ReadableStream }
 }
 
@@ -27,7 +28,7 @@ export interface RunResult {
 
 export function runCli(
   args: readonly string[],
-  options: { input?: string; env?: Record<string, string>; timeoutMs?: number } = {},
+  options: { input?: string | Buffer; env?: Record<string, string>; timeoutMs?: number } = {},
 ): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
