@@ -643,6 +643,16 @@ describe('sluice CLI', () => {
       expect([r.code, r.stderr]).toEqual([1, expect.stringMatching(/does not exist: check --data-dir/)])
     }
     await expect(fs.stat(dataDir)).rejects.toMatchObject({ code: 'ENOENT' })
+    // serve starts one only if it can serve: a short token, or a port in use, leaves no new data dir behind.
+    const short = await runCli(['serve', '--token', 'short', '--port', '0', ...d])
+    expect([short.code, short.stderr]).toEqual([2, expect.stringMatching(/token must be at least 8 characters/)])
+    const taken = net.createServer()
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve))
+    const port = String((taken.address() as net.AddressInfo).port)
+    const busy = await runCli(['serve', '--port', port, ...d])
+    taken.close()
+    expect([busy.code, busy.stderr]).toEqual([1, expect.stringMatching(/EADDRINUSE/)])
+    await expect(fs.stat(dataDir)).rejects.toMatchObject({ code: 'ENOENT' })
     expect((await runCli(['topic', 'create', 'orders', ...d])).code).toBe(0)
     expect((await runCli(['topic', 'list', ...d])).stdout).toBe('orders\n')
   })

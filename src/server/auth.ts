@@ -208,12 +208,18 @@ export class ScryptGate {
 /** What the authenticator reports (a reloaded users file, or one that could not be read). */
 export type AuthEventSink = (level: 'info' | 'warn', message: string, fields: Record<string, unknown>) => void
 
+/** Throws InvalidConfigError for auth options no authenticator can be made from (before a broker is opened). */
+export function checkAuthOptions(options: AuthOptions): void {
+  if ('token' in options && options.token.length < 8)
+    throw new InvalidConfigError(['the auth token must be at least 8 characters'])
+}
+
 export async function createAuthenticator(
   options: AuthOptions,
   onEvent: AuthEventSink = () => {},
 ): Promise<Authenticator> {
+  checkAuthOptions(options)
   if ('token' in options) {
-    if (options.token.length < 8) throw new InvalidConfigError(['the auth token must be at least 8 characters'])
     const expected = digest(options.token)
     return {
       async verify(credentials) {

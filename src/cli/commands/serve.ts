@@ -2,13 +2,14 @@
 // stderr and the listening address on stdout. SIGTERM/SIGINT shut down gracefully: stop accepting, let in-flight
 // requests finish (bounded), then close the broker (flush, checkpoint, clean-shutdown marker) and exit 0. A second
 // signal during shutdown exits at once with code 1.
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
+import { rm } from 'node:fs/promises'
 import tls from 'node:tls'
 import path from 'node:path'
 import type { Command } from 'commander'
 import { DEFAULTS, openBroker, startServer, type ServerOptions } from '../../index.js'
 import { createJsonLogger } from '../../broker/logger.js'
-import { readUsersFile } from '../../server/auth.js'
+import { checkAuthOptions, readUsersFile } from '../../server/auth.js'
 import { LIMITS } from '../../config/limits.js'
 import { TIMER_MS_MAX } from '../../topics/topic-config.js'
 import { parseInteger, UsageError } from '../context.js'
@@ -103,7 +104,10 @@ export function registerServe(program: Command): void {
         )
       }
       serverOptions.auth = { usersFile: opts.usersFile }
-    } else if (token !== undefined) serverOptions.auth = { token }
+    } else if (token !== undefined) {
+      serverOptions.auth = { token }
+      checkAuthOptions(serverOptions.auth) // before the data dir is opened (or created)
+    }
     if (opts.tlsCert !== undefined && opts.tlsKey !== undefined) {
       const tlsFiles = { cert: readFileSync(opts.tlsCert), key: readFileSync(opts.tlsKey) }
       try {
@@ -117,9 +121,13 @@ export function registerServe(program: Command): void {
       }
       serverOptions.tls = tlsFiles
     }
+    const dataDir = path.resolve(opts.dataDir)
+    // A data dir this run creates is removed again if the broker cannot serve (a port in use): a failed start with a
+    // misspelt --data-dir leaves nothing behind.
+    const dataDirExisted = existsSync(dataDir)
     const broker = await openBroker(
       {
-        dataDir: path.resolve(opts.dataDir),
+        dataDir,
         autoCreateTopics: opts.autoCreateTopics === true,
         ...(opts.partitions === undefined ? {} : { partitions: opts.partitions }),
         ...configFrom(opts),
@@ -134,6 +142,7 @@ export function registerServe(program: Command): void {
       server = await startServer(broker, serverOptions)
     } catch (err) {
       await broker.close()
+      if (!dataDirExisted) await rm(dataDir, { recursive: true, force: true })
       throw err
     }
     // The handlers go in before the listening line: a supervisor (or npm) that signals as soon as it reads the line
