@@ -198,6 +198,14 @@ describe('sluice CLI', () => {
     expect([both.code, both.stderr]).toEqual([2, 'error: give either --token or --user, not both\n'])
     expect((await runCli(['topic', 'delete', 'orders', ...d])).stdout).toBe('deleted topic orders\n')
     expect((await runCli(['topic', 'list', '--json', ...d])).stdout).toBe('[]\n')
+    // Nothing on stdout for no topics or groups (a loop over the output must not see a topic called "(none)").
+    const empty = await runCli(['topic', 'list', ...d])
+    expect([empty.code, empty.stdout, empty.stderr]).toEqual([0, '', 'no topics\n'])
+    const noGroups = await runCli(['group', 'list', ...d])
+    expect([noGroups.code, noGroups.stdout, noGroups.stderr]).toEqual([0, '', 'no groups\n'])
+    // A --tls-ca file that cannot be read is named with its flag.
+    const ca = await runCli(['topic', 'list', '--broker', '127.0.0.1:1', '--tls-ca', 'no-such-ca.pem'])
+    expect([ca.code, ca.stderr]).toEqual([1, 'error: --tls-ca no-such-ca.pem cannot be read: ENOENT\n'])
   })
 
   test('remote: serve, then topic/produce/consume/group through --broker; the held data dir says to use --broker; SIGTERM exits 0', async () => {
@@ -704,7 +712,7 @@ describe('sluice CLI', () => {
     const s = await serve(['--data-dir', path.join(dir, 'data'), '--users-file', usersFile, ...tls])
     const args = ['topic', 'list', '--broker', s.address, '--tls-ca', cert.certFile, '--user', 'alice']
     const good = await runCli(args, { env: { SLUICE_PASSWORD: 'alice-pass' } })
-    expect(good).toMatchObject({ code: 0, stdout: '(none)\n' })
+    expect(good).toMatchObject({ code: 0, stdout: '', stderr: 'no topics\n' })
     const wrong = await runCli(args, { env: { SLUICE_PASSWORD: 'nope' } })
     expect(wrong.code).toBe(1)
     expect(wrong.stderr).toMatch(/invalid username or password/)
@@ -714,6 +722,21 @@ describe('sluice CLI', () => {
     // Users added and removed while the broker runs count from the next handshake, without a restart.
     expect((await runCli(['user', 'add', 'bob', '--users-file', usersFile], { input: 'bob-pass\n' })).code).toBe(0)
     expect((await runCli(['user', 'list', '--users-file', usersFile])).stdout).toBe('alice\nbob\n')
+    // A misspelt path is an error, not an empty list; a file in a missing directory is named as given.
+    const nofile = await runCli(['user', 'list', '--users-file', `${usersFile}.typo`])
+    expect([nofile.code, nofile.stdout, nofile.stderr]).toEqual([
+      1,
+      '',
+      expect.stringMatching(/users file .*\.typo does not exist/),
+    ])
+    const nodir = await runCli(['user', 'add', 'carol', '--users-file', path.join(path.dirname(usersFile), 'no-such-dir', 'u.json')], {
+      input: 'carol-pass\n',
+    })
+    expect([nodir.code, nodir.stderr]).toEqual([
+      1,
+      expect.stringMatching(/cannot write users file .*u\.json: directory .* does not exist\n$/),
+    ])
+    expect(nodir.stderr).not.toMatch(/\.tmp/)
     const removed = await runCli(['user', 'remove', 'alice', '--users-file', usersFile])
     expect(removed).toMatchObject({ code: 0, stdout: `user alice removed from ${usersFile}\n` })
     expect((await runCli(['user', 'remove', 'alice', '--users-file', usersFile])).code).toBe(1)

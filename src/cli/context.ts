@@ -72,7 +72,7 @@ export async function openClient(opts: TargetOptions, createDataDir = false): Pr
   } else if (token !== undefined) {
     options.auth = { token }
   }
-  if (opts.tlsCa !== undefined) options.tls = { ca: readFileSync(opts.tlsCa) }
+  if (opts.tlsCa !== undefined) options.tls = { ca: readFlagFile('--tls-ca', opts.tlsCa) }
   else if (opts.tls === true) options.tls = true
   return Sluice.connect(options)
 }
@@ -109,4 +109,18 @@ export function parseDate(name: string, text: string): number {
   // Record timestamps are milliseconds since 1970 (Kafka's too): an earlier time is a usage error, as a bad one is.
   if (ms < 0) throw new UsageError(`${name} must be at or after 1970-01-01T00:00:00Z, got "${text}"`)
   return ms
+}
+
+/** The bytes of a file a flag names; a failure names the flag (not just ENOENT and the path). */
+export function readFlagFile(flag: string, file: string): Buffer {
+  try {
+    return readFileSync(file)
+  } catch (err) {
+    throw new Error(
+      `${flag} ${file} cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+      {
+        cause: err,
+      },
+    )
+  }
 }

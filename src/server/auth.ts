@@ -6,7 +6,7 @@
 import { randomBytes, scrypt as scryptCallback, timingSafeEqual, createHash, type ScryptOptions } from 'node:crypto'
 import { promises as fs } from 'node:fs'
 import path from 'node:path'
-import { AuthenticationError, InvalidArgumentError, InvalidConfigError } from '../errors.js'
+import { AuthenticationError, InvalidArgumentError, InvalidConfigError, StorageError } from '../errors.js'
 import type { Credentials } from '../protocol/api-keys.js'
 
 const USERS_FILE_VERSION = 1
@@ -112,7 +112,15 @@ async function readUsersFileOrEmpty(file: string): Promise<UsersFile> {
 /** Replaces the users file whole: tmp → fsync → rename → fsync of the directory, mode 0600. */
 async function writeUsersFile(file: string, users: UsersFile): Promise<void> {
   const tmp = `${file}.${process.pid}.tmp`
-  const handle = await fs.open(tmp, 'w', 0o600)
+  const handle = await fs.open(tmp, 'w', 0o600).catch((err: NodeJS.ErrnoException) => {
+    // Named by the file the user gave, not by the temporary one next to it.
+    throw new StorageError(
+      err.code === 'ENOENT'
+        ? `cannot write users file ${file}: directory ${path.dirname(path.resolve(file))} does not exist`
+        : `cannot write users file ${file}: ${err.code ?? err.message}`,
+      { cause: err },
+    )
+  })
   try {
     await handle.writeFile(JSON.stringify(users, null, 2) + '\n')
     await handle.sync()
@@ -151,9 +159,16 @@ export async function removeUser(file: string, name: string): Promise<void> {
   await writeUsersFile(file, { version: USERS_FILE_VERSION, users })
 }
 
-/** The user names of a users file, sorted; none when the file does not exist. */
+/** The user names of a users file, sorted. A file that does not exist is an error (a misspelt path is not "no
+ *  users"). */
 export async function listUsers(file: string): Promise<string[]> {
-  return Object.keys((await readUsersFileOrEmpty(file)).users).sort()
+  try {
+    return Object.keys((await readUsersFile(file)).users).sort()
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT')
+      throw new InvalidArgumentError(`users file ${file} does not exist (sluice user add creates it)`, { cause: err })
+    throw err
+  }
 }
 
 export interface Authenticator {

@@ -96,4 +96,21 @@ describe('dumpSegment', () => {
     expect(err).toBeInstanceOf(CorruptRecordError)
     expect((err as CorruptRecordError).position).toBe(all[2]!.position)
   })
+
+  test('a path that is not a segment log (an index, a directory) is refused by name, not read as batches', async ({
+    tmpDir,
+  }) => {
+    await writeLogs(tmpDir)
+    const dump = async (file: string) => {
+      for await (const b of dumpSegment(file)) void b
+    }
+    // Before: "batch length 5335 does not fit the file" for an index, and EISDIR for a directory.
+    await expect(dump(path.join(tmpDir, 'topics/b/0/00000000000000000000.index'))).rejects.toThrow(
+      /00000000000000000000\.index is not a segment log file/,
+    )
+    fs.mkdirSync(path.join(tmpDir, 'odd.log'))
+    await expect(dump(path.join(tmpDir, 'odd.log'))).rejects.toThrow(
+      /odd\.log is not a segment log file \(it is not a regular file\)/,
+    )
+  })
 })

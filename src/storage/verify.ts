@@ -6,7 +6,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { BATCH_HEADER_BYTES } from '../config/limits.js'
-import { CorruptRecordError } from '../errors.js'
+import { CorruptRecordError, InvalidArgumentError } from '../errors.js'
 import { WorkerPool } from '../workers/pool.js'
 import type { SegmentScan } from '../workers/segment-scan.js'
 import { OffsetIndex } from './offset-index.js'
@@ -224,9 +224,13 @@ export interface DumpOptions {
 export async function* dumpSegment(file: string, options: DumpOptions = {}): AsyncGenerator<DumpedBatch> {
   const from = options.from ?? -Infinity
   const limit = options.limit ?? Infinity
+  if (!file.endsWith('.log'))
+    throw new InvalidArgumentError(`${file} is not a segment log file (a NNNNNNNNNNNNNNNNNNNN.log of a partition dir)`)
   const handle = await fs.promises.open(file, 'r')
   try {
-    const size = (await handle.stat()).size
+    const stat = await handle.stat()
+    if (!stat.isFile()) throw new InvalidArgumentError(`${file} is not a segment log file (it is not a regular file)`)
+    const size = stat.size
     let position = 0
     let yielded = 0
     // Each turn advances by one whole batch (>= 61 bytes) or ends.

@@ -39,6 +39,8 @@ export function registerGroup(program: Command): void {
     .action(async (opts: TargetOptions & { json?: boolean }) => {
       const groups = await withClient(opts, (s) => s.admin().listGroups())
       if (opts.json === true) printJson(groups)
+      else if (groups.length === 0)
+        process.stderr.write('no groups\n') // stdout stays empty for scripts
       else
         printTable(
           ['GROUP', 'STATE', 'MEMBERS'],

@@ -2,7 +2,7 @@
 // stderr and the listening address on stdout. SIGTERM/SIGINT shut down gracefully: stop accepting, let in-flight
 // requests finish (bounded), then close the broker (flush, checkpoint, clean-shutdown marker) and exit 0. A second
 // signal during shutdown exits at once with code 1.
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync } from 'node:fs'
 import { rm } from 'node:fs/promises'
 import tls from 'node:tls'
 import path from 'node:path'
@@ -12,7 +12,7 @@ import { createJsonLogger } from '../../broker/logger.js'
 import { checkAuthOptions, readUsersFile } from '../../server/auth.js'
 import { LIMITS } from '../../config/limits.js'
 import { TIMER_MS_MAX } from '../../topics/topic-config.js'
-import { parseInteger, UsageError } from '../context.js'
+import { parseInteger, readFlagFile, UsageError } from '../context.js'
 import { printLine } from '../output.js'
 import { configFrom, withTopicConfigOptions, type ConfigOptions } from './topic.js'
 
@@ -109,7 +109,7 @@ export function registerServe(program: Command): void {
       checkAuthOptions(serverOptions.auth) // before the data dir is opened (or created)
     }
     if (opts.tlsCert !== undefined && opts.tlsKey !== undefined) {
-      const tlsFiles = { cert: readFileSync(opts.tlsCert), key: readFileSync(opts.tlsKey) }
+      const tlsFiles = { cert: readFlagFile('--tls-cert', opts.tlsCert), key: readFlagFile('--tls-key', opts.tlsKey) }
       try {
         tls.createSecureContext(tlsFiles) // before the data dir is opened: name the files, not OpenSSL's routine
       } catch (err) {

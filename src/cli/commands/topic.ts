@@ -183,7 +183,8 @@ export function registerTopic(program: Command): void {
     .action(async (opts: TargetOptions & { internal?: boolean; json?: boolean }) => {
       const names = await withClient(opts, (s) => s.admin().listTopics({ includeInternal: opts.internal === true }))
       if (opts.json === true) printJson(names)
-      else if (names.length === 0) printLine('(none)')
+      else if (names.length === 0)
+        process.stderr.write('no topics\n') // stdout stays empty for scripts
       else for (const name of names) printLine(name)
     })
 
