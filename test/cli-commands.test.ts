@@ -193,6 +193,13 @@ describe('sluice CLI', () => {
     expect(missing.stderr).toBe('error: unknown topic "nope"\n')
     // usage errors: exit 2
     expect((await runCli(['topic', 'create', 'x', '--partitions', 'many', ...d])).code).toBe(2)
+    // A name the broker would refuse is a bad argument too (it was exit 1).
+    const badName = await runCli(['topic', 'create', 'bad name', ...d])
+    expect([badName.code, badName.stderr]).toEqual([2, expect.stringMatching(/^error: topic name "bad name"/)])
+    const badUser = await runCli(['user', 'add', 'bad name', '--users-file', path.join(dataDir, 'u.json')], {
+      input: 'secret-1\n',
+    })
+    expect(badUser.code).toBe(2)
     expect((await runCli(['topic', 'list', '--data-dir', dataDir, '--broker', '127.0.0.1:1'])).code).toBe(2)
     const both = await runCli(['topic', 'list', '--broker', '127.0.0.1:1', '--token', 'a-token-x', '--user', 'u'])
     expect([both.code, both.stderr]).toEqual([2, 'error: give either --token or --user, not both\n'])
@@ -729,9 +736,12 @@ describe('sluice CLI', () => {
       '',
       expect.stringMatching(/users file .*\.typo does not exist/),
     ])
-    const nodir = await runCli(['user', 'add', 'carol', '--users-file', path.join(path.dirname(usersFile), 'no-such-dir', 'u.json')], {
-      input: 'carol-pass\n',
-    })
+    const nodir = await runCli(
+      ['user', 'add', 'carol', '--users-file', path.join(path.dirname(usersFile), 'no-such-dir', 'u.json')],
+      {
+        input: 'carol-pass\n',
+      },
+    )
     expect([nodir.code, nodir.stderr]).toEqual([
       1,
       expect.stringMatching(/cannot write users file .*u\.json: directory .* does not exist\n$/),

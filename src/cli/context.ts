@@ -124,3 +124,12 @@ export function readFlagFile(flag: string, file: string): Buffer {
     )
   }
 }
+
+/** Runs a validator of an argument; what it refuses is a usage error (exit 2), as a bad flag value is. */
+export function checkArgument<T>(validate: () => T): T {
+  try {
+    return validate()
+  } catch (err) {
+    throw new UsageError((err as Error).message)
+  }
+}

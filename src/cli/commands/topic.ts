@@ -5,7 +5,8 @@ import { TOPIC_CONFIG_KEYS } from '../../client/admin.js'
 import { LIMITS } from '../../config/limits.js'
 import { DURATION_MS_MAX, SEGMENT_BYTES_MAX, TIMER_MS_MAX } from '../../topics/topic-config.js'
 import { InvalidArgumentError } from '../../errors.js'
-import { parseInteger, UsageError, withClient, withTarget, type TargetOptions } from '../context.js'
+import { checkArgument, parseInteger, UsageError, withClient, withTarget, type TargetOptions } from '../context.js'
+import { validateUserTopicName } from '../../topics/topic-name.js'
 import { printJson, printLine, printTable } from '../output.js'
 
 export interface ConfigOptions extends TargetOptions {
@@ -123,6 +124,7 @@ export function registerTopic(program: Command): void {
       parseInteger('--partitions', 1, LIMITS.partitionsMax),
     ),
   ).action(async (name: string, opts: CreateOptions) => {
+    checkArgument(() => validateUserTopicName(name))
     const options: CreateTopicOptions = { partitions: opts.partitions ?? 1, ...configFrom(opts) }
     const created = await withClient(opts, (s) => s.admin().createTopic(name, options), true)
     if (opts.json === true) printJson(created)

@@ -3,8 +3,8 @@
 // `user remove` and `user list` complete the set; a running broker picks up each change at its next handshake.
 import { createInterface } from 'node:readline'
 import type { Command } from 'commander'
-import { addUser, listUsers, removeUser } from '../../server/auth.js'
-import { UsageError } from '../context.js'
+import { addUser, listUsers, removeUser, validateUsername } from '../../server/auth.js'
+import { checkArgument, UsageError } from '../context.js'
 import { printJson, printLine } from '../output.js'
 
 async function readSecret(): Promise<string> {
@@ -24,6 +24,7 @@ export function registerUser(program: Command): void {
     .description('add or replace a user; the secret is read from stdin')
     .requiredOption('--users-file <file>', 'the users file (created when absent)')
     .action(async (name: string, opts: { usersFile: string }) => {
+      checkArgument(() => validateUsername(name)) // before the secret is asked for
       const secret = await readSecret()
       if (secret.length === 0) throw new UsageError('no secret on stdin')
       await addUser(opts.usersFile, name, secret)
