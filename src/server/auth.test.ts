@@ -106,7 +106,8 @@ describe('auth', () => {
 
   test('removeUser and listUsers: a removed user is gone, an unknown one is an error that changes nothing', async () => {
     const file = path.join(await tmp(), 'users.json')
-    expect(await listUsers(file)).toEqual([])
+    // A file that is not there is an error, not "no users" (a misspelt path listed nothing, exit 0).
+    await expect(listUsers(file)).rejects.toThrow(/users file .* does not exist/)
     await addUser(file, 'bob', 'bob-secret')
     await addUser(file, 'alice', 'alice-secret')
     expect(await listUsers(file)).toEqual(['alice', 'bob'])
