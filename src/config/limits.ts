@@ -86,7 +86,10 @@ export const DEFAULTS = Object.freeze({
   heartbeatIntervalMs: 1_000,
   maxPollIntervalMs: 300_000,
   autoCommitIntervalMs: 5_000,
-  lingerMs: 5,
+  /** 0: a batch leaves on the next turn of the event loop with the records sent in this one; under load records
+   *  still gather while a partition's batches are in flight. A user's trial: an awaited send() took 6.3 ms at 5 (the
+   *  linger), 0.34 ms at 0; 100 concurrent sends 15-16 k/s against 179-193 k/s. */
+  lingerMs: 0,
   batchBytes: 1 * MiB,
   requestTimeoutMs: 30_000,
   fetchMaxBytes: 1 * MiB,
