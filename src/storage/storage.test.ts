@@ -168,6 +168,26 @@ describe('layout', () => {
     await storage.close()
   })
 
+  test('a directory that is not empty and has no meta.json is refused, and left as it was', async ({ tmpDir }) => {
+    fs.writeFileSync(path.join(tmpDir, 'notes.txt'), 'mine')
+    fs.mkdirSync(path.join(tmpDir, 'src'))
+    // Before, Sluice took it over: meta.json, checkpoints/ and topics/ among the user's files.
+    await expect(openStorage(tmpDir)).rejects.toThrow(/is not empty and has no meta\.json.*notes\.txt, src/)
+    expect(fs.readdirSync(tmpDir).sort()).toEqual(['notes.txt', 'src'])
+    // A data dir whose meta.json was lost is refused too (opened as new it would skip crash recovery).
+    const dataDir = path.join(tmpDir, 'data')
+    const storage = await openStorage(dataDir)
+    await storage.openLog('topics/a/0', logConfig())
+    await storage.close()
+    fs.rmSync(path.join(dataDir, 'meta.json'))
+    await expect(openStorage(dataDir)).rejects.toThrow(/has no meta\.json.*formatVersion/)
+    // Hidden files and lost+found (a mount point's root) are no objection.
+    const mount = path.join(tmpDir, 'mount')
+    fs.mkdirSync(path.join(mount, 'lost+found'), { recursive: true })
+    fs.writeFileSync(path.join(mount, '.keep'), '')
+    await (await openStorage(mount)).close()
+  })
+
   test('meta.json, the clean-shutdown marker and the recovery-point checkpoint are written; an unclean stop is reported', async ({
     tmpDir,
   }) => {

@@ -415,6 +415,18 @@ export async function openStorage(dataDir: string, options: StorageOptions = {})
     let meta = readJsonFile(metaFile) as { formatVersion?: unknown; nodeId?: unknown } | undefined
     const fresh = meta === undefined
     if (meta === undefined) {
+      // A new data dir starts empty. Anything else there is another application's directory (Sluice would write its
+      // files among the user's), or a data dir whose meta.json was lost, which opened as new would also skip the
+      // recovery a crash needs. Hidden files and lost+found (a mount point) do not count.
+      const others = fs
+        .readdirSync(root)
+        .filter((name) => !name.startsWith('.') && name !== 'lost+found' && !name.endsWith('.tmp'))
+      if (others.length > 0)
+        throw new InvalidArgumentError(
+          `${root} is not empty and has no ${META_FILE}, so it is not a Sluice data dir (it holds ` +
+            `${others.slice(0, 3).join(', ')}${others.length > 3 ? ', …' : ''}): give an empty or new directory. ` +
+            `If it is a data dir whose ${META_FILE} was lost, write {"formatVersion":${FORMAT_VERSION},"nodeId":0} to it.`,
+        )
       meta = { formatVersion: FORMAT_VERSION, nodeId: 0 }
       writeFileAtomic(metaFile, JSON.stringify(meta) + '\n')
     }
