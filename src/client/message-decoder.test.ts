@@ -98,6 +98,8 @@ describe('decodeMessages', () => {
     buf[buf.length - 1]! ^= 0xff
     const out: Message[] = []
     expect(() => decodeMessages(buf, 't', 0, 0, Infinity, out)).toThrow(CorruptRecordError)
+    // Named by partition and batch (before: only "CRC mismatch: stored ..., computed ...").
+    expect(() => decodeMessages(buf, 't', 3, 0, Infinity, out)).toThrow(/^t\/3, batch at offset 0: CRC mismatch/)
     expect(out).toEqual([])
   })
 

@@ -206,8 +206,29 @@ export class MessageCursor {
         continue
       }
       if (this.#position >= this.#end) return null
-      this.#enterBatch()
+      try {
+        this.#enterBatch()
+      } catch (err) {
+        throw this.#placed(err)
+      }
     }
+  }
+
+  /** A batch's CorruptRecordError, its message naming the partition and the batch's place (the bare "CRC mismatch"
+   *  said neither). Other errors pass as they are. */
+  #placed(err: unknown): unknown {
+    if (!(err instanceof CorruptRecordError)) return err
+    const at = this.#position
+    const base = this.#end - at >= 8 ? int64At(this.buf, at) : -1
+    // (err.message already names a file, if any: the fields stay on the cause)
+    return new CorruptRecordError(
+      `${this.topic}/${this.partition}, batch at offset ${base}: ${err.message}`,
+      undefined,
+      undefined,
+      {
+        cause: err,
+      },
+    )
   }
 
   /** True while records of the current batch remain (a failure now is inside that batch). */
