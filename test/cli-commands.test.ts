@@ -414,7 +414,7 @@ describe('sluice CLI', () => {
     const bad = await runCli(['produce', 'bin', '--encoding', 'hex', ...d], { input: 'aa\nzz\nbb\n' })
     expect([bad.code, bad.stderr]).toEqual([
       1,
-      'produce stopped at line 2: 1 record acknowledged to bin; nothing after line 2 was sent\n' +
+      'produce stopped at line 2: 1 record acknowledged to bin; lines after line 1 were not sent\n' +
         'error: line 2: the value is not valid hex\n',
     ])
     const after = await runCli(['consume', 'bin', '--until-end', '--encoding', 'hex', ...d])
@@ -439,7 +439,7 @@ describe('sluice CLI', () => {
     const bad = await runCli(['produce', 'text', ...d], { input })
     expect(bad.code).toBe(1)
     expect(bad.stderr).toBe(
-      'produce stopped at line 3: 2 records acknowledged to text; nothing after line 3 was sent\n' +
+      'produce stopped at line 3: 2 records acknowledged to text; lines after line 2 were not sent\n' +
         'error: line 3 is not valid UTF-8; for bytes that are not text, write keys and values as --encoding base64 or hex\n',
     )
     const big = 'x'.repeat(1_100_000)
@@ -470,7 +470,7 @@ describe('sluice CLI', () => {
       // Before, the signal killed it: no summary, the data dir left locked and re-validated at the next open.
       expect(await exited).toBe(signal === 'SIGINT' ? 130 : 143)
       expect(stderr).toBe(
-        `produce stopped by ${signal}: 3 records acknowledged to sig; nothing after the lines read was sent\n`,
+        `produce stopped by ${signal}: 3 records acknowledged to sig; lines after line 3 were not sent\n`,
       )
       const next = await runCli(['consume', 'sig', '--until-end', ...d])
       expect([next.stdout, next.stderr]).toEqual(['r-0\nr-1\nr-2\n', ''])

@@ -14,10 +14,10 @@ import type { GroupFence } from '../broker/api.js'
 import {
   ClosedError,
   FencedMemberEpochError,
-  SluiceError,
   InvalidArgumentError,
   NoCommittedOffsetError,
   OffsetOutOfRangeError,
+  SluiceError,
   UnknownPartitionError,
 } from '../errors.js'
 import type { ConsumerConfig, TopicPartition } from './client-config.js'

@@ -96,6 +96,8 @@ export function registerProduce(program: Command): void {
       process.once('SIGTERM', onTerm)
       let sent = 0
       let acked = 0
+      /** The number of the last line sent (lines after a failed one may have been, before its failure came back). */
+      let lastSent = 0
       let failure: { err: unknown; line: number } | null = null
       try {
         const result = await withClient(opts, async (sluice) => {
@@ -147,6 +149,7 @@ export function registerProduce(program: Command): void {
                 },
               )
               sent += 1
+              lastSent = line
               if (pending.size >= PENDING_SENDS_MAX) await Promise.race(pending).catch(() => {})
             }
           } catch (err) {
@@ -171,7 +174,7 @@ export function registerProduce(program: Command): void {
       process.stderr.write(
         `produce ${why}: ${acked} record${acked === 1 ? '' : 's'} acknowledged to ${topic}` +
           (acked < sent ? ` (${sent - acked} sent but not acknowledged)` : '') +
-          `; nothing after ${f !== null ? `line ${f.line}` : 'the lines read'} was sent\n`,
+          (lastSent === 0 ? '; no line was sent\n' : `; lines after line ${lastSent} were not sent\n`),
       )
       if (f === null) {
         process.exitCode = signal === 'SIGINT' ? 130 : 143
