@@ -25,6 +25,14 @@ export interface EachBatchPayload<K = unknown, V = unknown> {
    * the handler returns.
    */
   resolveOffset(offset: number): void
+  /**
+   * True once this call's messages are no longer this consumer's to process: the partition was lost (the member was
+   * fenced, its session expired, or the handler ran past maxPollIntervalMs, so another member may be reading it), or
+   * its position was moved (seek, an offset reset). A long handler should check it and stop; what it resolved still
+   * counts where the partition is still this consumer's. A partition being revoked in a rebalance is not stale: the
+   * rebalance waits for the handler and commits its progress.
+   */
+  isStale(): boolean
 }
 
 export interface RunOptions<K = unknown, V = unknown> {

@@ -16,6 +16,7 @@ import {
   FencedMemberEpochError,
   InvalidArgumentError,
   NoCommittedOffsetError,
+  NotOwnerError,
   OffsetOutOfRangeError,
   SluiceError,
   UnknownPartitionError,
@@ -342,7 +343,8 @@ export class Consumer<K = unknown, V = unknown> extends EventEmitter<ConsumerEve
     this.#checkNotClosed()
     if (this.#config.groupId === null) throw new InvalidArgumentError('commit() needs a groupId')
     if (offsets === undefined) {
-      await this.#commit([...this.#fetcher.states.values()])
+      // Partitions being revoked are still held (their onRevoke is running) and count.
+      await this.#commit([...this.#fetcher.states.values()], true)
       return
     }
     if (!Array.isArray(offsets))
@@ -350,7 +352,12 @@ export class Consumer<K = unknown, V = unknown> extends EventEmitter<ConsumerEve
     // Every entry is checked before anything is sent.
     const entries = offsets.map((o) => {
       if (typeof o === 'object' && o !== null) checkKnownKeys(o, ['topic', 'partition', 'offset'], 'a commit() entry')
-      const state = this.#state(o?.topic, o?.partition)
+      const state = this.#fetcher.states.get(tpKey(String(o?.topic), Number(o?.partition)))
+      if (state === undefined)
+        throw new NotOwnerError(
+          `partition ${String(o?.topic)}/${String(o?.partition)} is not this consumer's: revoked or lost in a ` +
+            'rebalance (a handler can check isStale()), or never assigned',
+        )
       checkOffset(o.offset, 'a commit() offset')
       return { state, offset: o.offset }
     })
@@ -423,13 +430,24 @@ export class Consumer<K = unknown, V = unknown> extends EventEmitter<ConsumerEve
         this.#reportAutoCommitError(err)
       }
     }
-    for (const s of states) this.#fetcher.states.delete(s.key)
-    if (this.#config.onRevoke !== null && partitions.length > 0) await this.#config.onRevoke(partitions)
+    // onRevoke runs while the partitions are still this member's: with autoCommit off, a commit() or commit(offsets)
+    // there is the last chance to record progress on them (Kafka's commitSync in onPartitionsRevoked). Before, the
+    // partitions were dropped first and such a commit was refused as "not assigned".
+    try {
+      if (this.#config.onRevoke !== null && partitions.length > 0) await this.#config.onRevoke(partitions)
+    } finally {
+      for (const s of states) this.#fetcher.states.delete(s.key)
+    }
   }
 
   /** @internal called by GroupMembership */
   async onPartitionsLost(partitions: TopicPartition[]): Promise<void> {
-    for (const s of this.#statesOf(partitions)) this.#remove(s)
+    const states = this.#statesOf(partitions)
+    for (const s of states) this.#remove(s)
+    // A handler still running on one of them (a stall is how a member loses its partitions) finishes first, as a
+    // Kafka consumer calls onPartitionsLost from its poll: before, onRevoke closed per-partition state under it.
+    const active = this.#activeState
+    if (active !== null && states.includes(active)) await this.#activeWork?.catch(() => undefined)
     // They are gone as surely as revoked ones (only nothing was committed): per-partition state the application
     // opened in onAssign must be closed here too, as Kafka's default onPartitionsLost does by calling onRevoke.
     if (this.#config.onRevoke !== null && partitions.length > 0) await this.#config.onRevoke(partitions)
@@ -599,6 +617,8 @@ export class Consumer<K = unknown, V = unknown> extends EventEmitter<ConsumerEve
           await handler({
             batch: { topic: s.topic, partition: s.partition, messages, logEndOffset: chunk.logEndOffset },
             resolveOffset,
+            // Lost (fenced, session expired, maxPollIntervalMs passed) or moved (seek, reset, stop) since the fetch.
+            isStale: () => this.#fetcher.states.get(s.key) !== s || chunk.generation < s.positionGeneration,
           })
         } catch (err) {
           this.#handlerFailed(chunk, unresolved, err)

@@ -10,6 +10,7 @@ import type { Message } from '../../src/client/consumer.js'
 import {
   FencedMemberEpochError,
   NoCommittedOffsetError,
+  NotOwnerError,
   ConnectionError,
   OffsetOutOfRangeError,
   UnknownGroupError,
@@ -425,6 +426,86 @@ describeEachTransport('group consumer', (getSluice, env) => {
     expect(errors.length).toBeLessThanOrEqual(2)
     await until(() => consumer.assignment().length === 1, 'the member to be back')
     await consumer.close()
+  })
+
+  test('a stalled eachBatch can tell its partition was lost (isStale), onRevoke waits for it, and its commit is refused as NotOwner', async () => {
+    const sl = getSluice()
+    await sl.admin().createTopic('stale', { partitions: 1 })
+    await sl.producer().sendBatch(
+      'stale',
+      Array.from({ length: 5 }, (_, i) => ({ value: `s${i}` })),
+    )
+    const events: string[] = []
+    const consumer = sl.consumer({
+      groupId: 'stale-g',
+      autoOffsetReset: 'earliest',
+      autoCommit: false,
+      heartbeatIntervalMs: 50,
+      sessionTimeoutMs: 5000,
+      maxPollIntervalMs: 300,
+      maxWaitMs: 50,
+      onRevoke: () => void events.push('onRevoke'),
+    })
+    consumer.on('error', () => {})
+    await consumer.subscribe(['stale'])
+    let commitError: unknown = null
+    await consumer.run({
+      eachBatch: async ({ batch, isStale }) => {
+        if (events.length > 0) return
+        events.push(`stale before: ${isStale()}`)
+        await new Promise((r) => setTimeout(r, 1000)) // past maxPollIntervalMs: the member loses the partition
+        events.push(`stale after: ${isStale()}`)
+        const last = batch.messages[batch.messages.length - 1]!
+        commitError = await consumer.commit([{ topic: 'stale', partition: 0, offset: last.offset + 1 }]).catch((e) => e)
+        events.push('handler returned')
+      },
+    })
+    await until(() => events.includes('onRevoke'), 'onRevoke for the lost partition')
+    // Before: no way to tell (it processed the lost partition alongside its new owner), onRevoke ran while the
+    // handler still used the partition, and the commit failed as an InvalidArgumentError "not assigned".
+    expect(events.slice(0, 4)).toEqual(['stale before: false', 'stale after: true', 'handler returned', 'onRevoke'])
+    expect(commitError).toBeInstanceOf(NotOwnerError)
+    await consumer.close()
+  })
+
+  test('with autoCommit off, onRevoke can commit the partitions being revoked', async () => {
+    const sl = getSluice()
+    await sl.admin().createTopic('handoff', { partitions: 2 })
+    await sl.producer().sendBatch(
+      'handoff',
+      Array.from({ length: 20 }, (_, i) => ({ value: `h${i}`, partition: i % 2 })),
+    )
+    const next = new Map<number, number>()
+    const committedInRevoke: string[] = []
+    const options = {
+      groupId: 'handoff-g',
+      autoOffsetReset: 'earliest' as const,
+      autoCommit: false,
+      heartbeatIntervalMs: 50,
+      maxWaitMs: 50,
+    }
+    const a = sl.consumer({
+      ...options,
+      onRevoke: async (tps) => {
+        // Before, both were refused: the revoked partitions were dropped before onRevoke ran.
+        await a.commit(tps.map((tp) => ({ ...tp, offset: next.get(tp.partition) ?? 0 })))
+        await a.commit()
+        committedInRevoke.push(...tps.map((tp) => `${tp.topic}/${tp.partition}`))
+      },
+    })
+    a.on('error', () => {})
+    await a.subscribe(['handoff'])
+    await a.run({ eachMessage: async ({ partition, message }) => void next.set(partition, message.offset + 1) })
+    await until(() => next.get(0) === 10 && next.get(1) === 10, 'member A to read both partitions')
+    const b = sl.consumer(options)
+    await b.subscribe(['handoff'])
+    await b.run({ eachMessage: async () => {} })
+    await until(() => committedInRevoke.length === 1, 'A to give one partition up')
+    const committed = await sl.transport.fetchOffsets({ groupId: 'handoff-g' })
+    const moved = Number(committedInRevoke[0]!.split('/')[1])
+    expect(committed.find((c) => c.partition === moved)?.offset).toBe(10)
+    await b.close()
+    await a.close()
   })
 
   test('close() with the coordinator unreachable waits at most 5 s for the leave after the commit', async () => {
