@@ -56,6 +56,10 @@ export interface ConsumerEvents {
 }
 
 /** `K` and `V`: what the key and value codecs give (`Decoded<C>`); Sluice.consumer() infers them from its options. */
+/** How long a commit goes on retrying retriable failures, and the longest wait between two tries. */
+const COMMIT_RETRY_MS = 30_000
+const COMMIT_BACKOFF_MS_MAX = 1_000
+
 export class Consumer<K = unknown, V = unknown> extends EventEmitter<ConsumerEvents> {
   readonly #transport: Transport
   readonly #config: ConsumerConfig
@@ -344,7 +348,7 @@ export class Consumer<K = unknown, V = unknown> extends EventEmitter<ConsumerEve
     if (this.#config.groupId === null) throw new InvalidArgumentError('commit() needs a groupId')
     if (offsets === undefined) {
       // Partitions being revoked are still held (their onRevoke is running) and count.
-      await this.#commit([...this.#fetcher.states.values()], true)
+      await this.#commit([...this.#fetcher.states.values()], true, true)
       return
     }
     if (!Array.isArray(offsets))
@@ -362,7 +366,10 @@ export class Consumer<K = unknown, V = unknown> extends EventEmitter<ConsumerEve
       return { state, offset: o.offset }
     })
     if (entries.length === 0) return
-    await this.#send(entries.map((e) => ({ topic: e.state.topic, partition: e.state.partition, offset: e.offset })))
+    await this.#send(
+      entries.map((e) => ({ topic: e.state.topic, partition: e.state.partition, offset: e.offset })),
+      true,
+    )
     for (const e of entries) e.state.committed = e.offset
   }
 
@@ -680,23 +687,42 @@ export class Consumer<K = unknown, V = unknown> extends EventEmitter<ConsumerEve
       )
   }
 
-  async #commit(states: PartitionState[], includeRemoved = false): Promise<void> {
+  async #commit(states: PartitionState[], includeRemoved = false, retry = false): Promise<void> {
     const groupId = this.#config.groupId
     if (groupId === null) return
     const todo = states.filter((s) => (includeRemoved || !s.removed) && s.position >= 0 && s.position !== s.committed)
     if (todo.length === 0) return
     const offsets = todo.map((s) => ({ topic: s.topic, partition: s.partition, offset: s.position }))
-    await this.#send(offsets)
+    await this.#send(offsets, retry)
     for (let i = 0; i < todo.length; i++) todo[i]!.committed = offsets[i]!.offset
   }
 
   /** Commits `offsets` for this consumer's group: fenced by the member epoch when it is a member, else as a plain
    *  client of the group (assign mode). */
-  async #send(offsets: Array<{ topic: string; partition: number; offset: number }>): Promise<void> {
+  /**
+   * Commits. With `retry` (the application's commit() calls), a retriable failure (a connection lost with the commit
+   * in flight, as at a broker's restart) is retried with backoff for up to COMMIT_RETRY_MS, as Kafka's commitSync
+   * does: before, such a commit() inside a handler threw, which stopped the partition while the group went on showing
+   * it as owned. Automatic commits do not retry here: the next interval does, and close() stays bounded.
+   */
+  async #send(offsets: Array<{ topic: string; partition: number; offset: number }>, retry = false): Promise<void> {
     const groupId = this.#config.groupId
     assert(groupId !== null, 'commits need a groupId')
-    if (this.#membership !== null) await this.#membership.commit(offsets)
-    else await this.#transport.commitOffsets({ groupId, memberId: '', memberEpoch: -1, offsets })
+    const deadline = retry ? Date.now() + COMMIT_RETRY_MS : 0
+    let backoff = Math.max(1, this.#config.retryBackoffMs)
+    // Bounded by the deadline: each turn waits at least retryBackoffMs (>= 1 ms) or ends.
+    for (;;) {
+      try {
+        if (this.#membership !== null) await this.#membership.commit(offsets)
+        else await this.#transport.commitOffsets({ groupId, memberId: '', memberEpoch: -1, offsets })
+        return
+      } catch (err) {
+        const retriable = err instanceof SluiceError && err.retriable
+        if (!retriable || this.#closed || Date.now() + backoff > deadline) throw err
+      }
+      await new Promise((resolve) => setTimeout(resolve, backoff))
+      backoff = Math.min(backoff * 2, COMMIT_BACKOFF_MS_MAX)
+    }
   }
 
   /** Start positions of new partitions: committed offsets first, then autoOffsetReset. */

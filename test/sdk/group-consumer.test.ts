@@ -468,6 +468,48 @@ describeEachTransport('group consumer', (getSluice, env) => {
     await consumer.close()
   })
 
+  test('commit() inside a handler rides out a connection lost with the commit in flight (a broker restart)', async () => {
+    const base = getSluice()
+    await base.admin().createTopic('commit-blip', { partitions: 1 })
+    await base.producer().sendBatch('commit-blip', [{ value: 'a' }, { value: 'b' }, { value: 'c' }])
+    let failures = 0
+    const inner = base.transport as Transport
+    const sl = new Sluice(
+      transportWith(inner, {
+        commitOffsets: (req) => {
+          if (failures > 0) {
+            failures--
+            return Promise.reject(new ConnectionError('injected: connection lost with the commit in flight'))
+          }
+          return inner.commitOffsets(req)
+        },
+      }),
+    )
+    const consumer = sl.consumer({
+      groupId: 'commit-blip-g',
+      autoOffsetReset: 'earliest',
+      autoCommit: false,
+      retryBackoffMs: 10,
+    })
+    const errors: Error[] = []
+    consumer.on('error', (err) => void errors.push(err))
+    await consumer.subscribe(['commit-blip'])
+    const done: string[] = []
+    await consumer.run({
+      eachMessage: async ({ message }) => {
+        if (message.offset === 1) failures = 2
+        await consumer.commit([{ topic: 'commit-blip', partition: 0, offset: message.offset + 1 }])
+        done.push(String(message.value))
+      },
+    })
+    await until(() => done.length === 3, 'all three records committed one by one')
+    // Before, the failed commit threw out of the handler: the partition stopped at offset 1 for good.
+    expect(errors).toEqual([])
+    expect(consumer.stopped()).toEqual([])
+    expect((await inner.fetchOffsets({ groupId: 'commit-blip-g' }))[0]?.offset).toBe(3)
+    await consumer.close()
+  })
+
   test('with autoCommit off, onRevoke can commit the partitions being revoked', async () => {
     const sl = getSluice()
     await sl.admin().createTopic('handoff', { partitions: 2 })
