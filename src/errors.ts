@@ -187,13 +187,15 @@ export class UnknownMemberError extends SluiceError {
 export class FencedMemberEpochError extends SluiceError {
   readonly code = 'FENCED_MEMBER_EPOCH'
   readonly retriable = false
-  /** `afterReset`: a commit refused because an admin reset the partition's offset after the position was read (the
-   *  member gets the new position with its next heartbeat; nothing is wrong with it). */
-  constructor(
-    message: string,
-    readonly afterReset = false,
-  ) {
+  /** A commit refused because an admin reset the partition's offset after the position was read (the member gets
+   *  the new position with its next heartbeat; nothing is wrong with it). */
+  readonly afterReset: boolean
+  /** A static member whose groupInstanceId another process took over: it must stop, not rejoin. */
+  readonly instanceReplaced: boolean
+  constructor(message: string, options: { afterReset?: boolean; instanceReplaced?: boolean } = {}) {
     super(message)
+    this.afterReset = options.afterReset === true
+    this.instanceReplaced = options.instanceReplaced === true
   }
 }
 
@@ -446,7 +448,8 @@ const WIRE_CLASSES: Record<ErrorCode, (message: string, details: WireErrorDetail
   CONNECTION: (m) => new ConnectionError(m),
   UNKNOWN_GROUP: (m, d) => withMessage(new UnknownGroupError(str(d, 'groupId')), m),
   UNKNOWN_MEMBER: (m) => new UnknownMemberError(m),
-  FENCED_MEMBER_EPOCH: (m, d) => new FencedMemberEpochError(m, d.afterReset === true),
+  FENCED_MEMBER_EPOCH: (m, d) =>
+    new FencedMemberEpochError(m, { afterReset: d.afterReset === true, instanceReplaced: d.instanceReplaced === true }),
   NOT_OWNER: (m) => new NotOwnerError(m),
   REBALANCE_IN_PROGRESS: (m) => new RebalanceInProgressError(m),
   GROUP_NOT_EMPTY: (m) => new GroupNotEmptyError(m),

@@ -77,6 +77,8 @@ export class GroupMembership {
   private lastAnswerMs = Date.now()
   private started = false
   private closing: Promise<void> | null = null
+  /** Set when another process took this member's groupInstanceId: no more heartbeats, no rejoin. */
+  private replaced: Error | null = null
 
   constructor(
     private readonly transport: BrokerApi,
@@ -165,7 +167,7 @@ export class GroupMembership {
   }
 
   private schedule(delayMs: number): void {
-    if (this.closing !== null) return
+    if (this.closing !== null || this.replaced !== null) return
     if (this.timer !== null) clearTimeout(this.timer)
     this.timer = setTimeout(() => {
       this.timer = null
@@ -231,6 +233,15 @@ export class GroupMembership {
       } catch (err) {
         if (throwErrors) throw err
         this.options.onError?.(err)
+        if (err instanceof FencedMemberEpochError && err.instanceReplaced) {
+          // Another process has this groupInstanceId now: rejoining would take it back, and the two would take
+          // turns for ever. This member stops (its partitions are lost to it); the error says why.
+          this.replaced = err
+          if (this.timer !== null) clearTimeout(this.timer)
+          this.timer = null
+          this.loseAll()
+          return
+        }
         const gone = err instanceof FencedMemberEpochError || err instanceof UnknownMemberError
         if (gone || Date.now() - this.lastAnswerMs > this.options.sessionTimeoutMs) this.loseAll()
       }

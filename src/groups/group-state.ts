@@ -76,6 +76,7 @@ export interface GroupSnapshot {
     sessionTimeoutMs: number
     rebalanceTimeoutMs: number
     departed: boolean
+    replacedAtEpoch?: number
     /** [topic, partition, offset] of resets not yet delivered. */
     resets: Array<[string, number, number]>
   }>
@@ -137,6 +138,15 @@ export class ConsumerGroup {
   heartbeat(req: GroupHeartbeatRequest, nowMs: number): GroupHeartbeatResponse {
     if (req.memberEpoch === -1 || req.memberEpoch === -2) return this.leave(req, nowMs)
     const member = req.memberEpoch === 0 ? this.join(req, nowMs) : this.liveMember(req.memberId)
+    if (req.memberEpoch > 0 && member.groupInstanceId !== null && req.memberEpoch < member.replacedAtEpoch)
+      // The process this instance id was taken from: fenced for good. A plain fence made it rejoin, which took the
+      // instance back from the other process, and the two took turns for ever (a user's trial: 80 fences in 20 s).
+      throw new FencedMemberEpochError(
+        `groupInstanceId "${member.groupInstanceId}" of group "${this.groupId}" was taken over by another process ` +
+          `(at epoch ${member.replacedAtEpoch}); this one (epoch ${req.memberEpoch}) is fenced and must stop: two ` +
+          'live consumers must not share a groupInstanceId',
+        { instanceReplaced: true },
+      )
     if (req.memberEpoch > 0 && req.memberEpoch !== member.epoch && req.memberEpoch !== member.previousEpoch)
       throw new FencedMemberEpochError(
         `member ${member.memberId} of group "${this.groupId}" sent epoch ${req.memberEpoch}, current is ${member.epoch}`,
@@ -200,6 +210,7 @@ export class ConsumerGroup {
         const epoch = this.nextEpoch(existing)
         existing.epoch = epoch
         existing.previousEpoch = epoch
+        existing.replacedAtEpoch = epoch
         for (const h of existing.assigned.values()) h.epoch = epoch
         for (const h of existing.pendingRevoke.values()) h.epoch = epoch
         existing.assignmentChanged = true
@@ -430,7 +441,7 @@ export class ConsumerGroup {
       throw new FencedMemberEpochError(
         `commit from epoch ${memberEpoch} of member ${memberId} predates the reset of ${topic}/${partition} ` +
           `(epoch ${held.resetEpoch}); positions read before a reset are not committed`,
-        true,
+        { afterReset: true },
       )
   }
 
@@ -494,6 +505,7 @@ export class ConsumerGroup {
         sessionTimeoutMs: m.sessionTimeoutMs,
         rebalanceTimeoutMs: m.rebalanceTimeoutMs,
         departed: m.departed,
+        replacedAtEpoch: m.replacedAtEpoch,
         resets: [...m.resets.values()].map((r) => [r.topic, r.partition, r.offset]),
       })),
     }
@@ -560,6 +572,7 @@ export class ConsumerGroup {
         sessionTimeoutMs: nonNegative(m.sessionTimeoutMs, 'sessionTimeoutMs', bad),
         rebalanceTimeoutMs: nonNegative(m.rebalanceTimeoutMs, 'rebalanceTimeoutMs', bad),
         departed: m.departed === true,
+        replacedAtEpoch: typeof m.replacedAtEpoch === 'number' && m.replacedAtEpoch > 0 ? m.replacedAtEpoch : 0,
         resets: new Map(),
         assignmentChanged: true,
       }

@@ -34,6 +34,9 @@ export interface MemberState {
   rebalanceTimeoutMs: number
   /** A static member that left with epoch -2: its partitions stay reserved until its session times out. */
   departed: boolean
+  /** A static member: the epoch at which a join with its instance id took it over (0: never). A heartbeat with an
+   *  older epoch comes from the process that was replaced, and is told so (it must stop, not rejoin). */
+  replacedAtEpoch: number
   resets: Map<string, { topic: string; partition: number; offset: number }>
   assignmentChanged: boolean
 }
@@ -57,6 +60,7 @@ export function newMemberState(memberId: string, req: GroupHeartbeatRequest, now
     sessionTimeoutMs: req.sessionTimeoutMs,
     rebalanceTimeoutMs: req.rebalanceTimeoutMs,
     departed: false,
+    replacedAtEpoch: 0,
     resets: new Map(),
     assignmentChanged: true,
   }

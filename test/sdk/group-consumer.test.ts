@@ -347,7 +347,7 @@ describeEachTransport('group consumer', (getSluice, env) => {
     const consumer = sl.consumer({ groupId: 'reset-quiet-g', autoOffsetReset: 'earliest', autoCommitIntervalMs: 20 })
     const errors: Error[] = []
     consumer.on('error', (err) => void errors.push(err))
-    refusal = new FencedMemberEpochError('commit predates the reset (injected)', true)
+    refusal = new FencedMemberEpochError('commit predates the reset (injected)', { afterReset: true })
     await consumer.subscribe(['reset-quiet'])
     await consumer.run({ eachMessage: () => {} })
     await until(() => refused >= 3, 'three refused automatic commits')
@@ -466,6 +466,41 @@ describeEachTransport('group consumer', (getSluice, env) => {
     expect(events.slice(0, 4)).toEqual(['stale before: false', 'stale after: true', 'handler returned', 'onRevoke'])
     expect(commitError).toBeInstanceOf(NotOwnerError)
     await consumer.close()
+  })
+
+  test('a second process with the same groupInstanceId takes the instance over; the first stops instead of taking it back', async () => {
+    const sl = getSluice()
+    await sl.admin().createTopic('static-dup', { partitions: 2 })
+    const options = {
+      groupId: 'static-dup-g',
+      groupInstanceId: 's1',
+      autoOffsetReset: 'earliest' as const,
+      heartbeatIntervalMs: 30,
+      sessionTimeoutMs: 5000,
+    }
+    const first = sl.consumer(options)
+    const firstErrors: Error[] = []
+    first.on('error', (err) => void firstErrors.push(err))
+    await first.subscribe(['static-dup'])
+    await first.run({ eachMessage: async () => {} })
+    await until(() => first.assignment().length === 2, 'the first to hold both partitions')
+    const second = sl.consumer(options)
+    const secondErrors: Error[] = []
+    second.on('error', (err) => void secondErrors.push(err))
+    await second.subscribe(['static-dup'])
+    await second.run({ eachMessage: async () => {} })
+    await until(() => firstErrors.length > 0, 'the first to hear it was replaced')
+    await new Promise((r) => setTimeout(r, 600)) // 20 heartbeat intervals: time for a ping-pong to show
+    // Before, each fenced the other on every heartbeat and both kept processing the same partitions.
+    expect(firstErrors).toHaveLength(1)
+    expect(firstErrors[0]).toBeInstanceOf(FencedMemberEpochError)
+    expect(firstErrors[0]).toMatchObject({ instanceReplaced: true })
+    expect(firstErrors[0]!.message).toMatch(/groupInstanceId "s1" .* was taken over by another process/)
+    expect(secondErrors).toEqual([])
+    expect(first.assignment()).toEqual([])
+    expect(second.assignment()).toHaveLength(2)
+    await first.close()
+    await second.close()
   })
 
   test('commit() inside a handler rides out a connection lost with the commit in flight (a broker restart)', async () => {
