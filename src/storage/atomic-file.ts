@@ -5,7 +5,7 @@
 import fs from 'node:fs'
 import { open, rename, rm } from 'node:fs/promises'
 import path from 'node:path'
-import { StorageError } from '../errors.js'
+import { DiskFullError, StorageError } from '../errors.js'
 import { failpoint } from './failpoints.js'
 
 export function fsyncDir(dir: string): void {
@@ -19,16 +19,29 @@ export function fsyncDir(dir: string): void {
 
 export function writeFileAtomic(file: string, content: string | Buffer): void {
   const tmp = `${file}.tmp`
-  const fd = fs.openSync(tmp, 'w')
   try {
-    fs.writeFileSync(fd, content)
-    fs.fsyncSync(fd)
-  } finally {
-    fs.closeSync(fd)
+    const fd = fs.openSync(tmp, 'w')
+    try {
+      fs.writeFileSync(fd, content)
+      fs.fsyncSync(fd)
+    } finally {
+      fs.closeSync(fd)
+    }
+  } catch (err) {
+    fs.rmSync(tmp, { force: true })
+    throw diskFullOr(err, file)
   }
   failpoint('checkpoint-rename')
   fs.renameSync(tmp, file)
   fsyncDir(path.dirname(file))
+}
+
+/** A full disk (ENOSPC, EDQUOT) as the typed, retriable DiskFullError naming `file`; any other error as it is. */
+function diskFullOr(err: unknown, file: string): unknown {
+  const code = (err as NodeJS.ErrnoException | null)?.code
+  if (code === 'ENOSPC' || code === 'EDQUOT')
+    return new DiskFullError(`could not write ${file}: the disk is full (${code})`, { cause: err })
+  return err
 }
 
 /** Parsed JSON of `file`, undefined when absent; throws on unreadable or unparsable content. */
@@ -79,6 +92,8 @@ export async function writeFileAtomicAsync(file: string, data: string | Buffer):
     await fsyncDirAsync(path.dirname(file))
   } catch (cause) {
     await rm(tmp, { force: true }).catch(() => {})
+    const full = diskFullOr(cause, file)
+    if (full !== cause) throw full
     throw new StorageError(`could not write ${file}: ${(cause as Error).message}`, { cause })
   }
 }

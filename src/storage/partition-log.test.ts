@@ -3,10 +3,11 @@
 // the files unchanged.
 import fs from 'node:fs'
 import path from 'node:path'
-import { describe, expect } from 'vitest'
+import { describe, expect, vi } from 'vitest'
 import { LIMITS } from '../config/limits.js'
 import {
   CorruptRecordError,
+  DiskFullError,
   InvalidArgumentError,
   InvalidConfigError,
   OffsetOutOfRangeError,
@@ -528,6 +529,57 @@ describe('truncation and deletion', () => {
     expect(log2.deleteRecordsBefore(40).logStartOffset).toBe(40)
     expect(log2.segmentCount).toBe(1)
     expect(log2.append(makeBatch('z')).baseOffset).toBe(40)
+    await again.close()
+  })
+})
+
+describe('deleteRecordsBefore on a full disk', () => {
+  test('frees whole segments before writing the new start, so it works on a full disk; what cannot be freed is a DiskFullError', async ({
+    tmpDir,
+  }) => {
+    const storage = await openStorage(tmpDir)
+    const log = await storage.openLog('l', logConfig({ segmentBytes: 300 }))
+    for (let i = 0; i < 20; i++) log.append(makeBatch(`v${i}`, 2))
+    const first = path.join(tmpDir, 'l', '00000000000000000000.log')
+    expect(fs.existsSync(first)).toBe(true)
+    // A disk that is full until the first segment is gone: writing the log-start-offset file fails while it exists.
+    const realWrite = fs.writeFileSync
+    const full = (): void => {
+      throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' })
+    }
+    const spy = vi.spyOn(fs, 'writeFileSync').mockImplementation(((...args: Parameters<typeof realWrite>) => {
+      if (fs.existsSync(first)) full()
+      return realWrite(...args)
+    }) as typeof realWrite)
+    try {
+      // Before, the start's file was written first: a raw ENOSPC, nothing freed, producing stuck until more space.
+      const result = log.deleteRecordsBefore(25)
+      expect(result.logStartOffset).toBe(25)
+      expect(result.deletedSegments).toBeGreaterThan(0)
+      expect(decodeAll(log.read(25, 100).records, 25)[0]!.offset).toBe(25)
+      // Nothing left to free below 27 (inside the active segment's range or its predecessor): typed and retriable.
+      spy.mockImplementation(full as never)
+      let err: unknown = null
+      try {
+        log.deleteRecordsBefore(39)
+      } catch (e) {
+        err = e
+      }
+      expect(err).toBeInstanceOf(DiskFullError)
+      expect(err).toMatchObject({ retriable: true })
+      expect(log.logStartOffset).toBeGreaterThanOrEqual(25)
+      expect(log.logStartOffset).toBeLessThanOrEqual(39)
+      expect(decodeAll(log.read(log.logStartOffset, 100).records, log.logStartOffset)[0]!.offset).toBe(
+        log.logStartOffset,
+      )
+    } finally {
+      spy.mockRestore()
+    }
+    await storage.close()
+    const again = await openStorage(tmpDir)
+    const log2 = await again.openLog('l', logConfig({ segmentBytes: 300 }))
+    expect(log2.logStartOffset).toBeGreaterThanOrEqual(25)
+    expect(log2.logEndOffset).toBe(40)
     await again.close()
   })
 })

@@ -544,9 +544,14 @@ export class PartitionLog implements PartitionLogApi, Flushable {
 
   /** Deletes the non-active segments that lie wholly below logStartOffset. */
   #deleteSegmentsBelowStart(): RetentionResult {
+    return this.#deleteSegmentsBelow(this.#logStartOffset)
+  }
+
+  /** Deletes the non-active segments that lie wholly below `offset` (at most logStartOffset, or the start being set). */
+  #deleteSegmentsBelow(offset: number): RetentionResult {
     let deletedSegments = 0
     let deletedBytes = 0
-    while (this.#segments.length > 1 && this.#segments[0]!.nextOffset <= this.#logStartOffset) {
+    while (this.#segments.length > 1 && this.#segments[0]!.nextOffset <= offset) {
       const segment = this.#segments.shift()!
       deletedBytes += segment.sizeBytes
       deletedSegments++
@@ -561,8 +566,15 @@ export class PartitionLog implements PartitionLogApi, Flushable {
     if (!Number.isSafeInteger(offset)) throw new InvalidArgumentError(`offset must be a safe integer, got ${offset}`)
     if (offset > this.logEndOffset)
       throw new OffsetOutOfRangeError(offset, this.#logStartOffset, this.logEndOffset, `log ${this.name}`)
-    if (offset > this.#logStartOffset) this.#setLogStartOffset(offset)
-    return this.#deleteSegmentsBelowStart()
+    if (offset <= this.#logStartOffset) return this.#deleteSegmentsBelowStart()
+    // The whole segments below the new start go first, then the start's own file is written: on a full disk that
+    // write needs the space the deletion frees (before, deleteRecords could never free a full disk). A crash between
+    // the two is safe: opening the log starts it at its first segment left, and the records from there to `offset`
+    // are still whole (the call was never answered).
+    const result = this.#deleteSegmentsBelow(offset)
+    this.#logStartOffset = Math.max(this.#logStartOffset, this.#segments[0]!.baseOffset)
+    this.#setLogStartOffset(Math.max(offset, this.#logStartOffset))
+    return { ...result, logStartOffset: this.#logStartOffset }
   }
 
   applyRetention(nowMs: number): RetentionResult {
