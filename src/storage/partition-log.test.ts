@@ -584,6 +584,54 @@ describe('deleteRecordsBefore on a full disk', () => {
   })
 })
 
+describe('opening a log on a full disk', () => {
+  test('after a crash, a log whose index files cannot be rewritten (ENOSPC) opens with its records, not offline', async ({
+    tmpDir,
+  }) => {
+    const storage = await openStorage(tmpDir)
+    const log = await storage.openLog('l', logConfig({ flush: 'interval', segmentBytes: 1000 }))
+    for (let i = 0; i < 30; i++) log.append(makeBatch(`v${i}`, 1))
+    // a crash: the files as a killed process leaves them
+    const crashed = `${tmpDir}-crashed`
+    fs.cpSync(tmpDir, crashed, { recursive: true, filter: (src) => path.basename(src) !== '.lock' })
+    await storage.close()
+    const realOpen = fs.openSync
+    const realWrite = fs.writeSync
+    const indexFds = new Set<number>()
+    const openSpy = vi.spyOn(fs, 'openSync').mockImplementation(((
+      file: fs.PathLike,
+      flags?: fs.OpenMode,
+      mode?: fs.Mode,
+    ) => {
+      const fd = realOpen(file, flags as fs.OpenMode, mode)
+      if (flags === 'w' && /\.(time)?index$/.test(String(file))) indexFds.add(fd)
+      return fd
+    }) as typeof fs.openSync)
+    const writeSpy = vi.spyOn(fs, 'writeSync').mockImplementation(((fd: number, ...rest: unknown[]) => {
+      if (indexFds.has(fd)) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' })
+      return (realWrite as (...a: unknown[]) => number)(fd, ...rest)
+    }) as typeof fs.writeSync)
+    try {
+      const again = await openStorage(crashed)
+      // Before: "opening log l failed: ENOSPC", the partition offline and its records unreadable until space returned.
+      const log2 = await again.openLog('l', logConfig({ flush: 'interval', segmentBytes: 1000 }))
+      expect(indexFds.size).toBeGreaterThan(0)
+      expect(readAll(log2).map((r) => r.offset)).toEqual(Array.from({ length: 30 }, (_, i) => i))
+      writeSpy.mockRestore()
+      openSpy.mockRestore()
+      expect(log2.append(makeBatch('after', 1)).baseOffset).toBe(30)
+      await again.close()
+      const third = await openStorage(crashed)
+      expect(readAll(await third.openLog('l', logConfig({ flush: 'interval', segmentBytes: 1000 }))).length).toBe(31)
+      await third.close()
+    } finally {
+      writeSpy.mockRestore()
+      openSpy.mockRestore()
+      fs.rmSync(crashed, { recursive: true, force: true })
+    }
+  })
+})
+
 describe('retention', () => {
   test('time retention deletes the segments whose newest record is older than retentionMs, the active one included once all expired', async ({
     tmpDir,

@@ -640,11 +640,20 @@ export class Segment {
   }
 
   #rewriteIndexFiles(): void {
-    writeFileSynced(this.indexPath, this.offsetIndex.toBytes())
-    writeFileSynced(this.timeIndexPath, this.timeIndex.toBytes())
-    this.#indexFilesStale = false
-    this.#offsetEntriesInFile = this.offsetIndex.entryCount
-    this.#timeEntriesInFile = this.timeIndex.entryCount
+    try {
+      writeFileSynced(this.indexPath, this.offsetIndex.toBytes())
+      writeFileSynced(this.timeIndexPath, this.timeIndex.toBytes())
+      this.#indexFilesStale = false
+      this.#offsetEntriesInFile = this.offsetIndex.entryCount
+      this.#timeEntriesInFile = this.timeIndex.entryCount
+    } catch (err) {
+      // The index files are caches of the in-memory indexes: on a full disk they stay stale (rewritten at the next
+      // seal, checkpoint or close; a file cut short is refused and rebuilt when the log is opened next). Before, a
+      // log reopened on a full disk after a crash went offline here, its acknowledged records unreadable.
+      const code = (err as NodeJS.ErrnoException | null)?.code
+      if (code !== 'ENOSPC' && code !== 'EDQUOT') throw err
+      this.#indexFilesStale = true
+    }
     if (this.isActive) {
       this.#closeIndexFds()
       this.#indexFd = fs.openSync(this.indexPath, INDEX_FLAGS)
