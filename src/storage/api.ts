@@ -24,6 +24,9 @@ export interface LogConfig {
   flush: FlushPolicy
   /** For flush 'interval'. @default 1000 */
   flushIntervalMs: number
+  /** Segments a log keeps at most; past it, size and age rolls are skipped (tests lower it). @default
+   *  LIMITS.segmentsOpenMax */
+  segmentsMax?: number
 }
 
 export interface AppendResult {

@@ -1,7 +1,7 @@
 // Validation of a LogConfig at the storage boundary: every problem is listed at once (InvalidConfigError), and the
 // result is a frozen copy so later edits by the caller cannot reach a running log. Segment positions and relative
 // offsets are int32 on disk, so a segment may not exceed 2 GiB - 1.
-import { BATCH_HEADER_BYTES } from '../config/limits.js'
+import { BATCH_HEADER_BYTES, LIMITS } from '../config/limits.js'
 import { InvalidConfigError } from '../errors.js'
 import type { LogConfig } from './api.js'
 
@@ -32,6 +32,11 @@ export function resolveLogConfig(config: LogConfig): Readonly<LogConfig> {
     problems.push(`flush must be 'sync', 'interval' or 'os', got ${String(c.flush)}`)
   if (!isInt(c.flushIntervalMs) || c.flushIntervalMs < 1)
     problems.push(`flushIntervalMs must be a positive integer, got ${String(c.flushIntervalMs)}`)
+  if (
+    c.segmentsMax !== undefined &&
+    (!isInt(c.segmentsMax) || c.segmentsMax < 2 || c.segmentsMax > LIMITS.segmentsOpenMax)
+  )
+    problems.push(`segmentsMax must be an integer in [2, ${LIMITS.segmentsOpenMax}], got ${String(c.segmentsMax)}`)
   if (problems.length > 0) throw new InvalidConfigError(problems, 'log config')
   return Object.freeze({
     segmentBytes: config.segmentBytes,
@@ -42,5 +47,6 @@ export function resolveLogConfig(config: LogConfig): Readonly<LogConfig> {
     retentionBytes: config.retentionBytes,
     flush: config.flush,
     flushIntervalMs: config.flushIntervalMs,
+    ...(config.segmentsMax === undefined ? {} : { segmentsMax: config.segmentsMax }),
   })
 }

@@ -584,6 +584,28 @@ describe('deleteRecordsBefore on a full disk', () => {
   })
 })
 
+describe('segmentsMax', () => {
+  test('at the segment cap the active segment grows past segmentBytes instead of refusing appends; said once', async ({
+    tmpDir,
+  }) => {
+    const logger = captureLogger()
+    const storage = await openStorage(tmpDir, { logger })
+    const log = await storage.openLog('l', logConfig({ segmentBytes: 300, segmentsMax: 3 }))
+    // Before: once the cap was reached every append failed with a (retriable) StorageError, for good.
+    for (let i = 0; i < 30; i++) expect(log.append(makeBatch(`v${i}`, 1)).baseOffset).toBe(i)
+    expect(log.segmentCount).toBe(3)
+    expect(readAll(log).map((r) => r.offset)).toEqual(Array.from({ length: 30 }, (_, i) => i))
+    expect(logger.entries.filter((e) => /segmentsOpenMax/.test(e.message))).toHaveLength(1)
+    // Retention brings the count under the cap: rolls happen again.
+    log.deleteRecordsBefore(log.segmentBaseOffsets[2]!)
+    expect(log.segmentCount).toBe(1)
+    log.append(makeBatch('after', 1))
+    for (let i = 0; i < 10; i++) log.append(makeBatch(`w${i}`, 1))
+    expect(log.segmentCount).toBe(3)
+    await storage.close()
+  })
+})
+
 describe('opening a log on a full disk', () => {
   test('after a crash, a log whose index files cannot be rewritten (ENOSPC) opens with its records, not offline', async ({
     tmpDir,

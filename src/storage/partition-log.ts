@@ -28,7 +28,7 @@ import type {
 import { fsyncDir, readJsonFile, writeFileAtomic } from './atomic-file.js'
 import { failpoint } from './failpoints.js'
 import type { Flushable, GroupCommitFlusher } from './group-commit.js'
-import { resolveLogConfig } from './log-config.js'
+import { resolveLogConfig, SEGMENT_BYTES_MAX } from './log-config.js'
 import {
   LOG_OVERHEAD,
   POS,
@@ -87,6 +87,8 @@ export class PartitionLog implements PartitionLogApi, Flushable {
   #segments: Segment[]
   #logStartOffset: number
   #durableOffset: number
+  /** A size or age roll was skipped at segmentsOpenMax (and said so in the log). */
+  #segmentCapWarned = false
   #waiters: DurableWaiters
   #listeners = new Set<(logEndOffset: number) => void>()
   #durableListeners = new Set<(durableOffset: number) => void>()
@@ -238,26 +240,45 @@ export class PartitionLog implements PartitionLogApi, Flushable {
     return { baseOffset, lastOffset, timestamp, position, logStartOffset: this.#logStartOffset }
   }
 
+  get #segmentsMax(): number {
+    return this.#config.segmentsMax ?? LIMITS.segmentsOpenMax
+  }
+
   #shouldRoll(active: Segment, batchBytes: number, lastOffset: number, now: number): boolean {
     if (active.sizeBytes === 0) return false
-    return (
-      active.sizeBytes + batchBytes > this.#config.segmentBytes ||
-      now - active.createdAtMs >= this.#config.segmentMs ||
+    // What the segment format cannot hold forces a roll.
+    if (
+      active.sizeBytes + batchBytes > SEGMENT_BYTES_MAX ||
       active.indexWouldOverflow(this.#config.indexBytesMax) ||
       lastOffset - active.baseOffset > RELATIVE_OFFSET_MAX
     )
+      return true
+    if (active.sizeBytes + batchBytes <= this.#config.segmentBytes && now - active.createdAtMs < this.#config.segmentMs)
+      return false
+    if (this.#segments.length < this.#segmentsMax) return true
+    // At segmentsOpenMax, a size or age roll is skipped and the active segment grows instead: before, every append
+    // was refused from then on (a tiny segmentMs reaches the cap in seconds; 1 minute with 7 days of retention, in
+    // 6.9 days). Said once per log, until a roll happens again.
+    if (!this.#segmentCapWarned) {
+      this.#segmentCapWarned = true
+      this.deps.logger.warn('log has segmentsOpenMax segments: the active segment grows past segmentBytes/segmentMs', {
+        log: this.name,
+        segments: this.#segments.length,
+        hint: 'raise segmentBytes or segmentMs, or lower retention',
+      })
+    }
+    return false
   }
 
   /** Seals the active segment (fsynced with its indexes) and starts a new one at logEndOffset. */
   #roll(now: number): Segment {
     const old = this.#segments.at(-1)!
-    if (this.#segments.length >= LIMITS.segmentsOpenMax)
+    if (this.#segments.length >= this.#segmentsMax)
       throw new StorageError(
-        `log ${this.name} has ${this.#segments.length} segments (segmentsOpenMax); raise segmentBytes or lower retention`,
-        {
-          retriable: true,
-        },
+        `log ${this.name} has ${this.#segments.length} segments (segmentsOpenMax) and its active segment is full; ` +
+          'raise segmentBytes or lower retention',
       )
+    this.#segmentCapWarned = false
     try {
       old.seal(this.deps.dfs)
       this.deps.onFdatasync()
