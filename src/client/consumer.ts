@@ -58,6 +58,8 @@ export interface ConsumerEvents {
 /** `K` and `V`: what the key and value codecs give (`Decoded<C>`); Sluice.consumer() infers them from its options. */
 /** How long a commit goes on retrying retriable failures, and the longest wait between two tries. */
 const COMMIT_RETRY_MS = 30_000
+/** Messages one partition of a fetch gets delivered before the next partition of the same fetch has a turn. */
+const FAIR_SLICE_MESSAGES = 64
 const COMMIT_BACKOFF_MS_MAX = 1_000
 
 export class Consumer<K = unknown, V = unknown> extends EventEmitter<ConsumerEvents> {
@@ -74,7 +76,7 @@ export class Consumer<K = unknown, V = unknown> extends EventEmitter<ConsumerEve
   #processing: Promise<void> | null = null
   /** The partition whose handler runs now and the promise of that work, for revocation to wait on. */
   #activeState: PartitionState | null = null
-  #activeWork: Promise<void> | null = null
+  #activeWork: Promise<unknown> | null = null
   /** The iterator of `for await`, while that is how this consumer is consumed. */
   #iterator: MessageIterator | null = null
   #closing: Promise<void> | null = null
@@ -547,40 +549,62 @@ export class Consumer<K = unknown, V = unknown> extends EventEmitter<ConsumerEve
     for (;;) {
       const chunks = await this.#take()
       if (chunks === null) return
-      for (const chunk of chunks) {
-        if (this.#fetcher.stopped) return
-        if (isStale(chunk)) continue
-        this.#activeState = chunk.state
-        this.#activeWork =
-          eachBatch !== undefined ? this.#deliverBatch(chunk, eachBatch) : this.#deliverEach(chunk, eachMessage!)
-        await this.#activeWork
-        this.#activeState = null
-        this.#activeWork = null
+      // The partitions of one response take turns, a slice each (FAIR_SLICE_MESSAGES messages, or one eachBatch
+      // call), so a partition with a backlog does not hold back the others of the same fetch. Before, each was
+      // delivered whole in turn: 10 records of one partition waited 6.4 s behind 3,000 of another (a user's trial).
+      // Each turn delivers at least one message of every chunk it keeps, and cursors are finite.
+      let live = chunks
+      while (live.length > 0) {
+        const slice = live.length === 1 ? Infinity : FAIR_SLICE_MESSAGES
+        const next: FetchedChunk[] = []
+        for (const chunk of live) {
+          if (this.#fetcher.stopped) return
+          if (isStale(chunk)) continue
+          this.#activeState = chunk.state
+          const work =
+            eachBatch !== undefined
+              ? this.#deliverBatch(chunk, eachBatch, slice === Infinity ? Infinity : 1)
+              : this.#deliverEach(chunk, eachMessage!, slice)
+          this.#activeWork = work
+          const more = await work
+          this.#activeState = null
+          this.#activeWork = null
+          if (more) next.push(chunk)
+        }
+        live = next
       }
     }
   }
 
-  async #deliverEach(chunk: FetchedChunk, handler: NonNullable<RunOptions['eachMessage']>): Promise<void> {
+  /** Delivers up to `limit` messages of the chunk; true when it stopped at the limit (the chunk may have more). */
+  async #deliverEach(
+    chunk: FetchedChunk,
+    handler: NonNullable<RunOptions['eachMessage']>,
+    limit: number,
+  ): Promise<boolean> {
     const s = chunk.state
     const { topic, partition } = s
+    let delivered = 0
     for (;;) {
-      if (isStale(chunk) || this.#fetcher.stopped) return
+      if (isStale(chunk) || this.#fetcher.stopped) return false
+      if (delivered >= limit) return true
       let r: Message | null
       try {
         r = chunk.cursor.next()
-        if (r === null) return
+        if (r === null) return false
         if (r.offset < s.position) continue
         this.#decode(r)
       } catch (err) {
         this.#handlerFailed(chunk, s.position, err) // corrupt data or a codec failure: stop at the undelivered record
-        return
+        return false
       }
       this.#polls++
+      delivered++
       try {
         await handler({ topic, partition, message: r })
       } catch (err) {
         this.#handlerFailed(chunk, r.offset, err)
-        return
+        return false
       }
       s.handled(chunk.generation, r.offset)
     }
@@ -588,12 +612,18 @@ export class Consumer<K = unknown, V = unknown> extends EventEmitter<ConsumerEve
 
   /** Hands the chunk's messages to `handler` in calls of at most `maxBatchMessages`, in order. A handler that throws
    *  stops the partition at the first message of its call; a corrupt batch, after the messages decoded before it. */
-  async #deliverBatch(chunk: FetchedChunk, handler: NonNullable<RunOptions['eachBatch']>): Promise<void> {
+  async #deliverBatch(
+    chunk: FetchedChunk,
+    handler: NonNullable<RunOptions['eachBatch']>,
+    callsLimit: number,
+  ): Promise<boolean> {
     const s = chunk.state
     const max = this.#config.maxBatchMessages
+    let calls = 0
     // Each turn hands over up to `max` messages of the cursor, which is finite.
     for (;;) {
-      if (isStale(chunk) || this.#fetcher.stopped) return
+      if (isStale(chunk) || this.#fetcher.stopped) return false
+      if (calls >= callsLimit) return true
       const messages: Message[] = []
       let failure: unknown = null
       try {
@@ -629,15 +659,16 @@ export class Consumer<K = unknown, V = unknown> extends EventEmitter<ConsumerEve
           })
         } catch (err) {
           this.#handlerFailed(chunk, unresolved, err)
-          return
+          return false
         }
         s.handled(chunk.generation, messages[messages.length - 1]!.offset)
+        calls++
       }
       if (failure !== null) {
         this.#handlerFailed(chunk, s.position, failure)
-        return
+        return false
       }
-      if (messages.length < max) return
+      if (messages.length < max) return false
     }
   }
 

@@ -197,6 +197,34 @@ describeEachTransport('consumer', (getSluice) => {
     await consumer.close()
   })
 
+  test('partitions of one fetch take turns: a backlog on one does not hold back the records of another', async () => {
+    const sl = getSluice()
+    await sl.admin().createTopic('fair', { partitions: 2 })
+    const producer = sl.producer()
+    await producer.sendBatch('fair', [
+      ...Array.from({ length: 600 }, (_, i) => ({ value: `a${i}`, partition: 0 })),
+      ...Array.from({ length: 5 }, (_, i) => ({ value: `b${i}`, partition: 1 })),
+    ])
+    await producer.close()
+    for (const style of ['eachMessage', 'eachBatch'] as const) {
+      const consumer = sl.consumer({ autoOffsetReset: 'earliest', maxBatchMessages: 50 })
+      await consumer.assign([
+        { topic: 'fair', partition: 0 },
+        { topic: 'fair', partition: 1 },
+      ])
+      const order: number[] = []
+      await consumer.run(
+        style === 'eachMessage'
+          ? { eachMessage: async ({ partition }) => void order.push(partition) }
+          : { eachBatch: async ({ batch }) => void order.push(...batch.messages.map(() => batch.partition)) },
+      )
+      await until([], () => order.length === 605, 'all records')
+      // Before, partition 1's records came after all 600 of partition 0 (fetched together, delivered one after the other).
+      expect(order.indexOf(1), style).toBeLessThan(100)
+      await consumer.close()
+    }
+  })
+
   test('commit(offsets) stores exactly the offsets given, checked first; a new member of the group starts there', async () => {
     const sl = getSluice()
     await fill(sl, 'c3c', 2, 10)
