@@ -2,7 +2,7 @@
 // retention timer trims old segments by itself; group calls are wired to the coordinator (or say they are not).
 import { describe, expect, vi } from 'vitest'
 import type { OpenStorage } from '../src/broker/broker.js'
-import { ClosedError, InternalError, PartitionOfflineError } from '../src/errors.js'
+import { ClosedError, InternalError, PartitionOfflineError, StorageError } from '../src/errors.js'
 import { brokerTest as test, makeBatch, testOpenStorage } from '../src/testing/broker-fixture.js'
 
 describe('broker lifecycle', () => {
@@ -102,6 +102,19 @@ describe('broker long-poll and topic deletion', () => {
     await broker.deleteTopic('doomed')
     const res = await pending
     expect(res.partitions[0]!.error?.code).toBe('UNKNOWN_TOPIC')
+  })
+})
+
+describe('broker open out of descriptors', () => {
+  test('an EMFILE while opening the data dir is a StorageError saying to raise the descriptor limit', async ({
+    fx,
+  }) => {
+    const openStorage: OpenStorage = () =>
+      Promise.reject(Object.assign(new Error("EMFILE: too many open files, scandir 'x'"), { code: 'EMFILE' }))
+    // Before: the raw Node error, with nothing about what to do.
+    const err = await fx.open({}, { openStorage }).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(StorageError)
+    expect((err as Error).message).toMatch(/ran out of file descriptors \(EMFILE.*raise the limit \(ulimit -n/)
   })
 })
 

@@ -37,6 +37,8 @@ import {
   InternalError,
   InvalidArgumentError,
   OffsetOutOfRangeError,
+  SluiceError,
+  StorageError,
   TopicExistsError,
   UnknownPartitionError,
 } from '../errors.js'
@@ -466,6 +468,8 @@ export async function openBroker(input: BrokerConfigInput = {}, options: OpenBro
   const storage = await openStorage(config.dataDir, {
     logger,
     flushIntervalMs: config.topicDefaults.flushIntervalMs,
+  }).catch((err: unknown) => {
+    throw withDescriptorHint(err)
   })
   try {
     const registry = await openTopicRegistry(storage, config.topicDefaults, logger)
@@ -501,6 +505,18 @@ export async function openBroker(input: BrokerConfigInput = {}, options: OpenBro
     return broker
   } catch (err) {
     await storage.close().catch(() => {})
-    throw err
+    throw withDescriptorHint(err)
   }
+}
+
+/** A raw EMFILE/ENFILE while opening (listing a directory, opening a segment) as a StorageError that says what to do
+ *  (a user's trial got "EMFILE: too many open files, scandir ..." from Sluice.open, nothing more). */
+function withDescriptorHint(err: unknown): unknown {
+  const code = (err as NodeJS.ErrnoException | null)?.code
+  if (err instanceof SluiceError || (code !== 'EMFILE' && code !== 'ENFILE')) return err
+  return new StorageError(
+    `opening the data dir ran out of file descriptors (${code}: ${(err as Error).message}): each partition holds ` +
+      'about 3 plus one per sealed segment; raise the limit (ulimit -n, LimitNOFILE=)',
+    { cause: err },
+  )
 }
