@@ -24,7 +24,7 @@ import {
 import type { ConsumerConfig, TopicPartition } from './client-config.js'
 import { decodeMessageWith } from './codecs.js'
 import { type FetchedChunk, Fetcher, PartitionState } from './fetcher.js'
-import { isStale, MessageIterator } from './message-iterator.js'
+import { FAIR_SLICE_MESSAGES, isStale, MessageIterator } from './message-iterator.js'
 import type { Message } from './message-decoder.js'
 import type { AssignPartition, ErrorContext, PartitionSelector, RunOptions } from './consumer-types.js'
 import { type MembershipFactory, type MembershipHandle, resolveStartOffsets } from './consumer-group.js'
@@ -58,8 +58,7 @@ export interface ConsumerEvents {
 /** `K` and `V`: what the key and value codecs give (`Decoded<C>`); Sluice.consumer() infers them from its options. */
 /** How long a commit goes on retrying retriable failures, and the longest wait between two tries. */
 const COMMIT_RETRY_MS = 30_000
-/** Messages one partition of a fetch gets delivered before the next partition of the same fetch has a turn. */
-const FAIR_SLICE_MESSAGES = 64
+
 const COMMIT_BACKOFF_MS_MAX = 1_000
 
 export class Consumer<K = unknown, V = unknown> extends EventEmitter<ConsumerEvents> {

@@ -18,9 +18,14 @@ export interface IteratorHooks {
   closed(): boolean
 }
 
+/** Messages one partition of a fetch answer gets before the next partition of the same answer has a turn. */
+export const FAIR_SLICE_MESSAGES = 64
+
 export class MessageIterator implements AsyncIterator<Message> {
   #chunks: FetchedChunk[] = []
   #chunkIndex = 0
+  /** Messages handed out from the current chunk since the last turn change. */
+  #slice = 0
   /** The message handed out last (its chunk and offset), marked processed on the next call. */
   #pendingChunk: FetchedChunk | null = null
   #pendingOffset = -1
@@ -71,15 +76,18 @@ export class MessageIterator implements AsyncIterator<Message> {
       else {
         this.#chunks = next
         this.#chunkIndex = 0
+        this.#slice = 0
       }
     }
   }
 
   /** The next deliverable message of the responses in hand, or null when they are used up (or one failed). */
   #nextBuffered(): Message | null {
+    // Each turn hands out a message or drops a used-up chunk; cursors are finite.
     for (;;) {
-      const chunk = this.#chunks[this.#chunkIndex]
-      if (chunk === undefined) return null
+      if (this.#chunks.length === 0) return null
+      if (this.#chunkIndex >= this.#chunks.length) this.#chunkIndex = 0
+      const chunk = this.#chunks[this.#chunkIndex]!
       let r: Message | null = null
       if (!isStale(chunk)) {
         try {
@@ -88,20 +96,30 @@ export class MessageIterator implements AsyncIterator<Message> {
         } catch (err) {
           // Corrupt data or a codec failure: the partition stops there and next() throws the error.
           this.hooks.failed(chunk, err)
-          this.#chunkIndex++
+          this.#dropChunk()
           return null
         }
       }
       if (r === null) {
-        this.#chunkIndex++
+        this.#dropChunk()
         continue
       }
       if (r.offset < chunk.state.position) continue
       this.hooks.polled()
       this.#pendingChunk = chunk
       this.#pendingOffset = r.offset
+      // The partitions of one answer take turns, FAIR_SLICE_MESSAGES messages each, as in run().
+      if (this.#chunks.length > 1 && ++this.#slice >= FAIR_SLICE_MESSAGES) {
+        this.#slice = 0
+        this.#chunkIndex++
+      }
       return r
     }
+  }
+
+  #dropChunk(): void {
+    this.#chunks.splice(this.#chunkIndex, 1)
+    this.#slice = 0
   }
 
   async return(): Promise<IteratorResult<Message>> {

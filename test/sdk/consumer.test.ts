@@ -206,18 +206,24 @@ describeEachTransport('consumer', (getSluice) => {
       ...Array.from({ length: 5 }, (_, i) => ({ value: `b${i}`, partition: 1 })),
     ])
     await producer.close()
-    for (const style of ['eachMessage', 'eachBatch'] as const) {
+    for (const style of ['eachMessage', 'eachBatch', 'for await'] as const) {
       const consumer = sl.consumer({ autoOffsetReset: 'earliest', maxBatchMessages: 50 })
       await consumer.assign([
         { topic: 'fair', partition: 0 },
         { topic: 'fair', partition: 1 },
       ])
       const order: number[] = []
-      await consumer.run(
-        style === 'eachMessage'
-          ? { eachMessage: async ({ partition }) => void order.push(partition) }
-          : { eachBatch: async ({ batch }) => void order.push(...batch.messages.map(() => batch.partition)) },
-      )
+      if (style === 'for await') {
+        for await (const m of consumer) {
+          order.push(m.partition)
+          if (order.length === 605) break
+        }
+      } else
+        await consumer.run(
+          style === 'eachMessage'
+            ? { eachMessage: async ({ partition }) => void order.push(partition) }
+            : { eachBatch: async ({ batch }) => void order.push(...batch.messages.map(() => batch.partition)) },
+        )
       await until([], () => order.length === 605, 'all records')
       // Before, partition 1's records came after all 600 of partition 0 (fetched together, delivered one after the other).
       expect(order.indexOf(1), style).toBeLessThan(100)
