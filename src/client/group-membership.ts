@@ -145,7 +145,9 @@ export class GroupMembership {
     if (all.length > 0) await this.callTarget(() => this.target.onPartitionsRevoked(all))
     this.ownedMap.clear()
     this.revoking.clear()
-    if (this.currentMemberId === '') return
+    // A member whose instance another process took over has nothing to leave: its member id is the other's now, and
+    // a leave would take the instance from under it.
+    if (this.currentMemberId === '' || this.replaced !== null) return
     // The leave is a courtesy (unheard, the member is removed after its session timeout), so close() waits for it at
     // most LEAVE_WAIT_MS: with the broker down it waited a whole request timeout more after the commit's own.
     const leaving = this.transport.groupHeartbeat({

@@ -499,7 +499,11 @@ describeEachTransport('group consumer', (getSluice, env) => {
     expect(secondErrors).toEqual([])
     expect(first.assignment()).toEqual([])
     expect(second.assignment()).toHaveLength(2)
+    // The replaced one's close() must not leave in the name of the instance the other holds now.
     await first.close()
+    await new Promise((r) => setTimeout(r, 300))
+    expect(secondErrors).toEqual([])
+    expect(second.assignment()).toHaveLength(2)
     await second.close()
   })
 
