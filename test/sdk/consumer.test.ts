@@ -231,6 +231,23 @@ describeEachTransport('consumer', (getSluice) => {
     }
   })
 
+  test('a seek on a caught-up consumer takes effect without waiting out the long poll in flight', async () => {
+    const sl = getSluice()
+    await fill(sl, 'cut', 1, 5)
+    // maxWaitMs far longer than the test may take: before, the seek waited for the fetch in flight to time out.
+    const consumer = sl.consumer({ autoOffsetReset: 'earliest', maxWaitMs: 30_000 })
+    await consumer.assign([{ topic: 'cut', partition: 0 }])
+    const seen: Message[] = []
+    await consumer.run({ eachMessage: async ({ message }) => void seen.push(message) })
+    await until(seen, (m) => m.length === 5, 'the first pass')
+    await new Promise((r) => setTimeout(r, 100)) // caught up: a fetch now long-polls
+    consumer.seek({ topic: 'cut', partition: 0, offset: 2 })
+    // until() gives up after about 10 s, far below maxWaitMs.
+    await until(seen, (m) => m.length === 8, 'the records after the seek, long before maxWaitMs')
+    expect(seen.map((m) => m.offset)).toEqual([0, 1, 2, 3, 4, 2, 3, 4])
+    await consumer.close()
+  })
+
   test('commit(offsets) stores exactly the offsets given, checked first; a new member of the group starts there', async () => {
     const sl = getSluice()
     await fill(sl, 'c3c', 2, 10)
