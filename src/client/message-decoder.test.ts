@@ -103,6 +103,19 @@ describe('decodeMessages', () => {
     expect(out).toEqual([])
   })
 
+  test('a gzip section that does not decompress is named by its own batch, not the one after it', () => {
+    const plain = logBytes([randomRecords(seeded(3), 4)])
+    const gz = encodeRecordBatch(randomRecords(seeded(4), 4), { compression: 'gzip' })
+    setBaseOffset(gz, 0, 4)
+    gz.fill(0x55, 61, gz.length) // the records section: not gzip any more
+    gz.writeUInt32BE(crc32c(gz, 21), 17) // a CRC that matches, so the batch passes validation and fails to inflate
+    const out: Message[] = []
+    // Before: "batch at offset -1" (the cursor had already moved past the batch when the gunzip failed).
+    expect(() => decodeMessages(Buffer.concat([plain, gz]), 't', 0, 0, Infinity, out)).toThrow(
+      /^t\/0, batch at offset 4: gzip records section does not decompress/,
+    )
+  })
+
   test('keys and values are Buffers viewing the fetched bytes (no copy), also at a non-zero byteOffset', () => {
     const batch = encodeRecordBatch([{ key: Buffer.from('key'), value: Buffer.from('value'), timestamp: 1 }])
     const pooled = Buffer.concat([Buffer.from('xxxx'), batch]).subarray(4) // a view with byteOffset 4

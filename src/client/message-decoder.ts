@@ -206,19 +206,20 @@ export class MessageCursor {
         continue
       }
       if (this.#position >= this.#end) return null
+      const at = this.#position
       try {
         this.#enterBatch()
       } catch (err) {
-        throw this.#placed(err)
+        throw this.#placed(err, at)
       }
     }
   }
 
-  /** A batch's CorruptRecordError, its message naming the partition and the batch's place (the bare "CRC mismatch"
+  /** A CorruptRecordError of the batch at byte `at` (where #enterBatch started: it may have moved past the batch when
+   *  its gzip section fails), its message naming the partition and that batch's base offset (the bare "CRC mismatch"
    *  said neither). Other errors pass as they are. */
-  #placed(err: unknown): unknown {
+  #placed(err: unknown, at: number): unknown {
     if (!(err instanceof CorruptRecordError)) return err
-    const at = this.#position
     const base = this.#end - at >= 8 ? int64At(this.buf, at) : -1
     // (err.message already names a file, if any: the fields stay on the cause)
     return new CorruptRecordError(
