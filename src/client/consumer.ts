@@ -554,7 +554,7 @@ export class Consumer<K = unknown, V = unknown> extends EventEmitter<ConsumerEve
       // Each turn delivers at least one message of every chunk it keeps, and cursors are finite.
       let live = chunks
       while (live.length > 0) {
-        const slice = live.length === 1 ? Infinity : FAIR_SLICE_MESSAGES
+        const alone = live.length === 1
         const next: FetchedChunk[] = []
         for (const chunk of live) {
           if (this.#fetcher.stopped) return
@@ -562,8 +562,8 @@ export class Consumer<K = unknown, V = unknown> extends EventEmitter<ConsumerEve
           this.#activeState = chunk.state
           const work =
             eachBatch !== undefined
-              ? this.#deliverBatch(chunk, eachBatch, slice === Infinity ? Infinity : 1)
-              : this.#deliverEach(chunk, eachMessage!, slice)
+              ? this.#deliverBatch(chunk, eachBatch, alone ? Infinity : 1)
+              : this.#deliverEach(chunk, eachMessage!, alone ? Infinity : FAIR_SLICE_MESSAGES)
           this.#activeWork = work
           const more = await work
           this.#activeState = null
@@ -738,7 +738,7 @@ export class Consumer<K = unknown, V = unknown> extends EventEmitter<ConsumerEve
   async #send(offsets: Array<{ topic: string; partition: number; offset: number }>, retry = false): Promise<void> {
     const groupId = this.#config.groupId
     assert(groupId !== null, 'commits need a groupId')
-    const deadline = retry ? Date.now() + COMMIT_RETRY_MS : 0
+    const deadline = Date.now() + COMMIT_RETRY_MS
     let backoff = Math.max(1, this.#config.retryBackoffMs)
     // Bounded by the deadline: each turn waits at least retryBackoffMs (>= 1 ms) or ends.
     for (;;) {
@@ -748,7 +748,7 @@ export class Consumer<K = unknown, V = unknown> extends EventEmitter<ConsumerEve
         return
       } catch (err) {
         const retriable = err instanceof SluiceError && err.retriable
-        if (!retriable || this.#closed || Date.now() + backoff > deadline) throw err
+        if (!retry || !retriable || this.#closed || Date.now() + backoff > deadline) throw err
       }
       await new Promise((resolve) => setTimeout(resolve, backoff))
       backoff = Math.min(backoff * 2, COMMIT_BACKOFF_MS_MAX)
