@@ -93,6 +93,19 @@ describe('decodeMessages', () => {
     expect(Object.isFrozen(out[0]!.headers)).toBe(true)
   })
 
+  test('a header named __proto__ is an own header, and the headers object keeps its prototype', () => {
+    const headers = [
+      { key: '__proto__', value: Buffer.from('x') },
+      { key: 'a', value: Buffer.from('1') },
+    ]
+    const out: Message[] = []
+    decodeMessages(logBytes([[{ key: null, value: null, timestamp: 1, headers }]]), 't', 0, 0, Infinity, out)
+    const h = out[0]!.headers
+    expect(Object.keys(h)).toEqual(['__proto__', 'a'])
+    expect(Object.getPrototypeOf(h)).toBe(Object.prototype)
+    expect(Object.getOwnPropertyDescriptor(h, '__proto__')?.value).toEqual(Buffer.from('x'))
+  })
+
   test('a batch with a bad CRC throws CorruptRecordError and appends nothing of it', () => {
     const buf = logBytes([randomRecords(seeded(7), 5)])
     buf[buf.length - 1]! ^= 0xff

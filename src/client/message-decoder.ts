@@ -144,7 +144,13 @@ function readHeaders(
   for (let j = 0; j < count; j++) {
     const hk = reader.bytes(reader.varint())
     if (hk === null) throw new CorruptRecordError(`record at offset ${offset}: header ${j} has a null key`)
-    map[hk.toString('utf8')] = reader.bytes(reader.varint())
+    const key = hk.toString('utf8')
+    const value = reader.bytes(reader.varint())
+    // A header named __proto__ (any string is a valid key) would set the object's prototype through assignment,
+    // losing the header and giving the object the value's methods: it becomes an own property instead.
+    if (key === '__proto__')
+      Object.defineProperty(map, key, { value, enumerable: true, writable: true, configurable: true })
+    else map[key] = value
   }
   varintEnd = reader.pos
   return map
