@@ -155,7 +155,9 @@ async function conductor(): Promise<void> {
     }
     say(`replay of everything since ${since.toISOString()} (no group, bounded): ${replayed} orders`)
     const group = await sluice.admin().describeGroup(GROUP)
-    say(`group ${GROUP}: ${group.members.length} members, total lag ${group.offsets.reduce((n, o) => n + o.lag, 0)}`)
+    say(
+      `group ${GROUP}: ${group.members.length} members, total lag ${group.offsets.reduce((n, o) => n + Math.max(0, o.lag), 0)}`,
+    )
     await sluice.close()
   } finally {
     for (const child of members.values()) {

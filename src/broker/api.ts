@@ -236,8 +236,9 @@ export interface GroupDescription {
   }>
   /**
    * lag counts the records left to read: from the commit, or from the log start when retention or deleteRecords
-   * removed records past the commit (committedOffset < logStartOffset says the group never read those). The
-   * offsets and lag are -1 for a partition that is offline (unknown).
+   * removed records past the commit (committedOffset < logStartOffset says the group never read those). Without a
+   * commit (committedOffset -1) the lag is -1: unknown, since the members' autoOffsetReset decides where they start.
+   * The offsets and lag are -1 for a partition that is offline (unknown).
    */
   offsets: Array<{
     topic: string

@@ -394,8 +394,11 @@ export class GroupCoordinator {
         // lag alone counts only what is left to read.
         logStartOffset,
         logEndOffset,
-        // Records left to read: none below the log start (retention or deleteRecords removed them).
-        lag: Math.max(0, logEndOffset - Math.max(committedOffset, logStartOffset)),
+        // Records left to read: none below the log start (retention or deleteRecords removed them). Without a commit
+        // it is unknown (-1, as Kafka's tools show "-"): where the group starts is its members' autoOffsetReset, which
+        // the coordinator does not know. Before, it counted from the log start, so a new group on 'latest' showed
+        // every record as lag until its first commit, and for good if it never committed.
+        lag: committedOffset < 0 ? -1 : Math.max(0, logEndOffset - Math.max(committedOffset, logStartOffset)),
       })
     }
     return {

@@ -70,7 +70,12 @@ export function registerGroup(program: Command): void {
       printLine('offsets:')
       printTable(
         ['TOPIC', 'PARTITION', 'COMMITTED', 'START', 'END', 'LAG'],
-        d.offsets.map((o) => [o.topic, o.partition, o.committedOffset, o.logStartOffset, o.logEndOffset, o.lag]),
+        // -1 is "unknown" (no commit, or the partition offline): '-' in the table, as Kafka's tools print it.
+        d.offsets.map((o) => [
+          o.topic,
+          o.partition,
+          ...[o.committedOffset, o.logStartOffset, o.logEndOffset, o.lag].map((n) => (n < 0 ? '-' : n)),
+        ]),
       )
     })
 
