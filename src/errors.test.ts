@@ -17,7 +17,7 @@ test('a typed error round-trips with its fields', () => {
   for (const err of [
     new UnknownTopicError('orders'),
     new UnknownPartitionError('orders', 7, 3),
-    new OffsetOutOfRangeError(100, 3, 7, 'orders/0'),
+    new OffsetOutOfRangeError(100, 3, 7, 'orders/0', { topic: 'orders', partition: 0 }),
     new InvalidConfigError(['segmentBytes must be ≥ 1024', 'flushIntervalMs must be ≥ 1'], 'topic config'),
     new AuthenticationError('too many authentication attempts in progress', { busy: true }), // retriable
     new AuthenticationError('invalid username or password'),

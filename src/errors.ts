@@ -132,13 +132,19 @@ export class UnknownPartitionError extends SluiceError {
 export class OffsetOutOfRangeError extends SluiceError {
   readonly code = 'OFFSET_OUT_OF_RANGE'
   readonly retriable = false
+  /** The partition's topic and number: '' and -1 where only the storage log is known (an embedded log's own call). */
+  readonly topic: string
+  readonly partition: number
   constructor(
     readonly offset: number,
     readonly logStartOffset: number,
     readonly logEndOffset: number,
     where = 'log',
+    of: { topic: string; partition: number } | null = null,
   ) {
     super(`offset ${offset} is outside ${where} [${logStartOffset}, ${logEndOffset}]`)
+    this.topic = of?.topic ?? ''
+    this.partition = of?.partition ?? -1
   }
 }
 
@@ -430,7 +436,13 @@ const WIRE_CLASSES: Record<ErrorCode, (message: string, details: WireErrorDetail
   UNKNOWN_PARTITION: (m, d) =>
     withMessage(new UnknownPartitionError(str(d, 'topic'), num(d, 'partition'), num(d, 'partitionCount')), m),
   OFFSET_OUT_OF_RANGE: (m, d) =>
-    withMessage(new OffsetOutOfRangeError(num(d, 'offset'), num(d, 'logStartOffset'), num(d, 'logEndOffset')), m),
+    withMessage(
+      new OffsetOutOfRangeError(num(d, 'offset'), num(d, 'logStartOffset'), num(d, 'logEndOffset'), 'log', {
+        topic: str(d, 'topic'),
+        partition: num(d, 'partition'),
+      }),
+      m,
+    ),
   NO_COMMITTED_OFFSET: (m, d) => withMessage(new NoCommittedOffsetError(str(d, 'topic'), num(d, 'partition')), m),
   CORRUPT_RECORD: (m) => new CorruptRecordError(m),
   RECORD_TOO_LARGE: (m) => new RecordTooLargeError(m),

@@ -264,7 +264,10 @@ export class Broker implements BrokerApi {
         throw new InvalidArgumentError(`offset must be -1 (the log end) or >= 0, got ${String(offset)}`)
       const before = offset === -1 ? log.logEndOffset : offset
       if (before > log.logEndOffset)
-        throw new OffsetOutOfRangeError(before, log.logStartOffset, log.logEndOffset, `${topic}/${partition}`)
+        throw new OffsetOutOfRangeError(before, log.logStartOffset, log.logEndOffset, `${topic}/${partition}`, {
+          topic,
+          partition,
+        })
       return { partition, log, before }
     })
     const partitions = plan.map(({ partition, log, before }) => {

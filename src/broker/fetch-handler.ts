@@ -103,7 +103,7 @@ function readOnce(ctx: FetchContext, checked: CheckedFetch, allocate: ReadAlloca
       out.logStartOffset = start
       out.logEndOffset = visibleEnd
       if (p.offset < start || p.offset > end)
-        throw new OffsetOutOfRangeError(p.offset, start, end, `${p.topic}/${p.partition}`)
+        throw new OffsetOutOfRangeError(p.offset, start, end, `${p.topic}/${p.partition}`, p)
       logs.push(log)
       const budget = Math.min(p.maxBytes ?? checked.maxBytes, remaining)
       if (p.offset < visibleEnd && budget > 0) {

@@ -112,7 +112,7 @@ export class Consumer<K = unknown, V = unknown> extends EventEmitter<ConsumerEve
       onOffsetOutOfRange: async (s, logStartOffset, logEndOffset) => {
         if (this.#config.autoOffsetReset !== 'none') return this.#resetToDefault([s])
         const where = `the log of ${s.topic}/${s.partition} (autoOffsetReset 'none': seek() to go on)`
-        this.#stopPartition(s, new OffsetOutOfRangeError(s.fetchOffset, logStartOffset, logEndOffset, where))
+        this.#stopPartition(s, new OffsetOutOfRangeError(s.fetchOffset, logStartOffset, logEndOffset, where, s))
       },
     })
   }

@@ -261,6 +261,7 @@ class ReplayIterator<K, V> implements AsyncIterator<Message<K, V>> {
             pr.logEndOffset,
             `the log of ${this.topic}/${range.partition}: records ${this.#offset}-${pr.logStartOffset - 1} were ` +
               'deleted (retention or deleteRecords) while this replay read the partition',
+            { topic: this.topic, partition: range.partition },
           )
         }
         this.#offset = pr.logStartOffset

@@ -146,7 +146,7 @@ describeEachTransport('replay', (getSluice) => {
       }
     })().catch((e: unknown) => e)
     expect(err).toBeInstanceOf(OffsetOutOfRangeError)
-    expect(err).toMatchObject({ logStartOffset: 60 })
+    expect(err).toMatchObject({ logStartOffset: 60, topic: 'rgap', partition: 0 })
     expect((err as Error).message).toMatch(/rgap\/0: records \d+-59 were deleted/)
     // Everything delivered before the error is contiguous from the start.
     expect(got).toEqual(Array.from({ length: got.length }, (_, i) => 5 + i))
