@@ -1,6 +1,7 @@
 // Topic and group administration, thin over the transport: each method checks its arguments (so a bad call fails
 // with an InvalidArgumentError naming the problem before any request), shapes the request and returns the broker's
 // answer. Nothing is cached here.
+import { inspect } from 'node:util'
 import type {
   AlterTopicConfigRequest,
   GroupDescription,
@@ -44,7 +45,8 @@ export interface ResetOffsetsOptions {
   topic: string
   /** @default every partition of the topic */
   partitions?: number[]
-  to: ResetTarget
+  /** `{ timestamp }` takes epoch milliseconds or a Date, as `replay` and `seekToTimestamp` do. */
+  to: ResetTarget | { timestamp: Date }
   /** Only compute the plan. @default true */
   dryRun?: boolean
 }
@@ -205,11 +207,11 @@ export class Admin {
     checkTopicName(options.topic)
     checkKnownKeys(options, ['topic', 'partitions', 'to', 'dryRun'], 'resetOffsets options')
     if (options.partitions !== undefined) for (const p of options.partitions) checkPartition(p)
-    checkResetTarget(options.to)
+    const to = checkResetTarget(options.to)
     const req = {
       groupId,
       topic: options.topic,
-      to: options.to,
+      to,
       dryRun: options.dryRun ?? true,
       ...(options.partitions === undefined ? {} : { partitions: options.partitions }),
     }
@@ -224,17 +226,22 @@ function checkGroupId(groupId: unknown): asserts groupId is string {
     )
 }
 
-function checkResetTarget(to: unknown): void {
-  if (to === 'earliest' || to === 'latest') return
+/** The target as the broker takes it (a Date timestamp as epoch milliseconds); a bad one is named with what it needs. */
+function checkResetTarget(to: unknown): ResetTarget {
+  if (to === 'earliest' || to === 'latest') return to
   if (typeof to === 'object' && to !== null) {
     const keys = Object.keys(to)
-    const value = (to as Record<string, unknown>)[keys[0] ?? '']
+    let value = (to as Record<string, unknown>)[keys[0] ?? '']
+    if (keys.length === 1 && keys[0] === 'timestamp' && value instanceof Date) value = value.getTime()
     if (keys.length === 1 && Number.isSafeInteger(value)) {
-      if (keys[0] === 'shiftBy') return
-      if ((keys[0] === 'offset' || keys[0] === 'timestamp') && (value as number) >= 0) return
+      const n = value as number
+      if (keys[0] === 'shiftBy') return { shiftBy: n }
+      if (keys[0] === 'offset' && n >= 0) return { offset: n }
+      if (keys[0] === 'timestamp' && n >= 0) return { timestamp: n }
     }
   }
   throw new InvalidArgumentError(
-    `reset target must be 'earliest', 'latest', { offset }, { timestamp } or { shiftBy }, got ${JSON.stringify(to)}`,
+    "reset target must be 'earliest', 'latest', { offset: an integer >= 0 }, { timestamp: epoch ms >= 0 or a Date } " +
+      `or { shiftBy: an integer }, got ${inspect(to, { breakLength: Infinity })}`,
   )
 }

@@ -202,7 +202,7 @@ describeEachTransport('admin', (getSluice, env) => {
     ])
   })
 
-  test('resetOffsets plans without changing anything on a dry run and moves the commits when executed', async () => {
+  test('resetOffsets plans without changing anything on a dry run and moves the commits when executed; a Date is a timestamp', async () => {
     const sl = getSluice()
     const admin = sl.admin()
     await admin.createTopic('rs', { partitions: 1 })
@@ -222,6 +222,13 @@ describeEachTransport('admin', (getSluice, env) => {
     expect((await admin.describeGroup('rg')).offsets[0]).toMatchObject({ committedOffset: 5, lag: 5 })
     await expect(admin.resetOffsets('rg', { topic: 'rs', to: { later: 1 } as never })).rejects.toThrow(
       InvalidArgumentError,
+    )
+    // A Date is a timestamp, as in replay; a bad timestamp is named as what it is, NaN included.
+    expect(await admin.resetOffsets('rg', { topic: 'rs', to: { timestamp: new Date(0) } })).toEqual([
+      { topic: 'rs', partition: 0, from: 5, to: 0 },
+    ])
+    await expect(admin.resetOffsets('rg', { topic: 'rs', to: { timestamp: NaN } })).rejects.toThrow(
+      /timestamp: epoch ms >= 0 or a Date \}.*got \{ timestamp: NaN \}/,
     )
     await admin.deleteGroup('rg')
     expect((await admin.listGroups()).map((g) => g.groupId)).not.toContain('rg')
