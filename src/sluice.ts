@@ -25,7 +25,9 @@ import type { Transport } from './client/transport.js'
 import { ClosedError, InvalidArgumentError } from './errors.js'
 import type { StorageLogger } from './storage/api.js'
 
-export interface SluiceOpenOptions extends BrokerConfigInput {
+export interface SluiceOpenOptions extends Omit<BrokerConfigInput, 'dataDir'> {
+  /** The data directory this process owns (created if missing). */
+  dataDir: string
   /** Where the embedded broker logs. @default JSON lines on stderr, warnings and errors only */
   logger?: StorageLogger
 }

@@ -41,8 +41,8 @@ export type HeaderValue = string | Buffer | null
 export interface ProducerMessage<K = unknown, V = unknown> {
   /** Encoded by `keyCodec` (Buffer or string with the default codec); null or absent: no key (sticky partition). */
   key?: K | null | undefined
-  /** Encoded by `valueCodec`; null: a record without a value. */
-  value: V | null
+  /** Encoded by `valueCodec`; null, undefined or absent (with any codec): a record without a value (a tombstone). */
+  value?: V | null | undefined
   headers?: Record<string, HeaderValue>
   /** Explicit partition; wins over the key. */
   partition?: number

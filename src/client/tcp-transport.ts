@@ -66,7 +66,7 @@ import {
 
 export interface TcpTransportOptions {
   /** 'host:port' addresses ('[::1]:7171' for IPv6), tried in turn. */
-  brokers: string[]
+  brokers: readonly string[]
   auth?: Credentials
   /** true: TLS with the system CAs; an object: node tls.connect options (ca, servername, rejectUnauthorized...). */
   tls?: boolean | tls.ConnectionOptions
