@@ -238,7 +238,10 @@ export async function createAuthenticator(
     const expected = digest(options.token)
     return {
       async verify(credentials) {
-        if (credentials === null || !('token' in credentials)) throw new AuthenticationError('a token is required')
+        if (credentials === null || !('token' in credentials))
+          throw new AuthenticationError(
+            'this broker requires a token (SDK: auth: { token }; CLI: --token, or SLUICE_TOKEN)',
+          )
         if (!timingSafeEqual(digest(credentials.token), expected)) throw new AuthenticationError('invalid token')
         return 'token'
       },
@@ -271,7 +274,10 @@ export async function createAuthenticator(
   return {
     async verify(credentials) {
       if (credentials === null || !('username' in credentials)) {
-        throw new AuthenticationError('a username and password are required')
+        throw new AuthenticationError(
+          'this broker requires a username and password (SDK: auth: { username, password }; CLI: --user, with the ' +
+            'password in SLUICE_PASSWORD)',
+        )
       }
       reloading ??= reload().finally(() => (reloading = null))
       await reloading
