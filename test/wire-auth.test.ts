@@ -170,6 +170,23 @@ describe('wire auth and TLS', () => {
     expect((await busy.request(ApiKey.LIST_TOPICS, { includeInternal: false })).body).toEqual(['a', 'b'])
   })
 
+  test('TLS: a socket that starts a handshake and never finishes it is closed at the handshake timeout', async () => {
+    const dir = await tempDir()
+    const cert = makeSelfSignedCert(dir)
+    const server = await serve({ tls: { cert: cert.cert, key: cert.key }, handshakeTimeoutMs: 200 })
+    // Before, the handshake timeout was logged and the socket kept: 1,100 of them shut every client out.
+    const socket = net.connect({ host: '127.0.0.1', port: server.port })
+    cleanups.push(() => void socket.destroy())
+    socket.on('error', () => {})
+    await new Promise((resolve) => socket.once('connect', resolve))
+    socket.write(Buffer.from([0x16]))
+    const closed = await Promise.race([
+      new Promise((resolve) => socket.once('close', () => resolve(true))),
+      new Promise((resolve) => setTimeout(() => resolve(false), 3_000)),
+    ])
+    expect(closed).toBe(true)
+  })
+
   test('TLS: a certificate the client does not trust fails at once with a ConnectionError naming why', async () => {
     const dir = await tempDir()
     const cert = makeSelfSignedCert(dir)

@@ -223,7 +223,14 @@ export async function startServer(broker: BrokerApi, options: ServerOptions = {}
   server.maxConnections = config.connectionsMax + REFUSING_MAX
   server.on('drop', (info) => noteRefused(info === undefined ? null : `${info.remoteAddress}:${info.remotePort}`))
   server.on('error', (err) => logger.error('server error', { error: err.message }))
-  tlsServer?.on('tlsClientError', (err) => logger.warn('TLS handshake failed', { error: err.message }))
+  const tlsFailures = new LogThrottle(DROP_LOG_INTERVAL_MS)
+  tlsServer?.on('tlsClientError', (err, tlsSocket) => {
+    const failed = tlsFailures.note()
+    if (failed !== null) logger.warn('TLS handshake failed', { error: err.message, failedSinceLastWarning: failed })
+    // A handshake that timed out left its socket open (it is handed over from the sniffing listener, so Node does
+    // not close it): 1,100 sockets that sent one byte each shut every client out.
+    tlsSocket.destroy()
+  })
   await new Promise<void>((resolve, reject) => {
     const onError = (err: Error) => reject(err)
     server.once('error', onError)
