@@ -27,6 +27,20 @@ describe('checkMsgpackLengths', () => {
     for (const body of bodies) expect(() => checkMsgpackLengths(encodeBody(body))).not.toThrow()
   })
 
+  test('refuses a body of more values than msgpackValuesMax, however few bytes each takes', () => {
+    // A 64 MiB array of empty maps decoded to 67 M objects and took the broker past its heap limit.
+    const emptyMaps = (n: number): Buffer => {
+      const body = Buffer.alloc(5 + n, 0x80) // array32 of n fixmaps of 0 entries
+      body[0] = 0xdd
+      body.writeUInt32BE(n, 1)
+      return body
+    }
+    expect(() => checkMsgpackLengths(emptyMaps(999_999))).not.toThrow()
+    expect(() => checkMsgpackLengths(emptyMaps(1_000_000))).toThrow(/more than 1000000 values \(msgpackValuesMax\)/)
+    expect(() => checkMsgpackLengths(encodeBody({ a: [1, 2, 3] }), 6)).not.toThrow() // map, key, array, 3 numbers
+    expect(() => checkMsgpackLengths(encodeBody({ a: [1, 2, 3] }), 5)).toThrow(ProtocolError)
+  })
+
   test('refuses an array, map, str or bin whose declared length cannot fit in the bytes left', () => {
     const attacks = [
       Buffer.from('dd01a9746900', 'hex'), // array32 of 27.9 M elements in a 6-byte body

@@ -4,6 +4,7 @@
 // container's count) exceed the bytes left, and when a str/bin/ext length runs past the end. That bounds what decoding
 // allocates by the body's size. The walk touches headers only (a bin is skipped in one step) and ends within
 // body.length turns, because every turn consumes at least one byte.
+import { LIMITS } from '../config/limits.js'
 import { ProtocolError } from '../errors.js'
 
 /** Bytes after the type byte that hold a length, and how the length counts, for the variable-size types. */
@@ -34,15 +35,19 @@ const FIXED_PAYLOAD_BYTES: Readonly<Record<number, number>> = {
   0xd8: 17, // fixext 1..16 (type byte + data)
 }
 
-/** Throws ProtocolError when a declared length in `body` cannot fit in the bytes that follow it. */
-export function checkMsgpackLengths(body: Buffer): void {
+/** Throws ProtocolError when a declared length in `body` cannot fit in the bytes that follow it, or when the body
+ *  holds more than `valuesMax` values (what decoding would turn into objects, strings and numbers). */
+export function checkMsgpackLengths(body: Buffer, valuesMax: number = LIMITS.msgpackValuesMax): void {
   let pos = 0
+  let values = 0
   // Every value in the body is walked, not only the first: the decoder reads them all (unpackMultiple).
   let pending = 1
   while (pending > 0) {
     if (pos >= body.length) throw new ProtocolError('malformed message body: it ends before its last value')
     const type = body[pos++]!
     pending--
+    if (++values > valuesMax)
+      throw new ProtocolError(`message body holds more than ${valuesMax} values (msgpackValuesMax)`)
     let payloadBytes = 0
     let children = 0
     if (type <= 0x7f || type >= 0xe0)
