@@ -51,6 +51,12 @@ export const LIMITS = Object.freeze({
   producerPooledBatchBuffersMax: 16,
   /** send()/sendBatch() calls one producer holds waiting for buffer space or topic metadata; more fail fast. */
   producerBlockedSendsMax: 1_000_000,
+  /** Values (every array, map key and entry, string, number …) one message body may decode to: the count per byte
+   *  is bounded by the frame already, but a 64 MiB array of empty maps is 67 M objects, several GB of heap. */
+  msgpackValuesMax: 1_000_000,
+  /** Consumer groups one broker holds (those with members or commits); a commit or join for a new one past it is
+   *  refused. */
+  groupsMax: 100_000,
   /** Metadata string on an offset commit. */
   commitMetadataBytesMax: 4 * KiB,
   /** Topics one broker holds (internal ones included). */

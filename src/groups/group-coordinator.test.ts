@@ -79,7 +79,7 @@ afterEach(async () => {
 })
 
 /** `persist`: give the coordinator the data dir, so membership is snapshotted under `<dir>/groups`. */
-async function open(persist = false): Promise<GroupCoordinator> {
+async function open(persist = false, groupsMax?: number): Promise<GroupCoordinator> {
   const offsetsLog = await reopenOffsetsLog()
   coordinator = await openGroupCoordinator({
     offsetsLog,
@@ -87,6 +87,7 @@ async function open(persist = false): Promise<GroupCoordinator> {
     now: () => clock,
     checkInvariants: true,
     ...(persist ? { dataDir: dir } : {}),
+    ...(groupsMax === undefined ? {} : { groupsMax }),
   })
   return coordinator
 }
@@ -223,6 +224,24 @@ describe('GroupCoordinator', () => {
       memberEpoch: a1.memberEpoch,
       offsets: [{ topic: 't', partition: 2, offset: 8 }],
     })
+  })
+
+  test('past groupsMax a new group is refused (join, simple commit, reset) and the groups held go on', async () => {
+    const c = await open(false, 2)
+    const simple = (groupId: string) =>
+      c.commitOffsets({ groupId, memberId: '', memberEpoch: -1, offsets: [{ topic: 't', partition: 0, offset: 1 }] })
+    await simple('g1')
+    const a = await c.heartbeat(hb({ groupId: 'g2' }))
+    await expect(simple('g3')).rejects.toThrow(/holds 2 consumer groups \(groupsMax 2\): group "g3" is not created/)
+    await expect(c.heartbeat(hb({ groupId: 'g3' }))).rejects.toThrow(InvalidArgumentError)
+    await expect(c.resetOffsets({ groupId: 'g3', topic: 't', to: 'earliest', dryRun: false })).rejects.toThrow(
+      InvalidArgumentError,
+    )
+    expect((await c.listGroups()).map((g) => g.groupId)).toEqual(['g1', 'g2'])
+    await simple('g1') // the groups held are served as before
+    await c.heartbeat(hb({ groupId: 'g2', memberId: a.memberId, memberEpoch: a.memberEpoch }))
+    await c.deleteGroup('g1')
+    await simple('g3') // room again
   })
 
   test('describeGroup reports members, assignment and lag (unknown, -1, without a commit); listGroups and deleteGroup follow membership', async () => {

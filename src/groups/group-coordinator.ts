@@ -60,6 +60,8 @@ export interface GroupCoordinatorOptions {
   expiryCheckIntervalMs?: number
   /** Run the full disjoint-ownership check after every operation (tests). @default false */
   checkInvariants?: boolean
+  /** Groups the broker holds at most (tests lower it). @default LIMITS.groupsMax */
+  groupsMax?: number
   offsetStore?: OffsetStoreOptions
   /** Where group membership is snapshotted (`<dataDir>/groups`); without it membership lives in memory only. */
   dataDir?: string
@@ -242,9 +244,28 @@ export class GroupCoordinator {
     if (group.members.size === 0) this.groups.delete(group.groupId)
   }
 
+  /**
+   * Refuses a group the broker does not hold yet once it holds groupsMax (with members or commits). Without a bound,
+   * one client committing for ever new group ids (4 KiB of metadata each) took a broker past its heap limit, and past
+   * a frame for listGroups, in minutes; the commits are durable, so the restart came up just as full.
+   */
+  private checkNewGroup(groupId: string): void {
+    if (this.groups.has(groupId) || this.store.hasGroup(groupId)) return
+    const max = this.options.groupsMax ?? LIMITS.groupsMax
+    let count = this.store.groupCount
+    if (count + this.groups.size < max) return
+    for (const id of this.groups.keys()) if (!this.store.hasGroup(id)) count++
+    if (count >= max)
+      throw new InvalidArgumentError(
+        `the broker holds ${count} consumer groups (groupsMax ${max}): group "${groupId}" is not ` +
+          'created; delete groups no longer used (admin.deleteGroup, sluice group delete)',
+      )
+  }
+
   private group(groupId: string, create: boolean): ConsumerGroup | undefined {
     let group = this.groups.get(groupId)
     if (group === undefined && create) {
+      this.checkNewGroup(groupId)
       group = new ConsumerGroup(groupId, this.groupStateOptions())
       this.groups.set(groupId, group)
     }
@@ -327,6 +348,7 @@ export class GroupCoordinator {
       if (group === undefined) throw new UnknownMemberError(`member "${req.memberId}" is not in group "${req.groupId}"`)
       for (const o of req.offsets) group.checkOwnership(req.memberId, req.memberEpoch, o.topic, o.partition, 'commit')
     }
+    if (group === undefined) this.checkNewGroup(req.groupId)
     // No await between the checks above and the append inside commit().
     await this.store.commit(req.groupId, req.offsets)
   }
@@ -445,6 +467,7 @@ export class GroupCoordinator {
         return { topic: req.topic, partition, from, to: this.resolveTarget(req.topic, partition, from, req.to) }
       })
     if (req.dryRun || plan.length === 0) return { plan }
+    this.checkNewGroup(req.groupId)
     // Fence first: from here on, a commit for these partitions from an epoch before the reset is refused.
     const group = this.groups.get(req.groupId)
     group?.markResets(plan.map((r) => ({ topic: r.topic, partition: r.partition, offset: r.to })))

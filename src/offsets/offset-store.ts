@@ -192,6 +192,11 @@ export class OffsetStore {
     return this.groups.has(groupId)
   }
 
+  /** Groups with at least one committed offset. */
+  get groupCount(): number {
+    return this.groups.size
+  }
+
   /** Tombstones every offset of the group. */
   async deleteGroup(groupId: string): Promise<void> {
     const group = this.groups.get(groupId)
