@@ -401,4 +401,22 @@ describe('wire against a fake broker', () => {
     }
     expect(broker.concurrentMax).toBe(3)
   })
+
+  test('a fetch counts its maxBytes (at most 16 MiB) against inFlightRequestBytesMax, not its few request bytes', async () => {
+    // 64 pipelined fetches of 32 MiB from a client that read no answer took a broker to 2.1 GB.
+    const broker = new FakeBroker()
+    broker.hold = true
+    const server = await serve(broker, {}) // inFlightRequestBytesMax 64 MiB
+    const c = await raw(server)
+    const fetch = { partitions: [{ topic: 't', partition: 0, offset: 0 }], maxBytes: 32 * 1024 * 1024, maxWaitMs: 0 }
+    for (let i = 1; i <= 20; i++) c.send(ApiKey.FETCH, fetch, i)
+    expect(await waitFor(() => broker.heldCount === 4)).toBe(true)
+    await new Promise((r) => setTimeout(r, 100))
+    expect(broker.concurrentMax).toBe(4)
+    while (c.frames.length < 20) {
+      broker.release()
+      await waitFor(() => broker.heldCount > 0 || c.frames.length === 20, 2000)
+    }
+    expect(broker.concurrentMax).toBe(4)
+  })
 })

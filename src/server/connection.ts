@@ -236,14 +236,24 @@ export class Connection {
       givePooled()
       return
     }
+    let body: unknown
+    try {
+      body = decodeBody(frame.body)
+    } catch (err) {
+      this.respondError(frame, err)
+      givePooled()
+      return
+    }
     this.inFlight += 1
-    const bytes = frame.body.length
+    // A fetch counts the response it may read into memory (its maxBytes), not its few request bytes: a client that
+    // pipelined 64 fetches of 32 MiB and read none of the answers took a broker to 2.1 GB before its write buffer
+    // bound closed the connection. Counted, the connection takes no new frame while they are out (pump).
+    const bytes = frame.apiKey === ApiKey.FETCH ? Math.max(frame.body.length, fetchBytesOf(body)) : frame.body.length
     this.inFlightBytes += bytes
     const serve = spec.serve
     // A fetch's records are read into leased buffers, given back once the response is written (or not sent).
     const lease = frame.apiKey === ApiKey.FETCH ? this.options.readBuffers.lease() : null
-    const work = (async () =>
-      serve === null ? this.handshake(frame) : serve(this.broker, decodeBody(frame.body), lease?.allocate))()
+    const work = (async () => (serve === null ? this.handshake(frame) : serve(this.broker, body, lease?.allocate)))()
     work
       .then(
         (value) => this.respond(frame, FLAG_RESPONSE, value, lease),
@@ -399,4 +409,17 @@ export class Connection {
     if (level === 'debug') logger.debug?.(message, all)
     else logger[level](message, all)
   }
+}
+
+/** What one fetch counts of in-flight bytes at most: with the default inFlightRequestBytesMax (64 MiB), four fetches
+ *  of any size are out at once (at most 4 × fetchBytesMax read), and a consumer's long poll plus the one it left to
+ *  finish (consumer fetcher) never hold back its heartbeats and commits on the same connection. */
+const FETCH_BYTES_COUNTED_MAX = 16 * 1024 * 1024
+
+/** What a fetch request counts of in-flight bytes: its maxBytes, within FETCH_BYTES_COUNTED_MAX; 0 for another body. */
+function fetchBytesOf(body: unknown): number {
+  const maxBytes = typeof body === 'object' && body !== null ? (body as { maxBytes?: unknown }).maxBytes : undefined
+  return typeof maxBytes === 'number' && Number.isFinite(maxBytes)
+    ? Math.min(Math.max(0, maxBytes), FETCH_BYTES_COUNTED_MAX)
+    : 0
 }
