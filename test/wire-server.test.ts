@@ -15,7 +15,7 @@ import {
 } from '../src/errors.js'
 import { ApiKey } from '../src/protocol/api-keys.js'
 import { decodeBody } from '../src/protocol/codec.js'
-import { FLAG_ERROR, FLAG_RESPONSE } from '../src/protocol/frame.js'
+import { encodeFrame, FLAG_ERROR, FLAG_RESPONSE } from '../src/protocol/frame.js'
 import { insecureBindWarning, startServer, type ServerOptions, type SluiceServer } from '../src/server/server.js'
 import { FakeBroker, RawClient, waitFor } from './wire-helpers.js'
 
@@ -160,7 +160,6 @@ describe('wire against a fake broker', () => {
     c.send(ApiKey.INFO, null, 2, 7)
     const frames = await c.waitFrames(2)
     expect(decodeBody(frames[1]!.body)).toMatchObject({ code: new UnsupportedVersionError('').code })
-    const { encodeFrame } = await import('../src/protocol/frame.js')
     c.write(encodeFrame({ apiKey: ApiKey.INFO, apiVersion: 0, correlationId: 3, flags: 0 }, Buffer.from([0xc1, 0xc1])))
     const after = await c.waitFrames(3)
     expect(decodeBody(after[2]!.body)).toMatchObject({ code: new ProtocolError('').code })
@@ -400,6 +399,28 @@ describe('wire against a fake broker', () => {
       await waitFor(() => broker.heldCount > 0 || c.frames.length === 10, 2000)
     }
     expect(broker.concurrentMax).toBe(3)
+  })
+
+  test('a request frame that trickles in slower than frameArrivalMs closes its connection; others are served', async () => {
+    // One byte every few seconds restarted the idle timeout each time: such clients held every slot for good.
+    const server = await serve(new FakeBroker(), { frameArrivalMs: 300 })
+    const slow = await raw(server)
+    const frame = encodeFrame({ apiKey: ApiKey.INFO, apiVersion: 0, correlationId: 1, flags: 0 }, Buffer.from([0x80]))
+    let sent = 0
+    const trickle = setInterval(() => {
+      if (sent < frame.length - 1 && !slow.closed) slow.write(frame.subarray(sent, ++sent))
+    }, 50)
+    cleanups.push(() => clearInterval(trickle))
+    const fast = await raw(server)
+    await new Promise((r) => setTimeout(r, 150))
+    fast.write(frame.subarray(0, 5))
+    await new Promise((r) => setTimeout(r, 100))
+    fast.write(frame.subarray(5)) // a whole frame in 100 ms: served
+    await slow.closedPromise
+    expect(slow.frames).toHaveLength(0)
+    expect(sent).toBeLessThan(frame.length - 1)
+    expect(await waitFor(() => fast.frames.length === 1)).toBe(true)
+    expect(fast.closed).toBe(false)
   })
 
   test('a fetch counts its maxBytes (at most 16 MiB) against inFlightRequestBytesMax, not its few request bytes', async () => {

@@ -59,6 +59,7 @@ export interface ConnectionOptions {
   inFlightRequestBytesMax: number
   idleTimeoutMs: number
   handshakeTimeoutMs: number
+  frameArrivalMs: number
   writeBufferBytesHigh: number
   /** A response that would take the unsent bytes past this closes the connection (the client is not reading). */
   writeBufferBytesMax: number
@@ -75,6 +76,8 @@ export interface ConnectionOptions {
 export class Connection {
   private readonly decoder: FrameDecoder
   private inFlight = 0
+  /** Runs while a partial frame is buffered (armFrameTimer). */
+  private frameTimer: NodeJS.Timeout | null = null
   private inFlightBytes = 0
   private authenticated: boolean
   /** A handshake is being checked: no other frame is taken until it is answered. */
@@ -124,12 +127,14 @@ export class Connection {
       if (this.firstByte < 0 && chunk.length > 0) this.firstByte = chunk[0]!
       this.decoder.push(chunk)
       this.pump()
+      this.armFrameTimer()
     })
     socket.on('drain', () => this.pump())
     socket.on('error', (err) => this.log('debug', 'socket error', { error: err.message }))
     socket.on('close', () => {
       this.closed = true
       if (this.handshakeTimer !== null) clearTimeout(this.handshakeTimer)
+      if (this.frameTimer !== null) clearTimeout(this.frameTimer)
       this.wakeIdle()
     })
     // A connection must authenticate (with auth on) or send its first request (without) within handshakeTimeoutMs:
@@ -202,8 +207,32 @@ export class Connection {
     if (!this.closed) this.socket.pause()
   }
 
+  /**
+   * A frame begun must arrive within frameArrivalMs (FRAME_ARRIVAL_MS). Only the idle timeout bounded it, and each byte restarted that:
+   * clients sending a byte every 5 s held every connection slot for as long as they liked. Counted while the socket
+   * is read (not while the connection's own bounds pause it) and from the frame's first bytes to its last.
+   */
+  private armFrameTimer(): void {
+    const partial = this.decoder.bufferedBytes > 0 && !this.socket.isPaused() && !this.closed
+    if (!partial) {
+      if (this.frameTimer !== null) clearTimeout(this.frameTimer)
+      this.frameTimer = null
+    } else if (this.frameTimer === null) {
+      this.frameTimer = setTimeout(() => {
+        this.frameTimer = null
+        if (this.decoder.bufferedBytes > 0 && !this.socket.isPaused())
+          this.abort(`a request frame took longer than ${this.options.frameArrivalMs} ms to arrive`)
+      }, this.options.frameArrivalMs)
+      this.frameTimer.unref()
+    }
+  }
+
   private handle(frame: Frame): void {
     this.framesTaken++
+    if (this.frameTimer !== null) {
+      clearTimeout(this.frameTimer)
+      this.frameTimer = null
+    }
     if (this.options.authenticator === null && this.handshakeTimer !== null) {
       clearTimeout(this.handshakeTimer)
       this.handshakeTimer = null
@@ -410,6 +439,9 @@ export class Connection {
     else logger[level](message, all)
   }
 }
+
+/** How long a request frame may take from its first bytes to its last (a 1 MiB produce frame at 35 KB/s). */
+export const FRAME_ARRIVAL_MS = 30_000
 
 /** What one fetch counts of in-flight bytes at most: with the default inFlightRequestBytesMax (64 MiB), four fetches
  *  of any size are out at once (at most 4 × fetchBytesMax read), and a consumer's long poll plus the one it left to

@@ -9,7 +9,7 @@ import { DEFAULTS, KiB, LIMITS, MiB } from '../config/limits.js'
 import { InvalidConfigError } from '../errors.js'
 import { FRAME_HEADER_BYTES, UINT32_MAX } from '../protocol/frame.js'
 import { createAuthenticator, type AuthOptions } from './auth.js'
-import { Connection, type ServerLogger } from './connection.js'
+import { Connection, FRAME_ARRIVAL_MS, type ServerLogger } from './connection.js'
 import { ReadBufferPool } from './read-buffer-pool.js'
 import { LogThrottle } from '../util/log-throttle.js'
 import { refuseBusy, routeTlsOrRefuse } from './transport-sniff.js'
@@ -36,6 +36,9 @@ export interface ServerOptions {
    * request (without auth), is closed; also the TLS handshake's bound. @default 10 s
    */
   handshakeTimeoutMs?: number
+  /** How long a request frame may take from its first bytes to its last; a slower one closes the connection.
+   *  @default 30 s */
+  frameArrivalMs?: number
   /** How long close() waits for in-flight requests. @default 5000 */
   closeTimeoutMs?: number
   /** Pause reading while a socket's unsent responses exceed this. @default 8 MiB */
@@ -104,6 +107,7 @@ function resolveOptions(options: ServerOptions) {
     connectionsMax: options.connectionsMax ?? LIMITS.connectionsMax,
     idleTimeoutMs: options.idleTimeoutMs ?? DEFAULTS.idleTimeoutMs,
     handshakeTimeoutMs: options.handshakeTimeoutMs ?? DEFAULTS.handshakeTimeoutMs,
+    frameArrivalMs: options.frameArrivalMs ?? FRAME_ARRIVAL_MS,
     closeTimeoutMs: options.closeTimeoutMs ?? 5_000,
     writeBufferBytesHigh,
     writeBufferBytesMax: options.writeBufferBytesMax ?? writeBufferBytesHigh + 2 * frameBytesMax,
@@ -124,6 +128,7 @@ function resolveOptions(options: ServerOptions) {
   int('connectionsMax', 1, 1_000_000)
   int('idleTimeoutMs', 1, 2 ** 31 - 1)
   int('handshakeTimeoutMs', 1, 2 ** 31 - 1)
+  int('frameArrivalMs', 1, 2 ** 31 - 1)
   int('closeTimeoutMs', 0, 2 ** 31 - 1)
   int('writeBufferBytesHigh', 1, UINT32_MAX)
   int('writeBufferBytesMax', 1, Number.MAX_SAFE_INTEGER)
@@ -183,6 +188,7 @@ export async function startServer(broker: BrokerApi, options: ServerOptions = {}
       inFlightRequestBytesMax: config.inFlightRequestBytesMax,
       idleTimeoutMs: config.idleTimeoutMs,
       handshakeTimeoutMs: config.handshakeTimeoutMs,
+      frameArrivalMs: config.frameArrivalMs,
       writeBufferBytesHigh: config.writeBufferBytesHigh,
       writeBufferBytesMax: config.writeBufferBytesMax,
       failedAuthDelayMs: config.failedAuthDelayMs,
