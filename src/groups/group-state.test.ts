@@ -350,6 +350,14 @@ describe('ConsumerGroup', () => {
     void a
   })
 
+  test('a join whose subscription is refused (bad regex, unknown assignor) leaves no member behind', () => {
+    const g = newGroup(topicsMeta({ t: 2 }))
+    expect(() => g.heartbeat(req({ subscribedTopics: null, subscribedTopicRegex: '(a)\\1' }), 0)).toThrow(/linear time/)
+    expect(() => g.heartbeat(req({ subscribedTopics: ['t'], assignor: 'nope' }), 0)).toThrow(/unknown assignor/)
+    expect(g.liveMemberCount()).toBe(0)
+    expect(g.members.size).toBe(0)
+  })
+
   test('no partition is ever held by two members under random join/leave/heartbeat/expire sequences', () => {
     for (let seed = 1; seed <= 60; seed++) {
       const rand = rng(seed)

@@ -231,7 +231,14 @@ export class ConsumerGroup {
     const member = newMemberState(this.options.newMemberId(), req, nowMs)
     assert(!this.members.has(member.memberId), 'member ids are unique')
     this.members.set(member.memberId, member)
-    this.updateSubscription(member, req)
+    try {
+      this.updateSubscription(member, req)
+    } catch (err) {
+      // A subscription refused (a regex that cannot run in linear time, an unknown assignor) joins nobody: the
+      // member stayed behind until its session expired.
+      this.members.delete(member.memberId)
+      throw err
+    }
     this.computeTarget(nowMs)
     member.epoch = this.groupEpoch
     member.previousEpoch = this.groupEpoch
