@@ -9,6 +9,7 @@ import { afterEach, describe, expect, test } from 'vitest'
 import { connectTcpTransport } from '../src/client/tcp-transport.js'
 import { AuthenticationError, ConnectionError, ProtocolError, TimeoutError } from '../src/errors.js'
 import { ApiKey } from '../src/protocol/api-keys.js'
+import { FLAG_ERROR } from '../src/protocol/frame.js'
 import { addUser } from '../src/server/auth.js'
 import { startServer, type ServerOptions, type SluiceServer } from '../src/server/server.js'
 import { FakeBroker, RawClient, makeSelfSignedCert, makeTempDir, removeDir } from './wire-helpers.js'
@@ -66,6 +67,21 @@ describe('wire auth and TLS', () => {
     const t = await connectTcpTransport({ brokers, auth: { token: 'a-long-enough-token' } })
     cleanups.push(() => t.close())
     expect((await t.info()).nodeId).toBe('fake')
+  })
+
+  test('credentials sent again on an authenticated connection are checked again: wrong ones fail and close it', async () => {
+    const server = await serve({ auth: { token: 'a-long-enough-token' } })
+    const c = await RawClient.connect(server.port)
+    cleanups.push(() => c.destroy())
+    const hello = (token: string, id: number) =>
+      c.request(ApiKey.HANDSHAKE, { clientId: 'x', protocolVersionMin: 1, protocolVersionMax: 1, auth: { token } }, id)
+    expect((await hello('a-long-enough-token', 1)).frame.flags & FLAG_ERROR).toBe(0)
+    expect((await hello('a-long-enough-token', 2)).frame.flags & FLAG_ERROR).toBe(0)
+    // Before, a wrong token here was answered with success.
+    const wrong = await hello('not-the-token!!', 3)
+    expect(wrong.frame.flags & FLAG_ERROR).not.toBe(0)
+    expect(wrong.body).toMatchObject({ code: 'AUTHENTICATION' })
+    await c.closedPromise
   })
 
   test('failed authentications are logged as one warning per 10 s with their count, not two lines each', async () => {

@@ -311,7 +311,9 @@ export class Connection {
             `server ${PROTOCOL_VERSION_MIN}..${PROTOCOL_VERSION_MAX}`,
         )
       }
-      if (this.options.authenticator !== null && !this.authenticated) {
+      // Credentials on a connection already authenticated are checked again: a wrong password there was answered
+      // with success.
+      if (this.options.authenticator !== null && (!this.authenticated || req.auth !== null)) {
         try {
           const principal = await this.options.authenticator.verify(req.auth)
           this.log('info', 'authenticated', { principal, clientId: req.clientId })
