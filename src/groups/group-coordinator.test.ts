@@ -452,7 +452,7 @@ describe('GroupCoordinator', () => {
       { topic: 't', partition: 1, offset: 30, metadata: '' },
     ])
     expect(warnings).toHaveLength(1)
-    expect(warnings[0]!.fields).toEqual({ groupId: 'g', partitions: 't/0' })
+    expect(warnings[0]!.fields).toEqual({ groupId: 'g', partitions: 't/0: 90 -> 40' })
     // Durable: the next open finds the lowered commit and has nothing to lower.
     expect(await coordinator.lowerCommitsPastLogEnds()).toBe(0)
   })

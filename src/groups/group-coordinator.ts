@@ -164,7 +164,7 @@ export class GroupCoordinator {
     const topics = this.options.topics
     let lowered = 0
     for (const groupId of this.store.groupIds()) {
-      const fixes: Array<{ topic: string; partition: number; offset: number; metadata: string }> = []
+      const fixes: Array<{ topic: string; partition: number; offset: number; metadata: string; was: number }> = []
       for (const c of this.store.list(groupId)) {
         const count = topics.partitionCount(c.topic)
         if (count === null || c.partition >= count) continue
@@ -175,14 +175,23 @@ export class GroupCoordinator {
           if (err instanceof SluiceError) continue // offline: its end is unknown, the commit stays as it is
           throw err
         }
-        if (c.offset > end) fixes.push({ topic: c.topic, partition: c.partition, offset: end, metadata: c.metadata })
+        if (c.offset > end)
+          fixes.push({ topic: c.topic, partition: c.partition, offset: end, metadata: c.metadata, was: c.offset })
       }
       if (fixes.length === 0) continue
-      this.options.logger?.warn('committed offsets past the log end lowered to it (records lost in a crash)', {
+      // Either the log lost records a consumer had read (a crash of a flush 'os'/'interval' topic) or a client
+      // committed an offset it never read (a simple commit may name any offset): the log cannot tell which.
+      this.options.logger?.warn(
+        'committed offsets past the log end lowered to it (records lost in a crash, or an offset committed past the end)',
+        {
+          groupId,
+          partitions: fixes.map((f) => `${f.topic}/${f.partition}: ${f.was} -> ${f.offset}`).join(','),
+        },
+      )
+      await this.store.commit(
         groupId,
-        partitions: fixes.map((f) => `${f.topic}/${f.partition}`).join(','),
-      })
-      await this.store.commit(groupId, fixes)
+        fixes.map(({ was: _, ...f }) => f),
+      )
       lowered += fixes.length
     }
     return lowered
