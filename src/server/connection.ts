@@ -282,7 +282,7 @@ export class Connection {
     const serve = spec.serve
     // A fetch's records are read into leased buffers, given back once the response is written (or not sent).
     const lease = frame.apiKey === ApiKey.FETCH ? this.options.readBuffers.lease() : null
-    const work = (async () => (serve === null ? this.handshake(frame) : serve(this.broker, body, lease?.allocate)))()
+    const work = (async () => (serve === null ? this.handshake(body) : serve(this.broker, body, lease?.allocate)))()
     work
       .then(
         (value) => this.respond(frame, FLAG_RESPONSE, value, lease),
@@ -300,10 +300,10 @@ export class Connection {
       })
   }
 
-  private async handshake(frame: Frame): Promise<HandshakeResponse> {
+  private async handshake(body: unknown): Promise<HandshakeResponse> {
     this.handshaking = true
     try {
-      const req = decodeHandshake(decodeBody(frame.body))
+      const req = decodeHandshake(body)
       const version = Math.min(req.protocolVersionMax, PROTOCOL_VERSION_MAX)
       if (version < Math.max(req.protocolVersionMin, PROTOCOL_VERSION_MIN)) {
         throw new UnsupportedVersionError(
