@@ -67,6 +67,9 @@ export interface ConnectionOptions {
   authenticator: Authenticator | null
   /** The server's throttle of failed-authentication warnings (one line per interval, with the count). */
   authFailures: LogThrottle
+  /** Connections closed for saying nothing in time, logged once per interval with their count (one line each was
+   *  1,024 lines per handshake timeout when silent sockets filled connectionsMax). */
+  silentCloses: LogThrottle
   logger: ServerLogger
   /** Fetches read into buffers leased from here; each lease is released once its response is written. Produce
    *  requests that span socket chunks are assembled in buffers taken from here, given back once served. */
@@ -140,8 +143,8 @@ export class Connection {
     // A connection must authenticate (with auth on) or send its first request (without) within handshakeTimeoutMs:
     // otherwise connectionsMax silent sockets would lock every client out for idleTimeoutMs.
     this.handshakeTimer = setTimeout(() => {
-      if (!this.authenticated) this.abort('no authenticated handshake in time')
-      else if (this.framesTaken === 0) this.abort('no request in time')
+      if (!this.authenticated) this.abort('no authenticated handshake in time', {}, this.options.silentCloses)
+      else if (this.framesTaken === 0) this.abort('no request in time', {}, this.options.silentCloses)
     }, this.options.handshakeTimeoutMs)
   }
 
@@ -167,9 +170,15 @@ export class Connection {
     clearTimeout(timer)
   }
 
-  private abort(reason: string, fields: Record<string, unknown> = {}): void {
+  private abort(reason: string, fields: Record<string, unknown> = {}, throttle: LogThrottle | null = null): void {
     if (this.closed) return
-    this.log('warn', `closing connection: ${reason}`, fields)
+    const count = throttle === null ? 1 : throttle.note()
+    if (count !== null)
+      this.log(
+        'warn',
+        `closing connection: ${reason}`,
+        throttle === null ? fields : { ...fields, closedSinceLastWarning: count },
+      )
     this.closing = true
     this.socket.destroy()
   }

@@ -166,6 +166,7 @@ export async function startServer(broker: BrokerApi, options: ServerOptions = {}
       })
   }
   const authFailures = new LogThrottle(DROP_LOG_INTERVAL_MS)
+  const silentCloses = new LogThrottle(DROP_LOG_INTERVAL_MS)
   const readBuffers = new ReadBufferPool(config.readBufferPoolBytes)
   let refusing = 0
   const onSocket = (socket: net.Socket) => {
@@ -194,6 +195,7 @@ export async function startServer(broker: BrokerApi, options: ServerOptions = {}
       failedAuthDelayMs: config.failedAuthDelayMs,
       authenticator,
       authFailures,
+      silentCloses,
       logger,
       readBuffers,
     })
