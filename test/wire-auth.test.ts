@@ -25,6 +25,13 @@ async function serve(options: ServerOptions): Promise<SluiceServer> {
   return server
 }
 
+/** A server logger that keeps its warnings (message and fields) and drops the rest. */
+function capturingLogger() {
+  const warnings: Array<[string, Record<string, unknown> | undefined]> = []
+  const logger = { info() {}, error() {}, warn: (m: string, f?: Record<string, unknown>) => void warnings.push([m, f]) }
+  return { warnings, logger }
+}
+
 async function tempDir(): Promise<string> {
   const dir = await makeTempDir()
   cleanups.push(() => removeDir(dir))
@@ -85,12 +92,7 @@ describe('wire auth and TLS', () => {
   })
 
   test('failed authentications are logged as one warning per 10 s with their count, not two lines each', async () => {
-    const warnings: Array<[string, Record<string, unknown> | undefined]> = []
-    const logger = {
-      info() {},
-      error() {},
-      warn: (m: string, f?: Record<string, unknown>) => void warnings.push([m, f]),
-    }
+    const { warnings, logger } = capturingLogger()
     const server = await serve({ auth: { token: 'a-long-enough-token' }, failedAuthDelayMs: 0, logger })
     const brokers = [`127.0.0.1:${server.port}`]
     for (let i = 0; i < 5; i++)
@@ -104,12 +106,7 @@ describe('wire auth and TLS', () => {
   })
 
   test('connections that never authenticate are closed by the handshake timeout, logged once per interval', async () => {
-    const warnings: Array<[string, Record<string, unknown> | undefined]> = []
-    const logger = {
-      info() {},
-      error() {},
-      warn: (m: string, f?: Record<string, unknown>) => void warnings.push([m, f]),
-    }
+    const { warnings, logger } = capturingLogger()
     const server = await serve({ auth: { token: 'a-long-enough-token' }, handshakeTimeoutMs: 200, logger })
     const clients = await Promise.all(Array.from({ length: 5 }, () => RawClient.connect(server.port)))
     for (const c of clients) cleanups.push(() => c.destroy())
